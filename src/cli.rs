@@ -1,0 +1,73 @@
+//! Command-line types only (clap); behaviour lives in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::paths;
+
+#[derive(Debug, Parser)]
+#[command(name = "matrixbox", version, about = "A Matrix homeserver in one command: PostgreSQL + Synapse on Docker, kept running")]
+pub struct Cli {
+    /// Configuration file (the only file to edit).
+    #[arg(long, global = true, env = "MATRIXBOX_CONFIG", default_value = paths::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Where secrets and data live.
+    #[arg(long, global = true, env = "MATRIXBOX_STATE_DIR", default_value = paths::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the configuration and generate secrets (never rotates existing ones).
+    Setup(SetupArgs),
+    /// Bring the homeserver up and keep it reconciled until SIGTERM/SIGINT (then stop it cleanly).
+    Run,
+    /// Show containers, versions, health and where data lives.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Stop Synapse, then PostgreSQL, cleanly. Data stays.
+    Down,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Where clients reach the server, e.g. matrix.example.com.
+    #[arg(long)]
+    pub domain: String,
+    /// The name in user IDs (@alice:<server-name>); defaults to --domain.
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// Contact address for Let's Encrypt.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Overwrite an existing configuration (secrets are kept).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Register a user through Synapse's shared-secret admin API.
+    Add {
+        /// Local part of the user ID (alice for @alice:example.com).
+        name: String,
+        /// Make the user a server admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}

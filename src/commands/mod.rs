@@ -1,0 +1,32 @@
+//! One file per subcommand; this module dispatches and holds what they share.
+
+mod down;
+mod run;
+mod setup;
+mod status;
+mod user;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command, UserCommand};
+use crate::config::{self, Config};
+use crate::paths::Paths;
+
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let paths = Paths::new(cli.config, cli.state_dir);
+    match cli.command {
+        Command::Setup(args) => setup::setup(&paths, args),
+        Command::Run => run::run(&paths).await,
+        Command::Status { json } => status::status(&paths, json).await,
+        Command::User(UserCommand::Add {
+            name,
+            admin,
+            password_stdin,
+        }) => user::add(&paths, &name, admin, password_stdin).await,
+        Command::Down => down::down(&paths).await,
+    }
+}
+
+fn load_config(paths: &Paths) -> anyhow::Result<Config> {
+    config::load(&paths.config).context("cannot load the configuration")
+}

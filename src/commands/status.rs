@@ -1,0 +1,114 @@
+//! `matrixbox status`: containers, images, health and where data lives; `--json` for scripts.
+
+use serde::Serialize;
+
+use crate::docker::{Engine, Observed, Runtime, engine::EngineVersion};
+use crate::paths::Paths;
+use crate::report::Exit;
+use crate::secrets;
+use crate::stack::Stack;
+use crate::synapse::admin::Synapse;
+
+#[derive(Serialize)]
+struct Status {
+    domain: String,
+    server_name: String,
+    docker: Result<EngineVersion, String>,
+    containers: Vec<ContainerStatus>,
+    synapse_health: Option<bool>,
+    data: Data,
+    healthy: bool,
+}
+
+#[derive(Serialize)]
+struct ContainerStatus {
+    name: String,
+    image: String,
+    /// None when the container does not exist.
+    observed: Option<Observed>,
+    /// False when `run` would recreate it (config or image changed).
+    up_to_date: bool,
+}
+
+#[derive(Serialize)]
+struct Data {
+    config: String,
+    state_dir: String,
+    postgres: String,
+    synapse: String,
+    secrets: String,
+}
+
+pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
+    let config = super::load_config(paths)?;
+    let secrets = secrets::load(&paths.secrets_dir())?;
+    let stack = Stack::new(config, paths.clone(), secrets);
+    let show = |p: std::path::PathBuf| p.display().to_string();
+    let data = Data {
+        config: show(paths.config.clone()),
+        state_dir: show(paths.state_dir.clone()),
+        postgres: show(paths.postgres_dir()),
+        synapse: show(paths.synapse_dir()),
+        secrets: show(paths.secrets_dir()),
+    };
+    let mut status = Status {
+        domain: stack.config.domain.clone(),
+        server_name: stack.config.server_name.clone(),
+        docker: Err(String::new()),
+        containers: vec![],
+        synapse_health: None,
+        data,
+        healthy: false,
+    };
+    match Engine::connect().await {
+        Err(e) => status.docker = Err(e.to_string()),
+        Ok(engine) => {
+            status.docker = engine.version().await.map_err(|e| e.to_string());
+            for spec in [stack.postgres_spec(), stack.desired_synapse_spec()] {
+                let observed = engine.inspect(&spec.name).await?;
+                status.containers.push(ContainerStatus {
+                    up_to_date: observed.as_ref().is_some_and(|o| o.spec_hash.as_deref() == Some(&spec.hash())),
+                    name: spec.name,
+                    image: spec.image,
+                    observed,
+                });
+            }
+            status.synapse_health = Some(Synapse::on_loopback(stack.config.synapse_port).healthy().await);
+        }
+    }
+    status.healthy = status.synapse_health == Some(true)
+        && status.containers.iter().all(|c| c.observed.as_ref().is_some_and(|o| o.running));
+
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print_text(&status, stack.config.synapse_port);
+    }
+    if status.healthy { Ok(()) } else { Err(Exit(3).into()) }
+}
+
+fn print_text(s: &Status, port: u16) {
+    println!("homeserver  https://{}/  (user IDs: @name:{})", s.domain, s.server_name);
+    match &s.docker {
+        Ok(v) => println!("docker      {} (API {})", v.version, v.api),
+        Err(e) => println!("docker      unreachable: {e}"),
+    }
+    for c in &s.containers {
+        let state = match &c.observed {
+            None => "not created (run `matrixbox run`)".to_string(),
+            Some(o) => {
+                let health = o.health.as_deref().map(|h| format!(", {h}")).unwrap_or_default();
+                let stale = if c.up_to_date { "" } else { ", out of date: `matrixbox run` recreates it" };
+                format!("{}{health}{stale}", o.status)
+            }
+        };
+        println!("{:<20}  {:<40}  {state}", c.name, c.image);
+    }
+    match s.synapse_health {
+        Some(true) => println!("synapse     healthy (http://127.0.0.1:{port}/health)"),
+        Some(false) => println!("synapse     not answering on http://127.0.0.1:{port}/health"),
+        None => {}
+    }
+    println!("config      {}", s.data.config);
+    println!("data        {} (postgres/, synapse/, secrets/)", s.data.state_dir);
+}

@@ -1,0 +1,44 @@
+//! `matrixbox user add`: shared-secret registration on loopback, no `docker exec`.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+
+use crate::paths::Paths;
+use crate::secrets;
+use crate::synapse::admin::Synapse;
+
+pub async fn add(paths: &Paths, name: &str, admin: bool, password_stdin: bool) -> anyhow::Result<()> {
+    let config = super::load_config(paths)?;
+    let secrets = secrets::load(&paths.secrets_dir())?;
+    let password = read_password(password_stdin)?;
+    let registered = Synapse::on_loopback(config.synapse_port)
+        .register(&secrets.registration_shared_secret, name, &password, admin)
+        .await?;
+    println!(
+        "created {}{}; sign in at https://{}/",
+        registered.user_id,
+        if admin { " (admin)" } else { "" },
+        config.domain
+    );
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    let password = if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let first = rpassword::prompt_password("password: ").context("cannot read the password")?;
+        let again = rpassword::prompt_password("again: ").context("cannot read the password")?;
+        if first != again {
+            bail!("the passwords differ; nothing was created");
+        }
+        first
+    };
+    if password.len() < 8 {
+        bail!("the password is shorter than 8 characters; nothing was created");
+    }
+    Ok(password)
+}

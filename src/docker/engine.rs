@@ -1,0 +1,349 @@
+//! The Docker Engine API through bollard: connection and version check, containers, images, exec, logs.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig, HostConfigLogConfig,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::{ContainerSpec, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
+
+/// Oldest engine API we support (Docker 20.10).
+pub const MIN_API: (usize, usize) = (1, 41);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot reach the Docker engine at {host}")]
+    Unreachable {
+        host: String,
+        #[source]
+        source: BollardError,
+    },
+    #[error("the Docker engine at {host} is too old: API {api}, matrixbox needs {}.{} (Docker 20.10) or newer", MIN_API.0, MIN_API.1)]
+    TooOld { host: String, api: String },
+    #[error("Docker could not {action} {object}")]
+    Api {
+        action: &'static str,
+        object: String,
+        #[source]
+        source: BollardError,
+    },
+    #[error("image {image} is not on this host and pulling it failed: {message}")]
+    PullFailed { image: String, message: String },
+    #[error("cannot publish {object} on 127.0.0.1:{port}: the port is already in use")]
+    PortInUse { object: String, port: u16 },
+}
+
+impl DockerError {
+    pub fn hint(&self) -> String {
+        match self {
+            DockerError::Unreachable { .. } => "install and start Docker (`apt install docker.io && systemctl start docker`), or point DOCKER_HOST at a running engine".into(),
+            DockerError::TooOld { .. } => "upgrade Docker to 20.10 or newer (Debian 12's docker.io is new enough)".into(),
+            DockerError::PullFailed { .. } => "if Docker Hub is slow or blocked here, set `registry_mirror:` in matrixbox.yaml, or load the image with `docker load` and run again".into(),
+            DockerError::PortInUse { port, .. } => format!("stop what listens on 127.0.0.1:{port} (`ss -ltnp | grep :{port}`) or set `synapse_port:` in matrixbox.yaml to a free port"),
+            DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
+        }
+    }
+}
+
+pub struct Engine {
+    docker: Docker,
+    host: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EngineVersion {
+    pub version: String,
+    pub api: String,
+}
+
+fn api_error(action: &'static str, object: &str) -> impl FnOnce(BollardError) -> DockerError {
+    let object = object.to_string();
+    move |source| DockerError::Api { action, object, source }
+}
+
+fn is_not_found(e: &BollardError) -> bool {
+    matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
+}
+
+fn parse_api(api: &str) -> Option<(usize, usize)> {
+    let (major, minor) = api.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+impl Engine {
+    /// Connects through DOCKER_HOST (or the default socket), negotiates the API version and
+    /// refuses engines older than 20.10.
+    pub async fn connect() -> Result<Engine, DockerError> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |source| DockerError::Unreachable { host: host.clone(), source };
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        let engine = Engine { docker, host };
+        let version = engine.version().await?;
+        match parse_api(&version.api) {
+            Some(api) if api >= MIN_API => Ok(engine),
+            _ => Err(DockerError::TooOld {
+                host: engine.host,
+                api: version.api,
+            }),
+        }
+    }
+
+    pub async fn version(&self) -> Result<EngineVersion, DockerError> {
+        let v = self.docker.version().await.map_err(|source| DockerError::Unreachable {
+            host: self.host.clone(),
+            source,
+        })?;
+        Ok(EngineVersion {
+            version: v.version.unwrap_or_default(),
+            api: v.api_version.unwrap_or_default(),
+        })
+    }
+
+    pub async fn ensure_network(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.inspect_network(name, None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => {
+                let request = NetworkCreateRequest {
+                    name: name.to_string(),
+                    driver: Some("bridge".into()),
+                    labels: Some(HashMap::from([(MANAGED_LABEL.to_string(), "true".to_string())])),
+                    ..Default::default()
+                };
+                self.docker
+                    .create_network(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(api_error("create network", name))
+            }
+            Err(e) => Err(api_error("inspect network", name)(e)),
+        }
+    }
+
+    pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(api_error("inspect image", image)(e)),
+        }
+    }
+
+    /// Pulls `image` only when the engine does not have it yet.
+    pub async fn ensure_image(&self, image: &str) -> Result<(), DockerError> {
+        if self.image_present(image).await? {
+            return Ok(());
+        }
+        super::pull::pull(&self.docker, image).await
+    }
+
+    /// The last `lines` lines of a container's output, for error messages.
+    pub async fn logs_tail(&self, name: &str, lines: usize) -> String {
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(name, Some(options));
+        let mut out = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        out
+    }
+
+    /// Runs a command in a running container and returns its exit code and combined output.
+    pub async fn exec(&self, name: &str, cmd: &[&str], env: Vec<String>) -> Result<(i64, String), DockerError> {
+        let config = ExecConfig {
+            cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+            env: Some(env),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = self.docker.create_exec(name, config).await.map_err(api_error("exec in", name))?;
+        let mut output = String::new();
+        if let StartExecResults::Attached { output: mut stream, .. } = self
+            .docker
+            .start_exec(&created.id, None::<StartExecOptions>)
+            .await
+            .map_err(api_error("exec in", name))?
+        {
+            while let Some(Ok(chunk)) = stream.next().await {
+                output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
+        }
+        let inspected = self.docker.inspect_exec(&created.id).await.map_err(api_error("inspect exec in", name))?;
+        Ok((inspected.exit_code.unwrap_or(-1), output))
+    }
+}
+
+fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let seconds = 1_000_000_000i64;
+    let ports: HashMap<String, Option<Vec<PortBinding>>> = spec
+        .publish
+        .iter()
+        .map(|p| {
+            (
+                format!("{}/tcp", p.container_port),
+                Some(vec![PortBinding {
+                    host_ip: Some(p.host_ip.clone()),
+                    host_port: Some(p.host_port.to_string()),
+                }]),
+            )
+        })
+        .collect();
+    let host_config = HostConfig {
+        binds: Some(spec.binds.iter().map(|b| format!("{}:{}", b.host, b.container)).collect()),
+        network_mode: Some(spec.network.clone()),
+        port_bindings: Some(ports),
+        cap_drop: spec.cap_drop_all.then(|| vec!["ALL".to_string()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        shm_size: spec.shm_size,
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        // A small VPS must not fill its disk with container logs.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), "20m".to_string()),
+                ("max-file".to_string(), "3".to_string()),
+            ])),
+        }),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        env: Some(spec.env.clone()),
+        entrypoint: spec.entrypoint.clone(),
+        cmd: Some(spec.cmd.clone()),
+        user: spec.user.clone(),
+        labels: Some(HashMap::from([
+            (SPEC_HASH_LABEL.to_string(), spec.hash()),
+            (MANAGED_LABEL.to_string(), "true".to_string()),
+        ])),
+        exposed_ports: Some(spec.publish.iter().map(|p| format!("{}/tcp", p.container_port)).collect()),
+        stop_signal: spec.stop_signal.clone(),
+        stop_timeout: Some(spec.stop_timeout_s),
+        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
+            test: Some(h.test.clone()),
+            interval: Some(h.interval_s * seconds),
+            timeout: Some(5 * seconds),
+            retries: Some(3),
+            start_period: Some(0),
+            start_interval: None,
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                spec.network.clone(),
+                EndpointSettings {
+                    aliases: Some(vec![spec.name.clone()]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+impl Runtime for Engine {
+    async fn inspect(&self, name: &str) -> Result<Option<Observed>, DockerError> {
+        let c = match self.docker.inspect_container(name, None).await {
+            Ok(c) => c,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(api_error("inspect container", name)(e)),
+        };
+        let state = c.state.unwrap_or_default();
+        let config = c.config.unwrap_or_default();
+        Ok(Some(Observed {
+            spec_hash: config.labels.unwrap_or_default().remove(SPEC_HASH_LABEL),
+            running: state.running.unwrap_or(false),
+            health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
+            image: config.image.unwrap_or_default(),
+            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            exit_code: state.exit_code,
+        }))
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<(), DockerError> {
+        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        self.docker
+            .create_container(Some(options), create_body(spec))
+            .await
+            .map(|_| ())
+            .map_err(api_error("create container", &spec.name))
+    }
+
+    async fn start(&self, name: &str) -> Result<(), DockerError> {
+        self.docker.start_container(name, None).await.map_err(|source| {
+            let text = source.to_string();
+            match port_of_conflict(&text) {
+                Some(port) => DockerError::PortInUse { object: name.to_string(), port },
+                None => api_error("start container", name)(source),
+            }
+        })
+    }
+
+    async fn stop(&self, name: &str, timeout_s: i64) -> Result<(), DockerError> {
+        let options = StopContainerOptionsBuilder::new().t(timeout_s as i32).build();
+        match self.docker.stop_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(BollardError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(api_error("stop container", name)(e)),
+        }
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self.docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(api_error("remove container", name)(e)),
+        }
+    }
+}
+
+/// Recognises the engine's "port is already allocated" / "address already in use" errors.
+fn port_of_conflict(message: &str) -> Option<u16> {
+    if !(message.contains("address already in use") || message.contains("port is already allocated")) {
+        return None;
+    }
+    // Both messages name the host address as ...127.0.0.1:PORT...
+    let after = message.split("127.0.0.1:").nth(1)?;
+    after.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_compare_numerically() {
+        assert!(parse_api("1.41").unwrap() >= MIN_API);
+        assert!(parse_api("1.9").unwrap() < MIN_API);
+        assert!(parse_api("1.100").unwrap() >= MIN_API);
+        assert_eq!(parse_api("garbage"), None);
+    }
+
+    #[test]
+    fn port_conflicts_are_recognised() {
+        let m = "Docker responded with status code 500: driver failed programming external connectivity on endpoint matrixbox-synapse: Error starting userland proxy: listen tcp4 127.0.0.1:8008: bind: address already in use";
+        assert_eq!(port_of_conflict(m), Some(8008));
+        assert_eq!(port_of_conflict("Bind for 127.0.0.1:18008 failed: port is already allocated"), Some(18008));
+        assert_eq!(port_of_conflict("no such image"), None);
+    }
+}

@@ -1,0 +1,16 @@
+//! matrixbox: a Matrix homeserver (PostgreSQL + Synapse on Docker) from one binary.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod docker;
+pub mod embedded;
+pub mod fsio;
+pub mod paths;
+pub mod report;
+pub mod secrets;
+pub mod service;
+pub mod stack;
+pub mod synapse;
+pub mod tuning;
+pub mod yaml;

@@ -1,0 +1,22 @@
+//! Entry point: parse the command line, set up logging, run the command, map errors to exit codes.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = matrixbox::cli::Cli::parse();
+    let level = match cli.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("MATRIXBOX_LOG").unwrap_or_else(|_| EnvFilter::new(level)))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("cannot start the async runtime");
+    if let Err(err) = runtime.block_on(matrixbox::commands::execute(cli)) {
+        eprint!("{}", matrixbox::report::render(&err));
+        std::process::exit(matrixbox::report::exit_code(&err));
+    }
+}

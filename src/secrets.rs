@@ -1,0 +1,159 @@
+//! Generated secrets: made once from the OS CSPRNG, stored 0600 under the state dir, never rotated.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
+use crate::fsio::{self, FsError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secrets {
+    pub postgres_password: String,
+    pub registration_shared_secret: String,
+    pub macaroon_secret_key: String,
+    pub form_secret: String,
+    /// Synapse's key-file line: `ed25519 <key id> <unpadded base64 seed>`.
+    pub signing_key: String,
+}
+
+const POSTGRES_PASSWORD: &str = "postgres_password";
+const REGISTRATION_SHARED_SECRET: &str = "registration_shared_secret";
+const MACAROON_SECRET_KEY: &str = "macaroon_secret_key";
+const FORM_SECRET: &str = "form_secret";
+const SIGNING_KEY: &str = "signing.key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("the operating system's random number generator failed")]
+    Random(#[source] getrandom::Error),
+    #[error("secret file {} is empty", path.display())]
+    Corrupt { path: std::path::PathBuf },
+    #[error("secret file {} does not exist", path.display())]
+    Missing { path: std::path::PathBuf },
+}
+
+impl SecretsError {
+    pub fn hint(&self) -> String {
+        match self {
+            SecretsError::Fs(e) => e.hint(),
+            SecretsError::Random(_) => "the kernel's random source is unavailable; check /dev/urandom".into(),
+            SecretsError::Corrupt { .. } => "restore it from a backup: a new value would lock Synapse out of its database and invalidate sessions".into(),
+            SecretsError::Missing { .. } => "run `matrixbox setup --domain <your domain>` first (or pass the same --state-dir)".into(),
+        }
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], SecretsError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(SecretsError::Random)?;
+    Ok(buf)
+}
+
+fn random_token() -> Result<String, SecretsError> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
+}
+
+fn new_signing_key() -> Result<String, SecretsError> {
+    let id = hex::encode(random_bytes::<3>()?);
+    Ok(format!("ed25519 a_{id} {}", STANDARD_NO_PAD.encode(random_bytes::<32>()?)))
+}
+
+type Generator = fn() -> Result<String, SecretsError>;
+
+/// Reads every secret, generating only those that are missing. Existing ones are never changed.
+pub fn load_or_create(dir: &Path) -> Result<Secrets, SecretsError> {
+    fsio::ensure_dir(dir, 0o700)?;
+    read_all(dir, true)
+}
+
+/// Reads every secret; a missing one is an error (only `setup` and `run` create them).
+pub fn load(dir: &Path) -> Result<Secrets, SecretsError> {
+    read_all(dir, false)
+}
+
+fn read_all(dir: &Path, create: bool) -> Result<Secrets, SecretsError> {
+    let token: Option<Generator> = create.then_some(random_token);
+    let key: Option<Generator> = create.then_some(new_signing_key);
+    Ok(Secrets {
+        postgres_password: one(dir, POSTGRES_PASSWORD, token)?,
+        registration_shared_secret: one(dir, REGISTRATION_SHARED_SECRET, token)?,
+        macaroon_secret_key: one(dir, MACAROON_SECRET_KEY, token)?,
+        form_secret: one(dir, FORM_SECRET, token)?,
+        signing_key: one(dir, SIGNING_KEY, key)?,
+    })
+}
+
+fn one(dir: &Path, name: &str, generate: Option<Generator>) -> Result<String, SecretsError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_string()),
+        Ok(_) => Err(SecretsError::Corrupt { path }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let Some(generate) = generate else {
+                return Err(SecretsError::Missing { path });
+            };
+            let value = generate()?;
+            fsio::write_atomic(&path, format!("{value}\n").as_bytes(), 0o600)?;
+            Ok(value)
+        }
+        Err(source) => Err(FsError {
+            action: "read",
+            path,
+            source,
+        }
+        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn secrets_are_created_once_private_and_distinct() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets_dir = dir.path().join("secrets");
+        let first = load_or_create(&secrets_dir).unwrap();
+        let second = load_or_create(&secrets_dir).unwrap();
+        assert_eq!(first, second, "secrets never rotate");
+        assert_eq!(std::fs::metadata(&secrets_dir).unwrap().mode() & 0o777, 0o700);
+        for entry in std::fs::read_dir(&secrets_dir).unwrap() {
+            assert_eq!(entry.unwrap().metadata().unwrap().mode() & 0o777, 0o600);
+        }
+        assert_ne!(first.postgres_password, first.macaroon_secret_key);
+        assert_eq!(first.postgres_password.len(), 43, "256 bits, base64url");
+        let parts: Vec<&str> = first.signing_key.split(' ').collect();
+        assert_eq!(parts[0], "ed25519");
+        assert!(parts[1].starts_with("a_"));
+        assert_eq!(STANDARD_NO_PAD.decode(parts[2]).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn only_missing_secrets_are_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join(FORM_SECRET)).unwrap();
+        let second = load_or_create(dir.path()).unwrap();
+        assert_eq!(first.postgres_password, second.postgres_password);
+        assert_ne!(first.form_secret, second.form_secret);
+    }
+
+    #[test]
+    fn an_emptied_secret_is_an_error_not_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_create(dir.path()).unwrap();
+        std::fs::write(dir.path().join(POSTGRES_PASSWORD), "").unwrap();
+        assert!(matches!(load_or_create(dir.path()), Err(SecretsError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn load_never_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(load(dir.path()), Err(SecretsError::Missing { .. })));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

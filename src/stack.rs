@@ -1,0 +1,341 @@
+//! The homeserver stack: PostgreSQL and Synapse specs derived from config, brought up in order and down cleanly.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::docker::{self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Publish, Runtime};
+use crate::fsio::{self, FsError};
+use crate::paths::Paths;
+use crate::secrets::Secrets;
+use crate::synapse::{self, admin::Synapse};
+use crate::tuning::{self, Tuning};
+
+pub const NETWORK: &str = "matrixbox";
+pub const POSTGRES: &str = "matrixbox-postgres";
+pub const SYNAPSE: &str = "matrixbox-synapse";
+const DB_USER: &str = "synapse";
+const DB_NAME: &str = "synapse";
+/// The official postgres image's uid/gid.
+const POSTGRES_UID: u32 = 999;
+const PGDATA_MOUNT: &str = "/var/lib/postgresql/data";
+const POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// First start runs all database migrations; a slow VPS needs a while.
+const SYNAPSE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(240);
+const LOG_LINES_ON_FAILURE: usize = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("PostgreSQL ({POSTGRES}) did not become ready within {}s; its last log lines:\n{logs}", POSTGRES_READY_TIMEOUT.as_secs())]
+    PostgresNotReady { logs: String },
+    #[error("database `{DB_NAME}` in {POSTGRES} has {found}, but Synapse needs encoding UTF8 with C collation and ctype")]
+    WrongLocale { found: String },
+    #[error("Synapse ({SYNAPSE}) {reason}; its last log lines:\n{logs}")]
+    SynapseUnhealthy { reason: String, logs: String },
+}
+
+impl StackError {
+    pub fn hint(&self) -> String {
+        match self {
+            StackError::Docker(e) => e.hint(),
+            StackError::Fs(e) => e.hint(),
+            StackError::PostgresNotReady { .. } => format!("see `docker logs {POSTGRES}`; the data stays in the state directory"),
+            StackError::WrongLocale { .. } => format!(
+                "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {POSTGRES}`)"
+            ),
+            StackError::SynapseUnhealthy { .. } => "fix the cause shown in the log (often an option under `synapse:` in matrixbox.yaml) and run again".into(),
+        }
+    }
+}
+
+/// What the stack needs to derive its containers: validated config, secrets and sizing.
+pub struct Stack {
+    pub config: Config,
+    pub paths: Paths,
+    pub secrets: Secrets,
+    pub tuning: Tuning,
+}
+
+/// What one reconcile pass did.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct UpReport {
+    pub postgres: Action,
+    pub synapse: Action,
+}
+
+impl Stack {
+    pub fn new(config: Config, paths: Paths, secrets: Secrets) -> Stack {
+        let memory = config.memory_mb.or_else(tuning::host_memory_mb).unwrap_or(1024);
+        let tuning = tuning::for_memory(memory);
+        Stack {
+            config,
+            paths,
+            secrets,
+            tuning,
+        }
+    }
+
+    pub fn postgres_spec(&self) -> ContainerSpec {
+        let mut cmd = vec!["postgres".to_string()];
+        for (name, value) in &self.tuning.postgres {
+            cmd.push("-c".into());
+            cmd.push(format!("{name}={value}"));
+        }
+        ContainerSpec {
+            name: POSTGRES.into(),
+            image: self.config.postgres_image.clone(),
+            env: vec![
+                format!("POSTGRES_USER={DB_USER}"),
+                format!("POSTGRES_DB={DB_NAME}"),
+                format!("POSTGRES_PASSWORD={}", self.secrets.postgres_password),
+                "POSTGRES_INITDB_ARGS=--encoding=UTF8 --lc-collate=C --lc-ctype=C".into(),
+                format!("PGDATA={PGDATA_MOUNT}/pgdata"),
+            ],
+            entrypoint: None,
+            cmd,
+            user: None,
+            binds: vec![Bind {
+                host: self.paths.postgres_dir().display().to_string(),
+                container: PGDATA_MOUNT.into(),
+            }],
+            network: NETWORK.into(),
+            publish: vec![],
+            // The official entrypoint starts as root to fix ownership, then drops to uid 999.
+            cap_drop_all: false,
+            shm_size: Some(self.tuning.postgres_shm_bytes),
+            // SIGINT is PostgreSQL's "fast" shutdown: clean, without waiting for clients.
+            stop_signal: Some("SIGINT".into()),
+            stop_timeout_s: 90,
+            healthcheck: Some(Healthcheck {
+                test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]
+                    .map(String::from)
+                    .to_vec(),
+                interval_s: 10,
+            }),
+            files_digest: String::new(),
+        }
+    }
+
+    fn synapse_spec(&self, files_digest: String) -> ContainerSpec {
+        ContainerSpec {
+            name: SYNAPSE.into(),
+            image: self.config.synapse_image.clone(),
+            env: vec!["SYNAPSE_CONFIG_PATH=/data/homeserver.yaml".into()],
+            entrypoint: Some(
+                ["/usr/local/bin/python", "-m", "synapse.app.homeserver", "--config-path", "/data/homeserver.yaml"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            cmd: vec![],
+            user: Some(format!("{0}:{0}", synapse::UID)),
+            binds: vec![Bind {
+                host: self.paths.synapse_dir().display().to_string(),
+                container: "/data".into(),
+            }],
+            network: NETWORK.into(),
+            publish: vec![Publish {
+                host_ip: "127.0.0.1".into(),
+                host_port: self.config.synapse_port,
+                container_port: synapse::CONTAINER_PORT,
+            }],
+            cap_drop_all: true,
+            shm_size: None,
+            stop_signal: Some("SIGTERM".into()),
+            stop_timeout_s: 30,
+            healthcheck: None,
+            files_digest,
+        }
+    }
+
+    /// Everything Synapse reads from /data: (file name, contents, mode).
+    fn synapse_files(&self) -> [(&'static str, String, u32); 3] {
+        [
+            (
+                "homeserver.yaml",
+                synapse::render_homeserver(&self.config, &self.secrets, &self.tuning, POSTGRES),
+                0o600,
+            ),
+            ("log.config", synapse::render_log_config(), 0o644),
+            ("signing.key", format!("{}\n", self.secrets.signing_key), 0o600),
+        ]
+    }
+
+    /// The Synapse spec as it would be after writing its files now.
+    pub fn desired_synapse_spec(&self) -> ContainerSpec {
+        self.synapse_spec(files_digest(&self.synapse_files()))
+    }
+
+    /// Writes Synapse's files (only those that changed) and returns the spec that mounts them.
+    fn write_synapse_files(&self) -> Result<ContainerSpec, FsError> {
+        let dir = self.paths.synapse_dir();
+        fsio::ensure_dir(&dir, 0o700)?;
+        let files = self.synapse_files();
+        for (name, contents, mode) in &files {
+            let path = dir.join(name);
+            fsio::write_if_changed(&path, contents.as_bytes(), *mode)?;
+            fsio::chown(&path, synapse::UID, synapse::UID)?;
+        }
+        let media = dir.join("media_store");
+        fsio::ensure_dir(&media, 0o700)?;
+        fsio::chown(&media, synapse::UID, synapse::UID)?;
+        fsio::chown(&dir, synapse::UID, synapse::UID)?;
+        Ok(self.synapse_spec(files_digest(&files)))
+    }
+
+    /// One reconcile pass: observe, diff, act, and wait until both services are healthy.
+    pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
+        // Every image first: a failed pull must leave the running stack untouched.
+        engine.ensure_image(&self.config.postgres_image).await?;
+        engine.ensure_image(&self.config.synapse_image).await?;
+        engine.ensure_network(NETWORK).await?;
+
+        let pg_dir = self.paths.postgres_dir();
+        fsio::ensure_dir(&pg_dir, 0o700)?;
+        fsio::chown(&pg_dir, POSTGRES_UID, POSTGRES_UID)?;
+        let postgres = docker::ensure(engine, &self.postgres_spec()).await?;
+        self.wait_postgres_ready(engine).await?;
+        self.verify_database_locale(engine).await?;
+
+        let spec = self.write_synapse_files()?;
+        let observed = engine.inspect(SYNAPSE).await?;
+        if !observed.as_ref().is_some_and(|o| o.running) {
+            ensure_port_free(SYNAPSE, self.config.synapse_port)?;
+        }
+        let synapse = docker::ensure(engine, &spec).await?;
+        self.wait_synapse_healthy(engine).await?;
+        Ok(UpReport { postgres, synapse })
+    }
+
+    async fn wait_postgres_ready(&self, engine: &Engine) -> Result<(), StackError> {
+        let deadline = Instant::now() + POSTGRES_READY_TIMEOUT;
+        loop {
+            let running = engine.inspect(POSTGRES).await?.is_some_and(|o| o.running);
+            if running {
+                let (code, _) = engine
+                    .exec(POSTGRES, &["pg_isready", "-q", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME], vec![])
+                    .await?;
+                if code == 0 {
+                    return Ok(());
+                }
+            }
+            if !running || Instant::now() > deadline {
+                return Err(StackError::PostgresNotReady {
+                    logs: engine.logs_tail(POSTGRES, LOG_LINES_ON_FAILURE).await,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn verify_database_locale(&self, engine: &Engine) -> Result<(), StackError> {
+        let query = "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype FROM pg_database WHERE datname = current_database()";
+        let (code, output) = engine
+            .exec(
+                POSTGRES,
+                &["psql", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME, "-tA", "-c", query],
+                vec![format!("PGPASSWORD={}", self.secrets.postgres_password)],
+            )
+            .await?;
+        if code != 0 {
+            return Err(StackError::WrongLocale {
+                found: format!("an unreadable locale (psql: {})", output.trim()),
+            });
+        }
+        check_database_locale(output.trim()).map_err(|found| StackError::WrongLocale { found })
+    }
+
+    async fn wait_synapse_healthy(&self, engine: &Engine) -> Result<(), StackError> {
+        let client = Synapse::on_loopback(self.config.synapse_port);
+        let deadline = Instant::now() + SYNAPSE_HEALTHY_TIMEOUT;
+        loop {
+            let observed = engine.inspect(SYNAPSE).await?;
+            let reason = match observed {
+                Some(o) if o.running => {
+                    if client.healthy().await {
+                        return Ok(());
+                    }
+                    None
+                }
+                Some(o) => Some(format!("exited (status {})", o.exit_code.unwrap_or(-1))),
+                None => Some("disappeared".into()),
+            };
+            let reason = reason.or_else(|| {
+                (Instant::now() > deadline)
+                    .then(|| format!("did not answer /health within {}s", SYNAPSE_HEALTHY_TIMEOUT.as_secs()))
+            });
+            if let Some(reason) = reason {
+                return Err(StackError::SynapseUnhealthy {
+                    reason,
+                    logs: engine.logs_tail(SYNAPSE, LOG_LINES_ON_FAILURE).await,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
+    pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
+        let synapse = self.desired_synapse_spec();
+        let postgres = self.postgres_spec();
+        for spec in [synapse, postgres] {
+            if engine.inspect(&spec.name).await?.is_some_and(|o| o.running) {
+                tracing::info!(container = %spec.name, "stopping");
+                engine.stop(&spec.name, spec.stop_timeout_s).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn files_digest(files: &[(&str, String, u32)]) -> String {
+    let mut digest = Sha256::new();
+    for (name, contents, _) in files {
+        digest.update(name.as_bytes());
+        digest.update(contents.as_bytes());
+    }
+    hex::encode(&digest.finalize()[..16])
+}
+
+/// Pure: accepts only `UTF8|C|C` (what psql printed for encoding, collation and ctype).
+fn check_database_locale(found: &str) -> Result<(), String> {
+    match found.split('|').collect::<Vec<_>>().as_slice() {
+        ["UTF8", "C", "C"] => Ok(()),
+        [enc, collate, ctype] => Err(format!("encoding {enc}, collation {collate}, ctype {ctype}")),
+        _ => Err(format!("an unexpected answer `{found}`")),
+    }
+}
+
+fn ensure_port_free(object: &str, port: u16) -> Result<(), DockerError> {
+    TcpListener::bind(("127.0.0.1", port)).map(drop).map_err(|_| DockerError::PortInUse {
+        object: object.into(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_check() {
+        assert_eq!(check_database_locale("UTF8|C|C"), Ok(()));
+        assert_eq!(
+            check_database_locale("UTF8|en_US.utf8|en_US.utf8"),
+            Err("encoding UTF8, collation en_US.utf8, ctype en_US.utf8".into())
+        );
+        assert!(check_database_locale("").is_err());
+    }
+
+    #[test]
+    fn busy_port_is_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(matches!(ensure_port_free("x", port), Err(DockerError::PortInUse { port: p, .. }) if p == port));
+    }
+}
