@@ -1,5 +1,7 @@
 //! Entry point: parse the command line, set up logging, run the command, map errors to exit codes.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -13,6 +15,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("MATRIXBOX_LOG").unwrap_or_else(|_| EnvFilter::new(level)))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("cannot start the async runtime");
     if let Err(err) = runtime.block_on(matrixbox::commands::execute(cli)) {

@@ -16,10 +16,41 @@ pub const EXIT_FAILURE: i32 = 1;
 #[error("exit with status {0}")]
 pub struct Exit(pub i32);
 
+/// Exit code for a command line that cannot be acted on (as clap uses).
+pub const EXIT_USAGE: i32 = 2;
+
+/// An error raised by a command itself, with its hint and exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
+    pub code: i32,
+}
+
+impl Hinted {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Hinted {
+        Hinted {
+            message: message.into(),
+            hint: hint.into(),
+            code: EXIT_FAILURE,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Hinted {
+        Hinted {
+            code: EXIT_USAGE,
+            ..Hinted::new(message, hint)
+        }
+    }
+}
+
 /// The hint of the first error in the chain that has one.
 fn hint(err: &anyhow::Error) -> Option<String> {
     err.chain().find_map(|e| {
-        if let Some(e) = e.downcast_ref::<ConfigError>() {
+        if let Some(e) = e.downcast_ref::<Hinted>() {
+            Some(e.hint.clone())
+        } else if let Some(e) = e.downcast_ref::<ConfigError>() {
             Some(e.hint())
         } else if let Some(e) = e.downcast_ref::<StackError>() {
             Some(e.hint())
@@ -38,6 +69,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
         return *code;
+    }
+    if let Some(hinted) = err.downcast_ref::<Hinted>() {
+        return hinted.code;
     }
     if err.chain().any(|e| e.is::<ConfigError>()) {
         EXIT_CONFIG

@@ -193,6 +193,10 @@ impl Stack {
         // Every image first: a failed pull must leave the running stack untouched.
         engine.ensure_image(&self.config.postgres_image).await?;
         engine.ensure_image(&self.config.synapse_image).await?;
+        // A busy port is found before anything starts, so nothing is left half-up.
+        if !engine.inspect(SYNAPSE).await?.is_some_and(|o| o.running) {
+            ensure_port_free(SYNAPSE, self.config.synapse_port)?;
+        }
         engine.ensure_network(NETWORK).await?;
 
         let pg_dir = self.paths.postgres_dir();
@@ -203,10 +207,6 @@ impl Stack {
         self.verify_database_locale(engine).await?;
 
         let spec = self.write_synapse_files()?;
-        let observed = engine.inspect(SYNAPSE).await?;
-        if !observed.as_ref().is_some_and(|o| o.running) {
-            ensure_port_free(SYNAPSE, self.config.synapse_port)?;
-        }
         let synapse = docker::ensure(engine, &spec).await?;
         self.wait_synapse_healthy(engine).await?;
         Ok(UpReport { postgres, synapse })
@@ -253,9 +253,14 @@ impl Stack {
     async fn wait_synapse_healthy(&self, engine: &Engine) -> Result<(), StackError> {
         let client = Synapse::on_loopback(self.config.synapse_port);
         let deadline = Instant::now() + SYNAPSE_HEALTHY_TIMEOUT;
+        let restarts_before = engine.inspect(SYNAPSE).await?.map(|o| o.restart_count);
         loop {
             let observed = engine.inspect(SYNAPSE).await?;
             let reason = match observed {
+                // Docker's restart policy hides a crash loop behind "running": count restarts.
+                Some(o) if Some(o.restart_count) != restarts_before || o.status == "restarting" => {
+                    Some("keeps exiting (Docker restarted it)".to_string())
+                }
                 Some(o) if o.running => {
                     if client.healthy().await {
                         return Ok(());

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use crate::docker::{Engine, Observed, Runtime, engine::EngineVersion};
+use crate::docker::engine::{self, EngineVersion};
+use crate::docker::{Engine, Observed, Runtime};
 use crate::paths::Paths;
 use crate::report::Exit;
 use crate::secrets;
@@ -13,11 +14,19 @@ use crate::synapse::admin::Synapse;
 struct Status {
     domain: String,
     server_name: String,
-    docker: Result<EngineVersion, String>,
+    docker: DockerStatus,
     containers: Vec<ContainerStatus>,
     synapse_health: Option<bool>,
     data: Data,
     healthy: bool,
+}
+
+#[derive(Serialize)]
+struct DockerStatus {
+    host: String,
+    #[serde(flatten)]
+    version: Option<EngineVersion>,
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -54,16 +63,23 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
     let mut status = Status {
         domain: stack.config.domain.clone(),
         server_name: stack.config.server_name.clone(),
-        docker: Err(String::new()),
+        docker: DockerStatus {
+            host: engine::docker_host(),
+            version: None,
+            error: None,
+        },
         containers: vec![],
         synapse_health: None,
         data,
         healthy: false,
     };
     match Engine::connect().await {
-        Err(e) => status.docker = Err(e.to_string()),
+        Err(e) => status.docker.error = Some(e.to_string()),
         Ok(engine) => {
-            status.docker = engine.version().await.map_err(|e| e.to_string());
+            match engine.version().await {
+                Ok(v) => status.docker.version = Some(v),
+                Err(e) => status.docker.error = Some(e.to_string()),
+            }
             for spec in [stack.postgres_spec(), stack.desired_synapse_spec()] {
                 let observed = engine.inspect(&spec.name).await?;
                 status.containers.push(ContainerStatus {
@@ -89,9 +105,9 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
 
 fn print_text(s: &Status, port: u16) {
     println!("homeserver  https://{}/  (user IDs: @name:{})", s.domain, s.server_name);
-    match &s.docker {
-        Ok(v) => println!("docker      {} (API {})", v.version, v.api),
-        Err(e) => println!("docker      unreachable: {e}"),
+    match (&s.docker.version, &s.docker.error) {
+        (Some(v), _) => println!("docker      {} (API {}) at {}", v.version, v.api, s.docker.host),
+        (None, e) => println!("docker      unreachable at {}: {}", s.docker.host, e.as_deref().unwrap_or("")),
     }
     for c in &s.containers {
         let state = match &c.observed {

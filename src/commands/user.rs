@@ -2,9 +2,10 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::paths::Paths;
+use crate::report::Hinted;
 use crate::secrets;
 use crate::synapse::admin::Synapse;
 
@@ -33,12 +34,16 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         let first = rpassword::prompt_password("password: ").context("cannot read the password")?;
         let again = rpassword::prompt_password("again: ").context("cannot read the password")?;
         if first != again {
-            bail!("the passwords differ; nothing was created");
+            return Err(Hinted::new("the passwords differ; nothing was created", "type the same password twice").into());
         }
         first
     };
     if password.len() < 8 {
-        bail!("the password is shorter than 8 characters; nothing was created");
+        return Err(Hinted::new(
+            "the password is shorter than 8 characters; nothing was created",
+            "choose a longer password (a passphrase of a few words is easy to type)",
+        )
+        .into());
     }
     Ok(password)
 }

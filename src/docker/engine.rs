@@ -80,11 +80,16 @@ fn parse_api(api: &str) -> Option<(usize, usize)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
+/// The engine address in use: DOCKER_HOST, or Docker's default socket.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
 impl Engine {
     /// Connects through DOCKER_HOST (or the default socket), negotiates the API version and
     /// refuses engines older than 20.10.
     pub async fn connect() -> Result<Engine, DockerError> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let host = docker_host();
         let unreachable = |source| DockerError::Unreachable { host: host.clone(), source };
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
@@ -274,6 +279,7 @@ impl Runtime for Engine {
             image: config.image.unwrap_or_default(),
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
             exit_code: state.exit_code,
+            restart_count: c.restart_count.unwrap_or(0),
         }))
     }
 

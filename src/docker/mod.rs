@@ -69,6 +69,7 @@ pub struct Observed {
     pub image: String,
     pub status: String,
     pub exit_code: Option<i64>,
+    pub restart_count: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,6 +140,7 @@ mod tests {
             image: "img:1".into(),
             status: if running { "running" } else { "exited" }.into(),
             exit_code: None,
+            restart_count: 0,
         }
     }
 

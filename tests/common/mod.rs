@@ -1,0 +1,256 @@
+//! Shared harness for end-to-end tests: the bench's private Docker engine, a matrixbox instance in a
+//! temporary directory, and the real Matrix client. Run through `./tests/run.sh`, which starts them.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Containers have fixed names, so tests that use the engine take turns.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the end-to-end tests through ./tests/run.sh, which starts the bench")
+    })
+}
+
+pub fn docker_host() -> String {
+    env("MATRIXBOX_TEST_DOCKER_HOST")
+}
+
+/// Runs the docker CLI against the bench engine.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .env("DOCKER_HOST", docker_host())
+        .args(args)
+        .output()
+        .expect("docker CLI runs")
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub fn inspect(container: &str, format: &str) -> String {
+    docker_ok(&["inspect", "-f", format, container])
+}
+
+/// Takes the engine for this test and removes what earlier tests left.
+pub fn exclusive_engine() -> MutexGuard<'static, ()> {
+    let guard = ENGINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    docker(&["rm", "-f", "matrixbox-synapse", "matrixbox-postgres"]);
+    docker(&["network", "rm", "matrixbox"]);
+    guard
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One matrixbox installation with its config and state under a temporary directory.
+pub struct Instance {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Instance {
+    pub fn new() -> Instance {
+        Instance {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("etc/matrixbox.yaml")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_matrixbox"));
+        cmd.env("DOCKER_HOST", docker_host())
+            .env("MATRIXBOX_CONFIG", self.config_path())
+            .env("MATRIXBOX_STATE_DIR", self.state_dir())
+            .env("NO_COLOR", "1")
+            .args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `setup` for a test domain, then the bench's images and this instance's port.
+    pub fn setup(&self, extra: &str) {
+        let out = self.run(&["setup", "--domain", "matrix.test.internal", "--email", "admin@test.internal"]);
+        assert_success(&out);
+        self.append_config(&format!(
+            "images:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\n{extra}",
+            env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
+            env("MATRIXBOX_TEST_PG_IMAGE"),
+            self.port
+        ));
+    }
+
+    pub fn append_config(&self, text: &str) {
+        let mut config = std::fs::read_to_string(self.config_path()).unwrap();
+        config.push_str(text);
+        std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    /// Starts `run` in the background; its output goes to `run-N.log` in the instance dir.
+    pub fn spawn_run(&self) -> Daemon {
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        let log = self.dir.path().join(format!("run-{n}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .cmd(&["run"])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Daemon { child: Some(child), log }
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("status --json printed no JSON: {}", describe(&out)))
+    }
+
+    /// Waits until `status` reports the stack healthy, failing with the daemon's log otherwise.
+    pub fn wait_healthy(&self, daemon: &mut Daemon, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.status_json()["healthy"] == serde_json::Value::Bool(true) {
+                return;
+            }
+            if let Some(code) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("`run` exited with {code} before the stack was healthy:\n{}", daemon.log_text());
+            }
+            assert!(Instant::now() < deadline, "not healthy after {timeout:?}:\n{}", daemon.log_text());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs the real Matrix client (matrix-nio) with a subcommand.
+    pub fn client(&self, args: &[&str]) -> Output {
+        Command::new(env("MATRIXBOX_TEST_CLIENT_PY"))
+            .arg(env("MATRIXBOX_TEST_CLIENT_SCRIPT"))
+            .args(args)
+            .args(["--base-url", &self.base_url()])
+            .output()
+            .unwrap()
+    }
+
+    pub fn read_secrets(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = std::fs::read_dir(self.state_dir().join("secrets"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap())
+            })
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+/// A background `matrixbox run`.
+pub struct Daemon {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.as_ref().unwrap().id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> String {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = self.log_text();
+                assert!(status.success(), "`run` exited with {status} on SIGTERM:\n{log}");
+                return log;
+            }
+            assert!(Instant::now() < deadline, "`run` did not stop on SIGTERM:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until the log contains `needle` (or fails after `timeout`).
+    pub fn wait_log(&self, needle: &str, occurrences: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.log_text().matches(needle).count() < occurrences {
+            assert!(Instant::now() < deadline, "log never showed {needle:?} x{occurrences}:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn assert_success(out: &Output) {
+    assert!(out.status.success(), "command failed: {}", describe(out));
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -1,0 +1,154 @@
+//! Bad input gets a clear error, a non-zero exit, and changes nothing.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::*;
+
+fn assert_error(out: &std::process::Output, needles: &[&str]) {
+    assert!(!out.status.success(), "expected failure: {}", describe(out));
+    let err = stderr(out);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("\nhint: "), "every error ends with a hint: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn setup_rejects_an_invalid_domain_and_writes_nothing() {
+    let mbx = Instance::new();
+    let out = mbx.run(&["setup", "--domain", "https://matrix.example.com/"]);
+    assert_error(&out, &["--domain `https://matrix.example.com/`", "without `https://`"]);
+    assert_eq!(out.status.code(), Some(2), "a bad argument is a usage error");
+    assert!(!mbx.config_path().exists());
+    assert!(!mbx.state_dir().exists());
+}
+
+#[test]
+fn setup_does_not_overwrite_a_different_config_without_force() {
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    let secrets = mbx.read_secrets();
+    let out = mbx.run(&["setup", "--domain", "b.example.com"]);
+    assert!(!out.status.success());
+    assert!(read(&mbx.config_path()).contains("a.example.com"));
+    assert_success(&mbx.run(&["setup", "--domain", "b.example.com", "--force"]));
+    assert!(read(&mbx.config_path()).contains("b.example.com"));
+    assert_eq!(mbx.read_secrets(), secrets, "--force rewrites the config, never the secrets");
+}
+
+#[test]
+fn malformed_yaml_names_line_and_column() {
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    mbx.append_config("synapse: [unclosed\n");
+    let out = mbx.run(&["run"]);
+    assert_error(&out, &["not valid YAML (line", "column", "matrixbox.yaml"]);
+    assert_eq!(out.status.code(), Some(78));
+}
+
+#[test]
+fn unknown_keys_are_all_reported_with_suggestions() {
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    mbx.append_config("registraton: open\nimages:\n  synpase: x:1\n");
+    let out = mbx.run(&["status"]);
+    assert_error(&out, &[
+        "2 problems",
+        "registraton: unknown key",
+        "did you mean `registration`?",
+        "images.synpase: unknown key",
+        "did you mean `synapse`?",
+    ]);
+}
+
+#[test]
+fn unreachable_docker_is_explained() {
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    let out = mbx
+        .cmd(&["run"])
+        .env("DOCKER_HOST", format!("unix://{}/no-such.sock", mbx.dir.path().display()))
+        .output()
+        .unwrap();
+    assert_error(&out, &["cannot reach the Docker engine", "no-such.sock", "apt install docker.io"]);
+}
+
+/// An engine that answers like Docker 17.03 (API 1.26): only the version endpoints matter.
+#[test]
+fn too_old_docker_is_refused() {
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    let socket = mbx.dir.path().join("old-docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().take(10) {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"Version":"17.03.0-ce","ApiVersion":"1.26","MinAPIVersion":"1.12","Os":"linux","Arch":"amd64"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nApi-Version: 1.26\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let out = mbx
+        .cmd(&["run"])
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .output()
+        .unwrap();
+    assert_error(&out, &["too old", "API 1.26", "20.10"]);
+}
+
+#[test]
+fn failed_pull_names_the_image_and_starts_nothing() {
+    let _engine = exclusive_engine();
+    let mbx = Instance::new();
+    // A mirror where nothing listens: the pull fails fast and the mirror prefix is visibly applied.
+    mbx.setup("registry_mirror: 127.0.0.1:9\n");
+    let config = read(&mbx.config_path()).replace(
+        &format!("synapse: {}", env("MATRIXBOX_TEST_SYNAPSE_IMAGE")),
+        "synapse: matrixdotorg/synapse:v0.0.0-absent",
+    );
+    std::fs::write(mbx.config_path(), config).unwrap();
+    let out = mbx.run(&["run"]);
+    assert_error(&out, &["127.0.0.1:9/matrixdotorg/synapse:v0.0.0-absent", "pulling it failed", "registry_mirror"]);
+    assert!(!docker(&["inspect", "matrixbox-postgres"]).status.success(), "nothing was started");
+}
+
+#[test]
+fn busy_port_is_named_before_anything_starts() {
+    let _engine = exclusive_engine();
+    let mbx = Instance::new();
+    mbx.setup("");
+    let _busy = TcpListener::bind(("127.0.0.1", mbx.port)).unwrap();
+    let out = mbx.run(&["run"]);
+    assert_error(&out, &[&format!("127.0.0.1:{}", mbx.port), "already in use", "synapse_port"]);
+    assert!(!docker(&["inspect", "matrixbox-postgres"]).status.success(), "nothing was started");
+}
+
+#[test]
+fn synapse_failing_its_health_check_shows_its_log() {
+    let _engine = exclusive_engine();
+    let mbx = Instance::new();
+    // A value Synapse rejects at start-up.
+    mbx.setup("synapse:\n  max_upload_size: lots\n");
+    let started = std::time::Instant::now();
+    let out = mbx.run(&["run"]);
+    assert_error(&out, &["matrixbox-synapse", "last log lines", "max_upload_size"]);
+    assert!(started.elapsed() < Duration::from_secs(200), "a crash is reported without waiting for the timeout");
+}
+
+#[test]
+fn user_add_without_a_running_homeserver_says_how_to_start_it() {
+    let mbx = Instance::new();
+    mbx.setup("");
+    let out = mbx.run_with_stdin(&["user", "add", "bob", "--password-stdin"], "long enough password\n");
+    assert_error(&out, &["cannot reach Synapse", "matrixbox run"]);
+}
