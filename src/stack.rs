@@ -275,10 +275,10 @@ impl Stack {
                     .then(|| format!("did not answer /health within {}s", SYNAPSE_HEALTHY_TIMEOUT.as_secs()))
             });
             if let Some(reason) = reason {
-                return Err(StackError::SynapseUnhealthy {
-                    reason,
-                    logs: engine.logs_tail(SYNAPSE, LOG_LINES_ON_FAILURE).await,
-                });
+                let logs = engine.logs_tail(SYNAPSE, LOG_LINES_ON_FAILURE).await;
+                // Stop a crash loop; the next `run` starts it again once the cause is fixed.
+                engine.stop(SYNAPSE, 10).await?;
+                return Err(StackError::SynapseUnhealthy { reason, logs });
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }

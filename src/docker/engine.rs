@@ -48,7 +48,7 @@ impl DockerError {
         match self {
             DockerError::Unreachable { .. } => "install and start Docker (`apt install docker.io && systemctl start docker`), or point DOCKER_HOST at a running engine".into(),
             DockerError::TooOld { .. } => "upgrade Docker to 20.10 or newer (Debian 12's docker.io is new enough)".into(),
-            DockerError::PullFailed { .. } => "if Docker Hub is slow or blocked here, set `registry_mirror:` in matrixbox.yaml, or load the image with `docker load` and run again".into(),
+            DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml or load the image with `docker load`, then run again".into(),
             DockerError::PortInUse { port, .. } => format!("stop what listens on 127.0.0.1:{port} (`ss -ltnp | grep :{port}`) or set `synapse_port:` in matrixbox.yaml to a free port"),
             DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
         }
