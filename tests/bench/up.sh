@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# Test bench: a private Docker engine plus the two images the tests run.
+#
+# - Installs the few Debian packages it needs, only when a command is missing.
+# - Starts (or reuses) a dockerd private to the bench: own socket, data root,
+#   exec root, pidfile and containerd namespace. It never talks to, stops or
+#   prunes any other engine on the machine.
+# - Builds, when absent or out of date, matrixbox-test/postgres:15 and
+#   matrixbox-test/synapse:1.163.2 from Debian packages (no image registry is
+#   needed) and caches them in the engine's data root.
+# - Writes $BENCH_DIR/env (export DOCKER_HOST=... and the image names).
+#
+# Environment: BENCH_DIR (default /var/tmp/matrixbox-bench).
+set -euo pipefail
+
+BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+IMAGES_DIR=$HERE/images
+
+SOCK=$BENCH_DIR/docker.sock
+PIDFILE=$BENCH_DIR/dockerd.pid
+LOG_DIR=$BENCH_DIR/logs
+DOCKERD_LOG=$LOG_DIR/dockerd.log
+
+PG_IMAGE=matrixbox-test/postgres:15
+SYNAPSE_IMAGE=matrixbox-test/synapse:1.163.2
+PG_ROOTFS=matrixbox-test/pg-rootfs:bookworm
+PY_ROOTFS=matrixbox-test/py-rootfs:bookworm
+SUITE=bookworm
+
+# Packages of the two root filesystems (minbase adds the Essential set).
+PG_ROOTFS_PKGS=ca-certificates,postgresql-15,passwd
+PY_ROOTFS_PKGS=ca-certificates,python3,python3-venv,python3-psycopg2,libpq5,passwd
+# The postgres user must be uid/gid 999 (official image contract): create it
+# before postgresql-common's postinst would pick a free system uid.
+PG_ESSENTIAL_HOOK='echo "postgres:x:999:999:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash" >> "$1/etc/passwd"; echo "postgres:x:999:" >> "$1/etc/group"'
+
+T0=$(date +%s)
+log() { printf '[bench %3ss] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (dockerd and mmdebstrap need it)"
+mkdir -p "$BENCH_DIR" "$LOG_DIR"
+
+# One up.sh at a time per BENCH_DIR.
+exec 9>"$BENCH_DIR/up.lock"
+flock -w 900 9 || { echo "[bench] another up.sh holds $BENCH_DIR/up.lock" >&2; exit 1; }
+
+# ---------------------------------------------------------------- packages
+ensure_packages() {
+    local missing=()
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+    command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+    command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    # de-duplicate
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >"$LOG_DIR/apt.log" 2>&1 || { tail -20 "$LOG_DIR/apt.log" >&2; die "apt-get update failed"; }
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOG_DIR/apt.log" 2>&1 \
+        || { tail -30 "$LOG_DIR/apt.log" >&2; die "apt-get install failed"; }
+}
+
+# ---------------------------------------------------------------- engine
+export DOCKER_HOST=unix://$SOCK
+
+engine_answers() { timeout 10 docker version >/dev/null 2>&1; }
+
+# Is $1 the pid of the dockerd this bench started (checked on its command line,
+# so a recycled pid is never mistaken for ours)?
+is_our_dockerd() {
+    local pid=$1
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "dockerd .*unix://$SOCK"
+}
+
+# The engine's default bridge is its own (not docker0), so this engine never
+# shares IP allocation with another engine on the machine (a user's Docker or
+# a second bench with another BENCH_DIR).
+BRIDGE=mbx$(printf '%s' "$BENCH_DIR" | sha256sum | cut -c1-8)
+bridge_cidr() { ip -4 -o addr show dev "$BRIDGE" 2>/dev/null | awk '{print $4; exit}'; }
+ensure_bridge() {
+    command -v ip >/dev/null 2>&1 || die "the ip command (iproute2) is missing"
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        ip link add name "$BRIDGE" type bridge
+    fi
+    if [ -z "$(bridge_cidr)" ]; then
+        # a free 10.213.N.0/24, starting from a number derived from BENCH_DIR
+        local n0 n i
+        n0=$((16#$(printf '%s' "$BENCH_DIR" | sha256sum | cut -c1-4) % 240 + 10))
+        for i in $(seq 0 239); do
+            n=$(((n0 - 10 + i) % 240 + 10))
+            if ! ip -4 route show | grep -q "^10\.213\.$n\." \
+                && ! ip -4 -o addr show | grep -q "inet 10\.213\.$n\."; then
+                ip addr add "10.213.$n.1/24" dev "$BRIDGE"
+                break
+            fi
+        done
+        [ -n "$(bridge_cidr)" ] || die "no free 10.213.N.0/24 subnet for $BRIDGE"
+    fi
+    ip link set "$BRIDGE" up
+}
+
+# After an unclean stop (dockerd killed), the engine's managed containerd may
+# linger or leave its pidfile behind; a new dockerd would then wait for it and
+# time out. Stop it (only if its command line names this bench's exec root).
+reap_orphan_containerd() {
+    local cpid_file=$BENCH_DIR/exec/containerd/containerd.pid cpid
+    [ -s "$cpid_file" ] || return 0
+    cpid=$(cat "$cpid_file")
+    if [ -r "/proc/$cpid/cmdline" ] && tr '\0' ' ' <"/proc/$cpid/cmdline" | grep -q -- "containerd .*$BENCH_DIR/exec/containerd/"; then
+        log "stopping orphaned containerd (pid $cpid) of a previous engine"
+        kill -TERM "$cpid" 2>/dev/null || true
+        for _ in $(seq 20); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$cpid" 2>/dev/null || true
+    fi
+    rm -f "$cpid_file"
+}
+
+start_engine() {
+    local pid=""
+    [ -s "$PIDFILE" ] && pid=$(cat "$PIDFILE")
+    if is_our_dockerd "$pid"; then
+        for _ in $(seq 60); do
+            if engine_answers; then log "reusing private dockerd (pid $pid)"; return 0; fi
+            sleep 0.5
+        done
+        die "private dockerd (pid $pid) is running but $SOCK does not answer; see $DOCKERD_LOG or run tests/bench/down.sh"
+    fi
+    rm -f "$PIDFILE" "$SOCK"
+    reap_orphan_containerd
+    ensure_bridge
+    log "starting private dockerd on $SOCK (bridge $BRIDGE $(bridge_cidr))"
+    # setsid: the engine outlives this script and is not in its process group.
+    setsid dockerd \
+        --data-root "$BENCH_DIR/data" \
+        --exec-root "$BENCH_DIR/exec" \
+        -H "unix://$SOCK" \
+        --pidfile "$PIDFILE" \
+        --bridge "$BRIDGE" \
+        --containerd-namespace matrixbox-bench \
+        --containerd-plugins-namespace matrixbox-bench-plugins \
+        >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
+    local started=$!
+    for _ in $(seq 120); do
+        if engine_answers; then break; fi
+        kill -0 "$started" 2>/dev/null || { tail -30 "$DOCKERD_LOG" >&2; die "dockerd exited during start"; }
+        sleep 0.5
+    done
+    engine_answers || { tail -30 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 60 s"; }
+    log "dockerd ready (pid $(cat "$PIDFILE"))"
+    # A freshly started private engine only holds leftovers of earlier runs:
+    # drop their containers/networks/volumes (images are the cache and stay).
+    local leftovers
+    leftovers=$(docker ps -aq)
+    if [ -n "$leftovers" ]; then
+        log "removing $(echo "$leftovers" | wc -l) leftover container(s)"
+        # shellcheck disable=SC2086
+        docker rm -f $leftovers >/dev/null
+    fi
+    docker network prune -f >/dev/null
+    docker volume prune -f >/dev/null
+}
+
+# ---------------------------------------------------------------- images
+image_label() { # IMAGE -> value of label matrixbox.bench.hash, empty if image absent
+    docker image inspect -f '{{index .Config.Labels "matrixbox.bench.hash"}}' "$1" 2>/dev/null || true
+}
+
+apt_sources() {
+    if [ -s /etc/apt/sources.list.d/debian.sources ]; then
+        echo /etc/apt/sources.list.d/debian.sources
+    elif [ -s /etc/apt/sources.list ]; then
+        echo /etc/apt/sources.list
+    else
+        die "no Debian apt sources found on the host"
+    fi
+}
+
+rootfs_hash() { # PKGS HOOK
+    printf '%s\n%s\n%s\n' "$SUITE" "$1" "$2" | sha256sum | cut -c1-16
+}
+
+# Build a rootfs tarball with mmdebstrap. Args: NAME PKGS HOOK
+mmdebstrap_rootfs() {
+    local name=$1 pkgs=$2 hook=$3 out=$BENCH_DIR/build/$1.tar
+    local args=(--variant=minbase --include="$pkgs"
+        --aptopt='Acquire::Check-Valid-Until "false"'
+        --aptopt='Acquire::Languages "none"'
+        --dpkgopt='path-exclude=/usr/share/man/*'
+        --dpkgopt='path-exclude=/usr/share/doc/*'
+        --dpkgopt='path-include=/usr/share/doc/*/copyright'
+        --dpkgopt='path-exclude=/usr/share/locale/*')
+    [ -n "$hook" ] && args+=(--essential-hook="$hook")
+    mmdebstrap "${args[@]}" "$SUITE" "$out" - <"$(apt_sources)" >"$LOG_DIR/rootfs-$name.log" 2>&1
+}
+
+# ensure_rootfs TAG PKGS HOOK -> starts mmdebstrap in background if needed; sets ROOTFS_JOBS
+declare -A ROOTFS_JOBS=()
+ensure_rootfs_start() {
+    local tag=$1 pkgs=$2 hook=$3 name
+    name=$(basename "${tag%%:*}")
+    local want
+    want=$(rootfs_hash "$pkgs" "$hook")
+    [ "$(image_label "$tag")" = "$want" ] && return 0
+    log "building root filesystem $tag with mmdebstrap (log: $LOG_DIR/rootfs-$name.log)"
+    mkdir -p "$BENCH_DIR/build"
+    mmdebstrap_rootfs "$name" "$pkgs" "$hook" &
+    ROOTFS_JOBS[$tag]="$!|$name|$want"
+}
+ensure_rootfs_finish() {
+    local tag pid name want rc=0
+    for tag in "${!ROOTFS_JOBS[@]}"; do
+        IFS='|' read -r pid name want <<<"${ROOTFS_JOBS[$tag]}"
+        if ! wait "$pid"; then
+            tail -30 "$LOG_DIR/rootfs-$name.log" >&2
+            log "mmdebstrap for $tag failed"
+            rc=1
+            continue
+        fi
+        docker import -c "LABEL matrixbox.bench.hash=$want" "$BENCH_DIR/build/$name.tar" "$tag" >/dev/null
+        rm -f "$BENCH_DIR/build/$name.tar"
+        log "imported $tag"
+    done
+    ROOTFS_JOBS=()
+    return $rc
+}
+
+context_hash() { # DIR BASE_TAG
+    local base_id
+    base_id=$(docker image inspect -f '{{.Id}}' "$2")
+    { echo "$base_id"; (cd "$1" && find . -type f ! -name ca-certificates.crt -print0 | sort -z | xargs -0 sha256sum); } \
+        | sha256sum | cut -c1-16
+}
+
+# build_image TAG CONTEXT_DIR BASE_TAG [extra docker build args...] (runs in foreground)
+build_image() {
+    local tag=$1 dir=$2 base=$3 want name
+    shift 3
+    name=$(basename "${tag%%:*}")
+    want=$(context_hash "$dir" "$base")
+    if [ "$(image_label "$tag")" = "$want" ]; then return 0; fi
+    log "building $tag (log: $LOG_DIR/build-$name.log)"
+    local ctx=$BENCH_DIR/build/ctx-$name
+    rm -rf "$ctx"; mkdir -p "$ctx"
+    cp -a "$dir"/. "$ctx"/
+    if ! DOCKER_BUILDKIT=0 docker build --label "matrixbox.bench.hash=$want" -t "$tag" "$@" "$ctx" \
+        >"$LOG_DIR/build-$name.log" 2>&1; then
+        tail -40 "$LOG_DIR/build-$name.log" >&2
+        die "docker build of $tag failed"
+    fi
+    rm -rf "$ctx"
+    log "built $tag"
+}
+
+build_images() {
+    local pg_ok=0 syn_ok=0
+    # Fast path: both final images present and both rootfs up to date.
+    if [ "$(image_label "$PG_ROOTFS")" = "$(rootfs_hash "$PG_ROOTFS_PKGS" "$PG_ESSENTIAL_HOOK")" ] \
+        && [ "$(image_label "$PG_IMAGE")" = "$(context_hash "$IMAGES_DIR/postgres" "$PG_ROOTFS")" ]; then pg_ok=1; fi
+    if [ "$(image_label "$PY_ROOTFS")" = "$(rootfs_hash "$PY_ROOTFS_PKGS" "")" ] \
+        && [ "$(image_label "$SYNAPSE_IMAGE")" = "$(context_hash "$IMAGES_DIR/synapse" "$PY_ROOTFS")" ]; then syn_ok=1; fi
+    if [ $pg_ok = 1 ] && [ $syn_ok = 1 ]; then log "images cached: $PG_IMAGE, $SYNAPSE_IMAGE"; return 0; fi
+
+    # Root filesystems, both at once.
+    ensure_rootfs_start "$PG_ROOTFS" "$PG_ROOTFS_PKGS" "$PG_ESSENTIAL_HOOK"
+    ensure_rootfs_start "$PY_ROOTFS" "$PY_ROOTFS_PKGS" ""
+    ensure_rootfs_finish || die "root filesystem build failed"
+
+    local pip_args=()
+    [ -n "${PIP_INDEX_URL:-}" ] && pip_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
+    [ -n "${PIP_EXTRA_INDEX_URL:-}" ] && pip_args+=(--build-arg "PIP_EXTRA_INDEX_URL=$PIP_EXTRA_INDEX_URL")
+
+    build_image "$PG_IMAGE" "$IMAGES_DIR/postgres" "$PG_ROOTFS" &
+    local pg_job=$!
+    build_synapse "${pip_args[@]}" &
+    local syn_job=$!
+    local rc=0
+    wait $pg_job || rc=1
+    wait $syn_job || rc=1
+    [ $rc = 0 ] || die "image build failed"
+}
+
+build_synapse() {
+    # The CA bundle is copied into the build context only (not into the repo).
+    local dir=$BENCH_DIR/build/synapse-src
+    rm -rf "$dir"; mkdir -p "$dir"
+    cp -a "$IMAGES_DIR/synapse"/. "$dir"/
+    cp /etc/ssl/certs/ca-certificates.crt "$dir/ca-certificates.crt"
+    build_image "$SYNAPSE_IMAGE" "$dir" "$PY_ROOTFS" "$@"
+    rm -rf "$dir"
+}
+
+verify_images() {
+    local img
+    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE"; do
+        docker image inspect "$img" >/dev/null 2>&1 || die "image $img missing after build"
+    done
+}
+
+write_env() {
+    cat >"$BENCH_DIR/env.tmp" <<EOF
+export DOCKER_HOST=unix://$SOCK
+export MATRIXBOX_TEST_DOCKER_HOST=unix://$SOCK
+export MATRIXBOX_TEST_PG_IMAGE=$PG_IMAGE
+export MATRIXBOX_TEST_SYNAPSE_IMAGE=$SYNAPSE_IMAGE
+EOF
+    mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
+}
+
+ensure_packages
+start_engine
+build_images
+verify_images
+write_env
+log "bench ready in $(($(date +%s) - T0)) s"
+echo "export DOCKER_HOST=unix://$SOCK    # also in $BENCH_DIR/env"

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""A real Matrix client (matrix-nio) for matrixbox's end-to-end tests.
+
+  send --base-url URL --user U --password P --room-alias-localpart NAME --message TEXT
+      Log in, create room #NAME:<server> (or join it if the alias exists), send
+      TEXT, read the room back and check the message is there.
+      Prints {"room_id": ..., "event_id": ...} on stdout.
+  read --base-url URL --user U --password P --room-alias-localpart NAME --expect TEXT
+      Log in, resolve the alias, join if needed, read the room's messages;
+      exit 0 iff a message whose body is exactly TEXT is found.
+
+Exit status: 0 success, 1 check failed / Matrix error, 2 usage error,
+3 timeout. Diagnostics go to stderr. Plain (unencrypted) rooms only.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    JoinResponse,
+    LoginResponse,
+    RoomCreateResponse,
+    RoomMessagesResponse,
+    RoomPreset,
+    RoomResolveAliasResponse,
+    RoomSendResponse,
+    RoomVisibility,
+)
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(f"matrix_client: {msg}", file=sys.stderr, flush=True)
+
+
+def describe(resp):
+    if isinstance(resp, ErrorResponse):
+        return f"{type(resp).__name__}: {resp.status_code or ''} {resp.message}".strip()
+    return repr(resp)
+
+
+MAX_RATE_LIMIT_WAIT = 10.0  # seconds; longer waits fail fast with a clear message
+
+
+async def call(method, *args, **kwargs):
+    """Call a client method, retrying short M_LIMIT_EXCEEDED (429) waits.
+
+    nio's own 429 handling is disabled (it would sleep for whatever
+    retry_after_ms the server asks, e.g. minutes after many logins)."""
+    for _ in range(5):
+        resp = await method(*args, **kwargs)
+        if not (isinstance(resp, ErrorResponse) and resp.status_code in ("M_LIMIT_EXCEEDED", 429)):
+            return resp
+        wait = (getattr(resp, "retry_after_ms", None) or 1000) / 1000
+        if wait > MAX_RATE_LIMIT_WAIT:
+            raise Failure(
+                f"{method.__name__}: rate limited by the server for {wait:.0f} s "
+                f"(raise rc_login / rc_message etc. in homeserver.yaml for tests)"
+            )
+        log(f"{method.__name__}: rate limited, retrying in {wait:.1f} s")
+        await asyncio.sleep(wait)
+    return resp
+
+
+def check(resp, ok_type, what):
+    if not isinstance(resp, ok_type):
+        raise Failure(f"{what} failed: {describe(resp)}")
+    return resp
+
+
+async def login(args):
+    config = AsyncClientConfig(
+        request_timeout=args.request_timeout,
+        max_timeouts=2,
+        max_limit_exceeded=0,
+        max_timeout_retry_wait_time=5,
+        store_sync_tokens=False,
+        encryption_enabled=False,
+    )
+    client = AsyncClient(
+        args.base_url.rstrip("/"),
+        args.user,
+        config=config,
+        ssl=False if args.insecure else None,
+    )
+    try:
+        resp = await call(client.login, args.password, device_name="matrixbox-test-client")
+        check(resp, LoginResponse, f"login as {args.user!r} at {args.base_url}")
+        log(f"logged in as {resp.user_id} (device {resp.device_id})")
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+def alias_of(client, args):
+    server = args.server_name or client.user_id.split(":", 1)[1]
+    return f"#{args.room_alias_localpart}:{server}"
+
+
+async def resolve(client, alias):
+    resp = await call(client.room_resolve_alias, alias)
+    if isinstance(resp, RoomResolveAliasResponse):
+        return resp.room_id
+    if isinstance(resp, ErrorResponse) and resp.status_code == "M_NOT_FOUND":
+        return None
+    raise Failure(f"resolving {alias} failed: {describe(resp)}")
+
+
+async def join(client, room_id, alias):
+    resp = await call(client.join, room_id)
+    check(resp, JoinResponse, f"joining {alias} ({room_id})")
+
+
+async def find_message(client, room_id, *, body, event_id=None, max_pages=20):
+    """Page back through the room's history looking for a text message."""
+    token = None
+    for _ in range(max_pages):
+        resp = await call(client.room_messages, room_id, start=token, limit=100)
+        check(resp, RoomMessagesResponse, f"reading messages of {room_id}")
+        for ev in resp.chunk:
+            if event_id is not None and getattr(ev, "event_id", None) != event_id:
+                continue
+            if getattr(ev, "body", None) == body:
+                return ev.event_id
+        if not resp.chunk or not resp.end or resp.end == token:
+            return None
+        token = resp.end
+    return None
+
+
+async def cmd_send(client, args):
+    alias = alias_of(client, args)
+    room_id = await resolve(client, alias)
+    if room_id is None:
+        resp = await call(
+            client.room_create,
+            visibility=RoomVisibility.private,
+            alias=args.room_alias_localpart,
+            name=args.room_alias_localpart,
+            preset=RoomPreset.public_chat,
+        )
+        if isinstance(resp, RoomCreateResponse):
+            room_id = resp.room_id
+            log(f"created {alias} = {room_id}")
+        elif isinstance(resp, ErrorResponse) and resp.status_code == "M_ROOM_IN_USE":
+            room_id = await resolve(client, alias)  # lost a race: join instead
+            if room_id is None:
+                raise Failure(f"{alias} is in use but does not resolve")
+        else:
+            raise Failure(f"creating {alias} failed: {describe(resp)}")
+    await join(client, room_id, alias)
+
+    resp = await call(
+        client.room_send,
+        room_id, "m.room.message", {"msgtype": "m.text", "body": args.message}
+    )
+    check(resp, RoomSendResponse, f"sending to {alias}")
+    event_id = resp.event_id
+    log(f"sent {event_id}")
+
+    # Read it back (the server may need a moment to make it visible).
+    deadline = asyncio.get_running_loop().time() + args.verify_timeout
+    while True:
+        if await find_message(client, room_id, body=args.message, event_id=event_id):
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            raise Failure(f"sent {event_id} but it is not in the messages of {room_id}")
+        await asyncio.sleep(0.5)
+    print(json.dumps({"room_id": room_id, "event_id": event_id}), flush=True)
+
+
+async def cmd_read(client, args):
+    alias = alias_of(client, args)
+    room_id = await resolve(client, alias)
+    if room_id is None:
+        raise Failure(f"room alias {alias} does not exist")
+    await join(client, room_id, alias)
+    event_id = await find_message(client, room_id, body=args.expect)
+    if event_id is None:
+        raise Failure(f"message {args.expect!r} not found in {alias} ({room_id})")
+    log(f"found {event_id} in {alias}")
+    print(json.dumps({"room_id": room_id, "event_id": event_id}), flush=True)
+
+
+async def run(args):
+    client = await login(args)
+    try:
+        await (cmd_send if args.command == "send" else cmd_read)(client, args)
+    finally:
+        try:
+            await asyncio.wait_for(client.logout(), 5)
+        except Exception:
+            pass
+        await client.close()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("send", "read"):
+        s = sub.add_parser(name)
+        s.add_argument("--base-url", required=True, help="client-server API base, e.g. http://127.0.0.1:8008")
+        s.add_argument("--user", required=True, help="localpart or full user id")
+        s.add_argument("--password", required=True)
+        s.add_argument("--room-alias-localpart", required=True)
+        s.add_argument("--server-name", help="server part of the alias (default: from the logged-in user id)")
+        s.add_argument("--timeout", type=float, default=60, help="overall timeout in seconds")
+        s.add_argument("--request-timeout", type=float, default=20)
+        s.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+        s.add_argument("--verbose", action="store_true", help="show matrix-nio's own log")
+        if name == "send":
+            s.add_argument("--message", required=True)
+            s.add_argument("--verify-timeout", type=float, default=10)
+        else:
+            s.add_argument("--expect", required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL, stream=sys.stderr)
+    try:
+        asyncio.run(asyncio.wait_for(run(args), args.timeout))
+    except Failure as e:
+        log(f"FAILED: {e}")
+        return 1
+    except (asyncio.TimeoutError, TimeoutError):
+        log(f"FAILED: timed out after {args.timeout} s")
+        return 3
+    except Exception as e:  # connection refused, bad URL, ...
+        log(f"FAILED: {type(e).__name__}: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

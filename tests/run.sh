@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The project's single test command: ./tests/run.sh [extra cargo test args]
+#
+# Sets up the bench (private Docker engine + images, Matrix client venv),
+# runs `cargo test --workspace --locked` against it, then stops the bench's
+# engine (keep it with MATRIXBOX_BENCH_KEEP=1). Needs root.
+#
+# Tests get: DOCKER_HOST / MATRIXBOX_TEST_DOCKER_HOST (the private engine),
+# MATRIXBOX_TEST_PG_IMAGE, MATRIXBOX_TEST_SYNAPSE_IMAGE,
+# MATRIXBOX_TEST_CLIENT_PY + MATRIXBOX_TEST_CLIENT_SCRIPT (the Matrix client).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
+
+cleanup() {
+    if [ "${MATRIXBOX_BENCH_KEEP:-0}" != 1 ]; then
+        "$ROOT/tests/bench/down.sh" || true
+    else
+        echo "[bench] MATRIXBOX_BENCH_KEEP=1: engine left running; source $BENCH_DIR/env to use it" >&2
+    fi
+}
+trap cleanup EXIT
+
+"$ROOT/tests/bench/up.sh"
+"$ROOT/tests/client/setup.sh"
+
+# shellcheck disable=SC1091
+. "$BENCH_DIR/env"
+export DOCKER_HOST
+export MATRIXBOX_TEST_DOCKER_HOST=$DOCKER_HOST
+export MATRIXBOX_TEST_PG_IMAGE=${MATRIXBOX_TEST_PG_IMAGE:-matrixbox-test/postgres:15}
+export MATRIXBOX_TEST_SYNAPSE_IMAGE=${MATRIXBOX_TEST_SYNAPSE_IMAGE:-matrixbox-test/synapse:1.163.2}
+export MATRIXBOX_TEST_CLIENT_PY=$BENCH_DIR/client-venv/bin/python
+export MATRIXBOX_TEST_CLIENT_SCRIPT=$ROOT/tests/client/matrix_client.py
+export MATRIXBOX_TEST_CLIENT="$MATRIXBOX_TEST_CLIENT_PY $MATRIXBOX_TEST_CLIENT_SCRIPT"
+
+cd "$ROOT"
+cargo test --workspace --locked "$@"
