@@ -1,6 +1,7 @@
 //! The one file users edit: raw serde structs -> validated `Config`, with every problem reported at once.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -23,13 +24,58 @@ pub enum Registration {
     Open,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawAcme {
     pub email: Option<String>,
+    /// `letsencrypt`, `letsencrypt-staging`, `internal`, or a directory URL.
+    pub directory: Option<String>,
+    /// Extra root certificate (PEM) trusted for the ACME directory's own TLS.
+    pub ca_root: Option<PathBuf>,
+    pub challenge: Option<Challenge>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum Challenge {
+    #[default]
+    #[serde(rename = "http-01")]
+    Http01,
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub federation: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub role: String,
+    pub matrix_id: Option<String>,
+    pub email_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Support {
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+    pub support_page: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawImages {
     pub synapse: Option<String>,
@@ -74,9 +120,19 @@ pub struct RawConfig {
     pub synapse_port: Option<u16>,
     pub memory_mb: Option<MemorySetting>,
     pub synapse: Option<Mapping>,
+    pub listen: RawListen,
+    pub tls: Option<RawTls>,
+    pub upstream: Option<String>,
+    pub admin_allow: Option<Vec<String>>,
+    pub support: Option<Support>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "tls",
+    "upstream",
+    "admin_allow",
+    "support",
     "domain",
     "server_name",
     "acme",
@@ -108,6 +164,101 @@ pub struct Config {
     pub memory_mb: Option<u64>,
     /// Deep-merged last into homeserver.yaml.
     pub synapse_overrides: Mapping,
+    pub listen: Listen,
+    pub acme: Acme,
+    /// A certificate the user already has; replaces ACME.
+    pub tls_files: Option<TlsFiles>,
+    /// An existing Synapse: matrixbox manages no containers and is only the edge.
+    pub external_upstream: Option<http::Uri>,
+    /// Peers allowed to reach /_synapse/admin.
+    pub admin_allow: Vec<ipnet::IpNet>,
+    pub support: Option<Support>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listen {
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    pub federation: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Directory {
+    LetsEncrypt,
+    LetsEncryptStaging,
+    /// A local CA made by matrixbox.
+    Internal,
+    Url(String),
+}
+
+impl Directory {
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Directory::LetsEncrypt => Some("https://acme-v02.api.letsencrypt.org/directory"),
+            Directory::LetsEncryptStaging => Some("https://acme-staging-v02.api.letsencrypt.org/directory"),
+            Directory::Internal => None,
+            Directory::Url(u) => Some(u),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acme {
+    pub email: Option<String>,
+    pub directory: Directory,
+    pub ca_root: Option<PathBuf>,
+    pub challenge: Challenge,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Config {
+    /// Every name this server presents a certificate for and serves well-known on.
+    pub fn tls_names(&self) -> Vec<String> {
+        let mut names = vec![self.domain.clone()];
+        if self.server_name != self.domain {
+            names.push(self.server_name.clone());
+        }
+        names
+    }
+
+    /// Synapse's request size limit (`max_upload_size`, default 50M), which the edge enforces too.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.synapse_overrides
+            .get("max_upload_size")
+            .and_then(|v| match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => parse_size(s),
+                _ => None,
+            })
+            .unwrap_or(50 << 20)
+    }
+}
+
+/// Synapse's size syntax: a number with an optional K/M/G suffix (powers of 1024).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, multiplier) = match text.chars().last()? {
+        'K' | 'k' => (&text[..text.len() - 1], 1u64 << 10),
+        'M' | 'm' => (&text[..text.len() - 1], 1 << 20),
+        'G' | 'g' => (&text[..text.len() - 1], 1 << 30),
+        _ => (text, 1),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(multiplier)
+}
+
+/// Names no public CA will certify: these get certificates from the internal CA by default.
+pub fn is_private_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || !name.contains('.')
+        || [".localhost", ".local", ".internal", ".test", ".lan", ".home.arpa", ".example"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +376,11 @@ fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
             "synapse_port" => raw.synapse_port = field(&key, value, problems),
             "memory_mb" => raw.memory_mb = field(&key, value, problems),
             "synapse" => raw.synapse = field(&key, value, problems),
+            "listen" => raw.listen = field(&key, value, problems).unwrap_or_default(),
+            "tls" => raw.tls = field(&key, value, problems),
+            "upstream" => raw.upstream = field(&key, value, problems),
+            "admin_allow" => raw.admin_allow = field(&key, value, problems),
+            "support" => raw.support = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }
@@ -350,7 +506,78 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
         }
         MemorySetting::Megabytes(mb) => Some(mb),
     };
+    let listen = Listen {
+        http: listen_addr("listen.http", raw.listen.http, "0.0.0.0:80", problems),
+        https: listen_addr("listen.https", raw.listen.https, "0.0.0.0:443", problems),
+        federation: listen_addr("listen.federation", raw.listen.federation, "off", problems),
+    };
+    let directory = match raw.acme.directory.as_deref() {
+        None if domain.as_deref().is_some_and(is_private_name) => Directory::Internal,
+        None | Some("letsencrypt") => Directory::LetsEncrypt,
+        Some("letsencrypt-staging") => Directory::LetsEncryptStaging,
+        Some("internal") => Directory::Internal,
+        Some(url) if url.starts_with("https://") => Directory::Url(url.to_string()),
+        Some(other) => {
+            problems.push(problem(
+                "acme.directory",
+                format!("`{other}` is not a known directory"),
+                Some("use letsencrypt, letsencrypt-staging, internal, or an https:// directory URL".into()),
+            ));
+            Directory::LetsEncrypt
+        }
+    };
+    if let Some(root) = &raw.acme.ca_root {
+        if !root.is_absolute() {
+            problems.push(problem("acme.ca_root", "must be an absolute path", None));
+        }
+    }
+    let tls_files = raw.tls.map(|t| {
+        for (field, path) in [("tls.cert", &t.cert), ("tls.key", &t.key)] {
+            if !path.is_absolute() {
+                problems.push(problem(field, "must be an absolute path", None));
+            }
+        }
+        TlsFiles { cert: t.cert, key: t.key }
+    });
+    let external_upstream = raw.upstream.and_then(|u| match u.parse::<http::Uri>() {
+        Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() && uri.path() == "/" => Some(uri),
+        _ => {
+            problems.push(problem(
+                "upstream",
+                format!("`{u}` is not a plain http:// URL of a Synapse"),
+                Some("e.g. `http://127.0.0.1:8008` (no path; TLS to the upstream is not supported)".into()),
+            ));
+            None
+        }
+    });
+    let admin_allow = raw
+        .admin_allow
+        .unwrap_or_else(|| vec!["127.0.0.0/8".into(), "::1/128".into()])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, net)| {
+            let parsed = net.parse::<ipnet::IpNet>().or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.push(problem(format!("admin_allow[{i}]"), format!("`{net}` is not an address or CIDR network"), Some("e.g. `10.0.0.0/8` or `192.168.1.5`".into())));
+                    None
+                }
+            }
+        })
+        .collect();
     Some(Config {
+        listen,
+        acme: Acme {
+            email: raw.acme.email.clone(),
+            directory,
+            ca_root: raw.acme.ca_root,
+            challenge: raw.acme.challenge.unwrap_or_default(),
+        },
+        tls_files,
+        external_upstream,
+        admin_allow,
+        support: raw.support,
         domain: domain?,
         server_name: server_name?,
         acme_email: raw.acme.email,
@@ -362,6 +589,25 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
         memory_mb,
         synapse_overrides: raw.synapse.unwrap_or_default(),
     })
+}
+
+/// A listen address: `null`/absent means the default, `off` disables the listener.
+fn listen_addr(path: &str, value: Option<String>, default: &str, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
+    let text = value.as_deref().unwrap_or(default);
+    if text == "off" {
+        return None;
+    }
+    match text.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(problem(
+                path,
+                format!("`{text}` is not an address:port"),
+                Some("e.g. `0.0.0.0:443`, `[::]:443`, or `off`".into()),
+            ));
+            None
+        }
+    }
 }
 
 /// Checks a DNS host name (no scheme, port or path) and returns it lower-cased.
@@ -587,6 +833,38 @@ mod tests {
         assert_eq!(c.domain, "matrix.example.com");
         assert_eq!(c.server_name, "example.com");
         assert_eq!(c.acme_email.as_deref(), Some("me@example.com"));
+    }
+
+    #[test]
+    fn edge_defaults() {
+        let c = parse_str("domain: matrix.example.com\n").unwrap();
+        assert_eq!(c.listen.https, Some("0.0.0.0:443".parse().unwrap()));
+        assert_eq!(c.listen.federation, None);
+        assert_eq!(c.acme.directory, Directory::LetsEncrypt);
+        assert_eq!(c.acme.challenge, Challenge::Http01);
+        assert_eq!(c.max_upload_bytes(), 50 << 20);
+        assert_eq!(c.admin_allow.len(), 2);
+        assert_eq!(parse_str("domain: localhost\n").unwrap().acme.directory, Directory::Internal);
+        let c = parse_str("domain: a.org\nsynapse: {max_upload_size: 10M}\nlisten: {http: 'off', https: '127.0.0.1:8443'}\nacme: {challenge: tls-alpn-01, directory: 'https://127.0.0.1:14000/dir'}\n").unwrap();
+        assert_eq!(c.max_upload_bytes(), 10 << 20);
+        assert_eq!(c.listen.http, None);
+        assert_eq!(c.acme.challenge, Challenge::TlsAlpn01);
+        assert_eq!(c.acme.directory.url(), Some("https://127.0.0.1:14000/dir"));
+    }
+
+    #[test]
+    fn edge_problems() {
+        let p = problems("domain: a.org\nlisten: {https: 443}\nupstream: 'https://x/'\nadmin_allow: [nonsense]\nacme: {directory: zerossl}\n");
+        let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["listen.https", "acme.directory", "upstream", "admin_allow[0]"], "{p:#?}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100M"), Some(100 << 20));
+        assert_eq!(parse_size("512k"), Some(512 << 10));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("lots"), None);
     }
 
     #[test]

@@ -12,5 +12,6 @@ pub mod secrets;
 pub mod service;
 pub mod stack;
 pub mod synapse;
+pub mod tls;
 pub mod tuning;
 pub mod yaml;

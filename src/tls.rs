@@ -1,0 +1,149 @@
+//! The certificate store the TLS listeners read: keyed by name, swapped in place on renewal, plus
+//! TLS-ALPN-01 challenge certificates; and the rustls server configuration built on it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rustls::crypto::ring::sign::any_supported_type;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+pub const ALPN_ACME_TLS: &[u8] = b"acme-tls/1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("no certificate found in the PEM data")]
+    NoCertificate,
+    #[error("no private key found in the PEM data")]
+    NoKey,
+    #[error("invalid PEM data")]
+    Pem(#[source] rustls::pki_types::pem::Error),
+    #[error("the private key is not usable for TLS")]
+    Key(#[source] rustls::Error),
+}
+
+/// Parses a PEM chain (leaf first) and a PEM private key into something rustls can serve.
+pub fn certified_key_from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<_, _>>()
+        .map_err(TlsError::Pem)?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate);
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoKey,
+        e => TlsError::Pem(e),
+    })?;
+    let signer = any_supported_type(&key).map_err(TlsError::Key)?;
+    // `CertifiedKey::new` (not `from_der`): it does not insist on parsing every extension,
+    // which matters for the critical acmeIdentifier extension of TLS-ALPN-01 certificates.
+    Ok(CertifiedKey::new(chain, signer))
+}
+
+/// Names -> certificates, read on every handshake and replaced atomically by the ACME manager.
+///
+/// Policy for SNI: a known name gets its certificate; no SNI (clients connecting by IP address)
+/// gets the default (primary) certificate; an unknown name is refused, so the server does not
+/// present a certificate for a name it was not asked about.
+#[derive(Debug, Default)]
+pub struct CertStore {
+    by_name: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    default: RwLock<Option<Arc<CertifiedKey>>>,
+    alpn_challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl CertStore {
+    pub fn new() -> Arc<CertStore> {
+        Arc::new(CertStore::default())
+    }
+
+    /// Serves `key` for every name in `names` (the first becomes the default); open connections
+    /// keep the certificate they started with, new handshakes get this one.
+    pub fn install(&self, names: &[String], key: Arc<CertifiedKey>) {
+        let mut by_name = self.by_name.write().expect("cert store lock");
+        for name in names {
+            by_name.insert(name.to_ascii_lowercase(), key.clone());
+        }
+        let mut default = self.default.write().expect("cert store lock");
+        if default.is_none() || names.first().is_some_and(|n| by_name.get(&n.to_ascii_lowercase()).is_some()) {
+            *default = Some(key);
+        }
+    }
+
+    /// The certificate currently served for `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        self.by_name.read().expect("cert store lock").get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    pub fn set_alpn_challenge(&self, name: &str, key: Arc<CertifiedKey>) {
+        self.alpn_challenges
+            .write()
+            .expect("cert store lock")
+            .insert(name.to_ascii_lowercase(), key);
+    }
+
+    pub fn clear_alpn_challenge(&self, name: &str) {
+        self.alpn_challenges.write().expect("cert store lock").remove(&name.to_ascii_lowercase());
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name().map(str::to_ascii_lowercase);
+        let only_acme_tls = hello
+            .alpn()
+            .map(|mut protocols| protocols.next() == Some(ALPN_ACME_TLS) && protocols.next().is_none())
+            .unwrap_or(false);
+        if only_acme_tls {
+            // The challenge certificate only for a validation request, never for normal clients.
+            return name.and_then(|n| self.alpn_challenges.read().expect("cert store lock").get(&n).cloned());
+        }
+        match name {
+            Some(n) => self.by_name.read().expect("cert store lock").get(&n).cloned(),
+            None => self.default.read().expect("cert store lock").clone(),
+        }
+    }
+}
+
+/// TLS 1.2+ with ALPN h2, http/1.1 and acme-tls/1, certificates from `store`.
+pub fn server_config(store: Arc<CertStore>) -> rustls::ServerConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_no_client_auth()
+        .with_cert_resolver(store);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ALPN_ACME_TLS.to_vec()];
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(name: &str) -> Arc<CertifiedKey> {
+        let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        Arc::new(certified_key_from_pem(cert.cert.pem().as_bytes(), cert.signing_key.serialize_pem().as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn pem_errors_are_specific() {
+        assert!(matches!(certified_key_from_pem(b"", b""), Err(TlsError::NoCertificate)));
+        let cert = rcgen::generate_simple_self_signed(vec!["a".into()]).unwrap();
+        assert!(matches!(certified_key_from_pem(cert.cert.pem().as_bytes(), b""), Err(TlsError::NoKey)));
+    }
+
+    #[test]
+    fn install_swaps_and_sets_default() {
+        let store = CertStore::new();
+        let first = self_signed("a.example");
+        store.install(&["A.example".into(), "b.example".into()], first.clone());
+        assert!(Arc::ptr_eq(&store.get("a.example").unwrap(), &first));
+        let second = self_signed("a.example");
+        store.install(&["a.example".into(), "b.example".into()], second.clone());
+        assert!(Arc::ptr_eq(&store.get("b.example").unwrap(), &second));
+        assert!(Arc::ptr_eq(store.default.read().unwrap().as_ref().unwrap(), &second));
+    }
+}
