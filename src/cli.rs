@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::paths;
 
 #[derive(Debug, Parser)]
-#[command(name = "matrixbox", version, about = "A Matrix homeserver in one command: PostgreSQL + Synapse on Docker, kept running")]
+#[command(
+    name = "matrixbox",
+    version,
+    about = "A Matrix homeserver in one command: PostgreSQL + Synapse on Docker, kept running"
+)]
 pub struct Cli {
     /// Configuration file (the only file to edit).
     #[arg(long, global = true, env = "MATRIXBOX_CONFIG", default_value = paths::DEFAULT_CONFIG)]

@@ -4,8 +4,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::yaml::{self, Mapping, Value};
 
@@ -195,7 +195,9 @@ impl Directory {
     pub fn url(&self) -> Option<&str> {
         match self {
             Directory::LetsEncrypt => Some("https://acme-v02.api.letsencrypt.org/directory"),
-            Directory::LetsEncryptStaging => Some("https://acme-staging-v02.api.letsencrypt.org/directory"),
+            Directory::LetsEncryptStaging => {
+                Some("https://acme-staging-v02.api.letsencrypt.org/directory")
+            }
             Directory::Internal => None,
             Directory::Url(u) => Some(u),
         }
@@ -256,9 +258,17 @@ pub fn is_private_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     name == "localhost"
         || !name.contains('.')
-        || [".localhost", ".local", ".internal", ".test", ".lan", ".home.arpa", ".example"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix))
+        || [
+            ".localhost",
+            ".local",
+            ".internal",
+            ".test",
+            ".lan",
+            ".home.arpa",
+            ".example",
+        ]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -278,9 +288,15 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{} is not valid YAML{}: {}", path.display(), location(source), source.message)]
-    Syntax { path: PathBuf, source: yaml::SyntaxError },
+    Syntax {
+        path: PathBuf,
+        source: yaml::SyntaxError,
+    },
     #[error("{} has {}:\n{}", path.display(), plural(problems.len()), Problems(problems))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 impl ConfigError {
@@ -303,7 +319,11 @@ fn location(e: &yaml::SyntaxError) -> String {
 }
 
 fn plural(n: usize) -> String {
-    if n == 1 { "1 problem".into() } else { format!("{n} problems") }
+    if n == 1 {
+        "1 problem".into()
+    } else {
+        format!("{n} problems")
+    }
 }
 
 struct Problems<'a>(&'a [Problem]);
@@ -314,7 +334,11 @@ impl fmt::Display for Problems<'_> {
             if i > 0 {
                 writeln!(f)?;
             }
-            let path = if p.path.is_empty() { "(document)" } else { &p.path };
+            let path = if p.path.is_empty() {
+                "(document)"
+            } else {
+                &p.path
+            };
             write!(f, "  - {path}: {}", p.message)?;
             if let Some(hint) = &p.hint {
                 write!(f, "\n      {hint}")?;
@@ -356,13 +380,21 @@ fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
         Value::Mapping(map) => map,
         Value::Null => Mapping::new(),
         _ => {
-            problems.push(problem("", "the file must be a mapping of keys to values", None));
+            problems.push(problem(
+                "",
+                "the file must be a mapping of keys to values",
+                None,
+            ));
             return raw;
         }
     };
     for (key, value) in map {
         let Some(key) = key.as_str().map(str::to_owned) else {
-            problems.push(problem("", format!("keys must be strings, found {key:?}"), None));
+            problems.push(problem(
+                "",
+                format!("keys must be strings, found {key:?}"),
+                None,
+            ));
             continue;
         };
         match key.as_str() {
@@ -395,7 +427,11 @@ fn field<T: DeserializeOwned>(key: &str, value: Value, problems: &mut Vec<Proble
     match yaml::from_value::<T>(value) {
         Ok(v) => Some(v),
         Err((inner, message)) => {
-            let path = if inner.is_empty() { key.to_string() } else { format!("{key}.{inner}") };
+            let path = if inner.is_empty() {
+                key.to_string()
+            } else {
+                format!("{key}.{inner}")
+            };
             problems.push(serde_problem(path, message));
             None
         }
@@ -406,13 +442,12 @@ fn field<T: DeserializeOwned>(key: &str, value: Value, problems: &mut Vec<Proble
 fn serde_problem(path: String, message: String) -> Problem {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((name, expected)) = rest.split_once('`') {
-            let candidates: Vec<&str> = expected
-                .split('`')
-                .skip(1)
-                .step_by(2)
-                .collect();
+            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
             // serde_path_to_error's path already ends with the unknown key itself.
-            let parent = path.strip_suffix(name).unwrap_or(&path).trim_end_matches('.');
+            let parent = path
+                .strip_suffix(name)
+                .unwrap_or(&path)
+                .trim_end_matches('.');
             return unknown_key(parent, name, &candidates);
         }
     }
@@ -420,7 +455,11 @@ fn serde_problem(path: String, message: String) -> Problem {
 }
 
 fn unknown_key(parent: &str, key: &str, known: &[&str]) -> Problem {
-    let path = if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") };
+    let path = if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    };
     let suggestion = known
         .iter()
         .map(|k| (strsim::jaro_winkler(key, k), *k))
@@ -464,29 +503,43 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
             ));
         }
     }
-    let mirror = raw.registry_mirror.as_deref().map(|m| m.trim_end_matches('/'));
+    let mirror = raw
+        .registry_mirror
+        .as_deref()
+        .map(|m| m.trim_end_matches('/'));
     if let Some(m) = mirror {
         if m.contains("://") || m.is_empty() || m.contains(char::is_whitespace) {
             problems.push(problem(
                 "registry_mirror",
                 format!("`{m}` is not a registry prefix"),
-                Some("write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com`".into()),
+                Some(
+                    "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com`"
+                        .into(),
+                ),
             ));
         }
     }
     let synapse_image = check_image(
         "images.synapse",
-        raw.images.synapse.as_deref().unwrap_or(DEFAULT_SYNAPSE_IMAGE),
+        raw.images
+            .synapse
+            .as_deref()
+            .unwrap_or(DEFAULT_SYNAPSE_IMAGE),
         mirror,
         problems,
     );
     let postgres_image = check_image(
         "images.postgres",
-        raw.images.postgres.as_deref().unwrap_or(DEFAULT_POSTGRES_IMAGE),
+        raw.images
+            .postgres
+            .as_deref()
+            .unwrap_or(DEFAULT_POSTGRES_IMAGE),
         mirror,
         problems,
     );
-    let trusted_key_servers = raw.trusted_key_servers.unwrap_or_else(|| vec!["matrix.org".into()]);
+    let trusted_key_servers = raw
+        .trusted_key_servers
+        .unwrap_or_else(|| vec!["matrix.org".into()]);
     for (i, server) in trusted_key_servers.iter().enumerate() {
         check_domain(&format!("trusted_key_servers[{i}]"), server, problems);
     }
@@ -521,7 +574,10 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
             problems.push(problem(
                 "acme.directory",
                 format!("`{other}` is not a known directory"),
-                Some("use letsencrypt, letsencrypt-staging, internal, or an https:// directory URL".into()),
+                Some(
+                    "use letsencrypt, letsencrypt-staging, internal, or an https:// directory URL"
+                        .into(),
+                ),
             ));
             Directory::LetsEncrypt
         }
@@ -537,15 +593,27 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
                 problems.push(problem(field, "must be an absolute path", None));
             }
         }
-        TlsFiles { cert: t.cert, key: t.key }
+        TlsFiles {
+            cert: t.cert,
+            key: t.key,
+        }
     });
     let external_upstream = raw.upstream.and_then(|u| match u.parse::<http::Uri>() {
-        Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() && uri.path() == "/" => Some(uri),
+        Ok(uri)
+            if uri.scheme_str() == Some("http")
+                && uri.authority().is_some()
+                && uri.path() == "/" =>
+        {
+            Some(uri)
+        }
         _ => {
             problems.push(problem(
                 "upstream",
                 format!("`{u}` is not a plain http:// URL of a Synapse"),
-                Some("e.g. `http://127.0.0.1:8008` (no path; TLS to the upstream is not supported)".into()),
+                Some(
+                    "e.g. `http://127.0.0.1:8008` (no path; TLS to the upstream is not supported)"
+                        .into(),
+                ),
             ));
             None
         }
@@ -556,11 +624,17 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
         .iter()
         .enumerate()
         .filter_map(|(i, net)| {
-            let parsed = net.parse::<ipnet::IpNet>().or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            let parsed = net
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
             match parsed {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    problems.push(problem(format!("admin_allow[{i}]"), format!("`{net}` is not an address or CIDR network"), Some("e.g. `10.0.0.0/8` or `192.168.1.5`".into())));
+                    problems.push(problem(
+                        format!("admin_allow[{i}]"),
+                        format!("`{net}` is not an address or CIDR network"),
+                        Some("e.g. `10.0.0.0/8` or `192.168.1.5`".into()),
+                    ));
                     None
                 }
             }
@@ -592,7 +666,12 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
 }
 
 /// A listen address: `null`/absent means the default, `off` disables the listener.
-fn listen_addr(path: &str, value: Option<String>, default: &str, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
+fn listen_addr(
+    path: &str,
+    value: Option<String>,
+    default: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<SocketAddr> {
     let text = value.as_deref().unwrap_or(default);
     if text == "off" {
         return None;
@@ -615,7 +694,11 @@ pub fn check_domain(path: &str, name: &str, problems: &mut Vec<Problem>) -> Opti
     match domain_problem(name) {
         None => Some(name.to_ascii_lowercase()),
         Some(hint) => {
-            problems.push(problem(path, format!("`{name}` is not a valid domain name"), Some(hint)));
+            problems.push(problem(
+                path,
+                format!("`{name}` is not a valid domain name"),
+                Some(hint),
+            ));
             None
         }
     }
@@ -644,7 +727,8 @@ pub fn domain_problem(name: &str) -> Option<String> {
     };
     if !name.split('.').all(label_ok) {
         return Some(
-            "use letters, digits and hyphens in dot-separated labels, e.g. `matrix.example.com`".into(),
+            "use letters, digits and hyphens in dot-separated labels, e.g. `matrix.example.com`"
+                .into(),
         );
     }
     None
@@ -660,7 +744,12 @@ fn looks_like_email(email: &str) -> bool {
 }
 
 /// Validates a pinned image reference and applies the mirror prefix to Docker Hub images.
-fn check_image(path: &str, image: &str, mirror: Option<&str>, problems: &mut Vec<Problem>) -> Option<String> {
+fn check_image(
+    path: &str,
+    image: &str,
+    mirror: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
     let (name, tag) = match image.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
         _ => (image, None),
@@ -686,7 +775,11 @@ fn check_image(path: &str, image: &str, mirror: Option<&str>, problems: &mut Vec
             None
         }
         Some(_) if name.is_empty() || image.contains(char::is_whitespace) => {
-            problems.push(problem(path, format!("`{image}` is not an image reference"), None));
+            problems.push(problem(
+                path,
+                format!("`{image}` is not an image reference"),
+                None,
+            ));
             None
         }
         Some(_) => Some(with_mirror(image, mirror)),
@@ -696,8 +789,8 @@ fn check_image(path: &str, image: &str, mirror: Option<&str>, problems: &mut Vec
 /// A mirror stands in for Docker Hub only: references naming their own registry are kept.
 fn with_mirror(image: &str, mirror: Option<&str>) -> String {
     let first = image.split('/').next().unwrap_or_default();
-    let names_registry = image.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
+    let names_registry =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     match mirror {
         Some(m) if !names_registry => format!("{m}/{image}"),
         _ => image.to_string(),
@@ -794,8 +887,16 @@ mod tests {
     fn domain_rules() {
         assert_eq!(domain_problem("matrix.example.com"), None);
         assert_eq!(domain_problem("localhost"), None);
-        assert!(domain_problem("https://matrix.example.com").unwrap().contains("https"));
-        assert!(domain_problem("matrix.example.com:8448").unwrap().contains("port"));
+        assert!(
+            domain_problem("https://matrix.example.com")
+                .unwrap()
+                .contains("https")
+        );
+        assert!(
+            domain_problem("matrix.example.com:8448")
+                .unwrap()
+                .contains("port")
+        );
         assert!(domain_problem("-bad.example.com").is_some());
         assert!(domain_problem("bad..example.com").is_some());
         assert!(domain_problem("under_score.example.com").is_some());
@@ -807,7 +908,10 @@ mod tests {
             "domain: x.org\nregistry_mirror: mirror.local:5000/\nimages: {postgres: 'registry.example.com/pg:15.4'}\n",
         )
         .unwrap();
-        assert_eq!(c.synapse_image, format!("mirror.local:5000/{DEFAULT_SYNAPSE_IMAGE}"));
+        assert_eq!(
+            c.synapse_image,
+            format!("mirror.local:5000/{DEFAULT_SYNAPSE_IMAGE}")
+        );
         assert_eq!(c.postgres_image, "registry.example.com/pg:15.4");
     }
 
@@ -820,15 +924,35 @@ mod tests {
 
     #[test]
     fn memory_setting() {
-        assert_eq!(parse_str("domain: x.org\nmemory_mb: 1024\n").unwrap().memory_mb, Some(1024));
-        assert_eq!(parse_str("domain: x.org\nmemory_mb: auto\n").unwrap().memory_mb, None);
-        assert_eq!(problems("domain: x.org\nmemory_mb: 100\n")[0].path, "memory_mb");
-        assert_eq!(problems("domain: x.org\nmemory_mb: lots\n")[0].path, "memory_mb");
+        assert_eq!(
+            parse_str("domain: x.org\nmemory_mb: 1024\n")
+                .unwrap()
+                .memory_mb,
+            Some(1024)
+        );
+        assert_eq!(
+            parse_str("domain: x.org\nmemory_mb: auto\n")
+                .unwrap()
+                .memory_mb,
+            None
+        );
+        assert_eq!(
+            problems("domain: x.org\nmemory_mb: 100\n")[0].path,
+            "memory_mb"
+        );
+        assert_eq!(
+            problems("domain: x.org\nmemory_mb: lots\n")[0].path,
+            "memory_mb"
+        );
     }
 
     #[test]
     fn initial_file_round_trips() {
-        let text = render_initial("matrix.example.com", Some("example.com"), Some("me@example.com"));
+        let text = render_initial(
+            "matrix.example.com",
+            Some("example.com"),
+            Some("me@example.com"),
+        );
         let c = parse_str(&text).unwrap();
         assert_eq!(c.domain, "matrix.example.com");
         assert_eq!(c.server_name, "example.com");
@@ -844,7 +968,10 @@ mod tests {
         assert_eq!(c.acme.challenge, Challenge::Http01);
         assert_eq!(c.max_upload_bytes(), 50 << 20);
         assert_eq!(c.admin_allow.len(), 2);
-        assert_eq!(parse_str("domain: localhost\n").unwrap().acme.directory, Directory::Internal);
+        assert_eq!(
+            parse_str("domain: localhost\n").unwrap().acme.directory,
+            Directory::Internal
+        );
         let c = parse_str("domain: a.org\nsynapse: {max_upload_size: 10M}\nlisten: {http: 'off', https: '127.0.0.1:8443'}\nacme: {challenge: tls-alpn-01, directory: 'https://127.0.0.1:14000/dir'}\n").unwrap();
         assert_eq!(c.max_upload_bytes(), 10 << 20);
         assert_eq!(c.listen.http, None);
@@ -854,9 +981,20 @@ mod tests {
 
     #[test]
     fn edge_problems() {
-        let p = problems("domain: a.org\nlisten: {https: 443}\nupstream: 'https://x/'\nadmin_allow: [nonsense]\nacme: {directory: zerossl}\n");
+        let p = problems(
+            "domain: a.org\nlisten: {https: 443}\nupstream: 'https://x/'\nadmin_allow: [nonsense]\nacme: {directory: zerossl}\n",
+        );
         let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
-        assert_eq!(paths, ["listen.https", "acme.directory", "upstream", "admin_allow[0]"], "{p:#?}");
+        assert_eq!(
+            paths,
+            [
+                "listen.https",
+                "acme.directory",
+                "upstream",
+                "admin_allow[0]"
+            ],
+            "{p:#?}"
+        );
     }
 
     #[test]
@@ -869,7 +1007,10 @@ mod tests {
 
     #[test]
     fn synapse_overrides_are_kept_verbatim() {
-        let c = parse_str("domain: x.org\nsynapse:\n  max_upload_size: 100M\n  email: {smtp_host: h}\n").unwrap();
+        let c = parse_str(
+            "domain: x.org\nsynapse:\n  max_upload_size: 100M\n  email: {smtp_host: h}\n",
+        )
+        .unwrap();
         assert_eq!(c.synapse_overrides.len(), 2);
     }
 }

@@ -9,7 +9,8 @@ struct Assets;
 /// Returns an embedded text file; the names are fixed at build time, so absence is a bug.
 pub fn text(name: &str) -> String {
     let file = Assets::get(name).unwrap_or_else(|| panic!("embedded asset {name} is missing"));
-    String::from_utf8(file.data.into_owned()).unwrap_or_else(|_| panic!("embedded asset {name} is not UTF-8"))
+    String::from_utf8(file.data.into_owned())
+        .unwrap_or_else(|_| panic!("embedded asset {name} is not UTF-8"))
 }
 
 #[cfg(test)]

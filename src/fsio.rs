@@ -43,7 +43,8 @@ pub fn ensure_dir(dir: &Path, mode: u32) -> Result<(), FsError> {
         .mode(mode)
         .create(dir)
         .map_err(err("create directory", dir))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(err("set permissions on", dir))
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+        .map_err(err("set permissions on", dir))
 }
 
 /// Writes `contents` to `path` atomically with `mode`; readers see the old or the new file, never a mix.
@@ -71,7 +72,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsErr
 /// can tell whether anything changed.
 pub fn write_if_changed(path: &Path, contents: &[u8], mode: u32) -> Result<bool, FsError> {
     if fs::read(path).is_ok_and(|old| old == contents) {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(err("set permissions on", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(err("set permissions on", path))?;
         return Ok(false);
     }
     write_atomic(path, contents, mode)?;

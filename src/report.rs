@@ -111,7 +111,10 @@ mod tests {
         let err = crate::config::parse("domian: x\n", Path::new("/etc/m.yaml")).unwrap_err();
         let err = anyhow::Error::from(err).context("cannot load the configuration");
         let text = render(&err);
-        assert!(text.starts_with("error: cannot load the configuration\ncaused by: /etc/m.yaml has"), "{text}");
+        assert!(
+            text.starts_with("error: cannot load the configuration\ncaused by: /etc/m.yaml has"),
+            "{text}"
+        );
         assert!(text.contains("did you mean `domain`?"), "{text}");
         assert!(text.contains("\nhint: "), "{text}");
         assert_eq!(exit_code(&err), EXIT_CONFIG);

@@ -58,7 +58,10 @@ fn random_token() -> Result<String, SecretsError> {
 
 fn new_signing_key() -> Result<String, SecretsError> {
     let id = hex::encode(random_bytes::<3>()?);
-    Ok(format!("ed25519 a_{id} {}", STANDARD_NO_PAD.encode(random_bytes::<32>()?)))
+    Ok(format!(
+        "ed25519 a_{id} {}",
+        STANDARD_NO_PAD.encode(random_bytes::<32>()?)
+    ))
 }
 
 type Generator = fn() -> Result<String, SecretsError>;
@@ -120,7 +123,10 @@ mod tests {
         let first = load_or_create(&secrets_dir).unwrap();
         let second = load_or_create(&secrets_dir).unwrap();
         assert_eq!(first, second, "secrets never rotate");
-        assert_eq!(std::fs::metadata(&secrets_dir).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&secrets_dir).unwrap().mode() & 0o777,
+            0o700
+        );
         for entry in std::fs::read_dir(&secrets_dir).unwrap() {
             assert_eq!(entry.unwrap().metadata().unwrap().mode() & 0o777, 0o600);
         }
@@ -147,13 +153,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         load_or_create(dir.path()).unwrap();
         std::fs::write(dir.path().join(POSTGRES_PASSWORD), "").unwrap();
-        assert!(matches!(load_or_create(dir.path()), Err(SecretsError::Corrupt { .. })));
+        assert!(matches!(
+            load_or_create(dir.path()),
+            Err(SecretsError::Corrupt { .. })
+        ));
     }
 
     #[test]
     fn load_never_creates() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(load(dir.path()), Err(SecretsError::Missing { .. })));
+        assert!(matches!(
+            load(dir.path()),
+            Err(SecretsError::Missing { .. })
+        ));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::docker::{self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Publish, Runtime};
+use crate::docker::{
+    self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Publish, Runtime,
+};
 use crate::fsio::{self, FsError};
 use crate::paths::Paths;
 use crate::secrets::Secrets;
@@ -34,7 +36,9 @@ pub enum StackError {
     Fs(#[from] FsError),
     #[error("PostgreSQL ({POSTGRES}) did not become ready within {}s; its last log lines:\n{logs}", POSTGRES_READY_TIMEOUT.as_secs())]
     PostgresNotReady { logs: String },
-    #[error("database `{DB_NAME}` in {POSTGRES} has {found}, but Synapse needs encoding UTF8 with C collation and ctype")]
+    #[error(
+        "database `{DB_NAME}` in {POSTGRES} has {found}, but Synapse needs encoding UTF8 with C collation and ctype"
+    )]
     WrongLocale { found: String },
     #[error("Synapse ({SYNAPSE}) {reason}; its last log lines:\n{logs}")]
     SynapseUnhealthy { reason: String, logs: String },
@@ -71,7 +75,10 @@ pub struct UpReport {
 
 impl Stack {
     pub fn new(config: Config, paths: Paths, secrets: Secrets) -> Stack {
-        let memory = config.memory_mb.or_else(tuning::host_memory_mb).unwrap_or(1024);
+        let memory = config
+            .memory_mb
+            .or_else(tuning::host_memory_mb)
+            .unwrap_or(1024);
         let tuning = tuning::for_memory(memory);
         Stack {
             config,
@@ -113,9 +120,18 @@ impl Stack {
             stop_signal: Some("SIGINT".into()),
             stop_timeout_s: 90,
             healthcheck: Some(Healthcheck {
-                test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME]
-                    .map(String::from)
-                    .to_vec(),
+                test: [
+                    "CMD",
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    DB_USER,
+                    "-d",
+                    DB_NAME,
+                ]
+                .map(String::from)
+                .to_vec(),
                 interval_s: 10,
             }),
             files_digest: String::new(),
@@ -128,9 +144,15 @@ impl Stack {
             image: self.config.synapse_image.clone(),
             env: vec!["SYNAPSE_CONFIG_PATH=/data/homeserver.yaml".into()],
             entrypoint: Some(
-                ["/usr/local/bin/python", "-m", "synapse.app.homeserver", "--config-path", "/data/homeserver.yaml"]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    "/usr/local/bin/python",
+                    "-m",
+                    "synapse.app.homeserver",
+                    "--config-path",
+                    "/data/homeserver.yaml",
+                ]
+                .map(String::from)
+                .to_vec(),
             ),
             cmd: vec![],
             user: Some(format!("{0}:{0}", synapse::UID)),
@@ -162,7 +184,11 @@ impl Stack {
                 0o600,
             ),
             ("log.config", synapse::render_log_config(), 0o644),
-            ("signing.key", format!("{}\n", self.secrets.signing_key), 0o600),
+            (
+                "signing.key",
+                format!("{}\n", self.secrets.signing_key),
+                0o600,
+            ),
         ]
     }
 
@@ -218,7 +244,20 @@ impl Stack {
             let running = engine.inspect(POSTGRES).await?.is_some_and(|o| o.running);
             if running {
                 let (code, _) = engine
-                    .exec(POSTGRES, &["pg_isready", "-q", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME], vec![])
+                    .exec(
+                        POSTGRES,
+                        &[
+                            "pg_isready",
+                            "-q",
+                            "-h",
+                            "127.0.0.1",
+                            "-U",
+                            DB_USER,
+                            "-d",
+                            DB_NAME,
+                        ],
+                        vec![],
+                    )
                     .await?;
                 if code == 0 {
                     return Ok(());
@@ -238,7 +277,18 @@ impl Stack {
         let (code, output) = engine
             .exec(
                 POSTGRES,
-                &["psql", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME, "-tA", "-c", query],
+                &[
+                    "psql",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    DB_USER,
+                    "-d",
+                    DB_NAME,
+                    "-tA",
+                    "-c",
+                    query,
+                ],
                 vec![format!("PGPASSWORD={}", self.secrets.postgres_password)],
             )
             .await?;
@@ -271,8 +321,12 @@ impl Stack {
                 None => Some("disappeared".into()),
             };
             let reason = reason.or_else(|| {
-                (Instant::now() > deadline)
-                    .then(|| format!("did not answer /health within {}s", SYNAPSE_HEALTHY_TIMEOUT.as_secs()))
+                (Instant::now() > deadline).then(|| {
+                    format!(
+                        "did not answer /health within {}s",
+                        SYNAPSE_HEALTHY_TIMEOUT.as_secs()
+                    )
+                })
             });
             if let Some(reason) = reason {
                 let logs = engine.logs_tail(SYNAPSE, LOG_LINES_ON_FAILURE).await;
@@ -311,16 +365,20 @@ fn files_digest(files: &[(&str, String, u32)]) -> String {
 fn check_database_locale(found: &str) -> Result<(), String> {
     match found.split('|').collect::<Vec<_>>().as_slice() {
         ["UTF8", "C", "C"] => Ok(()),
-        [enc, collate, ctype] => Err(format!("encoding {enc}, collation {collate}, ctype {ctype}")),
+        [enc, collate, ctype] => Err(format!(
+            "encoding {enc}, collation {collate}, ctype {ctype}"
+        )),
         _ => Err(format!("an unexpected answer `{found}`")),
     }
 }
 
 fn ensure_port_free(object: &str, port: u16) -> Result<(), DockerError> {
-    TcpListener::bind(("127.0.0.1", port)).map(drop).map_err(|_| DockerError::PortInUse {
-        object: object.into(),
-        port,
-    })
+    TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .map_err(|_| DockerError::PortInUse {
+            object: object.into(),
+            port,
+        })
 }
 
 #[cfg(test)]
@@ -341,6 +399,8 @@ mod tests {
     fn busy_port_is_reported() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        assert!(matches!(ensure_port_free("x", port), Err(DockerError::PortInUse { port: p, .. }) if p == port));
+        assert!(
+            matches!(ensure_port_free("x", port), Err(DockerError::PortInUse { port: p, .. }) if p == port)
+        );
     }
 }

@@ -67,14 +67,22 @@ impl CertStore {
             by_name.insert(name.to_ascii_lowercase(), key.clone());
         }
         let mut default = self.default.write().expect("cert store lock");
-        if default.is_none() || names.first().is_some_and(|n| by_name.get(&n.to_ascii_lowercase()).is_some()) {
+        if default.is_none()
+            || names
+                .first()
+                .is_some_and(|n| by_name.get(&n.to_ascii_lowercase()).is_some())
+        {
             *default = Some(key);
         }
     }
 
     /// The certificate currently served for `name`.
     pub fn get(&self, name: &str) -> Option<Arc<CertifiedKey>> {
-        self.by_name.read().expect("cert store lock").get(&name.to_ascii_lowercase()).cloned()
+        self.by_name
+            .read()
+            .expect("cert store lock")
+            .get(&name.to_ascii_lowercase())
+            .cloned()
     }
 
     pub fn set_alpn_challenge(&self, name: &str, key: Arc<CertifiedKey>) {
@@ -85,7 +93,10 @@ impl CertStore {
     }
 
     pub fn clear_alpn_challenge(&self, name: &str) {
-        self.alpn_challenges.write().expect("cert store lock").remove(&name.to_ascii_lowercase());
+        self.alpn_challenges
+            .write()
+            .expect("cert store lock")
+            .remove(&name.to_ascii_lowercase());
     }
 }
 
@@ -94,14 +105,27 @@ impl ResolvesServerCert for CertStore {
         let name = hello.server_name().map(str::to_ascii_lowercase);
         let only_acme_tls = hello
             .alpn()
-            .map(|mut protocols| protocols.next() == Some(ALPN_ACME_TLS) && protocols.next().is_none())
+            .map(|mut protocols| {
+                protocols.next() == Some(ALPN_ACME_TLS) && protocols.next().is_none()
+            })
             .unwrap_or(false);
         if only_acme_tls {
             // The challenge certificate only for a validation request, never for normal clients.
-            return name.and_then(|n| self.alpn_challenges.read().expect("cert store lock").get(&n).cloned());
+            return name.and_then(|n| {
+                self.alpn_challenges
+                    .read()
+                    .expect("cert store lock")
+                    .get(&n)
+                    .cloned()
+            });
         }
         match name {
-            Some(n) => self.by_name.read().expect("cert store lock").get(&n).cloned(),
+            Some(n) => self
+                .by_name
+                .read()
+                .expect("cert store lock")
+                .get(&n)
+                .cloned(),
             None => self.default.read().expect("cert store lock").clone(),
         }
     }
@@ -125,14 +149,26 @@ mod tests {
 
     fn self_signed(name: &str) -> Arc<CertifiedKey> {
         let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
-        Arc::new(certified_key_from_pem(cert.cert.pem().as_bytes(), cert.signing_key.serialize_pem().as_bytes()).unwrap())
+        Arc::new(
+            certified_key_from_pem(
+                cert.cert.pem().as_bytes(),
+                cert.signing_key.serialize_pem().as_bytes(),
+            )
+            .unwrap(),
+        )
     }
 
     #[test]
     fn pem_errors_are_specific() {
-        assert!(matches!(certified_key_from_pem(b"", b""), Err(TlsError::NoCertificate)));
+        assert!(matches!(
+            certified_key_from_pem(b"", b""),
+            Err(TlsError::NoCertificate)
+        ));
         let cert = rcgen::generate_simple_self_signed(vec!["a".into()]).unwrap();
-        assert!(matches!(certified_key_from_pem(cert.cert.pem().as_bytes(), b""), Err(TlsError::NoKey)));
+        assert!(matches!(
+            certified_key_from_pem(cert.cert.pem().as_bytes(), b""),
+            Err(TlsError::NoKey)
+        ));
     }
 
     #[test]
@@ -144,6 +180,9 @@ mod tests {
         let second = self_signed("a.example");
         store.install(&["a.example".into(), "b.example".into()], second.clone());
         assert!(Arc::ptr_eq(&store.get("b.example").unwrap(), &second));
-        assert!(Arc::ptr_eq(store.default.read().unwrap().as_ref().unwrap(), &second));
+        assert!(Arc::ptr_eq(
+            store.default.read().unwrap().as_ref().unwrap(),
+            &second
+        ));
     }
 }

@@ -33,9 +33,19 @@ pub fn for_memory(memory_mb: u64) -> Tuning {
         ("wal_buffers", mb((shared_buffers / 32).clamp(1, 16))),
         ("checkpoint_completion_target", "0.9".into()),
         ("random_page_cost", "1.1".into()),
-        ("max_wal_size", if low_memory { "512MB".into() } else { "2GB".into() }),
+        (
+            "max_wal_size",
+            if low_memory {
+                "512MB".into()
+            } else {
+                "2GB".into()
+            },
+        ),
         // No parallel workers on small hosts: they multiply memory per query.
-        ("max_parallel_workers_per_gather", if low_memory { "0".into() } else { "2".into() }),
+        (
+            "max_parallel_workers_per_gather",
+            if low_memory { "0".into() } else { "2".into() },
+        ),
     ];
     Tuning {
         memory_mb,
@@ -89,7 +99,10 @@ mod tests {
 
     #[test]
     fn meminfo_parsing() {
-        assert_eq!(parse_meminfo_total_mb("MemTotal:        1015808 kB\nMemFree: 1 kB\n"), Some(992));
+        assert_eq!(
+            parse_meminfo_total_mb("MemTotal:        1015808 kB\nMemFree: 1 kB\n"),
+            Some(992)
+        );
         assert_eq!(parse_meminfo_total_mb("nothing"), None);
     }
 }

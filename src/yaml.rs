@@ -76,7 +76,10 @@ mod tests {
     fn deep_merge_merges_maps_and_replaces_the_rest() {
         let mut base = parse("a: {b: 1, c: [1, 2]}\nd: x").unwrap();
         deep_merge(&mut base, parse("a: {c: [3], e: null}\nf: 2").unwrap());
-        assert_eq!(base, parse("a: {b: 1, c: [3], e: null}\nd: x\nf: 2").unwrap());
+        assert_eq!(
+            base,
+            parse("a: {b: 1, c: [3], e: null}\nd: x\nf: 2").unwrap()
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ fn assert_error(out: &std::process::Output, needles: &[&str]) {
     assert!(!out.status.success(), "expected failure: {}", describe(out));
     let err = stderr(out);
     assert!(err.lines().any(|l| l.starts_with("error: ")), "{err}");
-    assert!(err.contains("\nhint: "), "every error ends with a hint: {err}");
+    assert!(
+        err.contains("\nhint: "),
+        "every error ends with a hint: {err}"
+    );
     for needle in needles {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
@@ -21,8 +24,18 @@ fn assert_error(out: &std::process::Output, needles: &[&str]) {
 fn setup_rejects_an_invalid_domain_and_writes_nothing() {
     let mbx = Instance::new();
     let out = mbx.run(&["setup", "--domain", "https://matrix.example.com/"]);
-    assert_error(&out, &["--domain `https://matrix.example.com/`", "without `https://`"]);
-    assert_eq!(out.status.code(), Some(2), "a bad argument is a usage error");
+    assert_error(
+        &out,
+        &[
+            "--domain `https://matrix.example.com/`",
+            "without `https://`",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad argument is a usage error"
+    );
     assert!(!mbx.config_path().exists());
     assert!(!mbx.state_dir().exists());
 }
@@ -37,7 +50,11 @@ fn setup_does_not_overwrite_a_different_config_without_force() {
     assert!(read(&mbx.config_path()).contains("a.example.com"));
     assert_success(&mbx.run(&["setup", "--domain", "b.example.com", "--force"]));
     assert!(read(&mbx.config_path()).contains("b.example.com"));
-    assert_eq!(mbx.read_secrets(), secrets, "--force rewrites the config, never the secrets");
+    assert_eq!(
+        mbx.read_secrets(),
+        secrets,
+        "--force rewrites the config, never the secrets"
+    );
 }
 
 #[test]
@@ -56,13 +73,16 @@ fn unknown_keys_are_all_reported_with_suggestions() {
     assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
     mbx.append_config("registraton: open\nimages:\n  synpase: x:1\n");
     let out = mbx.run(&["status"]);
-    assert_error(&out, &[
-        "2 problems",
-        "registraton: unknown key",
-        "did you mean `registration`?",
-        "images.synpase: unknown key",
-        "did you mean `synapse`?",
-    ]);
+    assert_error(
+        &out,
+        &[
+            "2 problems",
+            "registraton: unknown key",
+            "did you mean `registration`?",
+            "images.synpase: unknown key",
+            "did you mean `synapse`?",
+        ],
+    );
 }
 
 #[test]
@@ -71,10 +91,20 @@ fn unreachable_docker_is_explained() {
     assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
     let out = mbx
         .cmd(&["run"])
-        .env("DOCKER_HOST", format!("unix://{}/no-such.sock", mbx.dir.path().display()))
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no-such.sock", mbx.dir.path().display()),
+        )
         .output()
         .unwrap();
-    assert_error(&out, &["cannot reach the Docker engine", "no-such.sock", "apt install docker.io"]);
+    assert_error(
+        &out,
+        &[
+            "cannot reach the Docker engine",
+            "no-such.sock",
+            "apt install docker.io",
+        ],
+    );
 }
 
 /// An engine that answers like Docker 17.03 (API 1.26): only the version endpoints matter.
@@ -118,8 +148,14 @@ fn failed_pull_names_the_image_and_starts_nothing() {
     );
     std::fs::write(mbx.config_path(), config).unwrap();
     let out = mbx.run(&["run"]);
-    assert_error(&out, &["image 127.0.0.1:9/", "pulling it failed", "registry_mirror"]);
-    assert!(!docker(&["inspect", "matrixbox-postgres"]).status.success(), "nothing was started");
+    assert_error(
+        &out,
+        &["image 127.0.0.1:9/", "pulling it failed", "registry_mirror"],
+    );
+    assert!(
+        !docker(&["inspect", "matrixbox-postgres"]).status.success(),
+        "nothing was started"
+    );
 }
 
 #[test]
@@ -129,8 +165,18 @@ fn busy_port_is_named_before_anything_starts() {
     mbx.setup("");
     let _busy = TcpListener::bind(("127.0.0.1", mbx.port)).unwrap();
     let out = mbx.run(&["run"]);
-    assert_error(&out, &[&format!("127.0.0.1:{}", mbx.port), "already in use", "synapse_port"]);
-    assert!(!docker(&["inspect", "matrixbox-postgres"]).status.success(), "nothing was started");
+    assert_error(
+        &out,
+        &[
+            &format!("127.0.0.1:{}", mbx.port),
+            "already in use",
+            "synapse_port",
+        ],
+    );
+    assert!(
+        !docker(&["inspect", "matrixbox-postgres"]).status.success(),
+        "nothing was started"
+    );
 }
 
 #[test]
@@ -141,15 +187,32 @@ fn synapse_failing_its_health_check_shows_its_log() {
     mbx.setup("synapse:\n  max_upload_size: lots\n");
     let started = std::time::Instant::now();
     let out = mbx.run(&["run"]);
-    assert_error(&out, &["matrixbox-synapse", "last log lines", "invalid literal for int() with base 10: 'lots'"]);
-    assert!(started.elapsed() < Duration::from_secs(200), "a crash is reported without waiting for the timeout");
-    assert_eq!(inspect("matrixbox-synapse", "{{.State.Running}}"), "false", "a crash loop is stopped");
+    assert_error(
+        &out,
+        &[
+            "matrixbox-synapse",
+            "last log lines",
+            "invalid literal for int() with base 10: 'lots'",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(200),
+        "a crash is reported without waiting for the timeout"
+    );
+    assert_eq!(
+        inspect("matrixbox-synapse", "{{.State.Running}}"),
+        "false",
+        "a crash loop is stopped"
+    );
 }
 
 #[test]
 fn user_add_without_a_running_homeserver_says_how_to_start_it() {
     let mbx = Instance::new();
     mbx.setup("");
-    let out = mbx.run_with_stdin(&["user", "add", "bob", "--password-stdin"], "long enough password\n");
+    let out = mbx.run_with_stdin(
+        &["user", "add", "bob", "--password-stdin"],
+        "long enough password\n",
+    );
     assert_error(&out, &["cannot reach Synapse", "matrixbox run"]);
 }

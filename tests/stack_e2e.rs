@@ -11,12 +11,18 @@ use nix::sys::signal::Signal;
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 
 fn container_ids() -> (String, String) {
-    (inspect("matrixbox-postgres", "{{.Id}} {{.State.StartedAt}}"), inspect("matrixbox-synapse", "{{.Id}} {{.State.StartedAt}}"))
+    (
+        inspect("matrixbox-postgres", "{{.Id}} {{.State.StartedAt}}"),
+        inspect("matrixbox-synapse", "{{.Id}} {{.State.StartedAt}}"),
+    )
 }
 
 /// The guide's options, with SMTP pointed at a port where nothing listens.
 fn guide_options_as_overrides() -> String {
-    let guide = read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/guide-synapse-options.yaml"));
+    let guide = read(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/guide-synapse-options.yaml"),
+    );
     let guide = guide
         .replace("smtp_host: smtp.example.com", "smtp_host: 127.0.0.1")
         .replace("smtp_port: 465", "smtp_port: 9");
@@ -32,7 +38,13 @@ fn full_lifecycle_on_a_real_engine() {
     let secrets_at_setup = mbx.read_secrets();
 
     // Re-running setup leaves config and secrets alone.
-    let again = mbx.run(&["setup", "--domain", "matrix.test.internal", "--email", "admin@test.internal"]);
+    let again = mbx.run(&[
+        "setup",
+        "--domain",
+        "matrix.test.internal",
+        "--email",
+        "admin@test.internal",
+    ]);
     assert_success(&again);
     assert_eq!(mbx.read_secrets(), secrets_at_setup);
 
@@ -41,32 +53,75 @@ fn full_lifecycle_on_a_real_engine() {
 
     // Security properties of what was created.
     let bindings = "{{range $k, $v := .NetworkSettings.Ports}}{{range $v}}{{.HostIp}}:{{.HostPort}} {{end}}{{end}}";
-    assert_eq!(inspect("matrixbox-postgres", bindings), "", "PostgreSQL has no published port");
-    assert_eq!(inspect("matrixbox-synapse", bindings), format!("127.0.0.1:{}", mbx.port), "Synapse is published on loopback only");
+    assert_eq!(
+        inspect("matrixbox-postgres", bindings),
+        "",
+        "PostgreSQL has no published port"
+    );
+    assert_eq!(
+        inspect("matrixbox-synapse", bindings),
+        format!("127.0.0.1:{}", mbx.port),
+        "Synapse is published on loopback only"
+    );
     assert_eq!(inspect("matrixbox-synapse", "{{.Config.User}}"), "991:991");
-    assert_eq!(inspect("matrixbox-synapse", "{{json .HostConfig.CapDrop}}"), r#"["ALL"]"#);
+    assert_eq!(
+        inspect("matrixbox-synapse", "{{json .HostConfig.CapDrop}}"),
+        r#"["ALL"]"#
+    );
     let locale = docker_ok(&[
-        "exec", "matrixbox-postgres", "psql", "-U", "synapse", "-d", "synapse", "-tA", "-c",
+        "exec",
+        "matrixbox-postgres",
+        "psql",
+        "-U",
+        "synapse",
+        "-d",
+        "synapse",
+        "-tA",
+        "-c",
         "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype FROM pg_database WHERE datname = 'synapse'",
     ]);
     assert_eq!(locale, "UTF8|C|C");
     let shm = inspect("matrixbox-postgres", "{{.HostConfig.ShmSize}}");
     assert_eq!(shm, (128u64 << 20).to_string(), "1 GB profile shm");
     let hs_mode = std::fs::metadata(mbx.state_dir().join("synapse/homeserver.yaml")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&hs_mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&hs_mode.permissions()) & 0o777,
+        0o600
+    );
 
     // Users: created through the shared-secret API; a duplicate is refused clearly.
-    let created = mbx.run_with_stdin(&["user", "add", "alice", "--admin", "--password-stdin"], "correct horse battery\n");
+    let created = mbx.run_with_stdin(
+        &["user", "add", "alice", "--admin", "--password-stdin"],
+        "correct horse battery\n",
+    );
     assert_success(&created);
-    assert!(String::from_utf8_lossy(&created.stdout).contains("@alice:matrix.test.internal"), "{}", describe(&created));
-    let duplicate = mbx.run_with_stdin(&["user", "add", "alice", "--password-stdin"], "another password\n");
+    assert!(
+        String::from_utf8_lossy(&created.stdout).contains("@alice:matrix.test.internal"),
+        "{}",
+        describe(&created)
+    );
+    let duplicate = mbx.run_with_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        "another password\n",
+    );
     assert!(!duplicate.status.success());
-    assert!(stderr(&duplicate).contains("M_USER_IN_USE") && stderr(&duplicate).contains("hint:"), "{}", describe(&duplicate));
+    assert!(
+        stderr(&duplicate).contains("M_USER_IN_USE") && stderr(&duplicate).contains("hint:"),
+        "{}",
+        describe(&duplicate)
+    );
 
     // A real Matrix client logs in, creates a room, sends and reads back.
     let sent = mbx.client(&[
-        "send", "--user", "alice", "--password", "correct horse battery", "--room-alias-localpart", "lobby",
-        "--message", "hello from the e2e test",
+        "send",
+        "--user",
+        "alice",
+        "--password",
+        "correct horse battery",
+        "--room-alias-localpart",
+        "lobby",
+        "--message",
+        "hello from the e2e test",
     ]);
     assert_success(&sent);
 
@@ -75,7 +130,11 @@ fn full_lifecycle_on_a_real_engine() {
     daemon.signal(Signal::SIGHUP);
     daemon.wait_log("configuration reloaded", 1, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(container_ids(), before, "an unchanged config must not touch the containers");
+    assert_eq!(
+        container_ids(),
+        before,
+        "an unchanged config must not touch the containers"
+    );
 
     // Changing a `synapse:` option recreates Synapse only; the guide's options start cleanly.
     mbx.append_config(&guide_options_as_overrides());
@@ -84,10 +143,16 @@ fn full_lifecycle_on_a_real_engine() {
     daemon.wait_log("action=Recreate", 1, Duration::from_secs(120));
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     let after = container_ids();
-    assert_eq!(after.0, before.0, "PostgreSQL is not touched by a Synapse option");
+    assert_eq!(
+        after.0, before.0,
+        "PostgreSQL is not touched by a Synapse option"
+    );
     assert_ne!(after.1, before.1, "Synapse is recreated");
     let rendered = read(&mbx.state_dir().join("synapse/homeserver.yaml"));
-    assert!(rendered.contains("federation_domain_whitelist") && rendered.contains("smtp_host: 127.0.0.1"));
+    assert!(
+        rendered.contains("federation_domain_whitelist")
+            && rendered.contains("smtp_host: 127.0.0.1")
+    );
 
     // SIGTERM stops Synapse, then PostgreSQL; containers and data stay.
     daemon.stop();
@@ -95,17 +160,31 @@ fn full_lifecycle_on_a_real_engine() {
     assert_eq!(inspect("matrixbox-postgres", "{{.State.Running}}"), "false");
     let synapse_stopped = inspect("matrixbox-synapse", "{{.State.FinishedAt}}");
     let postgres_stopped = inspect("matrixbox-postgres", "{{.State.FinishedAt}}");
-    assert!(synapse_stopped < postgres_stopped, "Synapse stops first ({synapse_stopped} vs {postgres_stopped})");
+    assert!(
+        synapse_stopped < postgres_stopped,
+        "Synapse stops first ({synapse_stopped} vs {postgres_stopped})"
+    );
     let pg_log = docker_ok(&["logs", "--tail", "5", "matrixbox-postgres"]);
-    let pg_log = pg_log + &String::from_utf8_lossy(&docker(&["logs", "--tail", "5", "matrixbox-postgres"]).stderr);
-    assert!(pg_log.contains("database system is shut down"), "PostgreSQL shut down cleanly: {pg_log}");
+    let pg_log = pg_log
+        + &String::from_utf8_lossy(&docker(&["logs", "--tail", "5", "matrixbox-postgres"]).stderr);
+    assert!(
+        pg_log.contains("database system is shut down"),
+        "PostgreSQL shut down cleanly: {pg_log}"
+    );
 
     // Up again: same data, same secrets, same message.
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     let read_back = mbx.client(&[
-        "read", "--user", "alice", "--password", "correct horse battery", "--room-alias-localpart", "lobby",
-        "--expect", "hello from the e2e test",
+        "read",
+        "--user",
+        "alice",
+        "--password",
+        "correct horse battery",
+        "--room-alias-localpart",
+        "lobby",
+        "--expect",
+        "hello from the e2e test",
     ]);
     assert_success(&read_back);
     assert_eq!(mbx.read_secrets(), secrets_at_setup, "no secret changed");

@@ -9,7 +9,9 @@ pub async fn down(paths: &Paths) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
     let secrets = secrets::load(&paths.secrets_dir())?;
     let engine = Engine::connect().await?;
-    Stack::new(config, paths.clone(), secrets).down(&engine).await?;
+    Stack::new(config, paths.clone(), secrets)
+        .down(&engine)
+        .await?;
     println!("stopped; data stays in {}", paths.state().display());
     Ok(())
 }

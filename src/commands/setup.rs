@@ -10,19 +10,40 @@ use crate::report::Hinted;
 use crate::secrets;
 
 pub fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
-    for (flag, name) in [("--domain", Some(&args.domain)), ("--server-name", args.server_name.as_ref())] {
+    for (flag, name) in [
+        ("--domain", Some(&args.domain)),
+        ("--server-name", args.server_name.as_ref()),
+    ] {
         if let Some(hint) = name.and_then(|n| config::domain_problem(n)) {
-            return Err(Hinted::usage(format!("{flag} `{}` is not a valid domain name; nothing was written", name.unwrap()), hint).into());
+            return Err(Hinted::usage(
+                format!(
+                    "{flag} `{}` is not a valid domain name; nothing was written",
+                    name.unwrap()
+                ),
+                hint,
+            )
+            .into());
         }
     }
-    let text = config::render_initial(&args.domain, args.server_name.as_deref(), args.email.as_deref());
+    let text = config::render_initial(
+        &args.domain,
+        args.server_name.as_deref(),
+        args.email.as_deref(),
+    );
     // Validate exactly what would be written, so a bad --domain writes nothing.
-    let wanted = config::parse(&text, &paths.config).context("the values given to `setup` are not valid")?;
+    let wanted =
+        config::parse(&text, &paths.config).context("the values given to `setup` are not valid")?;
 
     match std::fs::read_to_string(&paths.config) {
         Ok(existing) if !args.force => match config::parse(&existing, &paths.config) {
-            Ok(current) if current.domain == wanted.domain && current.server_name == wanted.server_name => {
-                println!("{} already configures {}; left as it is.", paths.config.display(), current.domain);
+            Ok(current)
+                if current.domain == wanted.domain && current.server_name == wanted.server_name =>
+            {
+                println!(
+                    "{} already configures {}; left as it is.",
+                    paths.config.display(),
+                    current.domain
+                );
             }
             _ => {
                 return Err(Hinted::new(
@@ -43,9 +64,14 @@ pub fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
 
     fsio::ensure_dir(paths.state(), 0o700)?;
     secrets::load_or_create(&paths.secrets_dir())?;
-    println!("secrets are in {} (generated once, never rotated)", paths.secrets_dir().display());
+    println!(
+        "secrets are in {} (generated once, never rotated)",
+        paths.secrets_dir().display()
+    );
     println!();
-    println!("next: start the homeserver with `matrixbox run` (or `systemctl enable --now matrixbox`),");
+    println!(
+        "next: start the homeserver with `matrixbox run` (or `systemctl enable --now matrixbox`),"
+    );
     println!("      then create your first user: `matrixbox user add alice --admin`");
     Ok(())
 }

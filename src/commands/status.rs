@@ -83,38 +83,69 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
             for spec in [stack.postgres_spec(), stack.desired_synapse_spec()] {
                 let observed = engine.inspect(&spec.name).await?;
                 status.containers.push(ContainerStatus {
-                    up_to_date: observed.as_ref().is_some_and(|o| o.spec_hash.as_deref() == Some(&spec.hash())),
+                    up_to_date: observed
+                        .as_ref()
+                        .is_some_and(|o| o.spec_hash.as_deref() == Some(&spec.hash())),
                     name: spec.name,
                     image: spec.image,
                     observed,
                 });
             }
-            status.synapse_health = Some(Synapse::on_loopback(stack.config.synapse_port).healthy().await);
+            status.synapse_health = Some(
+                Synapse::on_loopback(stack.config.synapse_port)
+                    .healthy()
+                    .await,
+            );
         }
     }
     status.healthy = status.synapse_health == Some(true)
-        && status.containers.iter().all(|c| c.observed.as_ref().is_some_and(|o| o.running));
+        && status
+            .containers
+            .iter()
+            .all(|c| c.observed.as_ref().is_some_and(|o| o.running));
 
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         print_text(&status, stack.config.synapse_port);
     }
-    if status.healthy { Ok(()) } else { Err(Exit(3).into()) }
+    if status.healthy {
+        Ok(())
+    } else {
+        Err(Exit(3).into())
+    }
 }
 
 fn print_text(s: &Status, port: u16) {
-    println!("homeserver  https://{}/  (user IDs: @name:{})", s.domain, s.server_name);
+    println!(
+        "homeserver  https://{}/  (user IDs: @name:{})",
+        s.domain, s.server_name
+    );
     match (&s.docker.version, &s.docker.error) {
-        (Some(v), _) => println!("docker      {} (API {}) at {}", v.version, v.api, s.docker.host),
-        (None, e) => println!("docker      unreachable at {}: {}", s.docker.host, e.as_deref().unwrap_or("")),
+        (Some(v), _) => println!(
+            "docker      {} (API {}) at {}",
+            v.version, v.api, s.docker.host
+        ),
+        (None, e) => println!(
+            "docker      unreachable at {}: {}",
+            s.docker.host,
+            e.as_deref().unwrap_or("")
+        ),
     }
     for c in &s.containers {
         let state = match &c.observed {
             None => "not created (run `matrixbox run`)".to_string(),
             Some(o) => {
-                let health = o.health.as_deref().map(|h| format!(", {h}")).unwrap_or_default();
-                let stale = if c.up_to_date { "" } else { ", out of date: `matrixbox run` recreates it" };
+                let health = o
+                    .health
+                    .as_deref()
+                    .map(|h| format!(", {h}"))
+                    .unwrap_or_default();
+                let stale = if c.up_to_date {
+                    ""
+                } else {
+                    ", out of date: `matrixbox run` recreates it"
+                };
                 format!("{}{health}{stale}", o.status)
             }
         };
@@ -126,5 +157,8 @@ fn print_text(s: &Status, port: u16) {
         None => {}
     }
     println!("config      {}", s.data.config);
-    println!("data        {} (postgres/, synapse/, secrets/)", s.data.state_dir);
+    println!(
+        "data        {} (postgres/, synapse/, secrets/)",
+        s.data.state_dir
+    );
 }

@@ -9,7 +9,12 @@ use crate::report::Hinted;
 use crate::secrets;
 use crate::synapse::admin::Synapse;
 
-pub async fn add(paths: &Paths, name: &str, admin: bool, password_stdin: bool) -> anyhow::Result<()> {
+pub async fn add(
+    paths: &Paths,
+    name: &str,
+    admin: bool,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
     let secrets = secrets::load(&paths.secrets_dir())?;
     let password = read_password(password_stdin)?;
@@ -28,13 +33,20 @@ pub async fn add(paths: &Paths, name: &str, admin: bool, password_stdin: bool) -
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     let password = if from_stdin || !std::io::stdin().is_terminal() {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_string()
     } else {
         let first = rpassword::prompt_password("password: ").context("cannot read the password")?;
         let again = rpassword::prompt_password("again: ").context("cannot read the password")?;
         if first != again {
-            return Err(Hinted::new("the passwords differ; nothing was created", "type the same password twice").into());
+            return Err(Hinted::new(
+                "the passwords differ; nothing was created",
+                "type the same password twice",
+            )
+            .into());
         }
         first
     };

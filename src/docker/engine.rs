@@ -6,8 +6,9 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig, HostConfigLogConfig,
-    NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
+    HostConfigLogConfig, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -68,11 +69,21 @@ pub struct EngineVersion {
 
 fn api_error(action: &'static str, object: &str) -> impl FnOnce(BollardError) -> DockerError {
     let object = object.to_string();
-    move |source| DockerError::Api { action, object, source }
+    move |source| DockerError::Api {
+        action,
+        object,
+        source,
+    }
 }
 
 fn is_not_found(e: &BollardError) -> bool {
-    matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 fn parse_api(api: &str) -> Option<(usize, usize)> {
@@ -90,7 +101,10 @@ impl Engine {
     /// refuses engines older than 20.10.
     pub async fn connect() -> Result<Engine, DockerError> {
         let host = docker_host();
-        let unreachable = |source| DockerError::Unreachable { host: host.clone(), source };
+        let unreachable = |source| DockerError::Unreachable {
+            host: host.clone(),
+            source,
+        };
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         let engine = Engine { docker, host };
@@ -105,10 +119,14 @@ impl Engine {
     }
 
     pub async fn version(&self) -> Result<EngineVersion, DockerError> {
-        let v = self.docker.version().await.map_err(|source| DockerError::Unreachable {
-            host: self.host.clone(),
-            source,
-        })?;
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(|source| DockerError::Unreachable {
+                host: self.host.clone(),
+                source,
+            })?;
         Ok(EngineVersion {
             version: v.version.unwrap_or_default(),
             api: v.api_version.unwrap_or_default(),
@@ -122,7 +140,10 @@ impl Engine {
                 let request = NetworkCreateRequest {
                     name: name.to_string(),
                     driver: Some("bridge".into()),
-                    labels: Some(HashMap::from([(MANAGED_LABEL.to_string(), "true".to_string())])),
+                    labels: Some(HashMap::from([(
+                        MANAGED_LABEL.to_string(),
+                        "true".to_string(),
+                    )])),
                     ..Default::default()
                 };
                 self.docker
@@ -167,7 +188,12 @@ impl Engine {
     }
 
     /// Runs a command in a running container and returns its exit code and combined output.
-    pub async fn exec(&self, name: &str, cmd: &[&str], env: Vec<String>) -> Result<(i64, String), DockerError> {
+    pub async fn exec(
+        &self,
+        name: &str,
+        cmd: &[&str],
+        env: Vec<String>,
+    ) -> Result<(i64, String), DockerError> {
         let config = ExecConfig {
             cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
             env: Some(env),
@@ -175,9 +201,15 @@ impl Engine {
             attach_stderr: Some(true),
             ..Default::default()
         };
-        let created = self.docker.create_exec(name, config).await.map_err(api_error("exec in", name))?;
+        let created = self
+            .docker
+            .create_exec(name, config)
+            .await
+            .map_err(api_error("exec in", name))?;
         let mut output = String::new();
-        if let StartExecResults::Attached { output: mut stream, .. } = self
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = self
             .docker
             .start_exec(&created.id, None::<StartExecOptions>)
             .await
@@ -187,7 +219,11 @@ impl Engine {
                 output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
             }
         }
-        let inspected = self.docker.inspect_exec(&created.id).await.map_err(api_error("inspect exec in", name))?;
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(api_error("inspect exec in", name))?;
         Ok((inspected.exit_code.unwrap_or(-1), output))
     }
 }
@@ -208,7 +244,12 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         })
         .collect();
     let host_config = HostConfig {
-        binds: Some(spec.binds.iter().map(|b| format!("{}:{}", b.host, b.container)).collect()),
+        binds: Some(
+            spec.binds
+                .iter()
+                .map(|b| format!("{}:{}", b.host, b.container))
+                .collect(),
+        ),
         network_mode: Some(spec.network.clone()),
         port_bindings: Some(ports),
         cap_drop: spec.cap_drop_all.then(|| vec!["ALL".to_string()]),
@@ -238,7 +279,12 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             (SPEC_HASH_LABEL.to_string(), spec.hash()),
             (MANAGED_LABEL.to_string(), "true".to_string()),
         ])),
-        exposed_ports: Some(spec.publish.iter().map(|p| format!("{}/tcp", p.container_port)).collect()),
+        exposed_ports: Some(
+            spec.publish
+                .iter()
+                .map(|p| format!("{}/tcp", p.container_port))
+                .collect(),
+        ),
         stop_signal: spec.stop_signal.clone(),
         stop_timeout: Some(spec.stop_timeout_s),
         healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
@@ -284,7 +330,9 @@ impl Runtime for Engine {
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<(), DockerError> {
-        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
         self.docker
             .create_container(Some(options), create_body(spec))
             .await
@@ -293,21 +341,31 @@ impl Runtime for Engine {
     }
 
     async fn start(&self, name: &str) -> Result<(), DockerError> {
-        self.docker.start_container(name, None).await.map_err(|source| {
-            let text = source.to_string();
-            match port_of_conflict(&text) {
-                Some(port) => DockerError::PortInUse { object: name.to_string(), port },
-                None => api_error("start container", name)(source),
-            }
-        })
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(|source| {
+                let text = source.to_string();
+                match port_of_conflict(&text) {
+                    Some(port) => DockerError::PortInUse {
+                        object: name.to_string(),
+                        port,
+                    },
+                    None => api_error("start container", name)(source),
+                }
+            })
     }
 
     async fn stop(&self, name: &str, timeout_s: i64) -> Result<(), DockerError> {
-        let options = StopContainerOptionsBuilder::new().t(timeout_s as i32).build();
+        let options = StopContainerOptionsBuilder::new()
+            .t(timeout_s as i32)
+            .build();
         match self.docker.stop_container(name, Some(options)).await {
             Ok(()) => Ok(()),
             // 304: already stopped.
-            Err(BollardError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(api_error("stop container", name)(e)),
         }
@@ -325,12 +383,19 @@ impl Runtime for Engine {
 
 /// Recognises the engine's "port is already allocated" / "address already in use" errors.
 fn port_of_conflict(message: &str) -> Option<u16> {
-    if !(message.contains("address already in use") || message.contains("port is already allocated")) {
+    if !(message.contains("address already in use")
+        || message.contains("port is already allocated"))
+    {
         return None;
     }
     // Both messages name the host address as ...127.0.0.1:PORT...
     let after = message.split("127.0.0.1:").nth(1)?;
-    after.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    after
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -349,7 +414,10 @@ mod tests {
     fn port_conflicts_are_recognised() {
         let m = "Docker responded with status code 500: driver failed programming external connectivity on endpoint matrixbox-synapse: Error starting userland proxy: listen tcp4 127.0.0.1:8008: bind: address already in use";
         assert_eq!(port_of_conflict(m), Some(8008));
-        assert_eq!(port_of_conflict("Bind for 127.0.0.1:18008 failed: port is already allocated"), Some(18008));
+        assert_eq!(
+            port_of_conflict("Bind for 127.0.0.1:18008 failed: port is already allocated"),
+            Some(18008)
+        );
         assert_eq!(port_of_conflict("no such image"), None);
     }
 }

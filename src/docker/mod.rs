@@ -152,7 +152,11 @@ mod tests {
         assert_eq!(plan("h", Some(&observed("h", true))), Action::None);
         let mut foreign = observed("h", true);
         foreign.spec_hash = None;
-        assert_eq!(plan("h", Some(&foreign)), Action::Recreate, "a container we did not make is replaced");
+        assert_eq!(
+            plan("h", Some(&foreign)),
+            Action::Recreate,
+            "a container we did not make is replaced"
+        );
     }
 
     fn spec() -> ContainerSpec {
@@ -225,6 +229,9 @@ mod tests {
         let mut changed = spec();
         changed.env.push("X=1".into());
         assert_eq!(ensure(&rt, &changed).await.unwrap(), Action::Recreate);
-        assert_eq!(*rt.calls.borrow(), ["create", "start", "stop", "remove", "create", "start"]);
+        assert_eq!(
+            *rt.calls.borrow(),
+            ["create", "start", "stop", "remove", "create", "start"]
+        );
     }
 }

@@ -19,9 +19,11 @@ pub async fn pull(docker: &Docker, image: &str) -> Result<(), DockerError> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("pulling {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "pulling {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         bar.set_message(image.to_string());
         bar
@@ -42,7 +44,9 @@ pub async fn pull(docker: &Docker, image: &str) -> Result<(), DockerError> {
                 entry.1 = detail.total.unwrap_or(0).max(0) as u64;
             }
         }
-        let (done, total) = layers.values().fold((0, 0), |acc, (d, t)| (acc.0 + d, acc.1 + t));
+        let (done, total) = layers
+            .values()
+            .fold((0, 0), |acc, (d, t)| (acc.0 + d, acc.1 + t));
         match &bar {
             Some(bar) => {
                 bar.set_length(total);

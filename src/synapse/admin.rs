@@ -74,7 +74,12 @@ impl Synapse {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<serde_json::Value>) -> Result<(StatusCode, Bytes), AdminError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, Bytes), AdminError> {
         let url = format!("{}{}", self.base, path);
         let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         let request = Request::builder()
@@ -84,10 +89,14 @@ impl Synapse {
             .body(Full::new(body))
             .expect("static request parts are valid");
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| AdminError::Unreachable {
-                url: url.clone(),
-                source: Box::new(e),
-            })?;
+            let response =
+                self.client
+                    .request(request)
+                    .await
+                    .map_err(|e| AdminError::Unreachable {
+                        url: url.clone(),
+                        source: Box::new(e),
+                    })?;
             let status = response.status();
             let bytes = response
                 .into_body()
@@ -107,11 +116,20 @@ impl Synapse {
 
     /// True when `/health` answers 200 OK.
     pub async fn healthy(&self) -> bool {
-        matches!(self.call(Method::GET, "/health", None).await, Ok((StatusCode::OK, _)))
+        matches!(
+            self.call(Method::GET, "/health", None).await,
+            Ok((StatusCode::OK, _))
+        )
     }
 
     /// Registers a user through `/_synapse/admin/v1/register` (nonce + HMAC-SHA1 of the shared secret).
-    pub async fn register(&self, shared_secret: &str, user: &str, password: &str, admin: bool) -> Result<Registered, AdminError> {
+    pub async fn register(
+        &self,
+        shared_secret: &str,
+        user: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<Registered, AdminError> {
         const PATH: &str = "/_synapse/admin/v1/register";
         let (status, body) = self.call(Method::GET, PATH, None).await?;
         let nonce: Nonce = parse_json(PATH, status, &body)?;
@@ -149,7 +167,11 @@ struct MatrixError {
     error: String,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(path: &str, status: StatusCode, body: &[u8]) -> Result<T, AdminError> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<T, AdminError> {
     let unexpected = || AdminError::Unexpected {
         url: path.to_string(),
         status,
@@ -162,9 +184,24 @@ fn parse_json<T: serde::de::DeserializeOwned>(path: &str, status: StatusCode, bo
 }
 
 /// The MAC Synapse expects: HMAC-SHA1 over nonce, user, password and admin flag, NUL-separated.
-pub fn registration_mac(shared_secret: &str, nonce: &str, user: &str, password: &str, admin: bool) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(shared_secret.as_bytes()).expect("HMAC takes keys of any length");
-    for (i, part) in [nonce, user, password, if admin { "admin" } else { "notadmin" }].iter().enumerate() {
+pub fn registration_mac(
+    shared_secret: &str,
+    nonce: &str,
+    user: &str,
+    password: &str,
+    admin: bool,
+) -> String {
+    let mut mac = Hmac::<Sha1>::new_from_slice(shared_secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    for (i, part) in [
+        nonce,
+        user,
+        password,
+        if admin { "admin" } else { "notadmin" },
+    ]
+    .iter()
+    .enumerate()
+    {
         if i > 0 {
             mac.update(b"\x00");
         }

@@ -1,0 +1,200 @@
+//! Forwarding to Synapse: raw path kept byte for byte, forwarding headers set, bodies streamed
+//! both ways with the upload limit enforced, over a keep-alive pool.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::{Body, BoxError, matrix_error};
+
+/// Long-poll `/sync` holds a request for up to its `timeout` (clients use 30 s); leave ample room.
+const RESPONSE_HEADERS_TIMEOUT: Duration = Duration::from_secs(330);
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+pub struct Upstream {
+    authority: http::uri::Authority,
+    client: Client<HttpConnector, Body>,
+    max_body: u64,
+}
+
+impl Upstream {
+    pub fn new(authority: http::uri::Authority, max_body: u64) -> Upstream {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Upstream {
+            authority,
+            client,
+            max_body,
+        }
+    }
+
+    pub async fn forward(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body) {
+            return too_large(self.max_body);
+        }
+        let (mut parts, body) = req.into_parts();
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string)
+            });
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        parts.uri = match Uri::builder()
+            .scheme("http")
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+        {
+            Ok(uri) => uri,
+            Err(_) => {
+                return matrix_error(
+                    StatusCode::BAD_REQUEST,
+                    "M_UNRECOGNIZED",
+                    "bad request target",
+                );
+            }
+        };
+        parts.version = Version::HTTP_11;
+        remove_hop_by_hop(&mut parts.headers);
+        if let Some(host) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
+            parts.headers.insert(header::HOST, host);
+        }
+        // Overwritten, never appended: a client cannot choose the address Synapse logs and rate-limits.
+        parts.headers.insert(
+            X_FORWARDED_FOR.clone(),
+            HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+                .expect("an IP address is a valid header"),
+        );
+        parts
+            .headers
+            .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
+        let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+        let body = Limited::new(body, limit).boxed();
+
+        let response = tokio::time::timeout(
+            RESPONSE_HEADERS_TIMEOUT,
+            self.client.request(Request::from_parts(parts, body)),
+        )
+        .await;
+        match response {
+            Ok(Ok(response)) => {
+                let (mut parts, body) = response.into_parts();
+                remove_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, body.map_err(BoxError::from).boxed())
+            }
+            Ok(Err(e)) if is_length_limit(&e) => too_large(self.max_body),
+            Ok(Err(e)) => {
+                tracing::warn!(upstream = %self.authority, "upstream request failed: {e}");
+                matrix_error(
+                    StatusCode::BAD_GATEWAY,
+                    "M_UNKNOWN",
+                    "the homeserver is not reachable right now",
+                )
+            }
+            Err(_) => matrix_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "M_UNKNOWN",
+                "the homeserver did not answer in time",
+            ),
+        }
+    }
+}
+
+fn too_large(max: u64) -> Response<Body> {
+    matrix_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "M_TOO_LARGE",
+        &format!("the request is larger than this server's limit of {max} bytes"),
+    )
+}
+
+fn is_length_limit(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Removes headers that describe one connection, including those the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::AUTHORIZATION));
+    }
+}

@@ -1,0 +1,168 @@
+//! Which handler answers a request: a pure function of listener, method, path and peer.
+
+use std::net::IpAddr;
+
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WellKnown {
+    Server,
+    Client,
+    Support,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// HTTP-01 validation on :80.
+    AcmeChallenge(String),
+    /// Anything else on :80.
+    RedirectToHttps,
+    WellKnown(WellKnown),
+    /// CORS preflight for a well-known document.
+    WellKnownOptions,
+    Upstream,
+    AdminForbidden,
+    Landing,
+    NotFound,
+}
+
+const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// Routing on the plain-HTTP listener.
+pub fn route_http(path: &str) -> Route {
+    match path.strip_prefix(CHALLENGE_PREFIX) {
+        Some(token) if !token.is_empty() && !token.contains('/') => {
+            Route::AcmeChallenge(token.to_string())
+        }
+        _ => Route::RedirectToHttps,
+    }
+}
+
+/// Routing on the TLS listener. `path` is the raw request path (no query).
+pub fn route_https(
+    method: &http::Method,
+    path: &str,
+    admin_allowed: impl Fn(IpAddr) -> bool,
+    peer: IpAddr,
+) -> Route {
+    let well_known = match path {
+        "/.well-known/matrix/server" => Some(WellKnown::Server),
+        "/.well-known/matrix/client" => Some(WellKnown::Client),
+        "/.well-known/matrix/support" => Some(WellKnown::Support),
+        _ => None,
+    };
+    if let Some(kind) = well_known {
+        return if method == http::Method::OPTIONS {
+            Route::WellKnownOptions
+        } else {
+            Route::WellKnown(kind)
+        };
+    }
+    // Judge admin access on the path as Synapse will understand it, whatever encoding or dot
+    // segments a client uses to disguise it.
+    if normalized(path).starts_with("/_synapse/admin") {
+        return if admin_allowed(peer) {
+            Route::Upstream
+        } else {
+            Route::AdminForbidden
+        };
+    }
+    if path.starts_with("/_matrix/") || path.starts_with("/_synapse/client/") {
+        return Route::Upstream;
+    }
+    if path == "/" {
+        return Route::Landing;
+    }
+    Route::NotFound
+}
+
+/// Percent-decoded, duplicate slashes collapsed, `.`/`..` segments resolved.
+fn normalized(path: &str) -> String {
+    let decoded = percent_decode_str(path).decode_utf8_lossy();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    fn route(method: Method, path: &str, allowed: bool) -> Route {
+        route_https(&method, path, |_| allowed, "203.0.113.9".parse().unwrap())
+    }
+
+    #[test]
+    fn http_listener() {
+        assert_eq!(
+            route_http("/.well-known/acme-challenge/abc"),
+            Route::AcmeChallenge("abc".into())
+        );
+        assert_eq!(
+            route_http("/.well-known/acme-challenge/"),
+            Route::RedirectToHttps
+        );
+        assert_eq!(
+            route_http("/_matrix/client/versions"),
+            Route::RedirectToHttps
+        );
+    }
+
+    #[test]
+    fn https_listener() {
+        assert_eq!(
+            route(Method::GET, "/.well-known/matrix/server", false),
+            Route::WellKnown(WellKnown::Server)
+        );
+        assert_eq!(
+            route(Method::OPTIONS, "/.well-known/matrix/client", false),
+            Route::WellKnownOptions
+        );
+        assert_eq!(
+            route(Method::GET, "/_matrix/client/versions", false),
+            Route::Upstream
+        );
+        assert_eq!(
+            route(Method::PUT, "/_matrix/media/v3/upload", false),
+            Route::Upstream
+        );
+        assert_eq!(
+            route(Method::GET, "/_synapse/client/sso", false),
+            Route::Upstream
+        );
+        assert_eq!(route(Method::GET, "/", false), Route::Landing);
+        assert_eq!(
+            route(Method::GET, "/_synapse/metrics", false),
+            Route::NotFound
+        );
+        assert_eq!(route(Method::GET, "/favicon.ico", false), Route::NotFound);
+    }
+
+    #[test]
+    fn admin_is_guarded_however_it_is_spelled() {
+        for path in [
+            "/_synapse/admin/v1/users",
+            "/_synapse//admin/v1/users",
+            "/_synapse/%61dmin/v1/users",
+            "/_matrix/../_synapse/admin/v1/users",
+            "/_matrix/%2e%2e/_synapse/admin",
+            "/./_synapse/admin",
+        ] {
+            assert_eq!(
+                route(Method::GET, path, false),
+                Route::AdminForbidden,
+                "{path}"
+            );
+            assert_eq!(route(Method::GET, path, true), Route::Upstream, "{path}");
+        }
+    }
+}

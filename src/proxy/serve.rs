@@ -1,0 +1,138 @@
+//! Accept loops for the plain-HTTP and TLS listeners, with timeouts for slow clients and a
+//! graceful drain on shutdown. Listeners come from the caller (tests bind 127.0.0.1:0).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::SharedEdge;
+use crate::tls::ALPN_ACME_TLS;
+
+/// Slow clients (slowloris) lose their connection after this long without complete headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests with more header bytes than this are refused.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long open connections may finish their requests after shutdown begins.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(60)));
+    builder
+}
+
+/// Serves HTTPS on `listener` until `shutdown`, then drains open connections.
+pub async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    edge: Arc<SharedEdge>,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let builder = Arc::new(builder());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, builder, watcher, edge) = (
+            acceptor.clone(),
+            builder.clone(),
+            graceful.watcher(),
+            edge.current(),
+        );
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    _ => return,
+                };
+            // A TLS-ALPN-01 validation is complete once the handshake is.
+            if stream.get_ref().1.alpn_protocol() == Some(ALPN_ACME_TLS) {
+                return;
+            }
+            let service = service_fn(move |req| {
+                let edge = edge.clone();
+                async move { Ok::<_, std::convert::Infallible>(edge.handle_https(req, peer).await) }
+            });
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(connection.into_owned()).await;
+        });
+    }
+    drain(graceful).await;
+}
+
+/// Serves plain HTTP (ACME HTTP-01 and redirects to HTTPS) until `shutdown`.
+pub async fn serve_http(listener: TcpListener, edge: Arc<SharedEdge>, shutdown: CancellationToken) {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let tcp = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (builder, watcher, edge) = (builder.clone(), graceful.watcher(), edge.current());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let response = edge.handle_http(&req);
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            let connection = builder.serve_connection(TokioIo::new(tcp), service);
+            let _ = watcher.watch(connection.into_owned()).await;
+        });
+    }
+    drain(graceful).await;
+}
+
+async fn drain(graceful: GracefulShutdown) {
+    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            "closing connections still open after {}s",
+            DRAIN_DEADLINE.as_secs()
+        );
+    }
+}

@@ -1,0 +1,509 @@
+//! The edge against a real upstream HTTP server on loopback: routing, byte-exact forwarding,
+//! limits, well-known documents, redirects, TLS policy and hostile clients.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use matrixbox::proxy::{self, ChallengeLookup, Edge, SharedEdge};
+use matrixbox::tls::{self, CertStore};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+const NAME: &str = "matrix.test";
+
+struct NoChallenges;
+impl ChallengeLookup for NoChallenges {
+    fn key_authorization(&self, token: &str) -> Option<String> {
+        (token == "known-token").then(|| "known-token.thumbprint".to_string())
+    }
+}
+
+/// An upstream that answers with what it received: raw target, headers, body size.
+async fn echo_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    let target = req.uri().to_string();
+                    let headers: BTreeMap<String, String> = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                        .collect();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes().len())
+                        .unwrap_or(usize::MAX);
+                    let doc = serde_json::json!({ "target": target, "headers": headers, "body_len": body });
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        doc.to_string(),
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+struct Harness {
+    https: SocketAddr,
+    http: SocketAddr,
+    root: CertificateDer<'static>,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+async fn start(extra_config: &str, upstream: SocketAddr) -> Harness {
+    let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (https_addr, http_addr) = (https.local_addr().unwrap(), http.local_addr().unwrap());
+    let config = matrixbox::config::parse(
+        &format!("domain: {NAME}\nlisten: {{https: '{https_addr}', http: '{http_addr}'}}\nsynapse:\n  max_upload_size: 1M\n{extra_config}"),
+        Path::new("test.yaml"),
+    )
+    .unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec![NAME.to_string()]).unwrap();
+    let store = CertStore::new();
+    let key = tls::certified_key_from_pem(
+        cert.cert.pem().as_bytes(),
+        cert.signing_key.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    store.install(&[NAME.to_string()], Arc::new(key));
+    let edge = SharedEdge::new(Edge::new(
+        &config,
+        upstream.to_string().parse().unwrap(),
+        Arc::new(NoChallenges),
+    ));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(proxy::serve_https(
+        https,
+        Arc::new(tls::server_config(store)),
+        edge.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(proxy::serve_http(http, edge, shutdown.clone()));
+    Harness {
+        https: https_addr,
+        http: http_addr,
+        root: cert.cert.der().clone(),
+        _shutdown: shutdown.drop_guard(),
+    }
+}
+
+fn client_config(root: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+async fn tls_connect(
+    h: &Harness,
+    sni: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let connector = tokio_rustls::TlsConnector::from(client_config(&h.root, &[b"http/1.1"]));
+    let tcp = TcpStream::connect(h.https).await?;
+    connector
+        .connect(ServerName::try_from(sni.to_string()).unwrap(), tcp)
+        .await
+}
+
+/// Sends raw bytes over TLS and returns everything the server sends back until it closes.
+async fn raw_https(h: &Harness, request: &[u8]) -> String {
+    let mut stream = tls_connect(h, NAME).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn body_json(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON body in {response}"))
+}
+
+#[tokio::test]
+async fn raw_path_is_forwarded_byte_for_byte_with_forwarding_headers() {
+    let h = start("", echo_upstream().await).await;
+    let target = "/_matrix/client/v3/rooms/%21abc%3Aexample.org/state/m.room.member/%40a%2Fb%25c?filter=%2F%25&x=1";
+    let response = raw_https(
+        &h,
+        format!("GET {target} HTTP/1.1\r\nHost: {NAME}\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: http\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let echo = body_json(&response);
+    assert_eq!(echo["target"], target);
+    assert_eq!(
+        echo["headers"]["x-forwarded-for"], "127.0.0.1",
+        "overwritten, not appended"
+    );
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "https");
+    assert_eq!(echo["headers"]["host"], NAME);
+    assert!(
+        echo["headers"]
+            .get("connection")
+            .is_none_or(|c| c != "close"),
+        "hop-by-hop removed: {echo}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_matrix_api_goes_upstream_and_admin_is_guarded() {
+    let h = start("admin_allow: ['10.0.0.0/8']\n", echo_upstream().await).await;
+    let admin = raw_https(
+        &h,
+        format!(
+            "GET /_synapse/%61dmin/v1/users HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(admin.starts_with("HTTP/1.1 403"), "{admin}");
+    assert_eq!(body_json(&admin)["errcode"], "M_FORBIDDEN");
+    let metrics = raw_https(
+        &h,
+        format!("GET /_synapse/metrics HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(metrics.starts_with("HTTP/1.1 404"), "{metrics}");
+    let landing = raw_https(
+        &h,
+        format!("GET / HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(
+        landing.starts_with("HTTP/1.1 200") && landing.contains("https://matrix.test"),
+        "{landing}"
+    );
+
+    let allowed = start("", echo_upstream().await).await;
+    let admin = raw_https(
+        &allowed,
+        format!(
+            "GET /_synapse/admin/v1/users HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        body_json(&admin)["target"],
+        "/_synapse/admin/v1/users",
+        "loopback is allowed by default"
+    );
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_get_413_and_bodies_stream() {
+    let h = start("", echo_upstream().await).await;
+    let declared = raw_https(
+        &h,
+        format!("POST /_matrix/media/v3/upload HTTP/1.1\r\nHost: {NAME}\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+    assert_eq!(body_json(&declared)["errcode"], "M_TOO_LARGE");
+
+    // Chunked, no declared length: cut off when it passes the limit.
+    let mut chunked = format!("POST /_matrix/media/v3/upload HTTP/1.1\r\nHost: {NAME}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").into_bytes();
+    for _ in 0..20 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 100_000).as_bytes());
+        chunked.extend(std::iter::repeat_n(b'a', 100_000));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let streamed = raw_https(&h, &chunked).await;
+    assert!(
+        streamed.starts_with("HTTP/1.1 413"),
+        "{}",
+        &streamed[..streamed.len().min(300)]
+    );
+
+    let body = vec![b'x'; 900_000];
+    let mut ok = format!("POST /_matrix/media/v3/upload HTTP/1.1\r\nHost: {NAME}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    ok.extend(body);
+    let response = raw_https(&h, &ok).await;
+    assert_eq!(body_json(&response)["body_len"], 900_000);
+}
+
+#[tokio::test]
+async fn well_known_documents_with_cors_and_options() {
+    let h = start("server_name: example.test\n", echo_upstream().await).await;
+    let server = raw_https(
+        &h,
+        format!(
+            "GET /.well-known/matrix/server HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    let lower = server.to_ascii_lowercase();
+    assert!(lower.contains("content-type: application/json"), "{server}");
+    assert!(lower.contains("access-control-allow-origin: *"), "{server}");
+    assert!(
+        lower.contains("cache-control: public, max-age="),
+        "{server}"
+    );
+    assert_eq!(body_json(&server)["m.server"], "matrix.test:443");
+    let client = raw_https(
+        &h,
+        format!(
+            "GET /.well-known/matrix/client HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        body_json(&client)["m.homeserver"]["base_url"],
+        "https://matrix.test"
+    );
+    let options = raw_https(&h, format!("OPTIONS /.well-known/matrix/client HTTP/1.1\r\nHost: {NAME}\r\nOrigin: https://app.element.io\r\nConnection: close\r\n\r\n").as_bytes()).await;
+    assert!(
+        options.starts_with("HTTP/1.1 204")
+            && options
+                .to_ascii_lowercase()
+                .contains("access-control-allow-methods"),
+        "{options}"
+    );
+    let support = raw_https(
+        &h,
+        format!(
+            "GET /.well-known/matrix/support HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(
+        support.starts_with("HTTP/1.1 404"),
+        "no contacts configured: {support}"
+    );
+}
+
+#[tokio::test]
+async fn port_80_redirects_keeping_path_and_query_and_answers_challenges() {
+    let h = start("", echo_upstream().await).await;
+    let mut tcp = TcpStream::connect(h.http).await.unwrap();
+    tcp.write_all(format!("GET /_matrix/client/versions?a=%2F&b=1 HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 308"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "location: https://{NAME}:{}/_matrix/client/versions?a=%2F&b=1\r\n",
+            h.https.port()
+        )),
+        "{out}"
+    );
+
+    let mut tcp = TcpStream::connect(h.http).await.unwrap();
+    tcp.write_all(format!("GET /.well-known/acme-challenge/known-token HTTP/1.1\r\nHost: {NAME}:5002\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.ends_with("known-token.thumbprint"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn upstream_down_gives_a_matrix_error_and_the_edge_keeps_serving() {
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let h = start("", dead).await;
+    let response = raw_https(
+        &h,
+        format!(
+            "GET /_matrix/client/versions HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    assert_eq!(body_json(&response)["errcode"], "M_UNKNOWN");
+    let wk = raw_https(
+        &h,
+        format!(
+            "GET /.well-known/matrix/server HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(wk.starts_with("HTTP/1.1 200"), "{wk}");
+}
+
+#[tokio::test]
+async fn sni_policy_and_http2() {
+    let h = start("", echo_upstream().await).await;
+    assert!(
+        tls_connect(&h, "other.example").await.is_err(),
+        "unknown SNI is refused"
+    );
+    // HTTP/2 with ALPN, through curl (a real client), certificate verified against our root.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, pem_of(&h.root)).unwrap();
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "--cacert",
+        ])
+        .arg(&ca)
+        .args(["--resolve", &format!("{NAME}:{}:127.0.0.1", h.https.port())])
+        .arg(format!(
+            "https://{NAME}:{}/_matrix/client/versions",
+            h.https.port()
+        ))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2 200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn pem_of(der: &CertificateDer<'_>) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+/// A normal request that must succeed while a hostile client is connected.
+async fn normal_request_works(h: &Harness) {
+    let started = Instant::now();
+    let response = raw_https(
+        h,
+        format!(
+            "GET /_matrix/client/versions HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "normal client delayed by a hostile one"
+    );
+}
+
+#[tokio::test]
+async fn hostile_clients_are_refused_without_disturbing_others() {
+    let h = start("", echo_upstream().await).await;
+
+    // Slowloris: headers trickle in; the connection is closed after the header timeout.
+    let mut slow = tls_connect(&h, NAME).await.unwrap();
+    slow.write_all(b"GET /_matrix/client/versions HTTP/1.1\r\nHost: matrix.test\r\n")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        let started = Instant::now();
+        for i in 0..40 {
+            if slow
+                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+            let mut buf = [0u8; 512];
+            match tokio::time::timeout(Duration::from_millis(500), slow.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => break, // an error response, then close
+                Err(_) => {}
+            }
+        }
+        started.elapsed()
+    });
+    normal_request_works(&h).await;
+    let held = trickle.await.unwrap();
+    assert!(
+        held < Duration::from_secs(15),
+        "slowloris held the connection for {held:?}"
+    );
+
+    // 1 MB of headers.
+    let mut huge =
+        format!("GET /_matrix/client/versions HTTP/1.1\r\nHost: {NAME}\r\n").into_bytes();
+    for i in 0..1024 {
+        huge.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "a".repeat(1000)).as_bytes());
+    }
+    huge.extend_from_slice(b"\r\n");
+    let mut stream = tls_connect(&h, NAME).await.unwrap();
+    let _ = stream.write_all(&huge).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.is_empty() || out.starts_with("HTTP/1.1 431") || out.starts_with("HTTP/1.1 400"),
+        "{out}"
+    );
+    normal_request_works(&h).await;
+
+    // Conflicting Content-Length and Transfer-Encoding (request smuggling): the HTTP parser lets
+    // chunked framing win and closes the connection after one response (RFC 9112 6.3), so the
+    // request hidden behind it is never read, and upstream gets a request re-framed by us.
+    let smuggle = raw_https(
+        &h,
+        format!("POST /_matrix/client/v3/login HTTP/1.1\r\nHost: {NAME}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /_synapse/admin/v1/users HTTP/1.1\r\nHost: {NAME}\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        smuggle.matches("HTTP/1.1 ").count(),
+        1,
+        "one response, then the connection closed: {smuggle}"
+    );
+    assert!(
+        smuggle.to_ascii_lowercase().contains("connection: close"),
+        "{smuggle}"
+    );
+    assert_eq!(body_json(&smuggle)["target"], "/_matrix/client/v3/login");
+    assert_eq!(
+        body_json(&smuggle)["body_len"],
+        0,
+        "chunked framing won, the hidden request stayed unread"
+    );
+    normal_request_works(&h).await;
+}
