@@ -440,16 +440,16 @@ fn field<T: DeserializeOwned>(key: &str, value: Value, problems: &mut Vec<Proble
 
 /// Turns serde's "unknown field `x`, expected ..." into our unknown-key problem with a suggestion.
 fn serde_problem(path: String, message: String) -> Problem {
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((name, expected)) = rest.split_once('`') {
-            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            // serde_path_to_error's path already ends with the unknown key itself.
-            let parent = path
-                .strip_suffix(name)
-                .unwrap_or(&path)
-                .trim_end_matches('.');
-            return unknown_key(parent, name, &candidates);
-        }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, expected)) = rest.split_once('`')
+    {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        // serde_path_to_error's path already ends with the unknown key itself.
+        let parent = path
+            .strip_suffix(name)
+            .unwrap_or(&path)
+            .trim_end_matches('.');
+        return unknown_key(parent, name, &candidates);
     }
     problem(path, message, None)
 }
@@ -494,30 +494,30 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
         None => domain.clone(),
         Some(s) => check_domain("server_name", &s, problems),
     };
-    if let Some(email) = &raw.acme.email {
-        if !looks_like_email(email) {
-            problems.push(problem(
-                "acme.email",
-                format!("`{email}` is not an email address"),
-                Some("Let's Encrypt uses it for expiry warnings, e.g. `me@example.com`".into()),
-            ));
-        }
+    if let Some(email) = &raw.acme.email
+        && !looks_like_email(email)
+    {
+        problems.push(problem(
+            "acme.email",
+            format!("`{email}` is not an email address"),
+            Some("Let's Encrypt uses it for expiry warnings, e.g. `me@example.com`".into()),
+        ));
     }
     let mirror = raw
         .registry_mirror
         .as_deref()
         .map(|m| m.trim_end_matches('/'));
-    if let Some(m) = mirror {
-        if m.contains("://") || m.is_empty() || m.contains(char::is_whitespace) {
-            problems.push(problem(
-                "registry_mirror",
-                format!("`{m}` is not a registry prefix"),
-                Some(
-                    "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com`"
-                        .into(),
-                ),
-            ));
-        }
+    if let Some(m) = mirror
+        && (m.contains("://") || m.is_empty() || m.contains(char::is_whitespace))
+    {
+        problems.push(problem(
+            "registry_mirror",
+            format!("`{m}` is not a registry prefix"),
+            Some(
+                "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com`"
+                    .into(),
+            ),
+        ));
     }
     let synapse_image = check_image(
         "images.synapse",
@@ -582,10 +582,10 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
             Directory::LetsEncrypt
         }
     };
-    if let Some(root) = &raw.acme.ca_root {
-        if !root.is_absolute() {
-            problems.push(problem("acme.ca_root", "must be an absolute path", None));
-        }
+    if let Some(root) = &raw.acme.ca_root
+        && !root.is_absolute()
+    {
+        problems.push(problem("acme.ca_root", "must be an absolute path", None));
     }
     let tls_files = raw.tls.map(|t| {
         for (field, path) in [("tls.cert", &t.cert), ("tls.key", &t.key)] {

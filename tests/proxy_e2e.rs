@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use matrixbox::proxy::{self, ChallengeLookup, Edge, SharedEdge};
 use matrixbox::tls::{self, CertStore};
 use rustls::pki_types::{CertificateDer, ServerName};

@@ -37,12 +37,12 @@ pub async fn pull(docker: &Docker, image: &str) -> Result<(), DockerError> {
             image: image.to_string(),
             message: e.to_string(),
         })?;
-        if let (Some(id), Some(detail)) = (info.id, info.progress_detail) {
-            if info.status.as_deref() == Some("Downloading") {
-                let entry = layers.entry(id).or_default();
-                entry.0 = detail.current.unwrap_or(0).max(0) as u64;
-                entry.1 = detail.total.unwrap_or(0).max(0) as u64;
-            }
+        if let (Some(id), Some(detail)) = (info.id, info.progress_detail)
+            && info.status.as_deref() == Some("Downloading")
+        {
+            let entry = layers.entry(id).or_default();
+            entry.0 = detail.current.unwrap_or(0).max(0) as u64;
+            entry.1 = detail.total.unwrap_or(0).max(0) as u64;
         }
         let (done, total) = layers
             .values()

@@ -142,14 +142,14 @@ impl Synapse {
             "mac": mac,
         });
         let (status, body) = self.call(Method::POST, PATH, Some(request)).await?;
-        if !status.is_success() {
-            if let Ok(err) = serde_json::from_slice::<MatrixError>(&body) {
-                return Err(AdminError::Refused {
-                    user: user.to_string(),
-                    errcode: err.errcode,
-                    message: err.error,
-                });
-            }
+        if !status.is_success()
+            && let Ok(err) = serde_json::from_slice::<MatrixError>(&body)
+        {
+            return Err(AdminError::Refused {
+                user: user.to_string(),
+                errcode: err.errcode,
+                message: err.error,
+            });
         }
         parse_json(PATH, status, &body)
     }
