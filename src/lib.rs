@@ -1,5 +1,6 @@
 //! matrixbox: a Matrix homeserver (PostgreSQL + Synapse on Docker) from one binary.
 
+pub mod acme;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -38,7 +38,82 @@ impl Paths {
         self.synapse_dir().join("homeserver.yaml")
     }
 
+    /// ACME account and renewal bookkeeping (directory 0700).
+    pub fn acme_dir(&self) -> PathBuf {
+        self.state_dir.join("acme")
+    }
+
+    /// The ACME account: its key and the directory it belongs to (0600).
+    pub fn acme_account(&self) -> PathBuf {
+        self.acme_dir().join("account.json")
+    }
+
+    /// Renewal failures, backoff and the next planned renewal; survives restarts.
+    pub fn acme_renewal(&self) -> PathBuf {
+        self.acme_dir().join("renewal.json")
+    }
+
+    /// One directory per managed certificate, named after its primary name.
+    pub fn certs_dir(&self) -> PathBuf {
+        self.state_dir.join("certs")
+    }
+
+    /// `fullchain.pem`, `key.pem` (0600) and `meta.json` of the certificate for `primary`.
+    pub fn cert_dir(&self, primary: &str) -> PathBuf {
+        // Names come from validated config, but a path component must never climb out.
+        let safe: String = primary
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let safe = if safe.starts_with('.') {
+            format!("_{safe}")
+        } else {
+            safe
+        };
+        self.certs_dir().join(safe)
+    }
+
+    /// The internal CA matrixbox makes for `acme: internal` and until a public certificate arrives.
+    pub fn ca_dir(&self) -> PathBuf {
+        self.state_dir.join("ca")
+    }
+
+    /// The internal CA's root certificate: the file users add to their trust store (0644).
+    pub fn ca_root(&self) -> PathBuf {
+        self.ca_dir().join("root.pem")
+    }
+
+    pub fn ca_root_key(&self) -> PathBuf {
+        self.ca_dir().join("root.key")
+    }
+
     pub fn state(&self) -> &Path {
         &self.state_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cert_dir_stays_inside_certs() {
+        let paths = Paths::new("/etc/m.yaml", "/var/lib/m");
+        assert_eq!(
+            paths.cert_dir("Matrix.Example.org"),
+            Path::new("/var/lib/m/certs/matrix.example.org")
+        );
+        assert_eq!(
+            paths.cert_dir("../x/y"),
+            Path::new("/var/lib/m/certs/_.._x_y")
+        );
+        assert_eq!(paths.cert_dir(".."), Path::new("/var/lib/m/certs/_.."));
     }
 }

@@ -1,5 +1,6 @@
 //! Printing an error once, as `error:` / `caused by:` / `hint:`, and choosing the exit code.
 
+use crate::acme::AcmeError;
 use crate::config::ConfigError;
 use crate::docker::DockerError;
 use crate::fsio::FsError;
@@ -59,6 +60,8 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         } else if let Some(e) = e.downcast_ref::<SecretsError>() {
             Some(e.hint())
         } else if let Some(e) = e.downcast_ref::<FsError>() {
+            Some(e.hint())
+        } else if let Some(e) = e.downcast_ref::<AcmeError>() {
             Some(e.hint())
         } else {
             e.downcast_ref::<AdminError>().map(AdminError::hint)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test bench: a private Docker engine plus the two images the tests run.
 #
-# - Installs the few Debian packages it needs, only when a command is missing.
+# - Installs the few Debian packages it needs (Pebble included, for the ACME
+#   tests), only when a command is missing.
 # - Starts (or reuses) a dockerd private to the bench: own socket, data root,
 #   exec root, pidfile and containerd namespace. It never talks to, stops or
 #   prunes any other engine on the machine.
@@ -55,6 +56,9 @@ ensure_packages() {
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+    # ACME tests: Pebble and its DNS (pebble-challtestsrv), started per test by tests/common/pebble.rs.
+    command -v pebble >/dev/null 2>&1 || missing+=(pebble)
+    command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

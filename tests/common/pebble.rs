@@ -1,0 +1,461 @@
+//! Pebble, a real ACME CA for tests, with pebble-challtestsrv as its DNS: a fresh pair per test on
+//! fixed loopback ports (tests take turns), plus minimal challenge responders and a TLS client
+//! that trusts only Pebble's root. Needs Debian's `pebble` package (tests/run.sh installs it).
+
+#![allow(dead_code)] // each user (test binaries, the benchmark example) uses a different part
+
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use matrixbox::acme::Http01Tokens;
+use matrixbox::tls::CertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+pub const DIRECTORY: &str = "https://127.0.0.1:14000/dir";
+const ACME_ADDR: &str = "127.0.0.1:14000";
+const MANAGEMENT_ADDR: &str = "127.0.0.1:15000";
+const DNS_ADDR: &str = "127.0.0.1:8053";
+const DNS_MANAGEMENT_ADDR: &str = "127.0.0.1:8055";
+/// Where Pebble dials the HTTP-01 and TLS-ALPN-01 responders (its `httpPort` / `tlsPort`).
+pub const HTTP01_ADDR: &str = "127.0.0.1:5002";
+pub const TLS_ADDR: &str = "127.0.0.1:5001";
+
+/// Pebble's ports are fixed: one instance at a time.
+static PEBBLE: Mutex<()> = Mutex::new(());
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `certificateValidityPeriod` in seconds.
+    pub validity_secs: u64,
+    /// `PEBBLE_WFE_NONCEREJECT`: percentage of valid nonces rejected as bad.
+    pub nonce_reject: u8,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            validity_secs: 90 * 86400,
+            nonce_reject: 0,
+        }
+    }
+}
+
+pub struct Pebble {
+    _turn: MutexGuard<'static, ()>,
+    pub dir: tempfile::TempDir,
+    pebble: Option<Child>,
+    challtestsrv: Child,
+    /// The CA of Pebble's own HTTPS identity: `acme.ca_root`.
+    pub api_root: PathBuf,
+    /// The root Pebble's certificates chain to (new on every start).
+    pub issuing_root: CertificateDer<'static>,
+}
+
+impl Pebble {
+    pub fn start(options: Options) -> Pebble {
+        let turn = PEBBLE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The previous test's runtime may still be closing its responders: give it a moment.
+        for addr in [
+            ACME_ADDR,
+            MANAGEMENT_ADDR,
+            DNS_MANAGEMENT_ADDR,
+            HTTP01_ADDR,
+            TLS_ADDR,
+        ] {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while let Err(e) = StdListener::bind(addr) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{addr} is busy ({e}): a leftover pebble or responder from an earlier run? find it with `ss -ltnp`"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (api_root, cert, key) = write_identity(&dir);
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": ACME_ADDR,
+            "managementListenAddress": MANAGEMENT_ADDR,
+            "certificate": cert,
+            "privateKey": key,
+            "httpPort": 5002,
+            "tlsPort": 5001,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+            "certificateValidityPeriod": options.validity_secs,
+        }});
+        let config_path = dir.path().join("pebble.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
+
+        // DNS for made-up names: every A query answers 127.0.0.1, and no AAAA, since Pebble
+        // dials only the first address and the responders listen on 127.0.0.1.
+        let challtestsrv = Command::new("pebble-challtestsrv")
+            .args(["-management", DNS_MANAGEMENT_ADDR, "-dns01", DNS_ADDR])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .stdout(log("challtestsrv.log"))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("pebble-challtestsrv runs (apt-get install pebble)");
+        let pebble = Command::new("pebble")
+            .arg("-config")
+            .arg(&config_path)
+            .args(["-dnsserver", DNS_ADDR])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", options.nonce_reject.to_string())
+            .env("PEBBLE_AUTHZREUSE", "0")
+            .stdout(log("pebble.log"))
+            .stderr(log("pebble.err"))
+            .spawn()
+            .expect("pebble runs (apt-get install pebble)");
+        let mut this = Pebble {
+            _turn: turn,
+            pebble: Some(pebble),
+            challtestsrv,
+            issuing_root: CertificateDer::from(Vec::new()),
+            api_root,
+            dir,
+        };
+        for addr in [ACME_ADDR, MANAGEMENT_ADDR, DNS_MANAGEMENT_ADDR] {
+            this.wait_for(addr);
+        }
+        let root_pem = https_get_blocking(MANAGEMENT_ADDR, &this.api_root, "/roots/0");
+        this.issuing_root =
+            CertificateDer::from_pem_slice(root_pem.as_bytes()).expect("Pebble's root is PEM");
+        this
+    }
+
+    fn wait_for(&mut self, addr: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while StdStream::connect(addr).is_err() {
+            if let Some(status) = self.pebble.as_mut().and_then(|p| p.try_wait().unwrap()) {
+                panic!("pebble exited with {status}: {}", self.log("pebble.err"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{addr} did not come up: {}",
+                self.log("pebble.err")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// Stops the CA (only the pebble process; its DNS stays), as if it became unreachable.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.pebble.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    /// A matrixbox configuration using this Pebble.
+    pub fn config(&self, names: &[&str], challenge: &str) -> String {
+        let server_name = names.get(1).unwrap_or(&names[0]);
+        format!(
+            "domain: {}\nserver_name: {server_name}\nacme:\n  email: admin@matrixbox.example.com\n  directory: {DIRECTORY}\n  ca_root: {}\n  challenge: {challenge}\n",
+            names[0],
+            self.api_root.display()
+        )
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = self.challtestsrv.kill();
+        let _ = self.challtestsrv.wait();
+    }
+}
+
+/// A CA and a `localhost` leaf for Pebble's API (rustls refuses a CA certificate as a leaf).
+fn write_identity(dir: &tempfile::TempDir) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "pebble API test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let paths = (
+        dir.path().join("api-ca.pem"),
+        dir.path().join("localhost.pem"),
+        dir.path().join("localhost.key"),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+fn client_config(root: CertificateDer<'static>, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
+/// GET over HTTPS/1.0 with a blocking client; returns the body of a 200 answer.
+fn https_get_blocking(addr: &str, root_pem: &PathBuf, path: &str) -> String {
+    use std::io::{Read, Write};
+    let root = CertificateDer::from_pem_file(root_pem).unwrap();
+    let conn = rustls::ClientConnection::new(
+        Arc::new(client_config(root, &[])),
+        ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, StdStream::connect(addr).unwrap());
+    write!(tls, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    // Pebble closes without close_notify; what was read before that is complete for HTTP/1.0.
+    let _ = tls.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// Connects to `addr` with SNI `name`, trusting only `root`; the leaf on success.
+pub async fn verified_leaf(
+    addr: &str,
+    name: &str,
+    root: &CertificateDer<'static>,
+) -> Result<CertificateDer<'static>, String> {
+    let (_, leaf) = connect(addr, name, root).await?;
+    Ok(leaf)
+}
+
+/// An open, verified TLS connection to the responder (which echoes), and the leaf it presented.
+pub async fn connect(
+    addr: &str,
+    name: &str,
+    root: &CertificateDer<'static>,
+) -> Result<
+    (
+        tokio_rustls::client::TlsStream<TcpStream>,
+        CertificateDer<'static>,
+    ),
+    String,
+> {
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(client_config(root.clone(), &[b"http/1.1"])));
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tls = connector
+        .connect(ServerName::try_from(name.to_string()).unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .ok_or("no certificate")?[0]
+        .clone()
+        .into_owned();
+    Ok((tls, leaf))
+}
+
+/// The leaf served for `name`, without verifying it (to compare certificates after expiry).
+pub async fn served_leaf(addr: &str, name: &str) -> CertificateDer<'static> {
+    #[derive(Debug)]
+    struct AcceptAnything(Arc<rustls::crypto::CryptoProvider>);
+    impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnything(provider)))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from(name.to_string()).unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned()
+}
+
+/// The test's own challenge responders; stopped when dropped.
+pub struct Responders {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Responders {
+    /// HTTP-01 on 127.0.0.1:5002 answering from `tokens` for `names` (Host compared with the port
+    /// stripped), when given; TLS on 127.0.0.1:5001 from `store` (TLS-ALPN-01, and the "edge"
+    /// that tests connect to: it echoes what it reads), when given.
+    pub async fn start(
+        http: Option<(Http01Tokens, Vec<String>)>,
+        tls: Option<Arc<CertStore>>,
+    ) -> Responders {
+        let mut tasks = Vec::new();
+        if let Some((tokens, names)) = http {
+            let listener = TcpListener::bind(HTTP01_ADDR).await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(answer_http01(stream, tokens.clone(), names.clone()));
+                }
+            }));
+        }
+        if let Some(store) = tls {
+            let listener = TcpListener::bind(TLS_ADDR).await.unwrap();
+            let acceptor =
+                tokio_rustls::TlsAcceptor::from(Arc::new(matrixbox::tls::server_config(store)));
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let (mut reader, mut writer) = tokio::io::split(tls);
+                        let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                    });
+                }
+            }));
+        }
+        Responders { tasks }
+    }
+}
+
+impl Drop for Responders {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn answer_http01(mut stream: TcpStream, tokens: Http01Tokens, names: Vec<String>) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    let path = text.split_whitespace().nth(1).unwrap_or("");
+    let host = text
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.trim())
+        })
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let answer = path
+        .strip_prefix("/.well-known/acme-challenge/")
+        .filter(|_| names.iter().any(|n| n.eq_ignore_ascii_case(host)))
+        .and_then(|token| tokens.get(token));
+    let response = match answer {
+        Some(body) => format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+        None => {
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+        }
+    };
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Waits for `check` to hold, polling every `every`, up to `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, every: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+pub fn socket(addr: &str) -> SocketAddr {
+    addr.parse().unwrap()
+}
