@@ -5,6 +5,7 @@ use crate::config::ConfigError;
 use crate::docker::DockerError;
 use crate::fsio::FsError;
 use crate::secrets::SecretsError;
+use crate::service::ServiceError;
 use crate::stack::StackError;
 use crate::synapse::admin::AdminError;
 
@@ -52,6 +53,8 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(e) = e.downcast_ref::<Hinted>() {
             Some(e.hint.clone())
         } else if let Some(e) = e.downcast_ref::<ConfigError>() {
+            Some(e.hint())
+        } else if let Some(e) = e.downcast_ref::<ServiceError>() {
             Some(e.hint())
         } else if let Some(e) = e.downcast_ref::<StackError>() {
             Some(e.hint())

@@ -1,49 +1,190 @@
-//! The `run` daemon: bring the stack up, keep it reconciled, reload on SIGHUP, stop cleanly on shutdown.
+//! The `run` daemon: the edge listeners, the certificate manager and (unless an external Synapse
+//! is configured) the homeserver stack, reloaded on request and stopped cleanly on shutdown.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::config;
+use crate::acme::{AcmeError, CertManager, Http01Tokens};
+use crate::config::{self, Config};
 use crate::docker::Engine;
+use crate::paths::Paths;
+use crate::proxy::{self, ChallengeLookup, Edge, SharedEdge};
+use crate::secrets::Secrets;
 use crate::stack::{Stack, StackError};
+use crate::tls::{self, CertStore};
 
 /// How often a running stack is observed and repaired (a crashed container is started again).
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 
-/// Runs until `shutdown` is cancelled, then stops Synapse and PostgreSQL. `reload` is notified on SIGHUP.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("cannot listen on {addr} ({role})")]
+    Bind {
+        addr: SocketAddr,
+        role: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error(transparent)]
+    Certificates(#[from] AcmeError),
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
+}
+
+impl ServiceError {
+    pub fn hint(&self) -> String {
+        match self {
+            ServiceError::Bind { addr, source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
+                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `listen:` in matrixbox.yaml",
+                addr.port()
+            ),
+            ServiceError::Bind { .. } => "ports below 1024 need root or CAP_NET_BIND_SERVICE; run as root or change `listen:` in matrixbox.yaml".into(),
+            ServiceError::Stack(e) => e.hint(),
+            ServiceError::Certificates(e) => e.hint(),
+            ServiceError::Docker(e) => e.hint(),
+        }
+    }
+}
+
+/// The sockets the edge serves; bound by the caller before anything else starts.
+pub struct Listeners {
+    pub http: Option<TcpListener>,
+    /// :443 and, when enabled, :8448: both serve the same TLS edge.
+    pub https: Vec<TcpListener>,
+}
+
+/// Binds every configured listener, or fails naming the first one that cannot be bound.
+pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
+    let open = |addr: SocketAddr, role: &'static str| {
+        let bound = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .and_then(TcpListener::from_std);
+        bound.map_err(|source| ServiceError::Bind { addr, role, source })
+    };
+    let http = config.listen.http.map(|a| open(a, "http")).transpose()?;
+    let mut https = Vec::new();
+    for (addr, role) in [(config.listen.https, "https"), (config.listen.federation, "federation")] {
+        if let Some(addr) = addr {
+            https.push(open(addr, role)?);
+        }
+    }
+    Ok(Listeners { http, https })
+}
+
+impl ChallengeLookup for Http01Tokens {
+    fn key_authorization(&self, token: &str) -> Option<String> {
+        self.get(token)
+    }
+}
+
+/// Where the edge sends the Matrix API: the configured external Synapse or our container.
+fn upstream(config: &Config) -> http::uri::Authority {
+    match &config.external_upstream {
+        Some(uri) => uri.authority().expect("validated: upstream has an authority").clone(),
+        None => format!("127.0.0.1:{}", config.synapse_port)
+            .parse()
+            .expect("an IP and port form an authority"),
+    }
+}
+
+/// Starts a certificate manager for `config` after installing what can be served right away.
+fn start_certificates(
+    config: &Config,
+    paths: &Paths,
+    store: &Arc<CertStore>,
+    tokens: &Http01Tokens,
+    tracker: &TaskTracker,
+    token: CancellationToken,
+) -> Result<(), AcmeError> {
+    let manager = CertManager::new(config, paths, store.clone(), tokens.clone());
+    manager.install_initial()?;
+    tracker.spawn(manager.run(token));
+    Ok(())
+}
+
+/// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.
+/// `reload` is notified on SIGHUP: the config is re-read and only what changed is redone.
 pub async fn run(
-    mut stack: Stack,
-    engine: Engine,
+    mut config: Config,
+    paths: Paths,
+    secrets: Secrets,
+    listeners: Listeners,
     shutdown: CancellationToken,
     reload: &tokio::sync::Notify,
-) -> Result<(), StackError> {
-    let report = stack.up(&engine).await?;
-    tracing::info!(
-        postgres = ?report.postgres,
-        synapse = ?report.synapse,
-        "homeserver is up: https://{}/ (Synapse on 127.0.0.1:{})",
-        stack.config.domain,
-        stack.config.synapse_port
-    );
+) -> Result<(), ServiceError> {
+    let engine = match config.external_upstream {
+        None => Some(Engine::connect().await?),
+        Some(_) => None,
+    };
+    let store = CertStore::new();
+    let tokens = Http01Tokens::default();
+    let tasks = TaskTracker::new();
+    let mut certificates = shutdown.child_token();
+    start_certificates(&config, &paths, &store, &tokens, &tasks, certificates.clone())?;
+
+    let edge = SharedEdge::new(Edge::new(&config, upstream(&config), Arc::new(tokens.clone())));
+    let tls = Arc::new(tls::server_config(store.clone()));
+    let listening = shutdown.child_token();
+    if let Some(http) = listeners.http {
+        tasks.spawn(proxy::serve_http(http, edge.clone(), listening.clone()));
+    }
+    for https in listeners.https {
+        tasks.spawn(proxy::serve_https(https, tls.clone(), edge.clone(), listening.clone()));
+    }
+    tracing::info!("edge serving https://{}/", config.domain);
+
+    let mut stack = engine.as_ref().map(|_| Stack::new(config.clone(), paths.clone(), secrets.clone()));
+    if let (Some(stack), Some(engine)) = (&stack, &engine) {
+        let report = stack.up(engine).await?;
+        tracing::info!(
+            postgres = ?report.postgres,
+            synapse = ?report.synapse,
+            "homeserver is up: https://{}/ (Synapse on 127.0.0.1:{})",
+            config.domain,
+            config.synapse_port
+        );
+    }
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = reload.notified() => {
-                match config::load(&stack.paths.config) {
-                    Ok(new_config) => {
-                        stack = Stack::new(new_config, stack.paths.clone(), stack.secrets.clone());
-                        tracing::info!("configuration reloaded");
+            _ = reload.notified() => match config::load(&paths.config) {
+                Ok(new_config) => {
+                    edge.replace(Edge::new(&new_config, upstream(&new_config), Arc::new(tokens.clone())));
+                    if new_config.tls_names() != config.tls_names() || new_config.acme != config.acme || new_config.tls_files != config.tls_files {
+                        certificates.cancel();
+                        certificates = shutdown.child_token();
+                        if let Err(e) = start_certificates(&new_config, &paths, &store, &tokens, &tasks, certificates.clone()) {
+                            tracing::error!("certificates for the new configuration failed, serving the previous ones: {e}");
+                        }
                     }
-                    Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
+                    if stack.is_some() {
+                        stack = Some(Stack::new(new_config.clone(), paths.clone(), secrets.clone()));
+                    }
+                    config = new_config;
+                    tracing::info!("configuration reloaded");
                 }
-            }
+                Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
+            },
             _ = tokio::time::sleep(RECONCILE_EVERY) => {}
         }
-        if let Err(e) = stack.up(&engine).await {
-            tracing::error!("reconcile failed: {e}; hint: {}", e.hint());
+        if let (Some(stack), Some(engine)) = (&stack, &engine) {
+            if let Err(e) = stack.up(engine).await {
+                tracing::error!("reconcile failed: {e}; hint: {}", e.hint());
+            }
         }
     }
-    tracing::info!("shutting down: stopping Synapse, then PostgreSQL");
-    stack.down(&engine).await
+    tracing::info!("shutting down: draining connections, then stopping Synapse and PostgreSQL");
+    tasks.close();
+    tasks.wait().await;
+    if let (Some(stack), Some(engine)) = (&stack, &engine) {
+        stack.down(engine).await?;
+    }
+    Ok(())
 }

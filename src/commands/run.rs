@@ -1,20 +1,18 @@
-//! `matrixbox run`: the foreground daemon; wires signals to the service's shutdown and reload.
+//! `matrixbox run`: the foreground daemon; binds the listeners and wires signals to the service.
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::docker::Engine;
 use crate::paths::Paths;
 use crate::secrets;
 use crate::service;
-use crate::stack::Stack;
 
 pub async fn run(paths: &Paths) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
+    // Ports first: a busy port is reported before anything is created or started.
+    let listeners = service::bind(&config)?;
     let secrets = secrets::load_or_create(&paths.secrets_dir())?;
-    let engine = Engine::connect().await?;
-    let stack = Stack::new(config, paths.clone(), secrets);
 
     let shutdown = CancellationToken::new();
     let reload = tokio::sync::Notify::new();
@@ -35,7 +33,7 @@ pub async fn run(paths: &Paths) -> anyhow::Result<()> {
         std::future::pending::<()>().await
     };
     tokio::select! {
-        result = service::run(stack, engine, shutdown.clone(), &reload) => result?,
+        result = service::run(config, paths.clone(), secrets, listeners, shutdown.clone(), &reload) => result?,
         _ = signals => unreachable!("the signal task never finishes"),
     }
     Ok(())

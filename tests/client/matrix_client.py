@@ -17,6 +17,8 @@ import argparse
 import asyncio
 import json
 import logging
+import socket
+import ssl
 import sys
 
 from nio import (
@@ -86,11 +88,18 @@ async def login(args):
         store_sync_tokens=False,
         encryption_enabled=False,
     )
+    if args.insecure:
+        ssl_setting = False
+    elif args.ca_file:
+        # Trust only this CA (e.g. the test CA's root): certificate and name are verified.
+        ssl_setting = ssl.create_default_context(cafile=args.ca_file)
+    else:
+        ssl_setting = None
     client = AsyncClient(
         args.base_url.rstrip("/"),
         args.user,
         config=config,
-        ssl=False if args.insecure else None,
+        ssl=ssl_setting,
     )
     try:
         resp = await call(client.login, args.password, device_name="matrixbox-test-client")
@@ -192,6 +201,24 @@ async def cmd_read(client, args):
     print(json.dumps({"room_id": room_id, "event_id": event_id}), flush=True)
 
 
+def install_resolve_overrides(entries):
+    """Answer lookups of the given names with the given addresses, like curl --resolve."""
+    overrides = {}
+    for entry in entries:
+        name, _, ip = entry.partition(":")
+        overrides[name.lower()] = ip
+    if not overrides:
+        return
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *rest, **kwargs):
+        if isinstance(host, str) and host.lower() in overrides:
+            host = overrides[host.lower()]
+        return real_getaddrinfo(host, *rest, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+
+
 async def run(args):
     client = await login(args)
     try:
@@ -217,6 +244,9 @@ def main(argv=None):
         s.add_argument("--timeout", type=float, default=60, help="overall timeout in seconds")
         s.add_argument("--request-timeout", type=float, default=20)
         s.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+        s.add_argument("--ca-file", help="PEM file of the only CA to trust for TLS")
+        s.add_argument("--resolve", action="append", default=[], metavar="NAME:IP",
+                       help="resolve NAME to IP (like curl --resolve), for test names without DNS")
         s.add_argument("--verbose", action="store_true", help="show matrix-nio's own log")
         if name == "send":
             s.add_argument("--message", required=True)
@@ -224,6 +254,7 @@ def main(argv=None):
         else:
             s.add_argument("--expect", required=True)
     args = p.parse_args(argv)
+    install_resolve_overrides(args.resolve)
     logging.basicConfig(level=logging.WARNING if args.verbose else logging.CRITICAL, stream=sys.stderr)
     try:
         asyncio.run(asyncio.wait_for(run(args), args.timeout))
