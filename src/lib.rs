@@ -7,6 +7,7 @@ pub mod docker;
 pub mod embedded;
 pub mod fsio;
 pub mod paths;
+pub mod preflight;
 pub mod report;
 pub mod secrets;
 pub mod service;
