@@ -4,14 +4,21 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
+use super::preflight::Show;
 use crate::docker::Engine;
 use crate::paths::Paths;
+use crate::preflight;
 use crate::secrets;
 use crate::service;
 use crate::stack::Stack;
 
-pub async fn run(paths: &Paths) -> anyhow::Result<()> {
+pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
+    // Before anything is created (secrets included) or started.
+    if !skip_preflight {
+        let target = preflight::Target::from_config(preflight::Mode::Run, paths, &config);
+        super::preflight::gate(&target, Show::Problems).await?;
+    }
     let secrets = secrets::load_or_create(&paths.secrets_dir())?;
     let engine = Engine::connect().await?;
     let stack = Stack::new(config, paths.clone(), secrets);
