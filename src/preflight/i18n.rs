@@ -200,8 +200,8 @@ messages! {
     DnsBadOverride => "MATRIXBOX_DNS_SERVER=`{0}` is not ip:port", "MATRIXBOX_DNS_SERVER=`{0}` 不是 ip:端口 格式";
     DnsBadOverrideFix => "set it to a DNS server's address, e.g. `127.0.0.1:8053`, or unset it to use /etc/resolv.conf",
         "请设为域名服务器地址，例如 `127.0.0.1:8053`，或删除它以使用 /etc/resolv.conf";
-    DnsPrivateFix => "{0} is a local or test name: fine for trying matrixbox out with its internal CA, but clients must resolve it themselves (e.g. /etc/hosts) and other servers cannot federate with it",
-        "{0} 是本地或测试域名：可用内部 CA 试用 matrixbox，但客户端需要自行解析（如 /etc/hosts），其他服务器也无法与之联邦";
+    DnsPrivateFix => "{0} is a local or test name: fine for trying matrixbox out, but clients must resolve it themselves (e.g. /etc/hosts) and other servers cannot federate with it",
+        "{0} 是本地或测试域名：可用于试用 matrixbox，但客户端需要自行解析（如 /etc/hosts），其他服务器也无法与之联邦";
     AThisHostPublicV4 => "<this host's public IPv4 address>", "<本机公网 IPv4 地址>";
     And => " and ", " 和 ";
 

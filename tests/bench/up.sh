@@ -55,6 +55,7 @@ ensure_packages() {
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+    command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
