@@ -15,7 +15,7 @@ use crate::config;
 use crate::docker::engine::{MIN_API, parse_api};
 use crate::tuning::{self, LOW_MEMORY_MB};
 
-/// Docker 20.10.14 is the oldest engine matrixbox is tested against (with API 1.41).
+/// The oldest engine matrixbox supports: Docker 20.10.14, with API 1.41.
 pub const MIN_ENGINE_VERSION: (u32, u32, u32) = (20, 10, 14);
 /// A "1 GB" VPS reports 950-1000 MiB of MemTotal (the kernel keeps some), so the floor sits below.
 pub const MIN_MEMORY_MB: u64 = 900;
