@@ -34,13 +34,13 @@ pub fn evaluate(f: &Facts, t: &Target, l: Lang) -> Vec<Check> {
         memory(f, t, l),
         disk(f, l),
         privileges(f, t, l),
-        docker(f, l),
+        docker(f, t, l),
     ];
     checks.extend(ports(f, t, l));
     checks.extend(dns(f, t, l));
     checks.push(clock(f, t, l));
     checks.push(acme(f, l));
-    checks.push(registry(f, l));
+    checks.push(registry(f, t, l));
     checks.push(installation(f, l));
     checks
 }
@@ -354,7 +354,9 @@ pub fn privileges(f: &Facts, t: &Target, l: Lang) -> Check {
         problems.push(l.t(M::PrivNoCap, &[&f.uid, &port]));
         fixes.push(l.t(M::PrivNoCapFix, &[&f.exe]));
     }
-    if let Some((path, SocketState::Denied)) = &f.docker.socket {
+    if let Some((path, SocketState::Denied)) = &f.docker.socket
+        && t.upstream.is_none()
+    {
         problems.push(l.t(M::PrivDockerDenied, &[&f.uid, &path.display()]));
         fixes.push(l.t(M::PrivDockerDeniedFix, &[&f.user]));
     }
@@ -428,8 +430,18 @@ fn version_text((major, minor, patch): (u32, u32, u32)) -> String {
     format!("{major}.{minor}.{patch}")
 }
 
-pub fn docker(f: &Facts, l: Lang) -> Check {
+pub fn docker(f: &Facts, t: &Target, l: Lang) -> Check {
     let title = l.t(M::TitleDocker, &[]);
+    if let Some(upstream) = &t.upstream {
+        return check(
+            "docker",
+            title,
+            Status::Pass,
+            l.t(M::NoContainers, &[upstream]),
+            None,
+            true,
+        );
+    }
     let d = &f.docker;
     let install = install_command(&f.os_release, l);
     match &d.engine {
@@ -918,8 +930,18 @@ pub fn acme(f: &Facts, l: Lang) -> Check {
     }
 }
 
-pub fn registry(f: &Facts, l: Lang) -> Check {
+pub fn registry(f: &Facts, t: &Target, l: Lang) -> Check {
     let title = l.t(M::TitleRegistry, &[]);
+    if let Some(upstream) = &t.upstream {
+        return check(
+            "registry",
+            title,
+            Status::Pass,
+            l.t(M::NoContainers, &[upstream]),
+            None,
+            false,
+        );
+    }
     let probed: Vec<(&Registry, &Probe)> = f
         .registries
         .iter()
@@ -1060,6 +1082,7 @@ mod tests {
             images: vec!["postgres:15".into()],
             public_address: None,
             memory_mb: None,
+            upstream: None,
         }
     }
 
@@ -1368,7 +1391,7 @@ mod tests {
     #[test]
     fn docker_states() {
         let mut f = healthy();
-        let c = docker(&f, EN);
+        let c = docker(&f, &target(Mode::Setup), EN);
         assert_eq!(
             c.evidence,
             "Docker 20.10.24+dfsg1 (API 1.41) at unix:///var/run/docker.sock, storage driver overlay2"
@@ -1377,7 +1400,7 @@ mod tests {
             e.version = "17.03.0-ce".into();
             e.api = "1.26".into();
         }
-        let c = docker(&f, EN);
+        let c = docker(&f, &target(Mode::Setup), EN);
         assert_eq!((c.status, c.blocking), (Status::Fail, true));
         assert!(
             c.evidence.contains("too old")
@@ -1389,13 +1412,13 @@ mod tests {
         if let Ok(e) = &mut f.docker.engine {
             e.storage_driver = Some("vfs".into());
         }
-        assert_eq!(docker(&f, EN).status, Status::Warn);
+        assert_eq!(docker(&f, &target(Mode::Setup), EN).status, Status::Warn);
         // Not installed: the exact package for this distribution.
         let mut f = healthy();
         f.docker.engine = Err("No such file or directory".into());
         f.docker.socket = Some(("/var/run/docker.sock".into(), SocketState::Missing));
         f.docker.dockerd_installed = false;
-        let c = docker(&f, EN);
+        let c = docker(&f, &target(Mode::Setup), EN);
         assert!(c.evidence.contains("not installed"), "{c:?}");
         assert_eq!(
             c.remedy.as_deref(),
@@ -1406,20 +1429,43 @@ mod tests {
             id_like: vec![],
         };
         assert!(
-            docker(&f, EN)
+            docker(&f, &target(Mode::Setup), EN)
                 .remedy
                 .unwrap()
                 .contains("`dnf install moby-engine`")
         );
         // Installed but stopped.
         f.docker.dockerd_installed = true;
-        let c = docker(&f, EN);
+        let c = docker(&f, &target(Mode::Setup), EN);
         assert!(
             c.evidence
                 .starts_with("cannot reach the Docker engine at unix:///var/run/docker.sock"),
             "{c:?}"
         );
         assert!(c.remedy.unwrap().contains("systemctl enable --now docker"));
+    }
+
+    #[test]
+    fn an_external_upstream_needs_no_docker() {
+        let mut f = healthy();
+        f.docker.engine = Err("Socket not found: /var/run/docker.sock".into());
+        f.docker.socket = Some(("/var/run/docker.sock".into(), SocketState::Denied));
+        let t = Target {
+            upstream: Some("http://127.0.0.1:8008/".into()),
+            ..target(Mode::Run)
+        };
+        for c in [
+            docker(&f, &t, EN),
+            registry(&f, &t, EN),
+            privileges(&f, &t, EN),
+        ] {
+            assert_eq!(c.status, Status::Pass, "{c:?}");
+        }
+        assert!(
+            docker(&f, &t, EN)
+                .evidence
+                .contains("http://127.0.0.1:8008/")
+        );
     }
 
     #[test]
@@ -1713,7 +1759,7 @@ mod tests {
                 result: Err("timed out".into()),
             }),
         }];
-        let c = registry(&f, EN);
+        let c = registry(&f, &target(Mode::Setup), EN);
         assert_eq!((c.status, c.blocking), (Status::Warn, false));
         let fix = c.remedy.unwrap();
         assert!(
@@ -1724,7 +1770,7 @@ mod tests {
         );
         f.registries[0].host = "mirror.local:5000".into();
         assert!(
-            registry(&f, EN)
+            registry(&f, &target(Mode::Setup), EN)
                 .remedy
                 .unwrap()
                 .contains("make mirror.local:5000 reachable")
@@ -1737,7 +1783,7 @@ mod tests {
             }),
         });
         assert_eq!(
-            registry(&f, EN).evidence,
+            registry(&f, &target(Mode::Setup), EN).evidence,
             "mirror.local:5000 answers (HTTP 401)"
         );
     }

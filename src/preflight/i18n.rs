@@ -142,6 +142,8 @@ messages! {
     DockerSlowDriverFix => "switch the engine to overlay2 (`\"storage-driver\": \"overlay2\"` in /etc/docker/daemon.json; images are pulled again)",
         "请把引擎改为 overlay2（在 /etc/docker/daemon.json 中写 `\"storage-driver\": \"overlay2\"`；镜像需重新拉取）";
     Unknown => "unknown", "未知";
+    NoContainers => "not needed: matrixbox runs no containers and fronts the Synapse at {0} (`upstream:`)",
+        "无需：matrixbox 不运行容器，只为 {0} 上的 Synapse 做前端（`upstream:`）";
     DockerInstallGeneric => "Docker Engine {0} or newer from your distribution's packages", "从发行版软件源安装 Docker Engine {0} 或更新版本";
 
     // Memory and disk.

@@ -84,6 +84,8 @@ pub struct Target {
     pub public_address: Option<IpAddr>,
     /// `memory_mb:` from the config, which sizes PostgreSQL and Synapse instead of the host's.
     pub memory_mb: Option<u64>,
+    /// `upstream:`: an existing Synapse that matrixbox only fronts, so it runs no containers.
+    pub upstream: Option<String>,
 }
 
 impl Target {
@@ -113,6 +115,7 @@ impl Target {
             images: vec![config.postgres_image.clone(), config.synapse_image.clone()],
             public_address: config.public_address,
             memory_mb: config.memory_mb,
+            upstream: config.external_upstream.as_ref().map(|u| u.to_string()),
         }
     }
 
@@ -137,6 +140,7 @@ impl Target {
             ],
             public_address: None,
             memory_mb: None,
+            upstream: None,
         }
     }
 }
