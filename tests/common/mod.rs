@@ -33,11 +33,7 @@ pub fn docker(args: &[&str]) -> Output {
 
 pub fn docker_ok(args: &[&str]) -> String {
     let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -47,20 +43,14 @@ pub fn inspect(container: &str, format: &str) -> String {
 
 /// Takes the engine for this test and removes what earlier tests left.
 pub fn exclusive_engine() -> MutexGuard<'static, ()> {
-    let guard = ENGINE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = ENGINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     docker(&["rm", "-f", "matrixbox-synapse", "matrixbox-postgres"]);
     docker(&["network", "rm", "matrixbox"]);
     guard
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// One matrixbox installation with its config and state under a temporary directory.
@@ -108,24 +98,13 @@ impl Instance {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
     /// `setup` for a test domain, then the bench's images and this instance's port.
     pub fn setup(&self, extra: &str) {
-        let out = self.run(&[
-            "setup",
-            "--domain",
-            "matrix.test.internal",
-            "--email",
-            "admin@test.internal",
-        ]);
+        let out = self.run(&["setup", "--domain", "matrix.test.internal", "--email", "admin@test.internal"]);
         assert_success(&out);
         self.append_config(&format!(
             "images:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\n{extra}",
@@ -153,10 +132,7 @@ impl Instance {
             .stderr(file)
             .spawn()
             .unwrap();
-        Daemon {
-            child: Some(child),
-            log,
-        }
+        Daemon { child: Some(child), log }
     }
 
     pub fn status_json(&self) -> serde_json::Value {
@@ -173,16 +149,9 @@ impl Instance {
                 return;
             }
             if let Some(code) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "`run` exited with {code} before the stack was healthy:\n{}",
-                    daemon.log_text()
-                );
+                panic!("`run` exited with {code} before the stack was healthy:\n{}", daemon.log_text());
             }
-            assert!(
-                Instant::now() < deadline,
-                "not healthy after {timeout:?}:\n{}",
-                daemon.log_text()
-            );
+            assert!(Instant::now() < deadline, "not healthy after {timeout:?}:\n{}", daemon.log_text());
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -206,10 +175,7 @@ impl Instance {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read_to_string(e.path()).unwrap(),
-                )
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap())
             })
             .collect();
         all.sort();
@@ -241,17 +207,10 @@ impl Daemon {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 let log = self.log_text();
-                assert!(
-                    status.success(),
-                    "`run` exited with {status} on SIGTERM:\n{log}"
-                );
+                assert!(status.success(), "`run` exited with {status} on SIGTERM:\n{log}");
                 return log;
             }
-            assert!(
-                Instant::now() < deadline,
-                "`run` did not stop on SIGTERM:\n{}",
-                self.log_text()
-            );
+            assert!(Instant::now() < deadline, "`run` did not stop on SIGTERM:\n{}", self.log_text());
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -260,11 +219,7 @@ impl Daemon {
     pub fn wait_log(&self, needle: &str, occurrences: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while self.log_text().matches(needle).count() < occurrences {
-            assert!(
-                Instant::now() < deadline,
-                "log never showed {needle:?} x{occurrences}:\n{}",
-                self.log_text()
-            );
+            assert!(Instant::now() < deadline, "log never showed {needle:?} x{occurrences}:\n{}", self.log_text());
             std::thread::sleep(Duration::from_millis(300));
         }
     }
