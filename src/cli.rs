@@ -28,10 +28,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check this host before anything is installed: what passes, what to fix, and how.
+    Preflight(PreflightArgs),
     /// Write the configuration and generate secrets (never rotates existing ones).
     Setup(SetupArgs),
     /// Bring the homeserver up and keep it reconciled until SIGTERM/SIGINT (then stop it cleanly).
-    Run,
+    Run(RunArgs),
     /// Show containers, versions, health and where data lives.
     Status {
         /// Machine-readable output.
@@ -59,6 +61,29 @@ pub struct SetupArgs {
     /// Overwrite an existing configuration (secrets are kept).
     #[arg(long)]
     pub force: bool,
+    /// Do not check the host first (for CI and tests; `matrixbox preflight` runs the checks alone).
+    #[arg(long)]
+    pub skip_preflight: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Do not check the host first (for CI and tests; `matrixbox preflight` runs the checks alone).
+    #[arg(long)]
+    pub skip_preflight: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Check for this domain as `setup --domain` would, instead of the configuration file.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// With --domain: the name in user IDs, as `setup --server-name`.
+    #[arg(long, requires = "domain")]
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! The one file users edit: raw serde structs -> validated `Config`, with every problem reported at once.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -12,6 +12,8 @@ use crate::yaml::{self, Mapping, Value};
 pub const DEFAULT_SYNAPSE_IMAGE: &str = "matrixdotorg/synapse:v1.163.2";
 pub const DEFAULT_POSTGRES_IMAGE: &str = "postgres:15.14-bookworm";
 pub const DEFAULT_SYNAPSE_PORT: u16 = 8008;
+pub const DEFAULT_LISTEN_HTTP: &str = "0.0.0.0:80";
+pub const DEFAULT_LISTEN_HTTPS: &str = "0.0.0.0:443";
 /// PostgreSQL and Synapse need at least this much to start at all.
 const MIN_MEMORY_MB: u64 = 512;
 
@@ -125,6 +127,7 @@ pub struct RawConfig {
     pub upstream: Option<String>,
     pub admin_allow: Option<Vec<String>>,
     pub support: Option<Support>,
+    pub public_address: Option<String>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -133,6 +136,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "upstream",
     "admin_allow",
     "support",
+    "public_address",
     "domain",
     "server_name",
     "acme",
@@ -173,6 +177,8 @@ pub struct Config {
     /// Peers allowed to reach /_synapse/admin.
     pub admin_allow: Vec<ipnet::IpNet>,
     pub support: Option<Support>,
+    /// The address other hosts reach this one at, when it is not on an interface (NAT).
+    pub public_address: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -413,6 +419,7 @@ fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
             "upstream" => raw.upstream = field(&key, value, problems),
             "admin_allow" => raw.admin_allow = field(&key, value, problems),
             "support" => raw.support = field(&key, value, problems),
+            "public_address" => raw.public_address = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }
@@ -560,8 +567,18 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
         MemorySetting::Megabytes(mb) => Some(mb),
     };
     let listen = Listen {
-        http: listen_addr("listen.http", raw.listen.http, "0.0.0.0:80", problems),
-        https: listen_addr("listen.https", raw.listen.https, "0.0.0.0:443", problems),
+        http: listen_addr(
+            "listen.http",
+            raw.listen.http,
+            DEFAULT_LISTEN_HTTP,
+            problems,
+        ),
+        https: listen_addr(
+            "listen.https",
+            raw.listen.https,
+            DEFAULT_LISTEN_HTTPS,
+            problems,
+        ),
         federation: listen_addr("listen.federation", raw.listen.federation, "off", problems),
     };
     let directory = match raw.acme.directory.as_deref() {
@@ -640,7 +657,19 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
             }
         })
         .collect();
+    let public_address = raw.public_address.and_then(|a| match a.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() && !ip.is_loopback() => Some(ip),
+        _ => {
+            problems.push(problem(
+                "public_address",
+                format!("`{a}` is not a public IP address"),
+                Some("write the address other hosts reach this one at (behind NAT: the router's public address), e.g. `203.0.113.5`".into()),
+            ));
+            None
+        }
+    });
     Some(Config {
+        public_address,
         listen,
         acme: Acme {
             email: raw.acme.email.clone(),
@@ -818,6 +847,7 @@ pub fn render_initial(domain: &str, server_name: Option<&str>, email: Option<&st
          #   synapse: matrixdotorg/synapse:v1.163.2\n\
          #   postgres: postgres:15.14-bookworm\n\
          # registry_mirror: docker.mirror.example.com\n\
+         # public_address: 203.0.113.5 # behind NAT: the address your domain points at\n\
          # synapse:                    # any homeserver.yaml option, merged last\n\
          #   max_upload_size: 100M\n",
     );
@@ -1003,6 +1033,20 @@ mod tests {
         assert_eq!(parse_size("512k"), Some(512 << 10));
         assert_eq!(parse_size("42"), Some(42));
         assert_eq!(parse_size("lots"), None);
+    }
+
+    #[test]
+    fn public_address() {
+        assert_eq!(parse_str("domain: a.org\n").unwrap().public_address, None);
+        let c = parse_str("domain: a.org\npublic_address: 203.0.113.5\n").unwrap();
+        assert_eq!(c.public_address, Some("203.0.113.5".parse().unwrap()));
+        let c = parse_str("domain: a.org\npublic_address: '2001:db8::5'\n").unwrap();
+        assert_eq!(c.public_address, Some("2001:db8::5".parse().unwrap()));
+        for bad in ["nat.example.com", "0.0.0.0", "127.0.0.1", "203.0.113.5:443"] {
+            let p = problems(&format!("domain: a.org\npublic_address: '{bad}'\n"));
+            assert_eq!(p[0].path, "public_address", "{bad}: {p:#?}");
+            assert!(p[0].message.contains(bad), "{p:#?}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod embedded;
 pub mod fsio;
 pub mod paths;
+pub mod preflight;
 pub mod proxy;
 pub mod report;
 pub mod secrets;

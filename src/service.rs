@@ -70,7 +70,10 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
     };
     let http = config.listen.http.map(|a| open(a, "http")).transpose()?;
     let mut https = Vec::new();
-    for (addr, role) in [(config.listen.https, "https"), (config.listen.federation, "federation")] {
+    for (addr, role) in [
+        (config.listen.https, "https"),
+        (config.listen.federation, "federation"),
+    ] {
         if let Some(addr) = addr {
             https.push(open(addr, role)?);
         }
@@ -87,7 +90,10 @@ impl ChallengeLookup for Http01Tokens {
 /// Where the edge sends the Matrix API: the configured external Synapse or our container.
 fn upstream(config: &Config) -> http::uri::Authority {
     match &config.external_upstream {
-        Some(uri) => uri.authority().expect("validated: upstream has an authority").clone(),
+        Some(uri) => uri
+            .authority()
+            .expect("validated: upstream has an authority")
+            .clone(),
         None => format!("127.0.0.1:{}", config.synapse_port)
             .parse()
             .expect("an IP and port form an authority"),
@@ -127,20 +133,38 @@ pub async fn run(
     let tokens = Http01Tokens::default();
     let tasks = TaskTracker::new();
     let mut certificates = shutdown.child_token();
-    start_certificates(&config, &paths, &store, &tokens, &tasks, certificates.clone())?;
+    start_certificates(
+        &config,
+        &paths,
+        &store,
+        &tokens,
+        &tasks,
+        certificates.clone(),
+    )?;
 
-    let edge = SharedEdge::new(Edge::new(&config, upstream(&config), Arc::new(tokens.clone())));
+    let edge = SharedEdge::new(Edge::new(
+        &config,
+        upstream(&config),
+        Arc::new(tokens.clone()),
+    ));
     let tls = Arc::new(tls::server_config(store.clone()));
     let listening = shutdown.child_token();
     if let Some(http) = listeners.http {
         tasks.spawn(proxy::serve_http(http, edge.clone(), listening.clone()));
     }
     for https in listeners.https {
-        tasks.spawn(proxy::serve_https(https, tls.clone(), edge.clone(), listening.clone()));
+        tasks.spawn(proxy::serve_https(
+            https,
+            tls.clone(),
+            edge.clone(),
+            listening.clone(),
+        ));
     }
     tracing::info!("edge serving https://{}/", config.domain);
 
-    let mut stack = engine.as_ref().map(|_| Stack::new(config.clone(), paths.clone(), secrets.clone()));
+    let mut stack = engine
+        .as_ref()
+        .map(|_| Stack::new(config.clone(), paths.clone(), secrets.clone()));
     if let (Some(stack), Some(engine)) = (&stack, &engine) {
         let report = stack.up(engine).await?;
         tracing::info!(

@@ -1,6 +1,7 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
 mod down;
+mod preflight;
 mod run;
 mod setup;
 mod status;
@@ -15,8 +16,9 @@ use crate::paths::Paths;
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::new(cli.config, cli.state_dir);
     match cli.command {
-        Command::Setup(args) => setup::setup(&paths, args),
-        Command::Run => run::run(&paths).await,
+        Command::Preflight(args) => preflight::preflight(&paths, args).await,
+        Command::Setup(args) => setup::setup(&paths, args).await,
+        Command::Run(args) => run::run(&paths, args.skip_preflight).await,
         Command::Status { json } => status::status(&paths, json).await,
         Command::User(UserCommand::Add {
             name,

@@ -4,13 +4,20 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
+use super::preflight::Show;
 use crate::paths::Paths;
+use crate::preflight;
 use crate::secrets;
 use crate::service;
 
-pub async fn run(paths: &Paths) -> anyhow::Result<()> {
+pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
-    // Ports first: a busy port is reported before anything is created or started.
+    // Before anything is created (secrets included) or started.
+    if !skip_preflight {
+        let target = preflight::Target::from_config(preflight::Mode::Run, paths, &config);
+        super::preflight::gate(&target, Show::Problems).await?;
+    }
+    // Ports next: a busy port is reported before anything is created or started.
     let listeners = service::bind(&config)?;
     let secrets = secrets::load_or_create(&paths.secrets_dir())?;
 

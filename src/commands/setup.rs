@@ -1,20 +1,25 @@
-//! `matrixbox setup`: write the configuration and generate secrets, idempotently.
+//! `matrixbox setup`: check the host, then write the configuration and generate secrets, idempotently.
 
 use anyhow::Context;
 
+use super::preflight::Show;
 use crate::cli::SetupArgs;
-use crate::config;
+use crate::config::{self, Config};
 use crate::fsio;
 use crate::paths::Paths;
+use crate::preflight::{Mode, Target};
 use crate::report::Hinted;
 use crate::secrets;
 
-pub fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
-    for (flag, name) in [
-        ("--domain", Some(&args.domain)),
-        ("--server-name", args.server_name.as_ref()),
-    ] {
-        if let Some(hint) = name.and_then(|n| config::domain_problem(n)) {
+/// The configuration `setup` would write for these arguments: its text and what it means.
+pub(super) fn config_from_args(
+    paths: &Paths,
+    domain: &str,
+    server_name: Option<&str>,
+    email: Option<&str>,
+) -> anyhow::Result<(String, Config)> {
+    for (flag, name) in [("--domain", Some(domain)), ("--server-name", server_name)] {
+        if let Some(hint) = name.and_then(config::domain_problem) {
             return Err(Hinted::usage(
                 format!(
                     "{flag} `{}` is not a valid domain name; nothing was written",
@@ -25,25 +30,28 @@ pub fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
             .into());
         }
     }
-    let text = config::render_initial(
+    let text = config::render_initial(domain, server_name, email);
+    // Validate exactly what would be written, so a bad --domain writes nothing.
+    let config =
+        config::parse(&text, &paths.config).context("the values given to `setup` are not valid")?;
+    Ok((text, config))
+}
+
+pub async fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
+    let (text, wanted) = config_from_args(
+        paths,
         &args.domain,
         args.server_name.as_deref(),
         args.email.as_deref(),
-    );
-    // Validate exactly what would be written, so a bad --domain writes nothing.
-    let wanted =
-        config::parse(&text, &paths.config).context("the values given to `setup` are not valid")?;
+    )?;
 
-    match std::fs::read_to_string(&paths.config) {
+    // Decide about an existing file first: refusing to overwrite it needs no host checks.
+    let kept = match std::fs::read_to_string(&paths.config) {
         Ok(existing) if !args.force => match config::parse(&existing, &paths.config) {
             Ok(current)
                 if current.domain == wanted.domain && current.server_name == wanted.server_name =>
             {
-                println!(
-                    "{} already configures {}; left as it is.",
-                    paths.config.display(),
-                    current.domain
-                );
+                Some(current)
             }
             _ => {
                 return Err(Hinted::new(
@@ -53,7 +61,23 @@ pub fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
                 .into());
             }
         },
-        _ => {
+        _ => None,
+    };
+
+    // Before anything is written: the config it would keep or write, on this host.
+    if !args.skip_preflight {
+        let target = Target::from_config(Mode::Setup, paths, kept.as_ref().unwrap_or(&wanted));
+        super::preflight::gate(&target, Show::All).await?;
+        println!();
+    }
+
+    match kept {
+        Some(current) => println!(
+            "{} already configures {}; left as it is.",
+            paths.config.display(),
+            current.domain
+        ),
+        None => {
             if let Some(dir) = paths.config.parent() {
                 fsio::ensure_dir(dir, 0o755)?;
             }

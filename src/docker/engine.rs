@@ -67,6 +67,15 @@ pub struct EngineVersion {
     pub api: String,
 }
 
+/// The parts of `docker info` that preflight judges.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    pub storage_driver: Option<String>,
+    pub data_root: Option<String>,
+    /// The engine's clock, RFC 3339 with nanoseconds.
+    pub system_time: Option<String>,
+}
+
 fn api_error(action: &'static str, object: &str) -> impl FnOnce(BollardError) -> DockerError {
     let object = object.to_string();
     move |source| DockerError::Api {
@@ -86,7 +95,7 @@ fn is_not_found(e: &BollardError) -> bool {
     )
 }
 
-fn parse_api(api: &str) -> Option<(usize, usize)> {
+pub fn parse_api(api: &str) -> Option<(usize, usize)> {
     let (major, minor) = api.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
@@ -100,14 +109,7 @@ impl Engine {
     /// Connects through DOCKER_HOST (or the default socket), negotiates the API version and
     /// refuses engines older than 20.10.
     pub async fn connect() -> Result<Engine, DockerError> {
-        let host = docker_host();
-        let unreachable = |source| DockerError::Unreachable {
-            host: host.clone(),
-            source,
-        };
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
-        let engine = Engine { docker, host };
+        let engine = Engine::connect_any().await?;
         let version = engine.version().await?;
         match parse_api(&version.api) {
             Some(api) if api >= MIN_API => Ok(engine),
@@ -116,6 +118,33 @@ impl Engine {
                 api: version.api,
             }),
         }
+    }
+
+    /// Connects and negotiates without judging the engine's version: preflight reports on old
+    /// engines instead of refusing them.
+    pub async fn connect_any() -> Result<Engine, DockerError> {
+        let host = docker_host();
+        let unreachable = |source| DockerError::Unreachable {
+            host: host.clone(),
+            source,
+        };
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        Ok(Engine { docker, host })
+    }
+
+    /// What `docker info` says about storage and time.
+    pub async fn info(&self) -> Result<EngineInfo, DockerError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(api_error("read the system info of", &self.host))?;
+        Ok(EngineInfo {
+            storage_driver: info.driver,
+            data_root: info.docker_root_dir,
+            system_time: info.system_time,
+        })
     }
 
     pub async fn version(&self) -> Result<EngineVersion, DockerError> {

@@ -58,7 +58,6 @@ ensure_packages() {
     command -v flock >/dev/null 2>&1 || missing+=(util-linux)
     # ACME tests: Pebble and its DNS (pebble-challtestsrv), started per test by tests/common/pebble.rs.
     command -v pebble >/dev/null 2>&1 || missing+=(pebble)
-    command -v pebble-challtestsrv >/dev/null 2>&1 || missing+=(pebble)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -1,0 +1,178 @@
+//! Preflight: what matrixbox needs from the host, checked before anything is written or started.
+//!
+//! `facts` gathers what the host looks like (reading /proc, asking Docker, DNS and HTTP);
+//! `checks` turns those facts into pass / warn / fail with evidence and a remedy, purely, so every
+//! decision is unit-tested with made-up facts. `render` prints the result; `i18n` holds the words.
+
+pub mod checks;
+mod dns;
+pub mod facts;
+pub mod i18n;
+mod ports;
+mod probe;
+pub mod render;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{self, Config, Directory};
+use crate::paths::Paths;
+
+pub use i18n::Lang;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One check's verdict, already in the reader's language.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Stable identifier for scripts (`docker`, `port-https`, `dns-server-name`, ...).
+    pub id: String,
+    pub title: String,
+    pub status: Status,
+    /// One line: what was observed.
+    pub evidence: String,
+    /// What to do about a warning or failure.
+    pub remedy: Option<String>,
+    /// Whether a failure of this check stops `setup` and `run`.
+    pub blocking: bool,
+}
+
+impl Check {
+    pub fn stops(&self) -> bool {
+        self.status == Status::Fail && self.blocking
+    }
+}
+
+/// Who asks: `run` tolerates what a restart after a reboot must survive (slow DNS, a late clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Preflight,
+    Setup,
+    Run,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AcmeTarget {
+    Directory {
+        url: String,
+        ca_root: Option<PathBuf>,
+    },
+    Internal,
+    OwnFiles,
+}
+
+/// What the checks are about: the installation that exists or would be written.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub mode: Mode,
+    pub paths: Paths,
+    /// Names that must resolve to this host: domain, then server_name when it differs.
+    pub names: Vec<String>,
+    /// (role, address) of every public listener: http, https, federation.
+    pub listen: Vec<(&'static str, SocketAddr)>,
+    pub acme: AcmeTarget,
+    /// Image references as the engine will be asked for them (mirror applied).
+    pub images: Vec<String>,
+    pub public_address: Option<IpAddr>,
+    /// `memory_mb:` from the config, which sizes PostgreSQL and Synapse instead of the host's.
+    pub memory_mb: Option<u64>,
+    /// `upstream:`: an existing Synapse that matrixbox only fronts, so it runs no containers.
+    pub upstream: Option<String>,
+}
+
+impl Target {
+    pub fn from_config(mode: Mode, paths: &Paths, config: &Config) -> Target {
+        let listen = [
+            ("http", config.listen.http),
+            ("https", config.listen.https),
+            ("federation", config.listen.federation),
+        ]
+        .into_iter()
+        .filter_map(|(role, addr)| addr.map(|a| (role, a)))
+        .collect();
+        let acme = match (&config.tls_files, config.acme.directory.url()) {
+            (Some(_), _) => AcmeTarget::OwnFiles,
+            (None, None) => AcmeTarget::Internal,
+            (None, Some(url)) => AcmeTarget::Directory {
+                url: url.to_string(),
+                ca_root: config.acme.ca_root.clone(),
+            },
+        };
+        Target {
+            mode,
+            paths: paths.clone(),
+            names: config.tls_names(),
+            listen,
+            acme,
+            images: vec![config.postgres_image.clone(), config.synapse_image.clone()],
+            public_address: config.public_address,
+            memory_mb: config.memory_mb,
+            upstream: config.external_upstream.as_ref().map(|u| u.to_string()),
+        }
+    }
+
+    /// Before any configuration exists: the defaults `setup` would write, and no name to resolve.
+    pub fn without_config(mode: Mode, paths: &Paths) -> Target {
+        let parse = |addr: &str| addr.parse().expect("the default listen addresses parse");
+        Target {
+            mode,
+            paths: paths.clone(),
+            names: vec![],
+            listen: vec![
+                ("http", parse(config::DEFAULT_LISTEN_HTTP)),
+                ("https", parse(config::DEFAULT_LISTEN_HTTPS)),
+            ],
+            acme: AcmeTarget::Directory {
+                url: Directory::LetsEncrypt.url().unwrap_or_default().to_string(),
+                ca_root: None,
+            },
+            images: vec![
+                config::DEFAULT_POSTGRES_IMAGE.into(),
+                config::DEFAULT_SYNAPSE_IMAGE.into(),
+            ],
+            public_address: None,
+            memory_mb: None,
+            upstream: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    #[serde(serialize_with = "lang_code")]
+    pub lang: Lang,
+    pub ready: bool,
+    pub checks: Vec<Check>,
+}
+
+fn lang_code<S: serde::Serializer>(lang: &Lang, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(lang.code())
+}
+
+impl Report {
+    pub fn new(lang: Lang, checks: Vec<Check>) -> Report {
+        Report {
+            lang,
+            ready: !checks.iter().any(Check::stops),
+            checks,
+        }
+    }
+
+    pub fn stopping(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.stops())
+    }
+}
+
+/// Gathers the facts for `target` and judges them.
+pub async fn run(target: &Target, lang: Lang) -> Report {
+    let facts = facts::gather(target).await;
+    Report::new(lang, checks::evaluate(&facts, target, lang))
+}
