@@ -68,7 +68,11 @@ pub fn free_port() -> u16 {
 /// One matrixbox installation with its config and state under a temporary directory.
 pub struct Instance {
     pub dir: tempfile::TempDir,
+    /// Synapse's loopback port.
     pub port: u16,
+    /// The edge's listeners.
+    pub http_port: u16,
+    pub https_port: u16,
 }
 
 impl Instance {
@@ -76,6 +80,8 @@ impl Instance {
         Instance {
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
+            http_port: free_port(),
+            https_port: free_port(),
         }
     }
 
@@ -130,10 +136,12 @@ impl Instance {
         ]);
         assert_success(&out);
         self.append_config(&format!(
-            "images:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\n{extra}",
+            "images:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\nlisten:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n{extra}",
             env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
             env("MATRIXBOX_TEST_PG_IMAGE"),
-            self.port
+            self.port,
+            self.http_port,
+            self.https_port,
         ));
     }
 
