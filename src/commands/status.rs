@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::acme;
 use crate::docker::engine::{self, EngineVersion};
 use crate::docker::{Engine, Observed, Runtime};
 use crate::paths::Paths;
@@ -9,6 +10,7 @@ use crate::report::Exit;
 use crate::secrets;
 use crate::stack::Stack;
 use crate::synapse::admin::Synapse;
+use crate::wellknown;
 
 #[derive(Serialize)]
 struct Status {
@@ -17,8 +19,17 @@ struct Status {
     docker: DockerStatus,
     containers: Vec<ContainerStatus>,
     synapse_health: Option<bool>,
+    certificates: Vec<acme::CertStatus>,
+    /// When user IDs use another name than the server's: what that name must publish.
+    delegation: Option<Delegation>,
     data: Data,
     healthy: bool,
+}
+
+#[derive(Serialize)]
+struct Delegation {
+    url: String,
+    document: String,
 }
 
 #[derive(Serialize)]
@@ -70,32 +81,50 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
         },
         containers: vec![],
         synapse_health: None,
+        certificates: acme::status(paths),
+        delegation: (stack.config.server_name != stack.config.domain).then(|| Delegation {
+            url: format!(
+                "https://{}/.well-known/matrix/server",
+                stack.config.server_name
+            ),
+            document: wellknown::server(&stack.config),
+        }),
         data,
         healthy: false,
     };
-    match Engine::connect().await {
-        Err(e) => status.docker.error = Some(e.to_string()),
-        Ok(engine) => {
-            match engine.version().await {
-                Ok(v) => status.docker.version = Some(v),
-                Err(e) => status.docker.error = Some(e.to_string()),
+    if let Some(upstream) = &stack.config.external_upstream {
+        // An existing Synapse: no containers of ours to report.
+        let base = upstream.to_string();
+        status.synapse_health = Some(
+            Synapse::at(base.trim_end_matches('/').to_string())
+                .healthy()
+                .await,
+        );
+    } else {
+        match Engine::connect().await {
+            Err(e) => status.docker.error = Some(e.to_string()),
+            Ok(engine) => {
+                match engine.version().await {
+                    Ok(v) => status.docker.version = Some(v),
+                    Err(e) => status.docker.error = Some(e.to_string()),
+                }
+                for spec in [stack.postgres_spec(), stack.desired_synapse_spec()] {
+                    let observed = engine.inspect(&spec.name).await?;
+                    status.containers.push(ContainerStatus {
+                        up_to_date: observed
+                            .as_ref()
+                            .is_some_and(|o| o.spec_hash.as_deref() == Some(&spec.hash())),
+                        name: spec.name,
+                        image: spec.image,
+                        observed,
+                    });
+                }
+                status.synapse_health = Some(
+                    Synapse::on_loopback(stack.config.synapse_port)
+                        .healthy()
+                        .await,
+                );
             }
-            for spec in [stack.postgres_spec(), stack.desired_synapse_spec()] {
-                let observed = engine.inspect(&spec.name).await?;
-                status.containers.push(ContainerStatus {
-                    up_to_date: observed
-                        .as_ref()
-                        .is_some_and(|o| o.spec_hash.as_deref() == Some(&spec.hash())),
-                    name: spec.name,
-                    image: spec.image,
-                    observed,
-                });
-            }
-            status.synapse_health = Some(
-                Synapse::on_loopback(stack.config.synapse_port)
-                    .healthy()
-                    .await,
-            );
         }
     }
     status.healthy = status.synapse_health == Some(true)
@@ -155,6 +184,33 @@ fn print_text(s: &Status, port: u16) {
         Some(true) => println!("synapse     healthy (http://127.0.0.1:{port}/health)"),
         Some(false) => println!("synapse     not answering on http://127.0.0.1:{port}/health"),
         None => {}
+    }
+    for cert in &s.certificates {
+        let names = cert.names.join(", ");
+        match (&cert.issuer, cert.not_after) {
+            (Some(issuer), Some(not_after)) => {
+                println!("certificate {names}: issued by {issuer}, valid until {not_after}");
+                if let Some(next) = cert.next_renewal {
+                    println!("            next renewal {next}");
+                }
+            }
+            _ => println!("certificate {names}: none stored yet"),
+        }
+        if let Some(root) = &cert.trust_root {
+            println!("            from the internal CA; clients must trust {root}");
+        }
+        if let Some(error) = &cert.last_error {
+            println!(
+                "            last renewal failed ({} in a row): {error}",
+                cert.failures
+            );
+        }
+    }
+    if let Some(d) = &s.delegation {
+        println!(
+            "delegation  user IDs use another name: unless it points here, publish at {}\n            {}",
+            d.url, d.document
+        );
     }
     println!("config      {}", s.data.config);
     println!(

@@ -68,8 +68,13 @@ pub struct Registered {
 
 impl Synapse {
     pub fn on_loopback(port: u16) -> Self {
+        Synapse::at(format!("http://127.0.0.1:{port}"))
+    }
+
+    /// A Synapse at `base` (`http://host:port`), e.g. an existing one given as `upstream:`.
+    pub fn at(base: String) -> Self {
         Synapse {
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }

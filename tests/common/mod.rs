@@ -125,7 +125,7 @@ impl Instance {
         child.wait_with_output().unwrap()
     }
 
-    /// `setup` for a test domain, then the bench's images and this instance's port.
+    /// `setup` for a test domain, then the bench's images and this instance's ports.
     pub fn setup(&self, extra: &str) {
         let out = self.run(&[
             "setup",
@@ -135,14 +135,19 @@ impl Instance {
             "admin@test.internal",
         ]);
         assert_success(&out);
-        self.append_config(&format!(
-            "images:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\nlisten:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n{extra}",
+        self.append_config(&format!("{}{extra}", self.bench_lines()));
+    }
+
+    /// Config lines that point an instance at the bench's images and its own free ports.
+    pub fn bench_lines(&self) -> String {
+        format!(
+            "images:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\nlisten:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n",
             env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
             env("MATRIXBOX_TEST_PG_IMAGE"),
             self.port,
             self.http_port,
             self.https_port,
-        ));
+        )
     }
 
     pub fn append_config(&self, text: &str) {

@@ -1,0 +1,171 @@
+//! The whole product as users run it: `matrixbox run` with the edge in front of Synapse and
+//! certificates from a real CA (Pebble) or the internal CA; a real Matrix client talks to it
+//! over TLS with certificate verification on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pebble::{self, Options, Pebble};
+use common::*;
+
+const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
+
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+/// `curl` trusting only `ca`, with `name` resolved to loopback: (status line code, body).
+fn curl(ca: &std::path::Path, name: &str, port: u16, path: &str) -> (String, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(ca)
+        .args([
+            "--resolve",
+            &format!("{name}:{port}:127.0.0.1"),
+            "-w",
+            "\n%{http_code}",
+        ])
+        .arg(format!("https://{name}:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    assert!(
+        out.status.success(),
+        "curl {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code.to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pebble_certificate_and_a_real_client_through_the_edge() {
+    let _engine = exclusive_engine();
+    let pebble = Pebble::start(Options::default());
+    let name = "matrix.example.com";
+    let mut mbx = Instance::new();
+    // Pebble validates HTTP-01 on :5002 and TLS-ALPN-01 on :5001 of the name (challtestsrv: 127.0.0.1).
+    mbx.http_port = pebble::socket(pebble::HTTP01_ADDR).port();
+    mbx.https_port = pebble::socket(pebble::TLS_ADDR).port();
+    assert_success(&mbx.run(&["setup", "--domain", name]));
+    std::fs::write(
+        mbx.config_path(),
+        format!("{}{}", pebble.config(&[name], "http-01"), mbx.bench_lines()),
+    )
+    .unwrap();
+
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    let root = pebble.issuing_root.clone();
+    let issued = pebble::eventually(Duration::from_secs(60), Duration::from_millis(300), || {
+        let root = root.clone();
+        async move {
+            pebble::verified_leaf(pebble::TLS_ADDR, name, &root)
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(
+        issued,
+        "the edge never served a certificate from Pebble:\n{}",
+        daemon.log_text()
+    );
+
+    let ca = mbx.dir.path().join("pebble-root.pem");
+    std::fs::write(&ca, pem(pebble.issuing_root.as_ref())).unwrap();
+    let (code, body) = curl(&ca, name, mbx.https_port, "/_matrix/client/versions");
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("\"versions\""), "{body}");
+    let (code, body) = curl(&ca, name, mbx.https_port, "/.well-known/matrix/server");
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("200", r#"{"m.server":"matrix.example.com:443"}"#)
+    );
+
+    let created = mbx.run_with_stdin(
+        &["user", "add", "carol", "--password-stdin"],
+        "tls all the way down\n",
+    );
+    assert_success(&created);
+    let base_url = format!("https://{name}:{}", mbx.https_port);
+    let resolve = format!("{name}:127.0.0.1");
+    let client = |args: &[&str]| {
+        std::process::Command::new(env("MATRIXBOX_TEST_CLIENT_PY"))
+            .arg(env("MATRIXBOX_TEST_CLIENT_SCRIPT"))
+            .args(args)
+            .args(["--base-url", &base_url, "--ca-file"])
+            .arg(&ca)
+            .args(["--resolve", &resolve])
+            .output()
+            .unwrap()
+    };
+    let common = [
+        "--user",
+        "carol",
+        "--password",
+        "tls all the way down",
+        "--room-alias-localpart",
+        "edge",
+    ];
+    let sent = client(&[&["send"][..], &common, &["--message", "over the edge"]].concat());
+    assert_success(&sent);
+    let read_back = client(&[&["read"][..], &common, &["--expect", "over the edge"]].concat());
+    assert_success(&read_back);
+
+    let status = mbx.status_json();
+    let cert = &status["certificates"][0];
+    assert!(
+        cert["issuer"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .contains("pebble"),
+        "{status:#}"
+    );
+    assert!(cert["not_after"].is_string(), "{status:#}");
+    daemon.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn localhost_is_served_from_the_internal_ca_without_other_configuration() {
+    let _engine = exclusive_engine();
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&["setup", "--domain", "localhost"]));
+    // Only what the bench needs (its images and free ports); nothing about certificates.
+    mbx.append_config(&mbx.bench_lines());
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    let status = mbx.status_json();
+    let root = status["certificates"][0]["trust_root"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{status:#}"))
+        .to_string();
+    let (code, body) = curl(
+        std::path::Path::new(&root),
+        "localhost",
+        mbx.https_port,
+        "/_matrix/client/versions",
+    );
+    assert_eq!(code, "200", "{body}");
+    let (code, body) = curl(
+        std::path::Path::new(&root),
+        "localhost",
+        mbx.https_port,
+        "/",
+    );
+    assert_eq!(code, "200");
+    assert!(body.contains("https://localhost"), "{body}");
+    daemon.stop();
+}
