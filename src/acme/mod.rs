@@ -81,6 +81,8 @@ pub enum AcmeError {
         kind: &'static str,
         name: String,
     },
+    #[error("no answer from {directory} within {seconds} s")]
+    Timeout { directory: String, seconds: u64 },
     #[error("no ACME challenge can be answered: the HTTP and HTTPS listeners are both disabled")]
     NoListener,
     #[error("the internal CA cannot {action}")]
@@ -117,6 +119,9 @@ impl AcmeError {
                     "check that this host reaches {directory} (DNS, firewall, proxy); matrixbox keeps serving the current certificate and retries with backoff"
                 ),
             },
+            AcmeError::Timeout { directory, .. } => format!(
+                "check that this host reaches {directory} (DNS, firewall, proxy); matrixbox keeps serving the current certificate and retries with backoff"
+            ),
             AcmeError::Order { .. } => "matrixbox retries with backoff; `matrixbox status` shows the last error".into(),
             AcmeError::Challenge { kind, .. } => format!(
                 "make sure the name's DNS A/AAAA records point to this host and that port {} is reachable from the internet; matrixbox retries by itself",
