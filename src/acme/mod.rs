@@ -319,6 +319,24 @@ mod tests {
     }
 
     #[test]
+    fn errors_render_with_their_hint() {
+        let err = anyhow::Error::from(AcmeError::Challenge {
+            name: "a.example.org".into(),
+            kind: "tls-alpn-01",
+            detail: "connection refused".into(),
+        });
+        let text = crate::report::render(&err);
+        assert!(
+            text.starts_with("error: the CA could not validate a.example.org with tls-alpn-01"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: ") && text.contains("port 443"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn error_chain_joins_causes_once() {
         let err = AcmeError::Read {
             what: "the thing",
