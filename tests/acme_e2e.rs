@@ -376,3 +376,44 @@ async fn unreachable_ca_keeps_the_certificate_and_backoff_survives_a_restart() {
         "{status:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_the_ca_no_longer_knows_is_replaced() {
+    let pebble = Pebble::start(Options::default());
+    let mut site = Site::new(&pebble, "http-01");
+    let manager = site.manager();
+    let responders = site.responders(true, true).await;
+    let running = spawn(manager);
+    wait_for_verified(&pebble.issuing_root, None, Duration::from_secs(60))
+        .await
+        .expect("first certificate");
+    running.stop().await;
+    drop(responders);
+    let account = std::fs::read_to_string(site.paths.acme_account()).unwrap();
+
+    // Pebble forgets everything on restart, as a CA might lose or deactivate an account. A new
+    // name makes a new order necessary; the stored account is refused and replaced.
+    drop(pebble);
+    let pebble = Pebble::start(Options::default());
+    let yaml = pebble.config(&["chat.example.com", NAMES[1]], "http-01");
+    site.config = matrixbox::config::parse(&yaml, &site.paths.config).unwrap();
+    let manager = site.manager();
+    let _responders = site.responders(true, true).await;
+    let running = spawn(manager);
+    let issued = pebble::eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || async {
+            pebble::verified_leaf(TLS_ADDR, "chat.example.com", &pebble.issuing_root)
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    running.stop().await;
+    assert!(issued, "no certificate; renewal state: {}", site.renewal());
+    assert_ne!(
+        std::fs::read_to_string(site.paths.acme_account()).unwrap(),
+        account
+    );
+}

@@ -31,6 +31,9 @@ const POLL: RetryPolicy = RetryPolicy::new()
 const TRANSIENT_RETRIES: u32 = 8;
 const FIRST_RETRY_DELAY: StdDuration = StdDuration::from_millis(200);
 const MAX_RETRY_DELAY: StdDuration = StdDuration::from_secs(2);
+/// A whole attempt gives up after this: the HTTP client has no timeouts of its own, and a CA
+/// that accepts connections but never answers must not stall renewals forever.
+const ATTEMPT_TIMEOUT: StdDuration = StdDuration::from_secs(300);
 /// Bounds on how long an ARI answer is trusted, whatever Retry-After says.
 const ARI_MIN_REFRESH: Duration = Duration::minutes(1);
 const ARI_MAX_REFRESH: Duration = Duration::days(1);
@@ -234,6 +237,16 @@ impl AcmeIssuer {
     /// One certificate for all `names`: each challenge type in turn, each order retried on
     /// transient failures (within a budget), resuming the order where it stood when possible.
     pub async fn obtain(&mut self, names: &[String]) -> Result<Issued, AcmeError> {
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, self.obtain_untimed(names)).await {
+            Ok(result) => result,
+            Err(_) => Err(AcmeError::Timeout {
+                directory: self.directory.clone(),
+                seconds: ATTEMPT_TIMEOUT.as_secs(),
+            }),
+        }
+    }
+
+    async fn obtain_untimed(&mut self, names: &[String]) -> Result<Issued, AcmeError> {
         if self.kinds.is_empty() {
             return Err(AcmeError::NoListener);
         }

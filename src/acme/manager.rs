@@ -560,6 +560,8 @@ mod tests {
         ca: InternalCa,
         lifetime: Duration,
         fail: bool,
+        /// Never answer, like a CA that accepted the connection and went silent.
+        hang: bool,
         calls: u32,
     }
 
@@ -570,6 +572,9 @@ mod tests {
 
         async fn obtain(&mut self, names: &[String]) -> Result<Issued, AcmeError> {
             self.calls += 1;
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
             if self.fail {
                 return Err(AcmeError::Order {
                     directory: self.source().into(),
@@ -597,6 +602,7 @@ mod tests {
             ca,
             lifetime: Duration::days(90),
             fail,
+            hang: false,
             calls: 0,
         };
         (dir, paths, CertStore::new(), issuer)
@@ -709,5 +715,122 @@ mod tests {
         assert_eq!(r.issuer.calls, 0, "backs off after an interrupted attempt");
         r.step(crashed_at + Duration::seconds(61)).await;
         assert_eq!(r.issuer.calls, 1);
+    }
+
+    #[tokio::test]
+    async fn shutdown_during_an_attempt_is_not_a_failure() {
+        let (_dir, paths, store, mut issuer) = setup(false);
+        issuer.hang = true;
+        let renewer = Renewer::with_parts(issuer, names(), paths.clone(), store, None);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(renewer.run(shutdown.clone()));
+        let started = async {
+            while storage::load_renewal(&paths)
+                .unwrap()
+                .unwrap()
+                .attempt_started
+                .is_none()
+            {
+                tokio::time::sleep(StdDuration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(StdDuration::from_secs(5), started)
+            .await
+            .unwrap();
+        shutdown.cancel();
+        task.await.unwrap();
+        let state = storage::load_renewal(&paths).unwrap().unwrap();
+        assert_eq!(state.attempt_started, None);
+        assert_eq!(state.clone().resume(&names()).failures, 0);
+    }
+
+    fn parse(yaml: &str, paths: &Paths) -> Config {
+        crate::config::parse(yaml, &paths.config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn internal_ca_certificate_is_stored_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("m.yaml"), dir.path().join("state"));
+        let config = parse("domain: localhost\n", &paths);
+        let store = CertStore::new();
+        let manager = CertManager::new(&config, &paths, store.clone(), Http01Tokens::default());
+        manager.install_initial().unwrap();
+        assert!(store.get("localhost").is_some());
+        let stored = storage::load_cert(&paths, "localhost").unwrap().unwrap();
+        assert_eq!(stored.meta.source, INTERNAL);
+        let facts = certinfo::from_pem(stored.chain_pem.as_bytes()).unwrap();
+        assert_eq!(
+            facts.validity.lifetime(),
+            LEAF_LIFETIME + time::Duration::hours(1)
+        );
+
+        // A restart serves the same certificate, and the loop finds nothing due.
+        let store = CertStore::new();
+        let manager = CertManager::new(&config, &paths, store.clone(), Http01Tokens::default());
+        manager.install_initial().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(manager.run(shutdown.clone()));
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        let again = storage::load_cert(&paths, "localhost").unwrap().unwrap();
+        assert_eq!(again.chain_pem, stored.chain_pem);
+        assert_eq!(
+            storage::load_renewal(&paths)
+                .unwrap()
+                .unwrap()
+                .last_obtained,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn user_files_are_served_and_reloaded_when_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("m.yaml"), dir.path().join("state"));
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let write = |name: &str| {
+            let c = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+            crate::fsio::write_atomic(&cert, c.cert.pem().as_bytes(), 0o644).unwrap();
+            crate::fsio::write_atomic(&key, c.signing_key.serialize_pem().as_bytes(), 0o600)
+                .unwrap();
+        };
+        write("a.example.org");
+        let config = parse(
+            &format!(
+                "domain: a.example.org\ntls:\n  cert: {}\n  key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            &paths,
+        );
+        let store = CertStore::new();
+        let manager = CertManager::new(&config, &paths, store.clone(), Http01Tokens::default());
+        manager.install_initial().unwrap();
+        let first = store.get("a.example.org").unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(manager.run(shutdown.clone()));
+
+        // A half-done update (new key, old certificate) is refused: the old pair stays.
+        let other = rcgen::KeyPair::generate().unwrap();
+        crate::fsio::write_atomic(&key, other.serialize_pem().as_bytes(), 0o600).unwrap();
+        tokio::time::sleep(FILES_POLL + StdDuration::from_millis(500)).await;
+        assert!(Arc::ptr_eq(&store.get("a.example.org").unwrap(), &first));
+
+        // A complete update is picked up.
+        write("a.example.org");
+        let swapped = async {
+            while Arc::ptr_eq(&store.get("a.example.org").unwrap(), &first) {
+                tokio::time::sleep(StdDuration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(FILES_POLL * 3, swapped)
+            .await
+            .expect("reloaded");
+        shutdown.cancel();
+        task.await.unwrap();
+        // No ACME state for user files.
+        assert!(!paths.acme_dir().exists());
     }
 }

@@ -81,6 +81,8 @@ pub enum AcmeError {
         kind: &'static str,
         name: String,
     },
+    #[error("no answer from {directory} within {seconds} s")]
+    Timeout { directory: String, seconds: u64 },
     #[error("no ACME challenge can be answered: the HTTP and HTTPS listeners are both disabled")]
     NoListener,
     #[error("the internal CA cannot {action}")]
@@ -117,6 +119,9 @@ impl AcmeError {
                     "check that this host reaches {directory} (DNS, firewall, proxy); matrixbox keeps serving the current certificate and retries with backoff"
                 ),
             },
+            AcmeError::Timeout { directory, .. } => format!(
+                "check that this host reaches {directory} (DNS, firewall, proxy); matrixbox keeps serving the current certificate and retries with backoff"
+            ),
             AcmeError::Order { .. } => "matrixbox retries with backoff; `matrixbox status` shows the last error".into(),
             AcmeError::Challenge { kind, .. } => format!(
                 "make sure the name's DNS A/AAAA records point to this host and that port {} is reachable from the internet; matrixbox retries by itself",
@@ -311,6 +316,24 @@ mod tests {
         );
         let json = serde_json::to_value(s).unwrap();
         assert!(json["not_after"].as_str().unwrap().ends_with('Z'), "{json}");
+    }
+
+    #[test]
+    fn errors_render_with_their_hint() {
+        let err = anyhow::Error::from(AcmeError::Challenge {
+            name: "a.example.org".into(),
+            kind: "tls-alpn-01",
+            detail: "connection refused".into(),
+        });
+        let text = crate::report::render(&err);
+        assert!(
+            text.starts_with("error: the CA could not validate a.example.org with tls-alpn-01"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: ") && text.contains("port 443"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Pebble, a real ACME CA for tests, with pebble-challtestsrv as its DNS: a fresh pair per test on
-//! fixed loopback ports (tests take turns), plus minimal challenge responders and a TLS client
-//! that trusts only Pebble's root. Needs Debian's `pebble` package (tests/run.sh installs it).
+//! fixed loopback ports (tests take turns, across processes too), plus minimal challenge
+//! responders and a TLS client that trusts only Pebble's root. Needs Debian's `pebble` package
+//! (tests/run.sh installs it).
 
 #![allow(dead_code)] // each user (test binaries, the benchmark example) uses a different part
 
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use matrixbox::acme::Http01Tokens;
@@ -27,8 +28,9 @@ const DNS_MANAGEMENT_ADDR: &str = "127.0.0.1:8055";
 pub const HTTP01_ADDR: &str = "127.0.0.1:5002";
 pub const TLS_ADDR: &str = "127.0.0.1:5001";
 
-/// Pebble's ports are fixed: one instance at a time.
-static PEBBLE: Mutex<()> = Mutex::new(());
+/// Pebble's ports are fixed: one instance at a time on the machine. A file lock (flock) makes
+/// tests wait for each other across threads and processes (other test binaries, other clones).
+const LOCK_FILE: &str = "matrixbox-pebble.lock";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -48,7 +50,9 @@ impl Default for Options {
 }
 
 pub struct Pebble {
-    _turn: MutexGuard<'static, ()>,
+    /// Holds the lock; released when closed, after the processes are stopped (fields drop
+    /// after `Drop::drop`).
+    _turn: std::fs::File,
     pub dir: tempfile::TempDir,
     pebble: Option<Child>,
     challtestsrv: Child,
@@ -60,9 +64,8 @@ pub struct Pebble {
 
 impl Pebble {
     pub fn start(options: Options) -> Pebble {
-        let turn = PEBBLE
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let turn = std::fs::File::create(std::env::temp_dir().join(LOCK_FILE)).unwrap();
+        turn.lock().expect("lock for Pebble's ports");
         // The previous test's runtime may still be closing its responders: give it a moment.
         for addr in [
             ACME_ADDR,
