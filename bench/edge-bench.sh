@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# edge-bench.sh - matrixbox's edge against nginx and Caddy, in one interleaved run of
+# bench/proxy-bench.sh (a copy of the team's shared proxy benchmark): same upstream, same
+# certificate, proxies pinned to one core, load generators on the other.
+#
+# matrixbox runs as users run it in front of an existing Synapse: `upstream:` + `tls:` files,
+# no containers. Every knob of proxy-bench.sh applies (ROUNDS, DURATION, TESTS, ...).
+# Usage: bench/edge-bench.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+(cd "$ROOT" && cargo build --release --locked -q)
+export MATRIXBOX_BIN="$ROOT/target/release/matrixbox"
+
+# Runs in the foreground inside proxy-bench.sh, which exports BENCH_* before starting it.
+CANDIDATE_CMD='dir=$(mktemp -d /tmp/matrixbox-edge-bench.XXXXXX)
+cat > "$dir/matrixbox.yaml" <<YAML
+domain: $BENCH_SERVER_NAME
+upstream: http://$BENCH_UPSTREAM
+tls:
+  cert: $BENCH_CERT
+  key: $BENCH_KEY
+listen:
+  http: "off"
+  https: "$BENCH_LISTEN"
+YAML
+exec env MATRIXBOX_LOG=warn "$MATRIXBOX_BIN" --config "$dir/matrixbox.yaml" --state-dir "$dir/state" run --skip-preflight'
+
+export CANDIDATE_CMD CANDIDATE_NAME=matrixbox
+exec "$ROOT/bench/proxy-bench.sh" "$@"
