@@ -198,10 +198,10 @@ pub async fn run(
             },
             _ = tokio::time::sleep(RECONCILE_EVERY) => {}
         }
-        if let (Some(stack), Some(engine)) = (&stack, &engine) {
-            if let Err(e) = stack.up(engine).await {
-                tracing::error!("reconcile failed: {e}; hint: {}", e.hint());
-            }
+        if let (Some(stack), Some(engine)) = (&stack, &engine)
+            && let Err(e) = stack.up(engine).await
+        {
+            tracing::error!("reconcile failed: {e}; hint: {}", e.hint());
         }
     }
     tracing::info!("shutting down: draining connections, then stopping Synapse and PostgreSQL");

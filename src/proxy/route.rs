@@ -59,8 +59,14 @@ pub fn route_https(
         };
     }
     // Judge admin access on the path as Synapse will understand it, whatever encoding or dot
-    // segments a client uses to disguise it.
-    if normalized(path).starts_with("/_synapse/admin") {
+    // segments a client uses to disguise it (the plain path is checked without allocating).
+    let disguised = path.contains('%') || path.contains("//") || path.contains("/.");
+    let admin = if disguised {
+        normalized(path).starts_with("/_synapse/admin")
+    } else {
+        path.starts_with("/_synapse/admin")
+    };
+    if admin {
         return if admin_allowed(peer) {
             Route::Upstream
         } else {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -23,23 +23,51 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long open connections may finish their requests after shutdown begins.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
-fn builder() -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
-        .max_concurrent_streams(256)
-        .keep_alive_interval(Some(Duration::from_secs(60)));
-    builder
+/// The protocol settings shared by both listeners.
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
 }
 
-/// Serves HTTPS on `listener` until `shutdown`, then drains open connections.
+impl Protocols {
+    fn new() -> Protocols {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(MAX_HEADER_BYTES as u32)
+            .max_concurrent_streams(256)
+            .keep_alive_interval(Some(Duration::from_secs(60)));
+        Protocols { http1, http2 }
+    }
+}
+
+/// Accepts the next connection unless shutdown comes first.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => return Some(pair),
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Serves HTTPS on `listener` until `shutdown`, then drains open connections. The protocol is
+/// the one negotiated by ALPN (HTTP/1.1 when the client offers none).
 pub async fn serve_https(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -47,25 +75,13 @@ pub async fn serve_https(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let builder = Arc::new(builder());
+    let protocols = Arc::new(Protocols::new());
     let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
         let _ = tcp.set_nodelay(true);
-        let (acceptor, builder, watcher, edge) = (
+        let (acceptor, protocols, watcher, edge) = (
             acceptor.clone(),
-            builder.clone(),
+            protocols.clone(),
             graceful.watcher(),
             edge.current(),
         );
@@ -75,16 +91,26 @@ pub async fn serve_https(
                     Ok(Ok(stream)) => stream,
                     _ => return,
                 };
-            // A TLS-ALPN-01 validation is complete once the handshake is.
-            if stream.get_ref().1.alpn_protocol() == Some(ALPN_ACME_TLS) {
-                return;
-            }
+            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
             let service = service_fn(move |req| {
                 let edge = edge.clone();
                 async move { Ok::<_, std::convert::Infallible>(edge.handle_https(req, peer).await) }
             });
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            let _ = watcher.watch(connection.into_owned()).await;
+            let io = TokioIo::new(stream);
+            match alpn.as_deref() {
+                // A TLS-ALPN-01 validation is complete once the handshake is.
+                Some(ALPN_ACME_TLS) => {}
+                Some(b"h2") => {
+                    let _ = watcher
+                        .watch(protocols.http2.serve_connection(io, service))
+                        .await;
+                }
+                _ => {
+                    let _ = watcher
+                        .watch(protocols.http1.serve_connection(io, service))
+                        .await;
+                }
+            }
         });
     }
     drain(graceful).await;
@@ -92,34 +118,18 @@ pub async fn serve_https(
 
 /// Serves plain HTTP (ACME HTTP-01 and redirects to HTTPS) until `shutdown`.
 pub async fn serve_http(listener: TcpListener, edge: Arc<SharedEdge>, shutdown: CancellationToken) {
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES);
-    let builder = Arc::new(builder);
+    let protocols = Arc::new(Protocols::new());
     let graceful = GracefulShutdown::new();
-    loop {
-        let tcp = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let (builder, watcher, edge) = (builder.clone(), graceful.watcher(), edge.current());
+    while let Some((tcp, _)) = accept(&listener, &shutdown).await {
+        let (protocols, watcher, edge) = (protocols.clone(), graceful.watcher(), edge.current());
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let response = edge.handle_http(&req);
                 async move { Ok::<_, std::convert::Infallible>(response) }
             });
-            let connection = builder.serve_connection(TokioIo::new(tcp), service);
-            let _ = watcher.watch(connection.into_owned()).await;
+            let _ = watcher
+                .watch(protocols.http1.serve_connection(TokioIo::new(tcp), service))
+                .await;
         });
     }
     drain(graceful).await;
