@@ -136,6 +136,8 @@ fn doctor(mbx: &Instance, ca: &std::path::Path, connect_to: &[String], json: boo
     Doctor { out, report }
 }
 
+// The engine guard is held for the whole test on purpose: the containers' names are fixed.
+#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread")]
 async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     let _engine = exclusive_engine();

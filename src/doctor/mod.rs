@@ -98,16 +98,21 @@ pub struct Remote {
     pub internal_root: Option<PathBuf>,
 }
 
+/// Each of our containers by name, `None` when it does not exist.
+pub type Containers = Vec<(String, Option<Observed>)>;
+/// A certificate file's names and end of validity.
+pub type CertFile = Result<(Vec<String>, OffsetDateTime), String>;
+
 /// What this host shows.
 #[derive(Debug, Clone)]
 pub struct Local {
     /// `None` with `upstream:` (no containers of ours).
-    pub containers: Option<Result<Vec<(String, Option<Observed>)>, String>>,
+    pub containers: Option<Result<Containers, String>>,
     /// `None` with `upstream:` or while PostgreSQL is not running.
     pub database: Option<Result<(), String>>,
     pub certificates: Vec<CertStatus>,
     /// With `tls:` (own files): the certificate file and what it says (names, not_after).
-    pub own_certificate: Option<(PathBuf, Result<(Vec<String>, OffsetDateTime), String>)>,
+    pub own_certificate: Option<(PathBuf, CertFile)>,
     pub disk: Disk,
 }
 
@@ -294,7 +299,7 @@ async fn local(paths: &Paths, config: &Config, certificates: Vec<CertStatus>) ->
 }
 
 type ContainerFacts = (
-    Option<Result<Vec<(String, Option<Observed>)>, String>>,
+    Option<Result<Containers, String>>,
     Option<Result<(), String>>,
 );
 
