@@ -40,6 +40,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the running server as a remote server and a client would: discovery, well-known,
+    /// TLS, signing keys, client API; then containers, database, certificates and disk.
+    Doctor(DoctorArgs),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -84,6 +87,21 @@ pub struct PreflightArgs {
     /// With --domain: the name in user IDs, as `setup --server-name`.
     #[arg(long, requires = "domain")]
     pub server_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Connect to ADDR:PORT whenever a step wants HOST:PORT, without asking DNS (as curl's
+    /// option; repeatable). For a port forward in front of the server, or to test before DNS.
+    #[arg(long, value_name = "HOST:PORT:ADDR:PORT")]
+    pub connect_to: Vec<crate::doctor::net::ConnectTo>,
+    /// Also trust this PEM root certificate (a private CA). matrixbox's internal CA is trusted
+    /// automatically when it issued the server's certificate.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

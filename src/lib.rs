@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod docker;
+pub mod doctor;
 pub mod embedded;
 pub mod fsio;
 pub mod paths;

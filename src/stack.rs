@@ -272,7 +272,7 @@ impl Stack {
         }
     }
 
-    async fn verify_database_locale(&self, engine: &Engine) -> Result<(), StackError> {
+    pub async fn verify_database_locale(&self, engine: &Engine) -> Result<(), StackError> {
         let query = "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype FROM pg_database WHERE datname = current_database()";
         let (code, output) = engine
             .exec(

@@ -1,7 +1,7 @@
 //! Certificates for the edge: ACME account, orders and challenges, the internal CA, the user's
 //! own files, storage under the state dir, and renewal with backoff.
 
-mod certinfo;
+pub(crate) mod certinfo;
 mod challenge;
 mod client;
 mod internal_ca;

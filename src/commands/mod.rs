@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+mod doctor;
 mod down;
 mod preflight;
 mod run;
@@ -20,6 +21,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Setup(args) => setup::setup(&paths, args).await,
         Command::Run(args) => run::run(&paths, args.skip_preflight).await,
         Command::Status { json } => status::status(&paths, json).await,
+        Command::Doctor(args) => doctor::doctor(&paths, args).await,
         Command::User(UserCommand::Add {
             name,
             admin,

@@ -24,7 +24,7 @@ pub async fn lookup_all(names: &[String]) -> Result<Vec<NameLookup>, ResolverErr
     Ok(futures_util::future::join_all(lookups).await)
 }
 
-fn resolver(server: Option<&str>) -> Result<TokioResolver, ResolverError> {
+pub(crate) fn resolver(server: Option<&str>) -> Result<TokioResolver, ResolverError> {
     let mut builder = match server {
         Some(text) => {
             let addr: SocketAddr = text
@@ -55,7 +55,7 @@ fn resolver(server: Option<&str>) -> Result<TokioResolver, ResolverError> {
         .map_err(|e| ResolverError::System(e.to_string()))
 }
 
-async fn lookup(resolver: &TokioResolver, name: &str) -> NameLookup {
+pub(crate) async fn lookup(resolver: &TokioResolver, name: &str) -> NameLookup {
     // A trailing dot: the name as given, never completed with the host's search domains.
     let fqdn = format!("{}.", name.trim_end_matches('.'));
     let (a, aaaa) = tokio::join!(

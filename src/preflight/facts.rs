@@ -457,7 +457,7 @@ async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Regis
 
 /// Free space of the filesystem holding `path`, measured at its nearest existing ancestor
 /// (the state directory does not exist before `setup`).
-fn disk(role: DiskRole, path: &Path) -> Disk {
+pub(crate) fn disk(role: DiskRole, path: &Path) -> Disk {
     let existing = path
         .ancestors()
         .find(|p| p.exists())

@@ -32,7 +32,7 @@ impl Lang {
     }
 
     /// The message in this language with `{0}`, `{1}`, ... replaced by `args`.
-    pub fn t(self, message: M, args: &[&dyn Display]) -> String {
+    pub fn t(self, message: impl Texts, args: &[&dyn Display]) -> String {
         let (en, zh) = message.texts();
         let mut text = match self {
             Lang::En => en,
@@ -46,6 +46,11 @@ impl Lang {
     }
 }
 
+/// A message table's key: its English and Simplified Chinese texts (preflight's `M`, doctor's).
+pub trait Texts: Copy {
+    fn texts(self) -> (&'static str, &'static str);
+}
+
 /// Declares the message keys and their two texts side by side, so none can lack a translation.
 macro_rules! messages {
     ($($key:ident => $en:literal, $zh:literal;)*) => {
@@ -55,13 +60,16 @@ macro_rules! messages {
         impl M {
             #[cfg(test)]
             pub const ALL: &[M] = &[$(M::$key),*];
+        }
 
+        impl $crate::preflight::i18n::Texts for M {
             fn texts(self) -> (&'static str, &'static str) {
                 match self { $(M::$key => ($en, $zh)),* }
             }
         }
     };
 }
+pub(crate) use messages;
 
 messages! {
     // Report framing.
@@ -241,10 +249,9 @@ messages! {
         "`matrixbox status` 会列出其中所有问题；请逐一修正，或用 `matrixbox setup --force --domain ...` 重写该文件（密钥会保留）";
 }
 
+/// For each table's test: every message has both texts, with the same placeholders.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub(crate) fn assert_complete<T: Texts + std::fmt::Debug>(all: &[T]) {
     fn placeholders(text: &str) -> Vec<String> {
         let mut found: Vec<String> = (0..10)
             .map(|i| format!("{{{i}}}"))
@@ -253,14 +260,20 @@ mod tests {
         found.sort();
         found
     }
+    for m in all {
+        let (en, zh) = m.texts();
+        assert!(!en.is_empty() && !zh.is_empty(), "{m:?}");
+        assert_eq!(placeholders(en), placeholders(zh), "{m:?}: {en} / {zh}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn every_message_has_both_languages_with_the_same_placeholders() {
-        for m in M::ALL {
-            let (en, zh) = m.texts();
-            assert!(!en.is_empty() && !zh.is_empty(), "{m:?}");
-            assert_eq!(placeholders(en), placeholders(zh), "{m:?}: {en} / {zh}");
-        }
+        assert_complete(M::ALL);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! decision is unit-tested with made-up facts. `render` prints the result; `i18n` holds the words.
 
 pub mod checks;
-mod dns;
+pub(crate) mod dns;
 pub mod facts;
 pub mod i18n;
 mod ports;

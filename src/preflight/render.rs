@@ -83,7 +83,7 @@ fn lines(report: &Report, keep: impl Fn(Status) -> bool) -> String {
 }
 
 /// Columns a terminal gives the text: CJK and full-width characters take two.
-fn width(text: &str) -> usize {
+pub(crate) fn width(text: &str) -> usize {
     text.chars()
         .map(|c| match c as u32 {
             0x1100..=0x115F

@@ -1,0 +1,140 @@
+//! Every doctor message in English and Simplified Chinese, in one table (preflight's approach).
+
+crate::preflight::i18n::messages! {
+    // Report framing.
+    Pass => "pass", "通过";
+    Warn => "warn", "警告";
+    Fail => "fail", "失败";
+    Skip => "skip", "跳过";
+    Fix => "fix: ", "解决：";
+    Header => "matrixbox doctor for {0}, as a remote server sees it", "matrixbox 诊断：{0}（以远程服务器的视角）";
+    Summary => "{0} passed, {1} warnings, {2} failed, {3} skipped", "通过 {0} 项，警告 {1} 项，失败 {2} 项，跳过 {3} 项";
+    Healthy => "healthy: other servers can federate with {0}", "正常：其他服务器可以与 {0} 联邦通信";
+    Unhealthy => "not healthy: fix {0} first", "不正常：请先解决 {0}";
+    NotReached => "not tried: {0} failed", "未尝试：{0} 失败";
+
+    // Titles.
+    TitleDiscovery => "1 server discovery", "1 服务器发现";
+    TitleWellKnown => "2 /.well-known/matrix/server", "2 /.well-known/matrix/server";
+    TitleTls => "3 TLS certificate", "3 TLS 证书";
+    TitleKeys => "4 signing keys", "4 签名密钥";
+    TitleClientWellKnown => "5 /.well-known/matrix/client", "5 /.well-known/matrix/client";
+    TitleClientVersions => "5 /_matrix/client/versions", "5 /_matrix/client/versions";
+    TitleContainers => "6 containers", "6 容器";
+    TitleDatabase => "6 database locale", "6 数据库区域设置";
+    TitleCertificate => "6 certificate expiry", "6 证书有效期";
+    TitleRenewal => "6 certificate renewal", "6 证书续期";
+    TitleDisk => "6 disk space", "6 磁盘空间";
+
+    // 1. Discovery.
+    ViaLiteral => "{0} names its host and port itself", "{0} 自带主机和端口";
+    ViaWellKnown => "{0} delegates to {1} (well-known)", "{0} 委托给 {1}（well-known）";
+    ViaNoWellKnown => "{0} has no usable well-known", "{0} 没有可用的 well-known";
+    ViaSrv => "SRV {0}", "SRV {0}";
+    ViaDefault => "no SRV record: port 8448", "没有 SRV 记录：使用端口 8448";
+    SrvError => "SRV lookup failed ({0}), as if none", "SRV 查询失败（{0}），按无记录处理";
+    ConnectsTo => "connect to {0} → {1}", "连接 {0} → {1}";
+    ResolveFailed => "{0} does not resolve: {1}", "{0} 无法解析：{1}";
+    ResolveFailedFix => "create an A (or AAAA) record for {0} pointing to this host's public address",
+        "请为 {0} 创建指向本机公网地址的 A（或 AAAA）记录";
+
+    // Fetch failures (any HTTPS step).
+    ConnectFailed => "cannot connect to {0}: {1}", "无法连接 {0}：{1}";
+    ConnectFailedFix => "check that matrixbox is running (`systemctl status matrixbox`) and that the firewall or NAT lets port {0} through to it",
+        "请确认 matrixbox 正在运行（`systemctl status matrixbox`），并且防火墙或 NAT 放行端口 {0}";
+    HttpFailed => "the HTTP exchange with {0} failed: {1}", "与 {0} 的 HTTP 交互失败：{1}";
+    HttpFailedFix => "something other than matrixbox may answer on this port; check `ss -ltnp`", "此端口上可能不是 matrixbox 在应答；请用 `ss -ltnp` 检查";
+    TlsNameMismatch => "the certificate at {0} is not valid for {1} (it names {2})", "{0} 上的证书对 {1} 无效（证书中的名称：{2}）";
+    TlsNameMismatchFix => "{0} must point to matrixbox, whose certificate covers it: check the DNS record, and that no other server or proxy answers on that address",
+        "{0} 必须指向 matrixbox（其证书包含该名称）：请检查 DNS 记录，并确认该地址上没有其他服务器或代理在应答";
+    TlsUntrusted => "the certificate at {0} (issued by {1}) does not chain to a trusted root", "{0} 上的证书（签发者 {1}）无法追溯到受信任的根证书";
+    TlsUntrustedFix => "use a publicly trusted CA (the default, Let's Encrypt); for a private CA, give its root with --ca-file",
+        "请使用公开受信任的 CA（默认 Let's Encrypt）；私有 CA 请用 --ca-file 指定其根证书";
+    TlsExpired => "the certificate at {0} has expired ({1})", "{0} 上的证书已过期（{1}）";
+    TlsExpiredFix => "see why renewal fails with `matrixbox status` and `journalctl -u matrixbox`", "请用 `matrixbox status` 和 `journalctl -u matrixbox` 查看续期失败的原因";
+    TlsNotYetValid => "the certificate at {0} is not valid yet", "{0} 上的证书尚未生效";
+    TlsNotYetValidFix => "check this host's clock (`timedatectl`)", "请检查本机时钟（`timedatectl`）";
+    TlsOther => "TLS with {0} failed: {1}", "与 {0} 的 TLS 握手失败：{1}";
+    TlsOtherFix => "check that matrixbox's edge answers on this address (`matrixbox status`)", "请确认 matrixbox 的入口在该地址上应答（`matrixbox status`）";
+
+    // 2 and 5. Well-known documents.
+    DocOk => "{0} from {1}", "{0}（来自 {1}）";
+    DocStatus => "HTTP {0} from {1}", "{1} 返回 HTTP {0}";
+    DocNotJson => "not a JSON object ({0})", "不是 JSON 对象（{0}）";
+    DocMissing => "no string `{0}` in the document", "文档中没有字符串字段 `{0}`";
+    DocInvalid => "`{0}` is `{1}`, which is not valid", "`{0}` 的值 `{1}` 无效";
+    ServerDocFix => "serve {0} at https://{1}/.well-known/matrix/server with Content-Type application/json (matrixbox does this when {1} points to it)",
+        "请在 https://{1}/.well-known/matrix/server 提供 {0}，Content-Type 为 application/json（{1} 指向 matrixbox 时它会自动提供）";
+    ClientDocFix => "serve {0} at https://{1}/.well-known/matrix/client with Content-Type application/json and Access-Control-Allow-Origin: * (matrixbox does this when {1} points to it)",
+        "请在 https://{1}/.well-known/matrix/client 提供 {0}，Content-Type 为 application/json 并带 Access-Control-Allow-Origin: *（{1} 指向 matrixbox 时它会自动提供）";
+    WarnContentType => "Content-Type is {0}, not application/json", "Content-Type 是 {0}，不是 application/json";
+    WarnCors => "Access-Control-Allow-Origin is {0}, not *", "Access-Control-Allow-Origin 是 {0}，不是 *";
+    None_ => "missing", "缺失";
+    LiteralNoWellKnown => "{0} names its host and port itself: remote servers do not ask for a well-known", "{0} 自带主机和端口：远程服务器不会请求 well-known";
+    ClientFallback => "; checking https://{0} instead", "；改为检查 https://{0}";
+
+    // 3. TLS.
+    TlsOk => "{0} at {1}: certificate for {2}, issued by {3}, valid until {4}", "{0}（{1}）：证书包含 {2}，签发者 {3}，有效期至 {4}";
+    TlsInternalRoot => " (trusting matrixbox's internal CA root {0})", "（已信任 matrixbox 内部 CA 根证书 {0}）";
+
+    // 4. Keys.
+    KeysOk => "{0} signed by {1}, valid until {2}", "{0} 由 {1} 签名，有效期至 {2}";
+    KeysStatus => "HTTP {0} from {1}", "{1} 返回 HTTP {0}";
+    KeysStatusFix => "Synapse does not answer behind the edge: check `matrixbox status` and `docker logs matrixbox-synapse`, then `systemctl restart matrixbox`",
+        "Synapse 没有在入口后应答：请检查 `matrixbox status` 和 `docker logs matrixbox-synapse`，然后执行 `systemctl restart matrixbox`";
+    KeysNotJson => "the key response is not JSON: {0}", "密钥响应不是 JSON：{0}";
+    KeysWrongName => "the key response is for `{0}`, not {1}", "密钥响应属于 `{0}`，而不是 {1}";
+    KeysWrongNameFix => "the delegation points to another homeserver: make `server_name` in matrixbox.yaml and the well-known agree",
+        "委托指向了另一台主服务器：请让 matrixbox.yaml 中的 `server_name` 与 well-known 一致";
+    KeysNoValidUntil => "the key response has no valid_until_ts", "密钥响应缺少 valid_until_ts";
+    KeysExpired => "valid_until_ts {0} is in the past", "valid_until_ts {0} 已经过去";
+    KeysExpiredFix => "check this host's clock (`timedatectl`), then restart Synapse (`systemctl restart matrixbox`)",
+        "请检查本机时钟（`timedatectl`），然后重启 Synapse（`systemctl restart matrixbox`）";
+    KeysNone => "the key response publishes no ed25519 key", "密钥响应中没有 ed25519 密钥";
+    KeysBadKey => "key {0} is not a valid ed25519 public key", "密钥 {0} 不是有效的 ed25519 公钥";
+    KeysUnsigned => "the key response is not signed with {0}", "密钥响应没有用 {0} 签名";
+    KeysBadSignature => "the signature by {0} does not verify", "{0} 的签名验证失败";
+    KeysBrokenFix => "something between the edge and Synapse changes the response, or the signing key file is damaged: see `docker logs matrixbox-synapse`",
+        "入口与 Synapse 之间有东西修改了响应，或签名密钥文件已损坏：请查看 `docker logs matrixbox-synapse`";
+
+    // 5. Client versions.
+    VersionsOk => "{0}: {1}", "{0}：{1}";
+    VersionsFix => "Synapse does not answer clients behind the edge: check `matrixbox status` and `docker logs matrixbox-synapse`",
+        "Synapse 没有在入口后应答客户端：请检查 `matrixbox status` 和 `docker logs matrixbox-synapse`";
+
+    // 6. Local facts.
+    Upstream => "`upstream:` is set: matrixbox runs no containers", "已设置 `upstream:`：matrixbox 不运行容器";
+    DockerUnreachable => "Docker is unreachable: {0}", "无法连接 Docker：{0}";
+    DockerUnreachableFix => "start Docker (`systemctl start docker`)", "请启动 Docker（`systemctl start docker`）";
+    ContainerMissing => "{0} does not exist", "{0} 不存在";
+    ContainerState => "{0} {1}", "{0} {1}";
+    ContainersFix => "`systemctl restart matrixbox` (or `matrixbox run`) brings them up; see `docker logs {0}` for why it stopped",
+        "执行 `systemctl restart matrixbox`（或 `matrixbox run`）启动它们；停止原因请查看 `docker logs {0}`";
+    DatabaseOk => "UTF8 with C collation and ctype", "UTF8，排序规则与字符类型均为 C";
+    DatabaseNotRunning => "PostgreSQL is not running", "PostgreSQL 未运行";
+    CertNone => "no certificate is stored yet", "尚未保存任何证书";
+    CertNoneFix => "matrixbox obtains one at start: see `matrixbox status` and `journalctl -u matrixbox`", "matrixbox 启动时会申请证书：请查看 `matrixbox status` 和 `journalctl -u matrixbox`";
+    CertDays => "{0}: {1} days left (until {2})", "{0}：剩余 {1} 天（至 {2}）";
+    CertExpiringFix => "renewal should have happened by now: see `matrixbox status` and `journalctl -u matrixbox`", "本应已完成续期：请查看 `matrixbox status` 和 `journalctl -u matrixbox`";
+    CertOwnFix => "replace the files under `tls:` with a renewed certificate and restart matrixbox", "请用续期后的证书替换 `tls:` 下的文件并重启 matrixbox";
+    CertOwnFiles => "own certificate {0}", "自有证书 {0}";
+    CertUnreadable => "cannot read {0}: {1}", "无法读取 {0}：{1}";
+    RenewalOk => "no renewal errors", "没有续期错误";
+    RenewalFailed => "{0}: {1} failures in a row, last: {2}", "{0}：连续失败 {1} 次，最近一次：{2}";
+    RenewalFailedFix => "matrixbox keeps the current certificate and retries by itself; fix the cause above (often DNS or a closed port 80/443)",
+        "matrixbox 会保留当前证书并自动重试；请解决上述原因（通常是 DNS 或端口 80/443 未开放）";
+    DiskFree => "{0} GiB free for {1}", "{1} 可用 {0} GiB";
+    DiskLowFix => "free space on the filesystem of {0}: PostgreSQL stops when it is full (`docker system prune` removes unused images)",
+        "请释放 {0} 所在文件系统的空间：磁盘写满时 PostgreSQL 会停止（`docker system prune` 可删除未使用的镜像）";
+    DiskUnknown => "cannot measure {0}: {1}", "无法测量 {0}：{1}";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_has_both_languages_with_the_same_placeholders() {
+        crate::preflight::i18n::assert_complete(M::ALL);
+    }
+}

@@ -1,0 +1,336 @@
+//! Doctor: on a running installation, walk the path a remote server takes (discovery,
+//! well-known, TLS, signing keys, client API) and look at the local parts, reporting each step.
+//!
+//! `gather` does the network and Docker work and keeps every outcome as a fact; `judge` turns
+//! facts into steps purely (unit-tested); `discovery` and `keys` hold the Matrix rules.
+
+pub mod discovery;
+pub mod i18n;
+pub mod judge;
+pub mod keys;
+pub mod net;
+pub mod render;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::acme::{self, CertStatus};
+use crate::config::Config;
+use crate::docker::{Engine, Observed, Runtime};
+use crate::paths::Paths;
+use crate::preflight::Lang;
+use crate::preflight::facts::{Disk, DiskRole};
+use crate::stack::{self, Stack};
+use discovery::{Endpoint, HostPort};
+use net::{FetchError, Fetched, Net};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    /// Not tried, because an earlier step it depends on failed (or it does not apply).
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Stable identifier for scripts.
+    pub id: &'static str,
+    pub title: String,
+    pub status: Status,
+    pub evidence: String,
+    pub remedy: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub server_name: String,
+    #[serde(serialize_with = "lang_code")]
+    pub lang: Lang,
+    pub healthy: bool,
+    pub steps: Vec<Step>,
+}
+
+fn lang_code<S: serde::Serializer>(lang: &Lang, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(lang.code())
+}
+
+impl Report {
+    pub fn new(server_name: String, lang: Lang, steps: Vec<Step>) -> Report {
+        Report {
+            server_name,
+            lang,
+            healthy: !steps.iter().any(|s| s.status == Status::Fail),
+            steps,
+        }
+    }
+}
+
+/// Options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub connect_to: Vec<net::ConnectTo>,
+    /// An extra trusted root (a private CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What the outside world showed.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub server_name: HostPort,
+    /// `None` when the server name is an IP literal or has a port (no well-known is asked for).
+    pub well_known: Option<Result<Fetched, FetchError>>,
+    pub endpoint: Endpoint,
+    /// SRV lookups that failed (not "no record"): (name, error).
+    pub srv_errors: Vec<(String, String)>,
+    pub address: Result<SocketAddr, FetchError>,
+    /// `/_matrix/key/v2/server` at the endpoint; also the TLS evidence. `None` if not reached.
+    pub keys: Option<Result<Fetched, FetchError>>,
+    pub client_well_known: Result<Fetched, FetchError>,
+    /// The base URL used (from the client well-known, or `https://<domain>`) and its answer.
+    pub versions: (String, Result<Fetched, FetchError>),
+    /// The internal CA's root, when it was trusted automatically.
+    pub internal_root: Option<PathBuf>,
+}
+
+/// Each of our containers by name, `None` when it does not exist.
+pub type Containers = Vec<(String, Option<Observed>)>;
+/// A certificate file's names and end of validity.
+pub type CertFile = Result<(Vec<String>, OffsetDateTime), String>;
+
+/// What this host shows.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// `None` with `upstream:` (no containers of ours).
+    pub containers: Option<Result<Containers, String>>,
+    /// `None` with `upstream:` or while PostgreSQL is not running.
+    pub database: Option<Result<(), String>>,
+    pub certificates: Vec<CertStatus>,
+    /// With `tls:` (own files): the certificate file and what it says (names, not_after).
+    pub own_certificate: Option<(PathBuf, CertFile)>,
+    pub disk: Disk,
+}
+
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub domain: String,
+    pub remote: Remote,
+    pub local: Local,
+    pub now: OffsetDateTime,
+}
+
+/// Gathers everything and judges it.
+pub async fn run(paths: &Paths, config: &Config, options: &Options, lang: Lang) -> Report {
+    let facts = gather(paths, config, options).await;
+    Report::new(
+        config.server_name.clone(),
+        lang,
+        judge::evaluate(&facts, lang),
+    )
+}
+
+async fn gather(paths: &Paths, config: &Config, options: &Options) -> Facts {
+    let certificates = acme::status(paths);
+    // A certificate from matrixbox's own CA is trusted by no one else: trust it here and say so.
+    let internal_root = certificates
+        .iter()
+        .find_map(|c| c.trust_root.as_ref())
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    let extra: Vec<PathBuf> = options
+        .ca_file
+        .iter()
+        .chain(internal_root.iter())
+        .cloned()
+        .collect();
+    let roots = net::roots(&extra).unwrap_or_else(|e| {
+        tracing::warn!("extra roots not usable, using the system's only: {e}");
+        net::roots(&[]).unwrap_or_else(|_| rustls::RootCertStore::empty())
+    });
+    let net = Net::new(options.connect_to.clone(), roots);
+    let (remote, local) = tokio::join!(
+        remote(&net, config, internal_root),
+        local(paths, config, certificates)
+    );
+    Facts {
+        domain: config.domain.clone(),
+        remote,
+        local,
+        now: OffsetDateTime::now_utc(),
+    }
+}
+
+async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> Remote {
+    let server_name = HostPort::parse(&config.server_name).unwrap_or(HostPort {
+        host: config.server_name.clone(),
+        port: None,
+    });
+    let mut srv_errors = Vec::new();
+    let (well_known, endpoint) = match discovery::literal(&server_name) {
+        Some(endpoint) => (None, endpoint),
+        None => {
+            let host = &server_name.host;
+            let fetched = net
+                .get(host, 443, host, host, "/.well-known/matrix/server")
+                .await;
+            let delegated = fetched
+                .as_ref()
+                .ok()
+                .and_then(|f| discovery::server_well_known(&f.answer).ok())
+                .map(|(to, _)| to);
+            let endpoint = match delegated.as_ref().and_then(discovery::literal) {
+                Some(endpoint) => endpoint,
+                None => {
+                    let srv_host = delegated.map_or_else(|| host.clone(), |to| to.host);
+                    let mut answers = Vec::new();
+                    for prefix in ["_matrix-fed._tcp", "_matrix._tcp"] {
+                        let name = format!("{prefix}.{srv_host}");
+                        match net.srv(&name).await {
+                            Ok(records) => answers.push(records),
+                            Err(e) => {
+                                srv_errors.push((name, e));
+                                answers.push(vec![]);
+                            }
+                        }
+                    }
+                    discovery::after_srv(&srv_host, &answers[0], &answers[1])
+                }
+            };
+            (Some(fetched), endpoint)
+        }
+    };
+    let address = net.address(&endpoint.connect_host, endpoint.port).await;
+    let keys = match &address {
+        Ok(addr) => Some(
+            net.get_at(
+                *addr,
+                &endpoint.tls_name,
+                &endpoint.host_header,
+                "/_matrix/key/v2/server",
+            )
+            .await,
+        ),
+        Err(_) => None,
+    };
+
+    // Clients start from the user ID's server name too.
+    let client_host = &server_name.host;
+    let client_port = server_name.port.unwrap_or(443);
+    let client_well_known = net
+        .get(
+            client_host,
+            client_port,
+            client_host,
+            &server_name.to_string(),
+            "/.well-known/matrix/client",
+        )
+        .await;
+    let base_url = client_well_known
+        .as_ref()
+        .ok()
+        .and_then(|f| discovery::client_well_known(&f.answer).ok())
+        .map(|(url, _)| url)
+        .unwrap_or_else(|| {
+            format!("https://{}", config.domain)
+                .parse()
+                .expect("a validated domain makes a URL")
+        });
+    let versions = versions(net, &base_url).await;
+    Remote {
+        server_name,
+        well_known,
+        endpoint,
+        srv_errors,
+        address,
+        keys,
+        client_well_known,
+        versions: (
+            base_url.to_string().trim_end_matches('/').to_string(),
+            versions,
+        ),
+        internal_root,
+    }
+}
+
+async fn versions(net: &Net, base_url: &http::Uri) -> Result<Fetched, FetchError> {
+    let host = base_url
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = base_url.port_u16().unwrap_or(443);
+    let authority = base_url
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
+    let path = format!(
+        "{}/_matrix/client/versions",
+        base_url.path().trim_end_matches('/')
+    );
+    net.get(host, port, host, &authority, &path).await
+}
+
+async fn local(paths: &Paths, config: &Config, certificates: Vec<CertStatus>) -> Local {
+    let own_certificate = config.tls_files.as_ref().map(|files| {
+        let facts = std::fs::read(&files.cert)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| acme::certinfo::from_pem(&pem))
+            .map(|f| (f.names, f.validity.not_after));
+        (files.cert.clone(), facts)
+    });
+    let disk = crate::preflight::facts::disk(DiskRole::State, &paths.state_dir);
+    let (containers, database) = if config.external_upstream.is_some() {
+        (None, None)
+    } else {
+        containers_and_database(paths, config).await
+    };
+    Local {
+        containers,
+        database,
+        certificates,
+        own_certificate,
+        disk,
+    }
+}
+
+type ContainerFacts = (
+    Option<Result<Containers, String>>,
+    Option<Result<(), String>>,
+);
+
+async fn containers_and_database(paths: &Paths, config: &Config) -> ContainerFacts {
+    let engine = match Engine::connect().await {
+        Ok(engine) => engine,
+        Err(e) => return (Some(Err(e.to_string())), None),
+    };
+    let mut observed = Vec::new();
+    for name in [stack::POSTGRES, stack::SYNAPSE] {
+        match engine.inspect(name).await {
+            Ok(o) => observed.push((name.to_string(), o)),
+            Err(e) => return (Some(Err(e.to_string())), None),
+        }
+    }
+    let postgres_running = observed[0].1.as_ref().is_some_and(|o| o.running);
+    let database = if postgres_running {
+        match crate::secrets::load(&paths.secrets_dir()) {
+            Ok(secrets) => {
+                let stack = Stack::new(config.clone(), paths.clone(), secrets);
+                Some(
+                    stack
+                        .verify_database_locale(&engine)
+                        .await
+                        .map_err(|e| format!("{e}; {}", e.hint())),
+                )
+            }
+            Err(e) => Some(Err(e.to_string())),
+        }
+    } else {
+        None
+    };
+    (Some(Ok(observed)), database)
+}
