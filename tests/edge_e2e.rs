@@ -2,9 +2,6 @@
 //! certificates from a real CA (Pebble) or the internal CA; a real Matrix client talks to it
 //! over TLS with certificate verification on.
 
-// The engine guard is held for a whole test on purpose: containers have fixed names.
-#![allow(clippy::await_holding_lock)]
-
 mod common;
 
 use std::time::Duration;

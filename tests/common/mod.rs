@@ -8,11 +8,11 @@ pub mod pebble;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Containers have fixed names, so tests that use the engine take turns.
-static ENGINE: Mutex<()> = Mutex::new(());
+/// Containers have fixed names, so tests that use the engine take turns: a file lock (flock)
+/// orders threads and processes alike (other test binaries, other clones on the same bench).
+const ENGINE_LOCK_FILE: &str = "matrixbox-engine.lock";
 
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
