@@ -48,10 +48,11 @@ pub fn inspect(container: &str, format: &str) -> String {
 }
 
 /// Takes the engine for this test and removes what earlier tests left.
-pub fn exclusive_engine() -> MutexGuard<'static, ()> {
-    let guard = ENGINE
+pub fn exclusive_engine() -> std::fs::File {
+    let guard = std::fs::File::create(std::env::temp_dir().join(ENGINE_LOCK_FILE)).unwrap();
+    guard
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .expect("lock for the bench engine's containers");
     docker(&["rm", "-f", "matrixbox-synapse", "matrixbox-postgres"]);
     docker(&["network", "rm", "matrixbox"]);
     guard
