@@ -128,10 +128,11 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
         }
     }
     status.healthy = status.synapse_health == Some(true)
-        && status
-            .containers
-            .iter()
-            .all(|c| c.observed.as_ref().is_some_and(|o| o.running));
+        && status.containers.iter().all(|c| {
+            c.observed
+                .as_ref()
+                .is_some_and(|o| o.running && o.health.as_deref().is_none_or(|h| h == "healthy"))
+        });
 
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
