@@ -19,9 +19,25 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let runtime = tokio::runtime::Runtime::new().expect("cannot start the async runtime");
+    let runtime = runtime().expect("cannot start the async runtime");
     if let Err(err) = runtime.block_on(matrixbox::commands::execute(cli)) {
         eprint!("{}", matrixbox::report::render(&err));
         std::process::exit(matrixbox::report::exit_code(&err));
+    }
+}
+
+/// One worker (a 1-CPU VPS, or TOKIO_WORKER_THREADS=1) runs on the current thread: the
+/// multi-threaded scheduler's cross-thread bookkeeping buys nothing there.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from));
+    if workers == Some(1) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
     }
 }
