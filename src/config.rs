@@ -128,9 +128,11 @@ pub struct RawConfig {
     pub admin_allow: Option<Vec<String>>,
     pub support: Option<Support>,
     pub public_address: Option<String>,
+    pub serve_server_name: Option<bool>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
+    "serve_server_name",
     "listen",
     "tls",
     "upstream",
@@ -179,6 +181,8 @@ pub struct Config {
     pub support: Option<Support>,
     /// The address other hosts reach this one at, when it is not on an interface (NAT).
     pub public_address: Option<IpAddr>,
+    /// `server_name` points at this host too: serve its well-known documents and certify it.
+    pub serve_server_name: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -226,9 +230,12 @@ pub struct TlsFiles {
 
 impl Config {
     /// Every name this server presents a certificate for and serves well-known on.
+    ///
+    /// `server_name` is included only when it is served here (`serve_server_name: true`): when
+    /// its DNS points elsewhere, a CA could not validate it and no certificate would be issued.
     pub fn tls_names(&self) -> Vec<String> {
         let mut names = vec![self.domain.clone()];
-        if self.server_name != self.domain {
+        if self.server_name != self.domain && self.serve_server_name {
             names.push(self.server_name.clone());
         }
         names
@@ -419,6 +426,7 @@ fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
             "upstream" => raw.upstream = field(&key, value, problems),
             "admin_allow" => raw.admin_allow = field(&key, value, problems),
             "support" => raw.support = field(&key, value, problems),
+            "serve_server_name" => raw.serve_server_name = field(&key, value, problems),
             "public_address" => raw.public_address = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
@@ -681,6 +689,7 @@ fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
         external_upstream,
         admin_allow,
         support: raw.support,
+        serve_server_name: raw.serve_server_name.unwrap_or(false),
         domain: domain?,
         server_name: server_name?,
         acme_email: raw.acme.email,
@@ -1025,6 +1034,18 @@ mod tests {
             ],
             "{p:#?}"
         );
+    }
+
+    #[test]
+    fn server_name_is_certified_only_when_served_here() {
+        let delegated =
+            parse_str("domain: matrix.example.com\nserver_name: example.com\n").unwrap();
+        assert_eq!(delegated.tls_names(), ["matrix.example.com"]);
+        let here = parse_str(
+            "domain: matrix.example.com\nserver_name: example.com\nserve_server_name: true\n",
+        )
+        .unwrap();
+        assert_eq!(here.tls_names(), ["matrix.example.com", "example.com"]);
     }
 
     #[test]

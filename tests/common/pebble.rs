@@ -169,7 +169,7 @@ impl Pebble {
     pub fn config(&self, names: &[&str], challenge: &str) -> String {
         let server_name = names.get(1).unwrap_or(&names[0]);
         format!(
-            "domain: {}\nserver_name: {server_name}\nacme:\n  email: admin@matrixbox.example.com\n  directory: {DIRECTORY}\n  ca_root: {}\n  challenge: {challenge}\n",
+            "domain: {}\nserver_name: {server_name}\nserve_server_name: true\nacme:\n  email: admin@matrixbox.example.com\n  directory: {DIRECTORY}\n  ca_root: {}\n  challenge: {challenge}\n",
             names[0],
             self.api_root.display()
         )
