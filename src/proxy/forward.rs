@@ -52,28 +52,18 @@ impl Upstream {
             return too_large(self.max_body);
         }
         let (mut parts, body) = req.into_parts();
-        let host = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_string)
-            });
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        parts.uri = match Uri::builder()
-            .scheme("http")
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+        // HTTP/2 carries the host in :authority; Synapse (HTTP/1.1) needs it as Host.
+        if let Some(authority) = parts.uri.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
         {
+            parts.headers.insert(header::HOST, host);
+        }
+        // Rebuilt from the original parts (shared buffers): the path and query stay byte for byte.
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(http::uri::Scheme::HTTP);
+        uri.authority = Some(self.authority.clone());
+        uri.path_and_query = parts.uri.path_and_query().cloned();
+        parts.uri = match Uri::from_parts(uri) {
             Ok(uri) => uri,
             Err(_) => {
                 return matrix_error(
@@ -85,9 +75,6 @@ impl Upstream {
         };
         parts.version = Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
-        if let Some(host) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
-            parts.headers.insert(header::HOST, host);
-        }
         // Overwritten, never appended: a client cannot choose the address Synapse logs and rate-limits.
         parts.headers.insert(
             X_FORWARDED_FOR.clone(),
