@@ -47,6 +47,9 @@ images:
 trusted_key_servers: []
 synapse_port: $PORT
 memory_mb: $2
+listen:
+  http: 127.0.0.1:$((PORT + 1))
+  https: 127.0.0.1:$((PORT + 2))
 YAML
     fi
 }
