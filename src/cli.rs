@@ -45,6 +45,14 @@ pub enum Command {
     User(UserCommand),
     /// Stop Synapse, then PostgreSQL, cleanly. Data stays.
     Down,
+    /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
+    Unit,
+    /// Print shell completions (used to build the package).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page in roff (used to build the package).
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
 mod down;
+mod generate;
 mod preflight;
 mod run;
 mod setup;
@@ -26,6 +27,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
         Command::Down => down::down(&paths).await,
+        Command::Unit => generate::unit(),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Manpage => generate::manpage(),
     }
 }
 
