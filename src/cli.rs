@@ -72,6 +72,9 @@ pub struct SetupArgs {
     /// Do not check the host first (for CI and tests; `matrixbox preflight` runs the checks alone).
     #[arg(long)]
     pub skip_preflight: bool,
+    /// Do not start matrixbox.service afterwards (setup starts it when systemd runs the host).
+    #[arg(long)]
+    pub no_start: bool,
 }
 
 #[derive(Debug, Args)]
