@@ -48,6 +48,14 @@ pub enum Command {
     User(UserCommand),
     /// Stop Synapse, then PostgreSQL, cleanly. Data stays.
     Down,
+    /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
+    Unit,
+    /// Print shell completions (used to build the package).
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page in roff (used to build the package).
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +75,9 @@ pub struct SetupArgs {
     /// Do not check the host first (for CI and tests; `matrixbox preflight` runs the checks alone).
     #[arg(long)]
     pub skip_preflight: bool,
+    /// Do not start matrixbox.service afterwards (setup starts it when systemd runs the host).
+    #[arg(long)]
+    pub no_start: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! Assets compiled into the binary: Synapse templates (and later the landing page and unit file).
+//! Assets compiled into the binary: Synapse templates, the landing page and the systemd unit.
 
 use rust_embed::RustEmbed;
 

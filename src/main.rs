@@ -6,6 +6,11 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    // ring is the only provider compiled in; installing it explicitly keeps any dependency that
+    // asks for "the default provider" from panicking if another one is ever enabled.
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .expect("no other rustls crypto provider is installed before main");
     let cli = matrixbox::cli::Cli::parse();
     let level = match cli.verbose {
         0 => "info",

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::acme::{AcmeError, CertManager, Http01Tokens};
 use crate::config::{self, Config};
 use crate::docker::Engine;
+use crate::notify::{self, Backend, Notifier};
 use crate::paths::Paths;
 use crate::proxy::{self, ChallengeLookup, Edge, SharedEdge};
 use crate::secrets::Secrets;
@@ -117,6 +118,7 @@ fn start_certificates(
 
 /// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.
 /// `reload` is notified on SIGHUP: the config is re-read and only what changed is redone.
+/// systemd hears READY=1 once listeners, a certificate and a healthy stack are all in place.
 pub async fn run(
     mut config: Config,
     paths: Paths,
@@ -125,6 +127,7 @@ pub async fn run(
     shutdown: CancellationToken,
     reload: &tokio::sync::Notify,
 ) -> Result<(), ServiceError> {
+    let notify = Notifier::from_env();
     let engine = match config.external_upstream {
         None => Some(Engine::connect().await?),
         Some(_) => None,
@@ -165,8 +168,13 @@ pub async fn run(
     let mut stack = engine
         .as_ref()
         .map(|_| Stack::new(config.clone(), paths.clone(), secrets.clone()));
+    let mut backend = Backend::Healthy;
     if let (Some(stack), Some(engine)) = (&stack, &engine) {
-        let report = stack.up(engine).await?;
+        notify.status(&format!(
+            "starting: bringing up PostgreSQL and Synapse for {}",
+            config.domain
+        ));
+        let report = notify.while_working(stack.up(engine)).await?;
         tracing::info!(
             postgres = ?report.postgres,
             synapse = ?report.synapse,
@@ -175,40 +183,92 @@ pub async fn run(
             config.synapse_port
         );
     }
+    let mut reload_error: Option<String> = None;
+    let status = |config: &Config, backend: &Backend, reload_error: &Option<String>| {
+        let backend = match &config.external_upstream {
+            Some(uri) => Backend::External(uri.to_string()),
+            None => backend.clone(),
+        };
+        let served = store
+            .get(&config.tls_names()[0])
+            .and_then(|key| key.cert.first().and_then(|der| notify::not_after(der)));
+        notify::status_line(
+            &config.domain,
+            &backend,
+            served,
+            reload_error.as_deref(),
+            time::OffsetDateTime::now_utc(),
+        )
+    };
+    notify.ready(&status(&config, &backend, &reload_error));
+
+    // The watchdog is fed from this loop only (on its ticks and while it awaits a reconcile), so
+    // a stalled loop gets the process restarted.
+    let mut ticks = tokio::time::interval(notify.tick());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_reconcile = tokio::time::Instant::now() + RECONCILE_EVERY;
     loop {
-        tokio::select! {
+        let reloading = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = reload.notified() => match config::load(&paths.config) {
-                Ok(new_config) => {
-                    edge.replace(Edge::new(&new_config, upstream(&new_config), Arc::new(tokens.clone())));
-                    if new_config.tls_names() != config.tls_names() || new_config.acme != config.acme || new_config.tls_files != config.tls_files {
-                        certificates.cancel();
-                        certificates = shutdown.child_token();
-                        if let Err(e) = start_certificates(&new_config, &paths, &store, &tokens, &tasks, certificates.clone()) {
-                            tracing::error!("certificates for the new configuration failed, serving the previous ones: {e}");
+            _ = ticks.tick() => {
+                notify.watchdog();
+                continue;
+            }
+            _ = tokio::time::sleep_until(next_reconcile) => false,
+            _ = reload.notified() => {
+                notify.reloading();
+                match config::load(&paths.config) {
+                    Ok(new_config) => {
+                        edge.replace(Edge::new(&new_config, upstream(&new_config), Arc::new(tokens.clone())));
+                        if new_config.tls_names() != config.tls_names() || new_config.acme != config.acme || new_config.tls_files != config.tls_files {
+                            certificates.cancel();
+                            certificates = shutdown.child_token();
+                            if let Err(e) = start_certificates(&new_config, &paths, &store, &tokens, &tasks, certificates.clone()) {
+                                tracing::error!("certificates for the new configuration failed, serving the previous ones: {e}");
+                            }
                         }
+                        if stack.is_some() {
+                            stack = Some(Stack::new(new_config.clone(), paths.clone(), secrets.clone()));
+                        }
+                        config = new_config;
+                        reload_error = None;
+                        tracing::info!("configuration reloaded");
                     }
-                    if stack.is_some() {
-                        stack = Some(Stack::new(new_config.clone(), paths.clone(), secrets.clone()));
+                    Err(e) => {
+                        tracing::error!("reload failed, keeping the running configuration: {e}");
+                        reload_error = Some(e.to_string());
                     }
-                    config = new_config;
-                    tracing::info!("configuration reloaded");
                 }
-                Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
-            },
-            _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                true
+            }
+        };
+        if let (Some(stack), Some(engine)) = (&stack, &engine) {
+            backend = match notify.while_working(stack.up(engine)).await {
+                Ok(_) => Backend::Healthy,
+                Err(e) => {
+                    tracing::error!("reconcile failed: {e}; hint: {}", e.hint());
+                    Backend::Failing(e.to_string())
+                }
+            };
         }
-        if let (Some(stack), Some(engine)) = (&stack, &engine)
-            && let Err(e) = stack.up(engine).await
-        {
-            tracing::error!("reconcile failed: {e}; hint: {}", e.hint());
+        next_reconcile = tokio::time::Instant::now() + RECONCILE_EVERY;
+        let line = status(&config, &backend, &reload_error);
+        if reloading {
+            notify.ready(&line);
+        } else {
+            notify.status(&line);
         }
     }
     tracing::info!("shutting down: draining connections, then stopping Synapse and PostgreSQL");
-    tasks.close();
-    tasks.wait().await;
-    if let (Some(stack), Some(engine)) = (&stack, &engine) {
-        stack.down(engine).await?;
-    }
-    Ok(())
+    notify.status("stopping: draining connections, then stopping Synapse and PostgreSQL");
+    notify
+        .while_working(async {
+            tasks.close();
+            tasks.wait().await;
+            if let (Some(stack), Some(engine)) = (&stack, &engine) {
+                stack.down(engine).await?;
+            }
+            Ok(())
+        })
+        .await
 }

@@ -2,6 +2,7 @@
 
 mod doctor;
 mod down;
+mod generate;
 mod preflight;
 mod run;
 mod setup;
@@ -28,6 +29,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
         Command::Down => down::down(&paths).await,
+        Command::Unit => generate::unit(),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Manpage => generate::manpage(),
     }
 }
 

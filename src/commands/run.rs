@@ -5,6 +5,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::preflight::Show;
+use crate::notify::Notifier;
 use crate::paths::Paths;
 use crate::preflight;
 use crate::secrets;
@@ -35,6 +36,8 @@ pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
             }
         }
         tracing::info!("shutdown requested");
+        Notifier::from_env()
+            .stopping("stopping: draining connections, then stopping Synapse and PostgreSQL");
         shutdown.cancel();
         // Keep the signal streams registered until the service has stopped.
         std::future::pending::<()>().await

@@ -93,9 +93,59 @@ pub async fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
         paths.secrets_dir().display()
     );
     println!();
-    println!(
-        "next: start the homeserver with `matrixbox run` (or `systemctl enable --now matrixbox`),"
-    );
+    if !args.no_start && service_installed(paths) {
+        start_service()?;
+        println!(
+            "matrixbox.service is running: `systemctl status matrixbox` shows how it is doing"
+        );
+    } else {
+        println!(
+            "next: start the homeserver with `matrixbox run` (or `systemctl enable --now matrixbox`),"
+        );
+    }
     println!("      then create your first user: `matrixbox user add alice --admin`");
+    Ok(())
+}
+
+/// Whether systemd runs this host and knows matrixbox.service, which reads the default config.
+fn service_installed(paths: &Paths) -> bool {
+    paths.config == std::path::Path::new(crate::paths::DEFAULT_CONFIG)
+        && sd_notify::booted().unwrap_or(false)
+        && systemctl(&["cat", "matrixbox.service"]).is_ok_and(|out| out.status.success())
+}
+
+fn systemctl(args: &[&str]) -> std::io::Result<std::process::Output> {
+    std::process::Command::new("systemctl")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+}
+
+/// Starts the service (a running one reloads the config instead); returns once systemd reports
+/// it ready, which is when Synapse answers behind the edge.
+fn start_service() -> anyhow::Result<()> {
+    let running = systemctl(&["is-active", "--quiet", "matrixbox.service"])
+        .is_ok_and(|out| out.status.success());
+    let args: &[&str] = if running {
+        println!("reloading matrixbox.service with this configuration");
+        &["reload", "matrixbox.service"]
+    } else {
+        println!(
+            "starting matrixbox.service (a first start pulls images and prepares the database; `journalctl -fu matrixbox` follows it)"
+        );
+        &["enable", "--now", "matrixbox.service"]
+    };
+    let out = systemctl(args).context("cannot run systemctl")?;
+    if !out.status.success() {
+        return Err(Hinted::new(
+            format!(
+                "`systemctl {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "`systemctl status matrixbox` and `journalctl -u matrixbox` say why; fix it and run `systemctl start matrixbox`",
+        )
+        .into());
+    }
     Ok(())
 }

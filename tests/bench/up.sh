@@ -27,11 +27,14 @@ PG_IMAGE=matrixbox-test/postgres:15
 SYNAPSE_IMAGE=matrixbox-test/synapse:1.163.2
 PG_ROOTFS=matrixbox-test/pg-rootfs:bookworm
 PY_ROOTFS=matrixbox-test/py-rootfs:bookworm
+# systemd as PID 1, for the package and service tests (tests/systemd_e2e.rs).
+SYSTEMD_IMAGE=matrixbox-test/systemd:bookworm
 SUITE=bookworm
 
 # Packages of the two root filesystems (minbase adds the Essential set).
 PG_ROOTFS_PKGS=ca-certificates,postgresql-15,passwd
 PY_ROOTFS_PKGS=ca-certificates,python3,python3-venv,python3-psycopg2,libpq5,passwd
+SYSTEMD_PKGS=systemd,systemd-sysv,dbus,ca-certificates,curl,gnupg,apt-utils,procps,iproute2
 # The postgres user must be uid/gid 999 (official image contract): create it
 # before postgresql-common's postinst would pick a free system uid.
 PG_ESSENTIAL_HOOK='echo "postgres:x:999:999:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash" >> "$1/etc/passwd"; echo "postgres:x:999:" >> "$1/etc/group"'
@@ -58,13 +61,18 @@ ensure_packages() {
     command -v flock >/dev/null 2>&1 || missing+=(util-linux)
     # ACME tests: Pebble and its DNS (pebble-challtestsrv), started per test by tests/common/pebble.rs.
     command -v pebble >/dev/null 2>&1 || missing+=(pebble)
+    # Package tests: a signed apt repository (gpg, apt-ftparchive) served by python3 on loopback.
+    command -v gpg >/dev/null 2>&1 || missing+=(gpg)
+    command -v apt-ftparchive >/dev/null 2>&1 || missing+=(apt-utils)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     log "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >"$LOG_DIR/apt.log" 2>&1 || { tail -20 "$LOG_DIR/apt.log" >&2; die "apt-get update failed"; }
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOG_DIR/apt.log" 2>&1 \
+    apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends "${missing[@]}" >>"$LOG_DIR/apt.log" 2>&1 \
         || { tail -30 "$LOG_DIR/apt.log" >&2; die "apt-get install failed"; }
 }
 
@@ -298,9 +306,24 @@ build_synapse() {
     rm -rf "$dir"
 }
 
+# The systemd rootfs, cached like the others (by a hash of its package list).
+build_systemd_image() {
+    [ "$(image_label "$SYSTEMD_IMAGE")" = "$(rootfs_hash "$SYSTEMD_PKGS" "")" ] && return 0
+    ensure_rootfs_start "$SYSTEMD_IMAGE" "$SYSTEMD_PKGS" ""
+    ensure_rootfs_finish || die "systemd root filesystem build failed"
+}
+
+# cargo-deb builds the .deb the package tests install (from the Rust crate registry).
+ensure_cargo_deb() {
+    command -v cargo-deb >/dev/null 2>&1 && return 0
+    log "installing cargo-deb (cargo install --locked cargo-deb, ~2 min; log: $LOG_DIR/cargo-deb.log)"
+    cargo install --locked cargo-deb >"$LOG_DIR/cargo-deb.log" 2>&1 \
+        || { tail -20 "$LOG_DIR/cargo-deb.log" >&2; die "cargo install cargo-deb failed"; }
+}
+
 verify_images() {
     local img
-    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE"; do
+    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE"; do
         docker image inspect "$img" >/dev/null 2>&1 || die "image $img missing after build"
     done
 }
@@ -311,6 +334,7 @@ export DOCKER_HOST=unix://$SOCK
 export MATRIXBOX_TEST_DOCKER_HOST=unix://$SOCK
 export MATRIXBOX_TEST_PG_IMAGE=$PG_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_IMAGE=$SYNAPSE_IMAGE
+export MATRIXBOX_TEST_SYSTEMD_IMAGE=$SYSTEMD_IMAGE
 EOF
     mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
 }
@@ -318,6 +342,8 @@ EOF
 ensure_packages
 start_engine
 build_images
+build_systemd_image
+ensure_cargo_deb
 verify_images
 write_env
 log "bench ready in $(($(date +%s) - T0)) s"
