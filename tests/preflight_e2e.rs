@@ -135,7 +135,7 @@ fn write_config(mbx: &Instance, https_port: u16) {
     std::fs::write(
         mbx.config_path(),
         format!(
-            "domain: matrix.{ZONE}\nserver_name: {ZONE}\nacme:\n  directory: 'https://127.0.0.1:{}/directory'\n\
+            "domain: matrix.{ZONE}\nserver_name: {ZONE}\nserve_server_name: true\nacme:\n  directory: 'https://127.0.0.1:{}/directory'\n\
              images:\n  synapse: {}\n  postgres: {}\nlisten:\n  http: '127.0.0.1:{}'\n  https: '127.0.0.1:{https_port}'\n",
             free_port(),
             env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
