@@ -20,6 +20,16 @@ pub const POSTGRES: &str = "matrixbox-postgres";
 pub const SYNAPSE: &str = "matrixbox-synapse";
 const DB_USER: &str = "synapse";
 const DB_NAME: &str = "synapse";
+/// Ready means accepting TCP connections: the init-time server listens on the socket only.
+const PG_ISREADY: [&str; 7] = [
+    "pg_isready",
+    "-h",
+    "127.0.0.1",
+    "-U",
+    DB_USER,
+    "-d",
+    DB_NAME,
+];
 /// The official postgres image's uid/gid.
 const POSTGRES_UID: u32 = 999;
 const PGDATA_MOUNT: &str = "/var/lib/postgresql/data";
@@ -120,18 +130,10 @@ impl Stack {
             stop_signal: Some("SIGINT".into()),
             stop_timeout_s: 90,
             healthcheck: Some(Healthcheck {
-                test: [
-                    "CMD",
-                    "pg_isready",
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    DB_USER,
-                    "-d",
-                    DB_NAME,
-                ]
-                .map(String::from)
-                .to_vec(),
+                test: std::iter::once("CMD")
+                    .chain(PG_ISREADY)
+                    .map(String::from)
+                    .collect(),
                 // Frequent enough that `status` and `doctor` see "healthy" soon after start.
                 interval_s: 3,
             }),
@@ -244,22 +246,7 @@ impl Stack {
         loop {
             let running = engine.inspect(POSTGRES).await?.is_some_and(|o| o.running);
             if running {
-                let (code, _) = engine
-                    .exec(
-                        POSTGRES,
-                        &[
-                            "pg_isready",
-                            "-q",
-                            "-h",
-                            "127.0.0.1",
-                            "-U",
-                            DB_USER,
-                            "-d",
-                            DB_NAME,
-                        ],
-                        vec![],
-                    )
-                    .await?;
+                let (code, _) = engine.exec(POSTGRES, &PG_ISREADY, vec![]).await?;
                 if code == 0 {
                     return Ok(());
                 }

@@ -16,20 +16,6 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 const DOMAIN: &str = "matrix.example.com";
 const SERVER_NAME: &str = "example.com";
 
-fn pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
 /// A TLS server on loopback with a certificate for `example.com` only (from its own CA), that
 /// answers every request with an HTML page: a wrong name for the domain, a broken well-known
 /// for the server name. Returns its port and its CA in PEM.
@@ -171,7 +157,11 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
 
     let (impostor_port, impostor_ca) = impostor().await;
     let ca = mbx.dir.path().join("roots.pem");
-    std::fs::write(&ca, pem(pebble.issuing_root.as_ref()) + &impostor_ca).unwrap();
+    std::fs::write(
+        &ca,
+        certificate_pem(pebble.issuing_root.as_ref()) + &impostor_ca,
+    )
+    .unwrap();
     let edge = |name: &str| format!("{name}:443:127.0.0.1:{}", mbx.https_port);
     let elsewhere = |name: &str| format!("{name}:443:127.0.0.1:{impostor_port}");
 

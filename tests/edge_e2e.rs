@@ -11,20 +11,6 @@ use common::*;
 
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 
-fn pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
 /// `curl` trusting only `ca`, with `name` resolved to loopback: (status line code, body).
 fn curl(ca: &std::path::Path, name: &str, port: u16, path: &str) -> (String, String) {
     let out = std::process::Command::new("curl")
@@ -84,7 +70,7 @@ async fn pebble_certificate_and_a_real_client_through_the_edge() {
     );
 
     let ca = mbx.dir.path().join("pebble-root.pem");
-    std::fs::write(&ca, pem(pebble.issuing_root.as_ref())).unwrap();
+    std::fs::write(&ca, certificate_pem(pebble.issuing_root.as_ref())).unwrap();
     let (code, body) = curl(&ca, name, mbx.https_port, "/_matrix/client/versions");
     assert_eq!(code, "200", "{body}");
     assert!(body.contains("\"versions\""), "{body}");

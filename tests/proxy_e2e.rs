@@ -66,6 +66,7 @@ struct Harness {
     https: SocketAddr,
     http: SocketAddr,
     root: CertificateDer<'static>,
+    root_pem: String,
     _shutdown: tokio_util::sync::DropGuard,
 }
 
@@ -103,6 +104,7 @@ async fn start(extra_config: &str, upstream: SocketAddr) -> Harness {
         https: https_addr,
         http: http_addr,
         root: cert.cert.der().clone(),
+        root_pem: cert.cert.pem(),
         _shutdown: shutdown.drop_guard(),
     }
 }
@@ -369,7 +371,7 @@ async fn sni_policy_and_http2() {
     // HTTP/2 with ALPN, through curl (a real client), certificate verified against our root.
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("root.pem");
-    std::fs::write(&ca, pem_of(&h.root)).unwrap();
+    std::fs::write(&ca, &h.root_pem).unwrap();
     let out = tokio::process::Command::new("curl")
         .args([
             "-sS",
@@ -395,20 +397,6 @@ async fn sni_policy_and_http2() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn pem_of(der: &CertificateDer<'_>) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
 }
 
 /// A normal request that must succeed while a hostile client is connected.
