@@ -183,7 +183,7 @@ uninstall() {
             done
         fi
     fi
-    say "uninstalled"
+    if [ "$DRY_RUN" = 1 ]; then say "dry run: nothing was removed"; else say "uninstalled"; fi
 }
 
 main() {
