@@ -143,16 +143,7 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     .unwrap();
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    let root = pebble.issuing_root.clone();
-    let issued = pebble::eventually(Duration::from_secs(60), Duration::from_millis(300), || {
-        let root = root.clone();
-        async move {
-            pebble::verified_leaf(pebble::TLS_ADDR, DOMAIN, &root)
-                .await
-                .is_ok()
-        }
-    })
-    .await;
+    let issued = pebble::wait_until_served(pebble::TLS_ADDR, DOMAIN, &pebble.issuing_root).await;
     assert!(issued, "no certificate from Pebble:\n{}", daemon.log_text());
 
     let (impostor_port, impostor_ca) = impostor().await;

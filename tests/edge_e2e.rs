@@ -53,16 +53,7 @@ async fn pebble_certificate_and_a_real_client_through_the_edge() {
 
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    let root = pebble.issuing_root.clone();
-    let issued = pebble::eventually(Duration::from_secs(60), Duration::from_millis(300), || {
-        let root = root.clone();
-        async move {
-            pebble::verified_leaf(pebble::TLS_ADDR, name, &root)
-                .await
-                .is_ok()
-        }
-    })
-    .await;
+    let issued = pebble::wait_until_served(pebble::TLS_ADDR, name, &pebble.issuing_root).await;
     assert!(
         issued,
         "the edge never served a certificate from Pebble:\n{}",

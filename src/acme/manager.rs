@@ -30,12 +30,14 @@ pub(crate) trait Issuer {
     /// What `Meta.source` records: `internal` or the ACME directory URL.
     fn source(&self) -> &str;
     async fn obtain(&mut self, names: &[String]) -> Result<Issued, AcmeError>;
-    /// The CA's renewal window and when to ask again, if it offers ARI.
+    /// The CA's renewal window and when to ask again; `None` where it offers no ARI.
     async fn renewal_window(
         &mut self,
-        cert: &CertFacts,
-        now: OffsetDateTime,
-    ) -> Option<(Window, OffsetDateTime)>;
+        _cert: &CertFacts,
+        _now: OffsetDateTime,
+    ) -> Option<(Window, OffsetDateTime)> {
+        None
+    }
 }
 
 impl Issuer for AcmeIssuer {
@@ -77,14 +79,6 @@ impl Issuer for InternalIssuer {
             .as_ref()
             .expect("loaded above")
             .issue(names, now, LEAF_LIFETIME)
-    }
-
-    async fn renewal_window(
-        &mut self,
-        _: &CertFacts,
-        _: OffsetDateTime,
-    ) -> Option<(Window, OffsetDateTime)> {
-        None
     }
 }
 
@@ -583,14 +577,6 @@ mod tests {
             }
             self.ca
                 .issue(names, OffsetDateTime::now_utc(), self.lifetime)
-        }
-
-        async fn renewal_window(
-            &mut self,
-            _: &CertFacts,
-            _: OffsetDateTime,
-        ) -> Option<(Window, OffsetDateTime)> {
-            None
         }
     }
 

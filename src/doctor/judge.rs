@@ -139,6 +139,19 @@ fn doc_problem(p: &DocProblem, url: &str, l: Lang) -> String {
     }
 }
 
+/// A document that parsed: pass, or warn when its headers are off; the evidence quotes it.
+fn doc_accepted(body: &[u8], url: &str, warnings: &[DocWarning], l: Lang) -> (Status, String) {
+    let body = String::from_utf8_lossy(body).trim().to_string();
+    let mut evidence = vec![l.t(M::DocOk, &[&body, &url])];
+    evidence.extend(doc_warnings(warnings, l));
+    let status = if warnings.is_empty() {
+        Status::Pass
+    } else {
+        Status::Warn
+    };
+    (status, evidence.join("; "))
+}
+
 fn doc_warnings(warnings: &[DocWarning], l: Lang) -> Vec<String> {
     let missing = l.t(M::None_, &[]);
     warnings
@@ -230,22 +243,9 @@ pub fn well_known(r: &Remote, l: Lang) -> Step {
                 fix(),
             ),
             Ok((_, warnings)) => {
-                let body = String::from_utf8_lossy(&f.answer.body).trim().to_string();
-                let mut evidence = vec![l.t(M::DocOk, &[&body, &url])];
-                evidence.extend(doc_warnings(&warnings, l));
-                let status = if warnings.is_empty() {
-                    Status::Pass
-                } else {
-                    Status::Warn
-                };
+                let (status, evidence) = doc_accepted(&f.answer.body, &url, &warnings, l);
                 let remedy = (!warnings.is_empty()).then(fix).flatten();
-                step(
-                    "well-known-server",
-                    title,
-                    status,
-                    evidence.join("; "),
-                    remedy,
-                )
+                step("well-known-server", title, status, evidence, remedy)
             }
         },
     }
@@ -397,22 +397,9 @@ pub fn client_well_known(r: &Remote, domain: &str, l: Lang) -> Step {
                 fix,
             ),
             Ok((_, warnings)) => {
-                let body = String::from_utf8_lossy(&f.answer.body).trim().to_string();
-                let mut evidence = vec![l.t(M::DocOk, &[&body, &url])];
-                evidence.extend(doc_warnings(&warnings, l));
-                let status = if warnings.is_empty() {
-                    Status::Pass
-                } else {
-                    Status::Warn
-                };
+                let (status, evidence) = doc_accepted(&f.answer.body, &url, &warnings, l);
                 let remedy = if warnings.is_empty() { None } else { fix };
-                step(
-                    "well-known-client",
-                    title,
-                    status,
-                    evidence.join("; "),
-                    remedy,
-                )
+                step("well-known-client", title, status, evidence, remedy)
             }
         },
     }

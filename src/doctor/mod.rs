@@ -50,14 +50,9 @@ pub struct Step {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub server_name: String,
-    #[serde(serialize_with = "lang_code")]
     pub lang: Lang,
     pub healthy: bool,
     pub steps: Vec<Step>,
-}
-
-fn lang_code<S: serde::Serializer>(lang: &Lang, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(lang.code())
 }
 
 impl Report {

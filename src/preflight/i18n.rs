@@ -8,6 +8,13 @@ pub enum Lang {
     ZhCn,
 }
 
+/// Reports carry the language as its code (`en`, `zh_CN`).
+impl serde::Serialize for Lang {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
 impl Lang {
     /// The language the locale asks for: LC_ALL, then LC_MESSAGES, then LANG (POSIX order).
     pub fn from_env() -> Lang {

@@ -147,14 +147,9 @@ impl Target {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    #[serde(serialize_with = "lang_code")]
     pub lang: Lang,
     pub ready: bool,
     pub checks: Vec<Check>,
-}
-
-fn lang_code<S: serde::Serializer>(lang: &Lang, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(lang.code())
 }
 
 impl Report {

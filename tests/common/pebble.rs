@@ -284,6 +284,16 @@ pub async fn connect(
     Ok((tls, leaf))
 }
 
+/// Waits (up to a minute) until `addr` serves `name` a certificate chaining to `root`.
+pub async fn wait_until_served(addr: &str, name: &str, root: &CertificateDer<'static>) -> bool {
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        || async move { verified_leaf(addr, name, root).await.is_ok() },
+    )
+    .await
+}
+
 /// The leaf served for `name`, without verifying it (to compare certificates after expiry).
 pub async fn served_leaf(addr: &str, name: &str) -> CertificateDer<'static> {
     #[derive(Debug)]
