@@ -131,6 +131,23 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
+/// Roots a client of the public internet trusts: the system's, plus extra PEM files (a private
+/// ACME CA's root, `--ca-file`, the internal CA's root).
+pub fn client_roots(extra: &[&std::path::Path]) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    for path in extra {
+        let certs =
+            CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for cert in certs {
+            roots
+                .add(cert.map_err(|e| format!("{}: {e}", path.display()))?)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(roots)
+}
+
 /// TLS 1.2+ with ALPN h2, http/1.1 and acme-tls/1, certificates from `store`.
 pub fn server_config(store: Arc<CertStore>) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -143,10 +143,11 @@ async fn gather(paths: &Paths, config: &Config, options: &Options) -> Facts {
         .chain(internal_root.iter())
         .cloned()
         .collect();
-    let roots = net::roots(&extra).unwrap_or_else(|e| {
-        tracing::warn!("extra roots not usable, using the system's only: {e}");
-        net::roots(&[]).unwrap_or_else(|_| rustls::RootCertStore::empty())
-    });
+    let roots = crate::tls::client_roots(&extra.iter().map(PathBuf::as_path).collect::<Vec<_>>())
+        .unwrap_or_else(|e| {
+            tracing::warn!("extra roots not usable, using the system's only: {e}");
+            crate::tls::client_roots(&[]).unwrap_or_else(|_| rustls::RootCertStore::empty())
+        });
     let net = Net::new(options.connect_to.clone(), roots);
     let (remote, local) = tokio::join!(
         remote(&net, config, internal_root),

@@ -2,7 +2,6 @@
 //! HTTPS with certificate verification, recording what the server presented even when it fails.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +12,6 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use time::OffsetDateTime;
@@ -110,22 +108,6 @@ pub struct Net {
     connect_to: Vec<ConnectTo>,
     resolver: Result<TokioResolver, String>,
     roots: Arc<rustls::RootCertStore>,
-}
-
-/// The trusted roots: the system's, plus extra PEM files (`--ca-file`, the internal CA's root).
-pub fn roots(extra: &[PathBuf]) -> Result<rustls::RootCertStore, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    for path in extra {
-        let certs =
-            CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        for cert in certs {
-            roots
-                .add(cert.map_err(|e| format!("{}: {e}", path.display()))?)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-    }
-    Ok(roots)
 }
 
 impl Net {

@@ -8,8 +8,6 @@ use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use time::OffsetDateTime;
 
 use super::facts::{Answer, Probe, TimeSample, cause};
@@ -58,17 +56,7 @@ async fn fetch(url: &str, ca_root: Option<&Path>) -> Result<Answer, String> {
 
 /// The system's roots, plus `ca_root` (a private ACME CA such as Pebble's) when configured.
 fn tls_config(ca_root: Option<&Path>) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = ca_root {
-        let certs =
-            CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        for cert in certs {
-            roots
-                .add(cert.map_err(|e| format!("{}: {e}", path.display()))?)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-    }
+    let roots = crate::tls::client_roots(ca_root.as_slice())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
