@@ -47,7 +47,12 @@ pub enum Command {
     #[command(subcommand)]
     User(UserCommand),
     /// Stop Synapse, then PostgreSQL, cleanly. Data stays.
-    Down,
+    Down {
+        /// Also remove both containers and their network (the data directories stay; `run`
+        /// recreates them).
+        #[arg(long)]
+        remove: bool,
+    },
     /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
     Unit,
     /// Print shell completions (used to build the package).

@@ -338,6 +338,15 @@ impl Stack {
         }
         Ok(())
     }
+
+    /// Removes both containers and the network; run after `down`, so both stopped cleanly.
+    pub async fn remove(&self, engine: &Engine) -> Result<(), StackError> {
+        for name in [self.desired_synapse_spec().name, self.postgres_spec().name] {
+            engine.remove(&name).await?;
+        }
+        engine.remove_network(NETWORK).await?;
+        Ok(())
+    }
 }
 
 fn files_digest(files: &[(&str, String, u32)]) -> String {

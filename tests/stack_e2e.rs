@@ -199,4 +199,12 @@ fn full_lifecycle_on_a_real_engine() {
     assert_eq!(inspect("matrixbox-synapse", "{{.State.Running}}"), "false");
     assert_eq!(inspect("matrixbox-postgres", "{{.State.Running}}"), "false");
     assert_success(&mbx.run(&["down"]));
+
+    // --remove takes the containers and network away; the data stays for the next `run`.
+    assert_success(&mbx.run(&["down", "--remove"]));
+    for object in ["matrixbox-synapse", "matrixbox-postgres"] {
+        assert!(!docker(&["inspect", object]).status.success(), "{object}");
+    }
+    assert!(!docker(&["network", "inspect", "matrixbox"]).status.success());
+    assert!(mbx.state_dir().join("postgres/pgdata/PG_VERSION").exists());
 }

@@ -28,7 +28,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             admin,
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
-        Command::Down => down::down(&paths).await,
+        Command::Down { remove } => down::down(&paths, remove).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpage => generate::manpage(),

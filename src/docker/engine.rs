@@ -185,6 +185,14 @@ impl Engine {
         }
     }
 
+    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(api_error("remove network", name)(e)),
+        }
+    }
+
     pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(true),
