@@ -1,33 +1,40 @@
 #!/bin/sh
-# Installs matrixbox:  curl -fsSL https://<release-host>/install.sh | sh
+# Installs matrixbox:  curl -fsSL <release-url>/install.sh | sh
 #
-#   sh install.sh [--dry-run] [--version X] [--uninstall [--purge]]
+#   sh install.sh [--dry-run] [--version X] [--static] [--uninstall [--purge]]
 #
-# Debian/Ubuntu: adds the signed apt repository (key checked against the fingerprint pinned below)
-# and installs the package. Elsewhere: downloads the static binary, verifies SHA256SUMS and its
-# signature, installs it to /usr/local/bin with the systemd unit. Re-running changes nothing and
-# restarts nothing. Every step is a function; only the last line runs anything, so a download cut
-# short runs nothing.
+# Debian/Ubuntu: adds the signed apt repository and installs the package. Elsewhere (or with
+# --static): downloads the static binary, checks SHA256SUMS and its signature, installs it to
+# /usr/local/bin with the systemd unit. Every download is checked against the release key whose
+# fingerprint packaging/release.sh pins below. Re-running changes nothing and restarts nothing.
+# --uninstall removes what this script installed; --purge also removes the containers, the
+# configuration and all data (the homeserver's database, media and keys).
 #
-# Environment: MATRIXBOX_RELEASE_URL (static files), MATRIXBOX_APT_URL (repository),
-# MATRIXBOX_KEY_FINGERPRINT (override the pinned key, for tests and mirrors).
+# Every step is a function; only the last line runs anything, so a download cut short runs nothing.
+# Environment: MATRIXBOX_RELEASE_URL, MATRIXBOX_APT_URL (mirrors of the release files and the
+# repository; the key stays pinned).
 
 set -eu
 
-RELEASE_URL=${MATRIXBOX_RELEASE_URL:-https://get.matrixbox.invalid/releases}
-APT_URL=${MATRIXBOX_APT_URL:-https://get.matrixbox.invalid/apt}
-# The release signing key; a key with another fingerprint is refused.
-KEY_FINGERPRINT=${MATRIXBOX_KEY_FINGERPRINT:-0000000000000000000000000000000000000000}
+BASE_URL=@BASE_URL@
+KEY_FINGERPRINT=@KEY_FINGERPRINT@
+RELEASE_URL=${MATRIXBOX_RELEASE_URL:-$BASE_URL/releases}
+APT_URL=${MATRIXBOX_APT_URL:-$BASE_URL/apt}
+SUITE=bookworm
 KEYRING=/etc/apt/keyrings/matrixbox.gpg
 SOURCES=/etc/apt/sources.list.d/matrixbox.list
 BIN=/usr/local/bin/matrixbox
 UNIT=/etc/systemd/system/matrixbox.service
+CONFIG_DIR=/etc/matrixbox
+STATE_DIR=${MATRIXBOX_STATE_DIR:-/var/lib/matrixbox}
 
 DRY_RUN=0
 VERSION=
 ACTION=install
 PURGE=0
+FORCE_STATIC=0
 SUDO=
+TMP=
 
 say() { printf 'matrixbox-install: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -47,14 +54,21 @@ parse_args() {
             --dry-run) DRY_RUN=1 ;;
             --version) [ $# -ge 2 ] || die "--version needs a value"; VERSION=$2; shift ;;
             --version=*) VERSION=${1#--version=} ;;
+            --static) FORCE_STATIC=1 ;;
             --uninstall) ACTION=uninstall ;;
             --purge) PURGE=1 ;;
-            -h|--help) sed -n '2,13p' "$0" 2>/dev/null || true; exit 0 ;;
+            -h|--help) sed -n '2,15p' "$0" 2>/dev/null || true; exit 0 ;;
             *) die "unknown option $1 (see --help)" ;;
         esac
         shift
     done
     [ "$PURGE" = 0 ] || [ "$ACTION" = uninstall ] || die "--purge goes with --uninstall"
+}
+
+check_stamped() {
+    case $KEY_FINGERPRINT$BASE_URL in
+        *@*) die "this is the unreleased template of install.sh: use the install.sh published with a release (packaging/release.sh pins the signing key into it)" ;;
+    esac
 }
 
 need_root() {
@@ -68,96 +82,145 @@ need_root() {
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is needed: install it and run again"; }
 
 detect_arch() {
+    [ "$(uname -s)" = Linux ] || die "matrixbox runs on Linux only"
     case $(uname -m) in
-        x86_64|amd64) ARCH=x86_64; DEB_ARCH=amd64 ;;
-        aarch64|arm64) ARCH=aarch64; DEB_ARCH=arm64 ;;
+        x86_64|amd64) ARCH=x86_64 ;;
+        aarch64|arm64) ARCH=aarch64 ;;
         *) die "unsupported architecture $(uname -m): matrixbox runs on x86_64 and aarch64" ;;
     esac
-    [ "$(uname -s)" = Linux ] || die "matrixbox runs on Linux only"
 }
 
 # /etc/os-release overwrites VERSION, NAME and ID: read it in a subshell.
 detect_os() {
     OS_ID=$( (. /etc/os-release 2>/dev/null && echo "${ID:-unknown} ${ID_LIKE:-}") || echo unknown)
-    case " $OS_ID " in
-        *" debian "*|*" ubuntu "*) USE_APT=1 ;;
-        *) USE_APT=0 ;;
-    esac
+    USE_APT=0
+    if [ "$FORCE_STATIC" = 0 ]; then
+        case " $OS_ID " in
+            *" debian "*|*" ubuntu "*) USE_APT=1 ;;
+        esac
+    fi
+}
+
+make_tmp() {
+    TMP=$(mktemp -d)
+    trap 'rm -rf "$TMP"' EXIT
 }
 
 fetch() { # URL FILE
-    curl -fsSL --retry 3 -o "$2" "$1" || die "cannot download $1"
+    curl -fsSL --retry 3 -o "$2" "$1" || die "cannot download $1; nothing was changed"
+}
+
+# Succeeds when SIGNATURE over FILE is good and made by the pinned key (gpgv reports the signing
+# key's and the primary key's fingerprints). gpgv ships with apt, so Debian needs no gnupg.
+signed_by_release_key() { # KEYRING SIGNATURE [FILE]
+    if command -v gpgv >/dev/null 2>&1; then
+        status=$(gpgv --status-fd 1 --keyring "$1" "$2" ${3:+"$3"} 2>/dev/null) || return 1
+    else
+        status=$(gpg --batch --no-default-keyring --status-fd 1 --keyring "$1" --verify "$2" ${3:+"$3"} 2>/dev/null) || return 1
+    fi
+    printf '%s\n' "$status" | awk -v want="$KEY_FINGERPRINT" \
+        '$2 == "VALIDSIG" && ($3 == want || $NF == want) { ok = 1 } END { exit !ok }'
 }
 
 install_apt() {
-    need curl; need gpg
-    tmp=$(mktemp -d)
-    fetch "$APT_URL/matrixbox-archive-keyring.gpg" "$tmp/key.gpg"
-    got=$(gpg --batch --show-keys --with-colons "$tmp/key.gpg" | awk -F: '/^fpr/ {print $10; exit}')
-    [ "$got" = "$KEY_FINGERPRINT" ] || die "the repository key has fingerprint ${got:-none}, expected $KEY_FINGERPRINT; nothing installed"
-    line="deb [signed-by=$KEYRING] $APT_URL bookworm main"
-    if ! cmp -s "$tmp/key.gpg" "$KEYRING" 2>/dev/null; then
-        run install -D -m 0644 "$tmp/key.gpg" "$KEYRING"
+    need curl; need gpgv
+    fetch "$APT_URL/matrixbox-archive-keyring.gpg" "$TMP/key.gpg"
+    fetch "$APT_URL/dists/$SUITE/InRelease" "$TMP/InRelease"
+    signed_by_release_key "$TMP/key.gpg" "$TMP/InRelease" \
+        || die "the repository at $APT_URL is not signed by the release key $KEY_FINGERPRINT; nothing was changed"
+    line="deb [signed-by=$KEYRING] $APT_URL $SUITE main"
+    if ! cmp -s "$TMP/key.gpg" "$KEYRING" 2>/dev/null; then
+        run install -D -m 0644 "$TMP/key.gpg" "$KEYRING"
     fi
     if [ "$(cat "$SOURCES" 2>/dev/null)" != "$line" ]; then
         if [ "$DRY_RUN" = 1 ]; then say "would write $SOURCES: $line"; else printf '%s\n' "$line" | $SUDO tee "$SOURCES" >/dev/null; fi
     fi
-    pkg=matrixbox
-    [ -z "$VERSION" ] || pkg="matrixbox=$VERSION"
     installed=$(dpkg-query -W -f '${Status} ${Version}' matrixbox 2>/dev/null || true)
     case $installed in
         "install ok installed "*)
             if [ -z "$VERSION" ] || [ "${installed##* }" = "$VERSION" ]; then
-                say "matrixbox ${installed##* } is already installed; nothing to do"
-                rm -rf "$tmp"; return 0
+                say "matrixbox ${installed##* } is already installed; nothing to do (upgrades come with apt-get upgrade)"
+                return 0
             fi ;;
     esac
+    # Only this repository's index is refreshed: the user's other sources are not our business.
     run apt-get update -q -o Dir::Etc::sourcelist="$SOURCES" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg"
-    rm -rf "$tmp"
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "matrixbox${VERSION:+=$VERSION}"
 }
 
 install_static() {
-    need curl; need gpg; need sha256sum
+    need curl; need sha256sum
+    command -v gpgv >/dev/null 2>&1 || need gpg
     base=$RELEASE_URL/${VERSION:-latest}
-    tmp=$(mktemp -d)
-    fetch "$base/SHA256SUMS" "$tmp/SHA256SUMS"
-    fetch "$base/SHA256SUMS.asc" "$tmp/SHA256SUMS.asc"
-    fetch "$base/matrixbox-archive-keyring.gpg" "$tmp/key.gpg"
-    got=$(gpg --batch --show-keys --with-colons "$tmp/key.gpg" | awk -F: '/^fpr/ {print $10; exit}')
-    [ "$got" = "$KEY_FINGERPRINT" ] || die "the release key has fingerprint ${got:-none}, expected $KEY_FINGERPRINT; nothing installed"
-    gpgv --keyring "$tmp/key.gpg" "$tmp/SHA256SUMS.asc" "$tmp/SHA256SUMS" >/dev/null 2>&1 \
-        || die "SHA256SUMS is not signed by the release key; nothing installed"
-    fetch "$base/matrixbox-linux-$ARCH" "$tmp/matrixbox-linux-$ARCH"
-    (cd "$tmp" && grep " matrixbox-linux-$ARCH\$" SHA256SUMS | sha256sum -c - >/dev/null 2>&1) \
-        || die "matrixbox-linux-$ARCH does not match SHA256SUMS; nothing installed"
-    chmod 0755 "$tmp/matrixbox-linux-$ARCH"
-    if cmp -s "$tmp/matrixbox-linux-$ARCH" "$BIN"; then
+    file=matrixbox-linux-$ARCH
+    fetch "$base/SHA256SUMS" "$TMP/SHA256SUMS"
+    fetch "$base/SHA256SUMS.asc" "$TMP/SHA256SUMS.asc"
+    fetch "$base/matrixbox-archive-keyring.gpg" "$TMP/key.gpg"
+    signed_by_release_key "$TMP/key.gpg" "$TMP/SHA256SUMS.asc" "$TMP/SHA256SUMS" \
+        || die "SHA256SUMS at $base is not signed by the release key $KEY_FINGERPRINT; nothing was changed"
+    fetch "$base/$file" "$TMP/$file"
+    (cd "$TMP" && grep " $file\$" SHA256SUMS | sha256sum -c - >/dev/null 2>&1) \
+        || die "$file from $base does not match its signed SHA256SUMS; nothing was changed"
+    chmod 0755 "$TMP/$file"
+    binary_changed=0
+    if cmp -s "$TMP/$file" "$BIN"; then
         say "$BIN is already this version"
     else
-        run install -m 0755 "$tmp/matrixbox-linux-$ARCH" "$BIN"
-        # A running service moves to the new binary; a stopped one stays stopped.
-        run systemctl try-restart matrixbox.service
+        run install -m 0755 "$TMP/$file" "$BIN"
+        binary_changed=1
     fi
-    "$tmp/matrixbox-linux-$ARCH" unit | sed "s|^ExecStart=[^ ]*|ExecStart=$BIN|" > "$tmp/unit"
-    if ! cmp -s "$tmp/unit" "$UNIT"; then
-        run install -m 0644 "$tmp/unit" "$UNIT"
+    "$TMP/$file" unit | sed "s|^ExecStart=[^ ]*|ExecStart=$BIN|" > "$TMP/unit"
+    if ! cmp -s "$TMP/unit" "$UNIT"; then
+        run install -m 0644 "$TMP/unit" "$UNIT"
         run systemctl daemon-reload
     fi
+    # Enabled, not started: the service starts once `matrixbox setup` has written a config.
     if ! systemctl is-enabled --quiet matrixbox.service 2>/dev/null; then
         run systemctl enable matrixbox.service
     fi
-    rm -rf "$tmp"
+    # A running service moves to the new binary; a stopped one stays stopped.
+    if [ "$binary_changed" = 1 ] && systemctl is-active --quiet matrixbox.service 2>/dev/null; then
+        run systemctl restart matrixbox.service
+    fi
 }
 
+# Asks on the terminal (stdin is this script under `curl | sh`); without one, only says what to do.
 offer_docker() {
-    command -v docker >/dev/null 2>&1 && return 0
+    if command -v docker >/dev/null 2>&1 || [ -S /run/docker.sock ] || [ -S /var/run/docker.sock ]; then
+        return 0
+    fi
     say "Docker is not installed; matrixbox runs PostgreSQL and Synapse on it"
-    if [ "$USE_APT" = 1 ]; then
+    if [ "$USE_APT" = 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        say "install Docker from your distribution's packages, then run: matrixbox preflight"
+        return 0
+    fi
+    answer=n
+    if [ "$DRY_RUN" = 0 ] && { : </dev/tty; } 2>/dev/null; then
+        printf 'matrixbox-install: install docker.io from your distribution now? [Y/n] ' >/dev/tty
+        read -r answer </dev/tty || answer=n
+        case $answer in ""|y|Y|yes) answer=y ;; esac
+    fi
+    if [ "$answer" = y ]; then
         run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
     else
-        say "install Docker from your distribution's packages, then run: matrixbox preflight"
+        say "install Docker before setup: apt-get install docker.io"
     fi
+}
+
+# The containers go before the files they mount; a failure here leaves them for the user to remove.
+remove_containers() { # MATRIXBOX
+    [ -e "$CONFIG_DIR/matrixbox.yaml" ] || return 0
+    say "purge removes the containers matrixbox-synapse and matrixbox-postgres and the network matrixbox"
+    run "$1" down --remove \
+        || say "could not remove the containers; remove them with: docker rm -f matrixbox-synapse matrixbox-postgres"
+}
+
+remove_data() {
+    for dir in "$CONFIG_DIR" "$STATE_DIR"; do
+        [ -e "$dir" ] || continue
+        say "purge removes $dir (configuration, secrets, database and media)"
+        run rm -rf "$dir"
+    done
 }
 
 uninstall() {
@@ -165,25 +228,28 @@ uninstall() {
         run systemctl stop matrixbox.service
     fi
     if dpkg-query -W -f '${Status}' matrixbox 2>/dev/null | grep -q 'ok installed'; then
+        [ "$PURGE" = 0 ] || remove_containers /usr/bin/matrixbox
+        # The package's own purge removes the configuration and data (it says so).
         if [ "$PURGE" = 1 ]; then run apt-get purge -y -q matrixbox; else run apt-get remove -y -q matrixbox; fi
         [ ! -e "$SOURCES" ] || run rm -f "$SOURCES"
         [ ! -e "$KEYRING" ] || run rm -f "$KEYRING"
     else
+        [ "$PURGE" = 0 ] || [ ! -x "$BIN" ] || remove_containers "$BIN"
         if [ -e "$UNIT" ]; then
-            run systemctl disable matrixbox.service
+            run systemctl disable --quiet matrixbox.service
             run rm -f "$UNIT"
             run systemctl daemon-reload
         fi
         [ ! -e "$BIN" ] || run rm -f "$BIN"
-        if [ "$PURGE" = 1 ]; then
-            for dir in /etc/matrixbox /var/lib/matrixbox; do
-                [ -e "$dir" ] || continue
-                say "purge removes $dir (configuration, secrets, database and media)"
-                run rm -rf "$dir"
-            done
-        fi
+        [ "$PURGE" = 0 ] || remove_data
     fi
-    if [ "$DRY_RUN" = 1 ]; then say "dry run: nothing was removed"; else say "uninstalled"; fi
+    if [ "$DRY_RUN" = 1 ]; then
+        say "dry run: nothing was removed"
+    elif [ "$PURGE" = 1 ]; then
+        say "uninstalled and purged"
+    else
+        say "uninstalled; configuration and data stay in $CONFIG_DIR and $STATE_DIR (--purge removes them)"
+    fi
 }
 
 main() {
@@ -192,8 +258,11 @@ main() {
     detect_arch
     detect_os
     if [ "$ACTION" = uninstall ]; then uninstall; return 0; fi
+    check_stamped
+    make_tmp
     if [ "$USE_APT" = 1 ]; then install_apt; else install_static; fi
     offer_docker
+    if [ "$DRY_RUN" = 1 ]; then say "dry run: nothing was changed"; fi
     say "done. Next: matrixbox setup --domain matrix.example.com --email you@example.com"
 }
 

@@ -205,6 +205,10 @@ fn full_lifecycle_on_a_real_engine() {
     for object in ["matrixbox-synapse", "matrixbox-postgres"] {
         assert!(!docker(&["inspect", object]).status.success(), "{object}");
     }
-    assert!(!docker(&["network", "inspect", "matrixbox"]).status.success());
+    assert!(
+        !docker(&["network", "inspect", "matrixbox"])
+            .status
+            .success()
+    );
     assert!(mbx.state_dir().join("postgres/pgdata/PG_VERSION").exists());
 }

@@ -1,13 +1,18 @@
-//! The package as users live with it: the .deb from a signed apt repository, installed in a
-//! container with systemd as PID 1 (sandboxing really applied), then `setup`, `systemctl`
-//! reload/stop/start, crash and watchdog restarts, and a config error that stops the restarts.
+//! The package as users live with it, in a container with systemd as PID 1 (sandboxing really
+//! applied), from a release as packaging/release.sh publishes it:
+//! - `curl | sh` on the apt path installs the previous version from the signed repository, then
+//!   `setup`, an upgrade, `systemctl` reload/stop/start, crash and watchdog restarts, a config
+//!   error that stops the restarts, and `--uninstall --purge`;
+//! - `curl | sh --static`: truncated scripts and tampered binaries or sums install nothing, a
+//!   re-run restarts nothing, a tampered release leaves the running service alone, and
+//!   `--uninstall --purge` removes it all.
 //!
 //! The container shares the host's network namespace: Synapse is published on the bench engine's
 //! 127.0.0.1, which the edge inside must reach, and ports below 1024 then follow the host's
 //! unprivileged-port rule, so a missing CAP_NET_BIND_SERVICE would show. The edge listens on
 //! 127.0.0.2 to stay clear of anything on the host's 127.0.0.1:80/443. The bench's Docker socket is
-//! mounted in; containers the product creates bind-mount host paths, so the state directory is a
-//! host directory mounted at the same path inside.
+//! mounted in; containers the product creates bind-mount host paths, so the state directory is in
+//! a host directory mounted at the same path inside.
 
 mod common;
 
@@ -20,20 +25,25 @@ use common::*;
 const EDGE_IP: &str = "127.0.0.2";
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 
-/// A container running systemd, removed on drop.
+/// A container running systemd, removed on drop, with a host directory shared at the same path
+/// (not under /tmp: the unit has PrivateTmp=yes) that holds the state directory.
 struct Machine {
     name: String,
+    shared: tempfile::TempDir,
 }
 
 impl Machine {
-    fn boot(state_dir: &Path) -> Machine {
-        let name = format!("matrixbox-systemd-e2e-{}", std::process::id());
+    fn boot(role: &str) -> Machine {
+        let name = format!("matrixbox-systemd-e2e-{role}-{}", std::process::id());
+        let shared_root = Path::new("/var/lib/matrixbox-systemd-e2e");
+        std::fs::create_dir_all(shared_root).unwrap();
+        let shared = tempfile::tempdir_in(shared_root).unwrap();
         docker(&["rm", "-f", &name]);
         let sock = docker_host();
         let sock = sock
             .strip_prefix("unix://")
             .expect("bench engine on a unix socket");
-        let state = state_dir.display().to_string();
+        let shared_path = shared.path().display().to_string();
         docker_ok(&[
             "run",
             "-d",
@@ -61,11 +71,11 @@ impl Machine {
             "-v",
             &format!("{sock}:/run/docker.sock"),
             "-v",
-            &format!("{state}:{state}"),
+            &format!("{shared_path}:{shared_path}"),
             &env("MATRIXBOX_TEST_SYSTEMD_IMAGE"),
             "/sbin/init",
         ]);
-        let machine = Machine { name };
+        let machine = Machine { name, shared };
         // Until systemd has its bus socket, systemctl cannot even ask.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -81,6 +91,80 @@ impl Machine {
             std::thread::sleep(Duration::from_millis(300));
         }
         machine
+    }
+
+    /// `MATRIXBOX_STATE_DIR`: inside the shared directory, so purging it can remove it.
+    fn state_dir(&self) -> PathBuf {
+        self.shared.path().join("state")
+    }
+
+    fn state_env(&self) -> String {
+        format!("MATRIXBOX_STATE_DIR={}", self.state_dir().display())
+    }
+
+    /// apt sees only the release's repository, and the unit uses the shared state directory.
+    fn prepare(&self) {
+        self.sh_ok("rm -f /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list");
+        let state = self.state_dir().display().to_string();
+        self.write(
+            "/etc/systemd/system/matrixbox.service.d/test.conf",
+            &format!(
+                "[Service]\nEnvironment=MATRIXBOX_STATE_DIR={state}\nReadWritePaths={state}\n"
+            ),
+        );
+    }
+
+    /// `curl -fsSL <url> | sh -s -- <args>`, as users run it.
+    fn curl_sh(&self, url: &str, args: &str) -> Output {
+        self.sh(&format!(
+            "curl -fsSL {url} | {} sh -s -- {args}",
+            self.state_env()
+        ))
+    }
+
+    /// `setup` writes the config; the bench's images and ports go in; `setup` again starts the
+    /// service, which must then be active and healthy.
+    fn setup_and_start(&self) {
+        let env = self.state_env();
+        self.sh_ok(&format!(
+            "{env} matrixbox setup --domain localhost --no-start --skip-preflight"
+        ));
+        let synapse_port = free_port();
+        self.sh_ok(&format!(
+            "cat >> /etc/matrixbox/matrixbox.yaml <<'EOF'\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {synapse_port}\nmemory_mb: 1024\nlisten:\n  http: {EDGE_IP}:80\n  https: {EDGE_IP}:443\nEOF",
+            env_var("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
+            env_var("MATRIXBOX_TEST_PG_IMAGE"),
+        ));
+        let setup = self.sh(&format!(
+            "{env} matrixbox setup --domain localhost --skip-preflight"
+        ));
+        assert!(
+            setup.status.success(),
+            "{}\n{}",
+            describe(&setup),
+            self.journal()
+        );
+        assert_eq!(self.show("ActiveState"), "active");
+        let status = self.show("StatusText");
+        assert!(
+            status.starts_with("serving localhost; synapse healthy; cert valid"),
+            "{status}"
+        );
+        let (code, body) = edge_get(&self.ca(), "/_matrix/client/versions");
+        assert_eq!(code, "200", "{body}");
+    }
+
+    /// The internal CA's root, which the edge's certificate chains to.
+    fn ca(&self) -> PathBuf {
+        self.state_dir().join("ca/root.pem")
+    }
+
+    fn file_sha256(&self, path: &str) -> String {
+        self.sh_ok(&format!("sha256sum {path}"))
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.sh(&format!("test -e {path}")).status.success()
     }
 
     fn sh(&self, script: &str) -> Output {
@@ -157,48 +241,61 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{cmd:?}: {}", describe(&out));
     stdout(&out)
 }
 
-/// The .deb of this build (the test binary's matrixbox) in a repository signed with a fresh key.
-fn signed_repository(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let debs = dir.join("debs");
-    run_ok(
-        Command::new(root.join("packaging/build-deb.sh"))
-            .env("MATRIXBOX_BIN", env!("CARGO_BIN_EXE_matrixbox"))
-            .arg("--output")
-            .arg(&debs),
+/// Both containers and the network are gone.
+fn assert_no_containers() {
+    for object in ["matrixbox-synapse", "matrixbox-postgres"] {
+        assert!(
+            !docker(&["inspect", object]).status.success(),
+            "{object} still exists"
+        );
+    }
+    assert!(
+        !docker(&["network", "inspect", "matrixbox"])
+            .status
+            .success()
     );
-    let gnupg = dir.join("gnupg");
-    std::fs::create_dir_all(&gnupg).unwrap();
-    let gpg = |args: &[&str]| {
+}
+
+const PREVIOUS_VERSION: &str = "0.0.9-1";
+
+/// A release as packaging/release.sh publishes it for `base_url`, signed with a fresh key: the
+/// static binary (this build's), install.sh with the key pinned, and an apt repository holding
+/// this build's .deb twice, as itself and as the previous version `PREVIOUS_VERSION`.
+fn release(dir: &Path, base_url: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Stripped first and lightly compressed: packing the 200 MB debug build takes 40 s otherwise.
+    let dist = dir.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    let binary = dist.join(format!("matrixbox-linux-{}", std::env::consts::ARCH));
+    run_ok(
+        Command::new("strip")
+            .arg("-o")
+            .arg(&binary)
+            .arg(env!("CARGO_BIN_EXE_matrixbox")),
+    );
+    let debs = dir.join("debs");
+    for version in [PREVIOUS_VERSION, CURRENT_VERSION] {
         run_ok(
-            Command::new("gpg")
-                .env("GNUPGHOME", &gnupg)
-                .args(["--batch", "--passphrase", ""])
-                .args(args),
-        )
-    };
-    gpg(&[
-        "--quick-gen-key",
-        "matrixbox test repo",
-        "ed25519",
-        "sign",
-        "1d",
-    ]);
-    let repo = dir.join("repo");
-    let deb: Vec<PathBuf> = std::fs::read_dir(&debs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-        .collect();
-    assert_eq!(deb.len(), 1, "{deb:?}");
+            Command::new(root.join("packaging/build-deb.sh"))
+                .env("MATRIXBOX_BIN", &binary)
+                .arg("--output")
+                .arg(debs.join(format!("matrixbox_{version}.deb")))
+                .args(["--deb-version", version, "--fast"]),
+        );
+    }
+    let deb = |version: &str| debs.join(format!("matrixbox_{version}.deb"));
     // The test image excludes man pages from installs (dpkg path-exclude): check the package itself.
-    let contents = run_ok(Command::new("dpkg-deb").arg("-c").arg(&deb[0]));
+    let contents = run_ok(Command::new("dpkg-deb").arg("-c").arg(deb(CURRENT_VERSION)));
     for file in [
         "./usr/bin/matrixbox",
         "./usr/share/man/man1/matrixbox.1.gz",
@@ -211,15 +308,32 @@ fn signed_repository(dir: &Path) -> PathBuf {
             "{file} missing from the package:\n{contents}"
         );
     }
+    let gnupg = dir.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
     run_ok(
-        Command::new(root.join("packaging/apt-repo.sh"))
+        Command::new("gpg")
             .env("GNUPGHOME", &gnupg)
-            .arg(&repo)
-            .arg("matrixbox test repo")
-            .arg(&deb[0]),
+            .args(["--batch", "--passphrase", ""])
+            .args(["--quick-gen-key", KEY_NAME, "ed25519", "sign", "1d"]),
     );
-    repo
+    let out = dir.join("release");
+    for version in [PREVIOUS_VERSION, CURRENT_VERSION] {
+        run_ok(
+            Command::new(root.join("packaging/release.sh"))
+                .env("GNUPGHOME", &gnupg)
+                .env("DIST", &dist)
+                .env("DEBS", deb(version))
+                .env("VERSION", version)
+                .arg(&out)
+                .arg(base_url)
+                .arg(KEY_NAME),
+        );
+    }
+    out
 }
+
+const CURRENT_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "-1");
+const KEY_NAME: &str = "matrixbox test release";
 
 /// Serves `dir` over HTTP on 127.0.0.1 (the container shares this network namespace).
 fn serve(dir: &Path, port: u16) -> Child {
@@ -275,117 +389,105 @@ fn edge_get(ca: &Path, path: &str) -> (String, String) {
     (code.to_string(), body.to_string())
 }
 
+/// A Matrix client as `dora`, through the edge with certificate verification on.
+fn client(machine: &Machine, args: &[&str]) -> Output {
+    Command::new(env_var("MATRIXBOX_TEST_CLIENT_PY"))
+        .arg(env_var("MATRIXBOX_TEST_CLIENT_SCRIPT"))
+        .args(args)
+        .args([
+            "--user",
+            "dora",
+            "--password",
+            "kept across restarts",
+            "--room-alias-localpart",
+            "sd",
+        ])
+        .args(["--base-url", "https://localhost", "--ca-file"])
+        .arg(machine.ca())
+        .args(["--resolve", &format!("localhost:{EDGE_IP}")])
+        .output()
+        .unwrap()
+}
+
 #[test]
-fn deb_from_signed_repo_under_systemd() {
+fn apt_path_install_upgrade_lifecycle_purge() {
     let _engine = exclusive_engine();
     let work = tempfile::tempdir().unwrap();
-    // Same path on the host and in the container; not under /tmp (the unit has PrivateTmp=yes).
-    let state_root = Path::new("/var/lib/matrixbox-systemd-e2e");
-    std::fs::create_dir_all(state_root).unwrap();
-    let state = tempfile::tempdir_in(state_root).unwrap();
-    let state_dir = state.path().to_path_buf();
+    let port = free_port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let release = release(work.path(), &base_url);
+    let _server = KillOnDrop(serve(&release, port));
+    let machine = Machine::boot("apt");
+    machine.prepare();
+    let install_url = format!("{base_url}/install.sh");
 
-    let repo = signed_repository(work.path());
-    let repo_port = free_port();
-    let _server = KillOnDrop(serve(&repo, repo_port));
-    let machine = Machine::boot(&state_dir);
-
-    // The apt path users take: keyring, signed-by source, install.
-    let keyring = std::fs::read(repo.join("matrixbox-archive-keyring.gpg")).unwrap();
-    assert!(!keyring.is_empty());
-    std::fs::copy(
-        repo.join("matrixbox-archive-keyring.gpg"),
-        state_dir.join("keyring.gpg"),
-    )
-    .unwrap();
-    machine.sh_ok(&format!(
-        "install -D -m 644 {}/keyring.gpg /etc/apt/keyrings/matrixbox.gpg && \
-         echo 'deb [signed-by=/etc/apt/keyrings/matrixbox.gpg] http://127.0.0.1:{repo_port} bookworm main' \
-           > /etc/apt/sources.list.d/matrixbox.list && \
-         rm -f /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list && apt-get update -q",
-        state_dir.display()
-    ));
-    // Point the unit at the shared state directory (bind mounts are resolved on the host).
-    let state_str = state_dir.display().to_string();
-    machine.write(
-        "/etc/systemd/system/matrixbox.service.d/test.conf",
-        &format!(
-            "[Service]\nEnvironment=MATRIXBOX_STATE_DIR={state_str}\nReadWritePaths={state_str}\n"
-        ),
-    );
+    // curl | sh on Debian takes the apt path; the previous version first, to upgrade from it.
     let installing = Instant::now();
-    machine.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y -q matrixbox");
+    let installed = machine.curl_sh(&install_url, &format!("--version {PREVIOUS_VERSION}"));
+    assert_success(&installed);
+    let version = || machine.sh_ok("dpkg-query -W -f '${Version}' matrixbox");
+    assert_eq!(version(), PREVIOUS_VERSION);
+    assert!(
+        machine
+            .sh_ok("cat /etc/apt/sources.list.d/matrixbox.list")
+            .contains(&format!(
+                "deb [signed-by=/etc/apt/keyrings/matrixbox.gpg] {base_url}/apt bookworm main"
+            ))
+    );
     assert_eq!(machine.show("UnitFileState"), "enabled");
     assert_eq!(
         machine.show("ActiveState"),
         "inactive",
         "not started before setup"
     );
-    assert!(
-        machine
-            .sh("test -e /usr/share/bash-completion/completions/matrixbox")
-            .status
-            .success()
-    );
+    assert!(machine.exists("/usr/share/bash-completion/completions/matrixbox"));
 
-    // setup writes the config; the bench's images and ports go in; setup again starts the service.
-    let env = format!("MATRIXBOX_STATE_DIR={state_str}");
-    machine.sh_ok(&format!(
-        "{env} matrixbox setup --domain localhost --no-start --skip-preflight"
-    ));
-    let synapse_port = free_port();
-    machine.sh_ok(&format!(
-        "cat >> /etc/matrixbox/matrixbox.yaml <<'EOF'\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {synapse_port}\nmemory_mb: 1024\nlisten:\n  http: {EDGE_IP}:80\n  https: {EDGE_IP}:443\nEOF",
-        env_var("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
-        env_var("MATRIXBOX_TEST_PG_IMAGE"),
-    ));
-    let setup = machine.sh(&format!(
-        "{env} matrixbox setup --domain localhost --skip-preflight"
-    ));
-    assert!(
-        setup.status.success(),
-        "{}\n{}",
-        describe(&setup),
-        machine.journal()
-    );
-    assert_eq!(machine.show("ActiveState"), "active");
+    machine.setup_and_start();
     eprintln!(
         "figure: apt-get install -> systemctl is-active (setup included, images cached): {:.1} s",
         installing.elapsed().as_secs_f64()
     );
-    let status = machine.show("StatusText");
-    assert!(
-        status.starts_with("serving localhost; synapse healthy; cert valid"),
-        "{status}"
-    );
 
-    let ca = state_dir.join("ca/root.pem");
-    let (code, body) = edge_get(&ca, "/_matrix/client/versions");
-    assert_eq!(code, "200", "{body}");
+    // Re-running the installer changes nothing and restarts nothing.
+    let pid = machine.show("MainPID");
+    let again = machine.curl_sh(&install_url, "");
+    assert_success(&again);
+    assert!(
+        stderr(&again).contains("already installed"),
+        "{}",
+        describe(&again)
+    );
+    assert_eq!(machine.show("MainPID"), pid, "a re-run must not restart");
 
     let user = machine.sh(&format!(
-        "echo 'kept across restarts' | {env} matrixbox user add dora --password-stdin"
+        "echo 'kept across restarts' | {} matrixbox user add dora --password-stdin",
+        machine.state_env()
     ));
     assert!(user.status.success(), "{}", describe(&user));
-    let client = |args: &[&str]| {
-        Command::new(env_var("MATRIXBOX_TEST_CLIENT_PY"))
-            .arg(env_var("MATRIXBOX_TEST_CLIENT_SCRIPT"))
-            .args(args)
-            .args([
-                "--user",
-                "dora",
-                "--password",
-                "kept across restarts",
-                "--room-alias-localpart",
-                "sd",
-            ])
-            .args(["--base-url", "https://localhost", "--ca-file"])
-            .arg(&ca)
-            .args(["--resolve", &format!("localhost:{EDGE_IP}")])
-            .output()
-            .unwrap()
-    };
-    assert_success(&client(&["send", "--message", "before the stop"]));
+    assert_success(&client(
+        &machine,
+        &["send", "--message", "before the upgrade"],
+    ));
+
+    // Upgrade to this version: restarted onto the new binary; config, secrets and data kept.
+    let kept = format!(
+        "/etc/matrixbox/matrixbox.yaml {}/secrets/*",
+        machine.state_dir().display()
+    );
+    let before = machine.file_sha256(&kept);
+    machine.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y -q matrixbox");
+    assert_eq!(version(), CURRENT_VERSION);
+    assert_eq!(machine.show("ActiveState"), "active");
+    assert_ne!(
+        machine.show("MainPID"),
+        pid,
+        "an upgrade restarts a running service"
+    );
+    assert_eq!(machine.file_sha256(&kept), before);
+    assert_success(&client(
+        &machine,
+        &["read", "--expect", "before the upgrade"],
+    ));
 
     // reload: RELOADING=1 then READY=1; still active, still serving.
     let pid = machine.show("MainPID");
@@ -396,6 +498,7 @@ fn deb_from_signed_repo_under_systemd() {
     assert_eq!(machine.show("MainPID"), pid, "reload must not restart");
 
     // stop: both containers stop cleanly; data stays.
+    assert_success(&client(&machine, &["send", "--message", "before the stop"]));
     machine.sh_ok("systemctl stop matrixbox");
     for container in ["matrixbox-synapse", "matrixbox-postgres"] {
         assert_eq!(
@@ -411,7 +514,7 @@ fn deb_from_signed_repo_under_systemd() {
     }
     machine.sh_ok("systemctl start matrixbox");
     assert_eq!(machine.show("ActiveState"), "active");
-    assert_success(&client(&["read", "--expect", "before the stop"]));
+    assert_success(&client(&machine, &["read", "--expect", "before the stop"]));
 
     // kill -9: systemd restarts it and the homeserver comes back.
     let restarts = |m: &Machine| m.show("NRestarts").parse::<u32>().unwrap();
@@ -420,7 +523,7 @@ fn deb_from_signed_repo_under_systemd() {
     machine.wait_for("restart after kill -9", HEALTHY_WITHIN, |m| {
         restarts(m) > before && m.show("ActiveState") == "active"
     });
-    assert_eq!(edge_get(&ca, "/_matrix/client/versions").0, "200");
+    assert_eq!(edge_get(&machine.ca(), "/_matrix/client/versions").0, "200");
 
     // SIGSTOP: no watchdog pings, so systemd aborts and restarts it.
     let before = restarts(&machine);
@@ -463,6 +566,152 @@ fn deb_from_signed_repo_under_systemd() {
             .find(|l| l.contains("Overall exposure level"))
             .unwrap_or("no exposure score")
     );
+
+    // --uninstall --purge: the package, its apt source and key, the containers, config and data.
+    machine.sh_ok("sed -i '/^domian:/d' /etc/matrixbox/matrixbox.yaml");
+    let purged = machine.curl_sh(&install_url, "--uninstall --purge");
+    assert_success(&purged);
+    assert!(
+        stderr(&purged).contains("purge removes the containers"),
+        "{}",
+        describe(&purged)
+    );
+    // After a purge dpkg no longer knows the package at all.
+    assert!(!machine.sh("dpkg-query -W matrixbox").status.success());
+    for gone in [
+        "/usr/bin/matrixbox",
+        "/etc/apt/sources.list.d/matrixbox.list",
+        "/etc/apt/keyrings/matrixbox.gpg",
+        "/etc/matrixbox",
+    ] {
+        assert!(!machine.exists(gone), "{gone} survived the purge");
+    }
+    assert!(
+        !machine.state_dir().exists(),
+        "the state directory survived the purge"
+    );
+    assert_no_containers();
+}
+
+#[test]
+fn static_path_refuses_tampering_and_purges() {
+    let _engine = exclusive_engine();
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let release = release(work.path(), &base_url);
+    let bin_name = format!("matrixbox-linux-{}", std::env::consts::ARCH);
+
+    // A cut download runs nothing: cut inside a function, and cut before the last line.
+    let script = std::fs::read_to_string(release.join("install.sh")).unwrap();
+    std::fs::write(release.join("cut-half.sh"), &script[..script.len() / 2]).unwrap();
+    let last_line = script.trim_end().rfind('\n').unwrap();
+    std::fs::write(release.join("cut-last-line.sh"), &script[..last_line]).unwrap();
+    // A binary that does not match the signed sums; and one whose sums were recomputed to match,
+    // so the signature no longer covers them.
+    let tamper = |dir: &str, resum: bool| {
+        let target = release.join(dir).join("latest");
+        std::fs::create_dir_all(&target).unwrap();
+        for entry in std::fs::read_dir(release.join("releases/latest")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+        }
+        let mut bin = std::fs::read(target.join(&bin_name)).unwrap();
+        bin.extend_from_slice(b"tampered");
+        std::fs::write(target.join(&bin_name), bin).unwrap();
+        if resum {
+            run_ok(
+                Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("sha256sum {bin_name} > SHA256SUMS"))
+                    .current_dir(&target),
+            );
+        }
+    };
+    tamper("tampered-bin", false);
+    tamper("tampered-sums", true);
+    let _server = KillOnDrop(serve(&release, port));
+    let machine = Machine::boot("static");
+    machine.prepare();
+    let install_url = format!("{base_url}/install.sh");
+    let installed_nothing = |m: &Machine| {
+        !m.exists("/usr/local/bin/matrixbox") && !m.exists("/etc/systemd/system/matrixbox.service")
+    };
+    let tampered = |m: &Machine, dir: &str, says: &str| {
+        let out = m.sh(&format!(
+            "curl -fsSL {install_url} | MATRIXBOX_RELEASE_URL={base_url}/{dir} sh -s -- --static"
+        ));
+        assert!(!out.status.success(), "{dir}: {}", describe(&out));
+        assert!(stderr(&out).contains(says), "{dir}: {}", describe(&out));
+    };
+
+    for cut in ["cut-half.sh", "cut-last-line.sh"] {
+        machine.curl_sh(&format!("{base_url}/{cut}"), "--static");
+        assert!(installed_nothing(&machine), "{cut} installed something");
+    }
+    tampered(
+        &machine,
+        "tampered-bin",
+        "does not match its signed SHA256SUMS",
+    );
+    tampered(
+        &machine,
+        "tampered-sums",
+        "is not signed by the release key",
+    );
+    assert!(installed_nothing(&machine));
+
+    // The static path: binary and unit, enabled, not started before setup.
+    assert_success(&machine.curl_sh(&install_url, "--static"));
+    assert_eq!(
+        machine.sh_ok("matrixbox --version").trim(),
+        format!("matrixbox {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        machine.show("FragmentPath"),
+        "/etc/systemd/system/matrixbox.service"
+    );
+    assert_eq!(machine.show("UnitFileState"), "enabled");
+    assert_eq!(machine.show("ActiveState"), "inactive");
+    machine.setup_and_start();
+
+    // A re-run restarts nothing; a tampered release leaves the running service and binary alone.
+    let pid = machine.show("MainPID");
+    let binary = machine.file_sha256("/usr/local/bin/matrixbox");
+    let again = machine.curl_sh(&install_url, "--static");
+    assert_success(&again);
+    assert!(
+        stderr(&again).contains("already this version"),
+        "{}",
+        describe(&again)
+    );
+    tampered(&machine, "tampered-bin", "does not match");
+    tampered(&machine, "tampered-sums", "not signed");
+    assert_eq!(machine.show("MainPID"), pid, "the service was restarted");
+    assert_eq!(machine.file_sha256("/usr/local/bin/matrixbox"), binary);
+    assert_eq!(edge_get(&machine.ca(), "/_matrix/client/versions").0, "200");
+
+    // --uninstall --purge: service stopped, containers, binary, unit, config and data gone.
+    let purged = machine.curl_sh(&install_url, "--uninstall --purge");
+    assert_success(&purged);
+    assert!(
+        stderr(&purged).contains("uninstalled and purged"),
+        "{}",
+        describe(&purged)
+    );
+    assert_ne!(machine.show("ActiveState"), "active");
+    for gone in [
+        "/usr/local/bin/matrixbox",
+        "/etc/systemd/system/matrixbox.service",
+        "/etc/matrixbox",
+    ] {
+        assert!(!machine.exists(gone), "{gone} survived the purge");
+    }
+    assert!(
+        !machine.state_dir().exists(),
+        "the state directory survived the purge"
+    );
+    assert_no_containers();
 }
 
 fn env_var(name: &str) -> String {
