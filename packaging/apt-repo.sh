@@ -18,7 +18,11 @@ COMPONENT=${COMPONENT:-main}
 ARCHES=${ARCHES:-"amd64 arm64"}
 
 mkdir -p "$OUT/pool/$COMPONENT/m/matrixbox"
-cp "$@" "$OUT/pool/$COMPONENT/m/matrixbox/"
+# Pool files get their canonical name: apt-ftparchive --arch only picks up *_<arch>.deb.
+for deb in "$@"; do
+    read -r package version arch < <(dpkg-deb -f "$deb" Package Version Architecture | awk '{print $2}' | paste -sd' ')
+    cp "$deb" "$OUT/pool/$COMPONENT/m/matrixbox/${package}_${version#*:}_$arch.deb"
+done
 cd "$OUT"
 for arch in $ARCHES; do
     dir=dists/$SUITE/$COMPONENT/binary-$arch
