@@ -15,9 +15,11 @@ if [ -z "$BIN" ]; then
     cargo build --release --locked
     BIN=target/release/matrixbox
 fi
-mkdir -p target/deb-stage target/assets
+rm -rf target/assets/man
+mkdir -p target/deb-stage target/assets/man
 install -m 0755 "$BIN" target/deb-stage/matrixbox
-"$BIN" manpage | gzip -9n > target/assets/matrixbox.1.gz
+"$BIN" manpages target/assets/man
+gzip -9n target/assets/man/*.1
 "$BIN" completions bash > target/assets/matrixbox.bash
 "$BIN" completions zsh > target/assets/_matrixbox
 "$BIN" completions fish > target/assets/matrixbox.fish

@@ -58,9 +58,9 @@ pub enum Command {
     /// Print shell completions (used to build the package).
     #[command(hide = true)]
     Completions { shell: clap_complete::Shell },
-    /// Print the man page in roff (used to build the package).
+    /// Write a man page per command into a directory (used to build the package).
     #[command(hide = true)]
-    Manpage,
+    Manpages { dir: std::path::PathBuf },
 }
 
 #[derive(Debug, Args)]

@@ -299,6 +299,8 @@ fn release(dir: &Path, base_url: &str) -> PathBuf {
     for file in [
         "./usr/bin/matrixbox",
         "./usr/share/man/man1/matrixbox.1.gz",
+        "./usr/share/man/man1/matrixbox-setup.1.gz",
+        "./usr/share/man/man1/matrixbox-user-add.1.gz",
         "./usr/share/bash-completion/completions/matrixbox",
         "./usr/share/zsh/vendor-completions/_matrixbox",
         "./usr/lib/systemd/system/matrixbox.service",

@@ -1,7 +1,7 @@
-//! `matrixbox unit`, and the hidden `completions` / `manpage`: text derived from the binary itself,
+//! `matrixbox unit`, and the hidden `completions` / `manpages`: text derived from the binary itself,
 //! so the package ships what this exact build does.
 
-use std::io::Write;
+use std::path::Path;
 
 use anyhow::Context;
 use clap::CommandFactory;
@@ -26,13 +26,9 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn manpage() -> anyhow::Result<()> {
-    let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut out)
-        .context("cannot render the man page")?;
-    std::io::stdout()
-        .write_all(&out)
-        .context("cannot write the man page")?;
-    Ok(())
+/// One page per command: matrixbox.1, matrixbox-setup.1, matrixbox-user-add.1, ...
+pub fn manpages(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write the man pages to {}", dir.display()))
 }

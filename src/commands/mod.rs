@@ -31,7 +31,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Down { remove } => down::down(&paths, remove).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
-        Command::Manpage => generate::manpage(),
+        Command::Manpages { dir } => generate::manpages(&dir),
     }
 }
 
