@@ -1,6 +1,7 @@
 //! The homeserver stack: PostgreSQL and Synapse specs derived from config, brought up in order and down cleanly.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -74,6 +75,8 @@ pub struct Stack {
     pub paths: Paths,
     pub secrets: Secrets,
     pub tuning: Tuning,
+    /// The database's locale cannot change under a running container: checked once per container.
+    locale_verified: AtomicBool,
 }
 
 /// What one reconcile pass did.
@@ -95,6 +98,7 @@ impl Stack {
             paths,
             secrets,
             tuning,
+            locale_verified: AtomicBool::new(false),
         }
     }
 
@@ -233,7 +237,10 @@ impl Stack {
         fsio::chown(&pg_dir, POSTGRES_UID, POSTGRES_UID)?;
         let postgres = docker::ensure(engine, &self.postgres_spec()).await?;
         self.wait_postgres_ready(engine).await?;
-        self.verify_database_locale(engine).await?;
+        if postgres != Action::None || !self.locale_verified.load(Ordering::Relaxed) {
+            self.verify_database_locale(engine).await?;
+            self.locale_verified.store(true, Ordering::Relaxed);
+        }
 
         let spec = self.write_synapse_files()?;
         let synapse = docker::ensure(engine, &spec).await?;

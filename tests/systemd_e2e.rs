@@ -663,6 +663,15 @@ fn static_path_refuses_tampering_and_purges() {
     );
     assert!(installed_nothing(&machine));
 
+    let dry = machine.curl_sh(&install_url, "--static --dry-run");
+    assert_success(&dry);
+    assert!(
+        stderr(&dry).contains("would run: install"),
+        "{}",
+        describe(&dry)
+    );
+    assert!(installed_nothing(&machine), "--dry-run installed something");
+
     // The static path: binary and unit, enabled, not started before setup.
     assert_success(&machine.curl_sh(&install_url, "--static"));
     assert_eq!(
