@@ -8,6 +8,7 @@ pub mod docker;
 pub mod doctor;
 pub mod embedded;
 pub mod fsio;
+pub mod logging;
 pub mod notify;
 pub mod paths;
 pub mod preflight;

@@ -1,9 +1,6 @@
 //! Entry point: parse the command line, set up logging, run the command, map errors to exit codes.
 
-use std::io::IsTerminal;
-
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 fn main() {
     // ring is the only provider compiled in; installing it explicitly keeps any dependency that
@@ -12,18 +9,7 @@ fn main() {
         .install_default()
         .expect("no other rustls crypto provider is installed before main");
     let cli = matrixbox::cli::Cli::parse();
-    let level = match cli.verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MATRIXBOX_LOG").unwrap_or_else(|_| EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    matrixbox::logging::init(cli.verbose);
     let runtime = runtime().expect("cannot start the async runtime");
     if let Err(err) = runtime.block_on(matrixbox::commands::execute(cli)) {
         eprint!("{}", matrixbox::report::render(&err));

@@ -514,6 +514,14 @@ fn apt_path_install_upgrade_lifecycle_purge() {
             "{container}"
         );
     }
+    // The journal has structured entries: the whole line, and each field to match on.
+    let stopping = machine
+        .sh_ok("journalctl -u matrixbox --no-pager -o cat CONTAINER=matrixbox-synapse PRIORITY=6");
+    assert!(
+        stopping.contains("stopping container=matrixbox-synapse"),
+        "{stopping}\n{}",
+        machine.journal()
+    );
     machine.sh_ok("systemctl start matrixbox");
     assert_eq!(machine.show("ActiveState"), "active");
     assert_success(&client(&machine, &["read", "--expect", "before the stop"]));
