@@ -1,6 +1,6 @@
 //! Generated secrets: made once from the OS CSPRNG, stored 0600 under the state dir, never rotated.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
@@ -67,6 +67,11 @@ fn new_signing_key() -> Result<String, SecretsError> {
 type Generator = fn() -> Result<String, SecretsError>;
 
 /// Reads every secret, generating only those that are missing. Existing ones are never changed.
+/// Mounted into the PostgreSQL container, which reads the password from it on first start.
+pub fn postgres_password_file(dir: &Path) -> PathBuf {
+    dir.join(POSTGRES_PASSWORD)
+}
+
 pub fn load_or_create(dir: &Path) -> Result<Secrets, SecretsError> {
     fsio::ensure_dir(dir, 0o700)?;
     read_all(dir, true)

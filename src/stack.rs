@@ -12,7 +12,7 @@ use crate::docker::{
 };
 use crate::fsio::{self, FsError};
 use crate::paths::Paths;
-use crate::secrets::Secrets;
+use crate::secrets::{self, Secrets};
 use crate::synapse::{self, admin::Synapse};
 use crate::tuning::{self, Tuning};
 
@@ -34,6 +34,7 @@ const PG_ISREADY: [&str; 7] = [
 /// The official postgres image's uid/gid.
 const POSTGRES_UID: u32 = 999;
 const PGDATA_MOUNT: &str = "/var/lib/postgresql/data";
+const PG_PASSWORD_MOUNT: &str = "/run/secrets/postgres_password";
 const POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// First start runs all database migrations; a slow VPS needs a while.
 const SYNAPSE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(240);
@@ -114,17 +115,29 @@ impl Stack {
             env: vec![
                 format!("POSTGRES_USER={DB_USER}"),
                 format!("POSTGRES_DB={DB_NAME}"),
-                format!("POSTGRES_PASSWORD={}", self.secrets.postgres_password),
+                // A file, not the value: environment values show in `docker inspect`.
+                format!("POSTGRES_PASSWORD_FILE={PG_PASSWORD_MOUNT}"),
                 "POSTGRES_INITDB_ARGS=--encoding=UTF8 --lc-collate=C --lc-ctype=C".into(),
                 format!("PGDATA={PGDATA_MOUNT}/pgdata"),
             ],
             entrypoint: None,
             cmd,
             user: None,
-            binds: vec![Bind {
-                host: self.paths.postgres_dir().display().to_string(),
-                container: PGDATA_MOUNT.into(),
-            }],
+            binds: vec![
+                Bind {
+                    host: self.paths.postgres_dir().display().to_string(),
+                    container: PGDATA_MOUNT.into(),
+                    read_only: false,
+                },
+                // Read by the entrypoint as root, before it drops to the postgres user.
+                Bind {
+                    host: secrets::postgres_password_file(&self.paths.secrets_dir())
+                        .display()
+                        .to_string(),
+                    container: PG_PASSWORD_MOUNT.into(),
+                    read_only: true,
+                },
+            ],
             network: NETWORK.into(),
             publish: vec![],
             // The official entrypoint starts as root to fix ownership, then drops to uid 999.
@@ -166,6 +179,7 @@ impl Stack {
             binds: vec![Bind {
                 host: self.paths.synapse_dir().display().to_string(),
                 container: "/data".into(),
+                read_only: false,
             }],
             network: NETWORK.into(),
             publish: vec![Publish {

@@ -64,6 +64,11 @@ fn full_lifecycle_on_a_real_engine() {
         "Synapse is published on loopback only"
     );
     assert_eq!(inspect("matrixbox-synapse", "{{.Config.User}}"), "991:991");
+    // The database password is mounted as a file, never visible to `docker inspect`.
+    let password =
+        std::fs::read_to_string(mbx.state_dir().join("secrets/postgres_password")).unwrap();
+    let inspected = docker_ok(&["inspect", "matrixbox-postgres", "matrixbox-synapse"]);
+    assert!(!inspected.contains(password.trim()), "{inspected}");
     assert_eq!(
         inspect("matrixbox-synapse", "{{json .HostConfig.CapDrop}}"),
         r#"["ALL"]"#

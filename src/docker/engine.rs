@@ -284,7 +284,10 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         binds: Some(
             spec.binds
                 .iter()
-                .map(|b| format!("{}:{}", b.host, b.container))
+                .map(|b| {
+                    let mode = if b.read_only { ":ro" } else { "" };
+                    format!("{}:{}{mode}", b.host, b.container)
+                })
                 .collect(),
         ),
         network_mode: Some(spec.network.clone()),

@@ -16,6 +16,9 @@ pub const MANAGED_LABEL: &str = "io.matrixbox.managed";
 pub struct Bind {
     pub host: String,
     pub container: String,
+    /// Skipped when false, so specs from before this field hash as they did.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

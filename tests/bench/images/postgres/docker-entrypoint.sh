@@ -35,6 +35,13 @@ fi
 : "${PGDATA:=/var/lib/postgresql/data}"
 export PGDATA
 
+# As the official image does: *_FILE are read while still root (the file may be root-only), and
+# the values travel to the postgres user in the environment.
+file_env POSTGRES_PASSWORD
+file_env POSTGRES_USER postgres
+file_env POSTGRES_DB "$POSTGRES_USER"
+file_env POSTGRES_INITDB_ARGS
+
 if [ "$(id -u)" = 0 ]; then
     mkdir -p "$PGDATA"
     find "$PGDATA" \! -user postgres -exec chown postgres:postgres '{}' +
@@ -50,10 +57,6 @@ mkdir -p "$PGDATA"
 chmod 00700 "$PGDATA" 2>/dev/null || :
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    file_env POSTGRES_PASSWORD
-    file_env POSTGRES_USER postgres
-    file_env POSTGRES_DB "$POSTGRES_USER"
-    file_env POSTGRES_INITDB_ARGS
     : "${POSTGRES_HOST_AUTH_METHOD:=scram-sha-256}"
 
     if [ -z "$POSTGRES_PASSWORD" ] && [ "$POSTGRES_HOST_AUTH_METHOD" != trust ]; then
