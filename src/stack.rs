@@ -1,6 +1,7 @@
 //! The homeserver stack: PostgreSQL and Synapse specs derived from config, brought up in order and down cleanly.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,15 @@ pub enum StackError {
     WrongLocale { found: String },
     #[error("Synapse ({SYNAPSE}) {reason}; its last log lines:\n{logs}")]
     SynapseUnhealthy { reason: String, logs: String },
+    #[error(
+        "the database in {dir} was made by PostgreSQL {data}, but images.postgres is `{image}` (PostgreSQL {wanted}), which cannot open it"
+    )]
+    PostgresMajorChange {
+        dir: String,
+        data: u32,
+        image: String,
+        wanted: u32,
+    },
 }
 
 impl StackError {
@@ -66,6 +76,9 @@ impl StackError {
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {POSTGRES}`)"
             ),
             StackError::SynapseUnhealthy { .. } => "fix the cause shown in the log (often an option under `synapse:` in matrixbox.yaml) and run again".into(),
+            StackError::PostgresMajorChange { data, .. } => format!(
+                "set images.postgres back to a PostgreSQL {data} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change"
+            ),
         }
     }
 }
@@ -237,7 +250,8 @@ impl Stack {
 
     /// One reconcile pass: observe, diff, act, and wait until both services are healthy.
     pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
-        // Every image first: a failed pull must leave the running stack untouched.
+        // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
+        self.check_postgres_major(&self.paths.postgres_dir())?;
         engine.ensure_image(&self.config.postgres_image).await?;
         engine.ensure_image(&self.config.synapse_image).await?;
         // A busy port is found before anything starts, so nothing is left half-up.
@@ -260,6 +274,21 @@ impl Stack {
         let synapse = docker::ensure(engine, &spec).await?;
         self.wait_synapse_healthy(engine).await?;
         Ok(UpReport { postgres, synapse })
+    }
+
+    /// A new major version cannot open the old data: refuse before the running container goes.
+    fn check_postgres_major(&self, pg_dir: &Path) -> Result<(), StackError> {
+        let data_version = std::fs::read_to_string(pg_dir.join("pgdata/PG_VERSION")).ok();
+        let image = &self.config.postgres_image;
+        match postgres_major_change(data_version.as_deref(), image) {
+            Some((data, wanted)) => Err(StackError::PostgresMajorChange {
+                dir: pg_dir.display().to_string(),
+                data,
+                image: image.clone(),
+                wanted,
+            }),
+            None => Ok(()),
+        }
     }
 
     async fn wait_postgres_ready(&self, engine: &Engine) -> Result<(), StackError> {
@@ -379,6 +408,18 @@ fn files_digest(files: &[(&str, String, u32)]) -> String {
     hex::encode(&digest.finalize()[..16])
 }
 
+/// Pure: `Some((data major, image major))` when the image's tag names another major version than
+/// the data directory's `PG_VERSION`. Tags without a version (a digest, `latest`) cannot be judged
+/// here; PostgreSQL itself refuses the data then, and the crash is reported with its log.
+fn postgres_major_change(pg_version: Option<&str>, image: &str) -> Option<(u32, u32)> {
+    let data: u32 = pg_version?.trim().parse().ok()?;
+    let name = image.split('@').next()?;
+    let tag = name.rsplit('/').next()?.split_once(':')?.1;
+    let digits: String = tag.chars().take_while(char::is_ascii_digit).collect();
+    let wanted: u32 = digits.parse().ok()?;
+    (wanted != data).then_some((data, wanted))
+}
+
 /// Pure: accepts only `UTF8|C|C` (what psql printed for encoding, collation and ctype).
 fn check_database_locale(found: &str) -> Result<(), String> {
     match found.split('|').collect::<Vec<_>>().as_slice() {
@@ -402,6 +443,24 @@ fn ensure_port_free(object: &str, port: u16) -> Result<(), DockerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_major_change_is_read_from_the_tag() {
+        let change = postgres_major_change;
+        assert_eq!(change(Some("15\n"), "postgres:15.14-bookworm"), None);
+        assert_eq!(
+            change(Some("15\n"), "postgres:16.4-bookworm"),
+            Some((15, 16))
+        );
+        assert_eq!(
+            change(Some("15"), "mirror.example:5000/library/postgres:16"),
+            Some((15, 16))
+        );
+        assert_eq!(change(Some("15"), "mirror.example:5000/postgres"), None);
+        assert_eq!(change(Some("15"), "postgres:latest"), None);
+        assert_eq!(change(Some("15"), "postgres@sha256:abcd"), None);
+        assert_eq!(change(None, "postgres:16"), None, "a fresh data directory");
+    }
 
     #[test]
     fn locale_check() {

@@ -180,6 +180,34 @@ fn busy_port_is_named_before_anything_starts() {
 }
 
 #[test]
+fn postgres_major_change_is_refused_before_anything_changes() {
+    let _engine = exclusive_engine();
+    let mbx = Instance::new();
+    mbx.setup("");
+    // A data directory left by PostgreSQL 14, and the configured 15 image.
+    let pgdata = mbx.state_dir().join("postgres/pgdata");
+    std::fs::create_dir_all(&pgdata).unwrap();
+    std::fs::write(pgdata.join("PG_VERSION"), "14\n").unwrap();
+    let out = mbx.run(&["run"]);
+    assert_error(
+        &out,
+        &[
+            "made by PostgreSQL 14",
+            "(PostgreSQL 15), which cannot open it",
+            "set images.postgres back to a PostgreSQL 14 image",
+        ],
+    );
+    assert!(
+        !docker(&["inspect", "matrixbox-postgres"]).status.success(),
+        "nothing was started"
+    );
+    assert_eq!(
+        std::fs::read_to_string(pgdata.join("PG_VERSION")).unwrap(),
+        "14\n"
+    );
+}
+
+#[test]
 fn synapse_failing_its_health_check_shows_its_log() {
     let _engine = exclusive_engine();
     let mbx = Instance::new();
