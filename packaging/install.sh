@@ -48,6 +48,19 @@ run() {
     fi
 }
 
+# Also under `curl | sh`, where there is no script file to read the header from.
+usage() {
+    cat <<'EOF'
+usage: install.sh [--dry-run] [--version X] [--static] [--uninstall [--purge]]
+
+  --dry-run      show what would change, change nothing
+  --version X    install version X instead of the latest
+  --static       the static binary and unit, also on Debian/Ubuntu (default there: the apt repository)
+  --uninstall    remove matrixbox; configuration and data stay
+  --purge        with --uninstall: also the containers, the configuration and all data
+EOF
+}
+
 parse_args() {
     while [ $# -gt 0 ]; do
         case $1 in
@@ -57,7 +70,7 @@ parse_args() {
             --static) FORCE_STATIC=1 ;;
             --uninstall) ACTION=uninstall ;;
             --purge) PURGE=1 ;;
-            -h|--help) sed -n '2,15p' "$0" 2>/dev/null || true; exit 0 ;;
+            -h|--help) usage; exit 0 ;;
             *) die "unknown option $1 (see --help)" ;;
         esac
         shift
