@@ -270,7 +270,9 @@ const PREVIOUS_VERSION: &str = "0.0.9-1";
 
 /// A release as packaging/release.sh publishes it for `base_url`, signed with a fresh key: the
 /// static binary (this build's), install.sh with the key pinned, and an apt repository holding
-/// this build's .deb twice, as itself and as the previous version `PREVIOUS_VERSION`.
+/// this build's .deb as itself and as the previous version `PREVIOUS_VERSION`. No earlier release
+/// exists to take it from; MATRIXBOX_TEST_PREVIOUS_DEB names a real one (built from an earlier
+/// commit with `--deb-version 0.0.9-1`) to test the upgrade across code versions.
 fn release(dir: &Path, base_url: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Stripped first and lightly compressed: packing the 200 MB debug build takes 40 s otherwise.
@@ -292,6 +294,14 @@ fn release(dir: &Path, base_url: &str) -> PathBuf {
                 .arg(debs.join(format!("matrixbox_{version}.deb")))
                 .args(["--deb-version", version, "--fast"]),
         );
+    }
+    if let Ok(previous) = std::env::var("MATRIXBOX_TEST_PREVIOUS_DEB") {
+        eprintln!("previous version: {previous}");
+        std::fs::copy(
+            previous,
+            debs.join(format!("matrixbox_{PREVIOUS_VERSION}.deb")),
+        )
+        .unwrap();
     }
     let deb = |version: &str| debs.join(format!("matrixbox_{version}.deb"));
     // The test image excludes man pages from installs (dpkg path-exclude): check the package itself.
