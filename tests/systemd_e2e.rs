@@ -167,6 +167,28 @@ impl Machine {
         self.sh(&format!("test -e {path}")).status.success()
     }
 
+    /// What a purge removes: `installed`, the config, the state, the containers and the network.
+    fn assert_purged(&self, installed: &[&str]) {
+        for gone in installed.iter().chain(&["/etc/matrixbox"]) {
+            assert!(!self.exists(gone), "{gone} survived the purge");
+        }
+        assert!(
+            !self.state_dir().exists(),
+            "the state directory survived the purge"
+        );
+        for object in ["matrixbox-synapse", "matrixbox-postgres"] {
+            assert!(
+                !docker(&["inspect", object]).status.success(),
+                "{object} survived the purge"
+            );
+        }
+        assert!(
+            !docker(&["network", "inspect", "matrixbox"])
+                .status
+                .success()
+        );
+    }
+
     fn sh(&self, script: &str) -> Output {
         Command::new("docker")
             .env("DOCKER_HOST", docker_host())
@@ -249,21 +271,6 @@ fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{cmd:?}: {}", describe(&out));
     stdout(&out)
-}
-
-/// Both containers and the network are gone.
-fn assert_no_containers() {
-    for object in ["matrixbox-synapse", "matrixbox-postgres"] {
-        assert!(
-            !docker(&["inspect", object]).status.success(),
-            "{object} still exists"
-        );
-    }
-    assert!(
-        !docker(&["network", "inspect", "matrixbox"])
-            .status
-            .success()
-    );
 }
 
 const PREVIOUS_VERSION: &str = "0.0.9-1";
@@ -598,19 +605,11 @@ fn apt_path_install_upgrade_lifecycle_purge() {
     );
     // After a purge dpkg no longer knows the package at all.
     assert!(!machine.sh("dpkg-query -W matrixbox").status.success());
-    for gone in [
+    machine.assert_purged(&[
         "/usr/bin/matrixbox",
         "/etc/apt/sources.list.d/matrixbox.list",
         "/etc/apt/keyrings/matrixbox.gpg",
-        "/etc/matrixbox",
-    ] {
-        assert!(!machine.exists(gone), "{gone} survived the purge");
-    }
-    assert!(
-        !machine.state_dir().exists(),
-        "the state directory survived the purge"
-    );
-    assert_no_containers();
+    ]);
 }
 
 #[test]
@@ -729,18 +728,10 @@ fn static_path_refuses_tampering_and_purges() {
         describe(&purged)
     );
     assert_ne!(machine.show("ActiveState"), "active");
-    for gone in [
+    machine.assert_purged(&[
         "/usr/local/bin/matrixbox",
         "/etc/systemd/system/matrixbox.service",
-        "/etc/matrixbox",
-    ] {
-        assert!(!machine.exists(gone), "{gone} survived the purge");
-    }
-    assert!(
-        !machine.state_dir().exists(),
-        "the state directory survived the purge"
-    );
-    assert_no_containers();
+    ]);
 }
 
 fn env_var(name: &str) -> String {
