@@ -18,8 +18,9 @@ const SERVER_NAME: &str = "example.com";
 
 /// A TLS server on loopback with a certificate for `example.com` only (from its own CA), that
 /// answers every request with an HTML page: a wrong name for the domain, a broken well-known
-/// for the server name. Returns its port and its CA in PEM.
-async fn impostor() -> (u16, String) {
+/// for the server name. With `redirect_to`, it answers like a site whose apex redirects
+/// everything: 301 to the same path on that host. Returns its port and its CA in PEM.
+async fn impostor(redirect_to: Option<&'static str>) -> (u16, String) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::default();
@@ -52,12 +53,19 @@ async fn impostor() -> (u16, String) {
                     return;
                 };
                 let mut buf = [0u8; 4096];
-                let _ = tls.read(&mut buf).await;
+                let n = tls.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let path = request.split(' ').nth(1).unwrap_or("/");
                 let body = "<html>parked domain</html>";
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let response = match redirect_to {
+                    Some(host) => format!(
+                        "HTTP/1.1 301 Moved Permanently\r\nLocation: https://{host}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                    None => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                };
                 let _ = tls.write_all(response.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
@@ -146,15 +154,17 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     let issued = pebble::wait_until_served(pebble::TLS_ADDR, DOMAIN, &pebble.issuing_root).await;
     assert!(issued, "no certificate from Pebble:\n{}", daemon.log_text());
 
-    let (impostor_port, impostor_ca) = impostor().await;
+    let (impostor_port, impostor_ca) = impostor(None).await;
+    let (redirector_port, redirector_ca) = impostor(Some(DOMAIN)).await;
     let ca = mbx.dir.path().join("roots.pem");
     std::fs::write(
         &ca,
-        certificate_pem(pebble.issuing_root.as_ref()) + &impostor_ca,
+        certificate_pem(pebble.issuing_root.as_ref()) + &impostor_ca + &redirector_ca,
     )
     .unwrap();
     let edge = |name: &str| format!("{name}:443:127.0.0.1:{}", mbx.https_port);
     let elsewhere = |name: &str| format!("{name}:443:127.0.0.1:{impostor_port}");
+    let redirecting = |name: &str| format!("{name}:443:127.0.0.1:{redirector_port}");
 
     // Everything in place: every step passes (the disk may only warn).
     let ok = doctor(&mbx, &ca, &[edge(SERVER_NAME), edge(DOMAIN)], false);
@@ -189,6 +199,22 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
         "{:#}",
         ok.report
     );
+
+    // The server name's site redirects everything to the domain, which serves the documents:
+    // followed as Synapse follows it, and the evidence names where the document came from.
+    let moved = doctor(&mbx, &ca, &[redirecting(SERVER_NAME), edge(DOMAIN)], true);
+    assert_eq!(moved.report["healthy"], true, "{:#}", moved.report);
+    for id in ["well-known-server", "well-known-client"] {
+        let step = moved.step(id);
+        assert_eq!(step["status"], "pass", "{step:#}");
+        assert!(
+            step["evidence"]
+                .as_str()
+                .unwrap()
+                .contains("https://matrix.example.com/.well-known/matrix/"),
+            "{step:#}"
+        );
+    }
 
     // The server name answered by something else: the well-known is not JSON.
     let broken = doctor(&mbx, &ca, &[elsewhere(SERVER_NAME), edge(DOMAIN)], true);

@@ -164,6 +164,28 @@ pub struct Answer {
     /// `Access-Control-Allow-Origin`.
     pub cors: Option<String>,
     pub body: Vec<u8>,
+    /// `Location`, for redirects.
+    pub location: Option<String>,
+}
+
+/// Where a redirect from `https://host:port/...` to `location` leads: `(host, port, path)`.
+/// Only https targets are followed (the spec wants the well-known over TLS); `None` ends the chain
+/// and the 30x is judged as the answer.
+pub fn redirect_target(host: &str, port: u16, location: &str) -> Option<(String, u16, String)> {
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some((host.to_string(), port, location.to_string()));
+    }
+    let uri: http::Uri = location.parse().ok()?;
+    if uri.scheme_str() != Some("https") {
+        return None;
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    Some((uri.host()?.to_string(), uri.port_u16().unwrap_or(443), path))
+}
+
+/// Pure: a status that sends the client on to `Location`.
+pub fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -272,7 +294,33 @@ mod tests {
             content_type: Some("application/json".into()),
             cors: Some("*".into()),
             body: body.as_bytes().to_vec(),
+            location: None,
         }
+    }
+
+    #[test]
+    fn redirects_are_followed_over_https_only() {
+        let t = |l: &str| redirect_target("example.com", 443, l);
+        assert_eq!(
+            t("https://matrix.example.com/.well-known/matrix/server"),
+            Some((
+                "matrix.example.com".into(),
+                443,
+                "/.well-known/matrix/server".into()
+            ))
+        );
+        assert_eq!(
+            t("https://www.example.com:8443/x?y=1"),
+            Some(("www.example.com".into(), 8443, "/x?y=1".into()))
+        );
+        assert_eq!(
+            t("/moved"),
+            Some(("example.com".into(), 443, "/moved".into()))
+        );
+        assert_eq!(t("http://www.example.com/.well-known/matrix/server"), None);
+        assert_eq!(t("//www.example.com/x"), None);
+        assert_eq!(t("not a url"), None);
+        assert!(is_redirect(308) && is_redirect(301) && !is_redirect(200) && !is_redirect(304));
     }
 
     fn srv(priority: u16, weight: u16, port: u16, target: &str) -> Srv {

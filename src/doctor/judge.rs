@@ -213,7 +213,6 @@ pub fn discovery(r: &Remote, l: Lang) -> Step {
 pub fn well_known(r: &Remote, l: Lang) -> Step {
     let title = l.t(M::TitleWellKnown, &[]);
     let name = &r.server_name.host;
-    let url = format!("https://{name}/.well-known/matrix/server");
     let expected = r.endpoint_doc();
     let fix = || Some(l.t(M::ServerDocFix, &[&expected, name]));
     match &r.well_known {
@@ -239,11 +238,11 @@ pub fn well_known(r: &Remote, l: Lang) -> Step {
                 "well-known-server",
                 title,
                 Status::Fail,
-                doc_problem(&p, &url, l),
+                doc_problem(&p, &f.url, l),
                 fix(),
             ),
             Ok((_, warnings)) => {
-                let (status, evidence) = doc_accepted(&f.answer.body, &url, &warnings, l);
+                let (status, evidence) = doc_accepted(&f.answer.body, &f.url, &warnings, l);
                 let remedy = (!warnings.is_empty()).then(fix).flatten();
                 step("well-known-server", title, status, evidence, remedy)
             }
@@ -371,7 +370,6 @@ pub fn keys(r: &Remote, now: OffsetDateTime, l: Lang) -> Step {
 pub fn client_well_known(r: &Remote, domain: &str, l: Lang) -> Step {
     let title = l.t(M::TitleClientWellKnown, &[]);
     let name = &r.server_name.host;
-    let url = format!("https://{name}/.well-known/matrix/client");
     let expected =
         serde_json::json!({ "m.homeserver": { "base_url": format!("https://{domain}") } })
             .to_string();
@@ -393,11 +391,11 @@ pub fn client_well_known(r: &Remote, domain: &str, l: Lang) -> Step {
                 "well-known-client",
                 title,
                 Status::Warn,
-                doc_problem(&p, &url, l) + &fallback,
+                doc_problem(&p, &f.url, l) + &fallback,
                 fix,
             ),
             Ok((_, warnings)) => {
-                let (status, evidence) = doc_accepted(&f.answer.body, &url, &warnings, l);
+                let (status, evidence) = doc_accepted(&f.answer.body, &f.url, &warnings, l);
                 let remedy = if warnings.is_empty() { None } else { fix };
                 step("well-known-client", title, status, evidence, remedy)
             }

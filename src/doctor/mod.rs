@@ -172,7 +172,7 @@ async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> R
         None => {
             let host = &server_name.host;
             let fetched = net
-                .get(host, 443, host, host, "/.well-known/matrix/server")
+                .get_following(host, 443, "/.well-known/matrix/server")
                 .await;
             let delegated = fetched
                 .as_ref()
@@ -218,13 +218,7 @@ async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> R
     let client_host = &server_name.host;
     let client_port = server_name.port.unwrap_or(443);
     let client_well_known = net
-        .get(
-            client_host,
-            client_port,
-            client_host,
-            &server_name.to_string(),
-            "/.well-known/matrix/client",
-        )
+        .get_following(client_host, client_port, "/.well-known/matrix/client")
         .await;
     let base_url = client_well_known
         .as_ref()

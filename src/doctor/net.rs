@@ -16,12 +16,14 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use time::OffsetDateTime;
 
-use super::discovery::{Answer, Srv};
+use super::discovery::{Answer, Srv, is_redirect, redirect_target};
 use crate::preflight::dns;
 use crate::preflight::facts::ResolverError;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 1 << 20;
+/// Synapse follows redirects for the server well-known; loops end here.
+const MAX_REDIRECTS: usize = 5;
 
 /// `--connect-to HOST:PORT:ADDR:PORT` (as curl's): requests for HOST:PORT go to ADDR:PORT,
 /// without asking DNS. For a NAT or port forward in front of the edge, and for tests.
@@ -102,6 +104,8 @@ pub struct Fetched {
     pub addr: SocketAddr,
     pub presented: Option<Presented>,
     pub answer: Answer,
+    /// The URL that gave `answer` (after redirects, when followed).
+    pub url: String,
 }
 
 pub struct Net {
@@ -190,6 +194,39 @@ impl Net {
     ) -> Result<Fetched, FetchError> {
         let addr = self.address(host, port).await?;
         self.get_at(addr, tls_name, host_header, path).await
+    }
+
+    /// GET `https://host[:port]path` as servers fetch a well-known: following up to
+    /// `MAX_REDIRECTS` https redirects, each hop with its own certificate check.
+    pub async fn get_following(
+        &self,
+        host: &str,
+        port: u16,
+        path: &str,
+    ) -> Result<Fetched, FetchError> {
+        let (mut host, mut port, mut path) = (host.to_string(), port, path.to_string());
+        let mut hops = 0;
+        loop {
+            let authority = if port == 443 {
+                host.clone()
+            } else {
+                format!("{host}:{port}")
+            };
+            let fetched = self.get(&host, port, &host, &authority, &path).await?;
+            let next = fetched
+                .answer
+                .location
+                .as_deref()
+                .filter(|_| is_redirect(fetched.answer.status) && hops < MAX_REDIRECTS)
+                .and_then(|location| redirect_target(&host, port, location));
+            match next {
+                Some(target) => {
+                    (host, port, path) = target;
+                    hops += 1;
+                }
+                None => return Ok(fetched),
+            }
+        }
     }
 
     /// GET `path` from `addr` over TLS, checking the certificate against `tls_name`.
@@ -283,6 +320,7 @@ impl Net {
         let status = response.status().as_u16();
         let content_type = header(http::header::CONTENT_TYPE);
         let cors = header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN);
+        let location = header(http::header::LOCATION);
         let body = Limited::new(response.into_body(), MAX_BODY)
             .collect()
             .await
@@ -297,7 +335,9 @@ impl Net {
                 content_type,
                 cors,
                 body,
+                location,
             },
+            url: format!("https://{host_header}{path}"),
         })
     }
 }
