@@ -566,8 +566,19 @@ fn apt_path_install_upgrade_lifecycle_purge() {
         machine.journal()
     );
 
-    // A config error: exit 78, the unit fails and is not restarted in a loop.
+    // A config error on reload: the running configuration stays, STATUS= says why.
     machine.sh_ok("echo 'domian: typo' >> /etc/matrixbox/matrixbox.yaml");
+    let pid = machine.show("MainPID");
+    machine.sh_ok("systemctl reload matrixbox");
+    machine.wait_for("failed reload reported", Duration::from_secs(60), |m| {
+        m.show("StatusText")
+            .contains("last reload failed, previous configuration kept")
+    });
+    assert_eq!(machine.show("ActiveState"), "active");
+    assert_eq!(machine.show("MainPID"), pid);
+    assert_eq!(edge_get(&machine.ca(), "/_matrix/client/versions").0, "200");
+
+    // A config error at start: exit 78, the unit fails and is not restarted in a loop.
     let restarted = machine.sh("systemctl restart matrixbox");
     assert!(!restarted.status.success());
     machine.wait_for("failed", Duration::from_secs(200), |m| {
