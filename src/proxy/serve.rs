@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -12,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::SharedEdge;
+use super::{Peer, SharedEdge};
 use crate::tls::ALPN_ACME_TLS;
 
 /// Slow clients (slowloris) lose their connection after this long without complete headers.
@@ -92,9 +93,11 @@ pub async fn serve_https(
                     _ => return,
                 };
             let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            let context = (edge, Peer::new(peer));
             let service = service_fn(move |req| {
-                let edge = edge.clone();
-                async move { Ok::<_, std::convert::Infallible>(edge.handle_https(req, peer).await) }
+                let (edge, peer) = &context;
+                edge.handle_https(req, peer)
+                    .map(Ok::<_, std::convert::Infallible>)
             });
             let io = TokioIo::new(stream);
             match alpn.as_deref() {
