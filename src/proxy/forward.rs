@@ -143,6 +143,22 @@ fn is_length_limit(error: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// Headers that describe one connection, never forwarded.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ]
+    .contains(name)
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Removes headers that describe one connection, including those the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // `keep-alive`, by far the most common option, goes below anyway: no name to build for it.
@@ -158,19 +174,11 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
+    // Found by scanning the names rather than by a lookup each: a message usually carries none
+    // of them, or only `Connection`, and lookups cost a hash each.
+    while let Some(name) = headers.keys().find(|name| is_hop_by_hop(name)).cloned() {
         headers.remove(name);
     }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
 }
 
 #[cfg(test)]
@@ -190,6 +198,9 @@ mod tests {
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
+        h.insert("proxy-connection", HeaderValue::from_static("close"));
+        h.append(header::TE, HeaderValue::from_static("trailers"));
+        h.append(header::TE, HeaderValue::from_static("gzip"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
