@@ -2,6 +2,7 @@
 //! both ways with the upload limit enforced, over a keep-alive pool.
 
 use std::future::{Future, ready};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -10,10 +11,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
+use super::pool::{Pool, UpstreamError};
 use super::{Body, Peer, matrix_error};
 
 /// Long-poll `/sync` holds a request for up to its `timeout` (clients use 30 s); leave ample room.
@@ -26,22 +25,23 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 pub struct Upstream {
     authority: http::uri::Authority,
-    client: Client<HttpConnector, Limited<Incoming>>,
+    /// Sent as Host when a request has none (an HTTP/1.0 client).
+    host: HeaderValue,
+    pool: Arc<Pool>,
     max_body: u64,
 }
 
 impl Upstream {
     pub fn new(authority: http::uri::Authority, max_body: u64) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(connector);
+        let address = match authority.port() {
+            Some(_) => authority.to_string(),
+            None => format!("{authority}:80"),
+        };
         Upstream {
+            host: HeaderValue::from_str(authority.as_str())
+                .expect("an authority is a valid header"),
             authority,
-            client,
+            pool: Pool::new(address),
             max_body,
         }
     }
@@ -68,14 +68,14 @@ impl Upstream {
         {
             parts.headers.insert(header::HOST, host);
         }
-        // Rebuilt from the original parts (shared buffers): the path and query stay byte for byte.
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(http::uri::Scheme::HTTP);
-        uri.authority = Some(self.authority.clone());
-        uri.path_and_query = parts.uri.path_and_query().cloned();
-        parts.uri = match Uri::from_parts(uri) {
-            Ok(uri) => uri,
-            Err(_) => {
+        if !parts.headers.contains_key(header::HOST) {
+            parts.headers.insert(header::HOST, self.host.clone());
+        }
+        // Origin form, from the original parts (shared buffers): the path and query stay byte for
+        // byte.
+        parts.uri = match parts.uri.path_and_query() {
+            Some(target) => Uri::from(target.clone()),
+            None => {
                 return Either::Left(ready(matrix_error(
                     StatusCode::BAD_REQUEST,
                     "M_UNRECOGNIZED",
@@ -95,9 +95,11 @@ impl Upstream {
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
         let body = Limited::new(body, limit);
 
+        // Boxed: allocated per request, it keeps the room hyper reserves in every open
+        // connection small.
         let response = tokio::time::timeout(
             RESPONSE_HEADERS_TIMEOUT,
-            self.client.request(Request::from_parts(parts, body)),
+            Box::pin(self.pool.clone().send(Request::from_parts(parts, body))),
         );
         let (upstream, max_body) = (self.authority.clone(), self.max_body);
         Either::Right(response.map(move |response| match response {
@@ -132,7 +134,7 @@ fn too_large(max: u64) -> Response<Body> {
     )
 }
 
-fn is_length_limit(error: &hyper_util::client::legacy::Error) -> bool {
+fn is_length_limit(error: &UpstreamError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.is::<LengthLimitError>() {

@@ -2,6 +2,7 @@
 //! HTTP-01) and forwarding of the Matrix API to Synapse.
 
 mod forward;
+mod pool;
 pub mod route;
 mod serve;
 
