@@ -1,106 +1,116 @@
 //! Forwarding to Synapse: raw path kept byte for byte, forwarding headers set, bodies streamed
 //! both ways with the upload limit enforced, over a keep-alive pool.
 
-use std::net::SocketAddr;
+use std::future::{Future, ready};
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
-use super::{Body, BoxError, matrix_error};
+use super::pool::{Pool, UpstreamError};
+use super::{Body, Peer, matrix_error};
 
 /// Long-poll `/sync` holds a request for up to its `timeout` (clients use 30 s); leave ample room.
 const RESPONSE_HEADERS_TIMEOUT: Duration = Duration::from_secs(330);
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 pub struct Upstream {
     authority: http::uri::Authority,
-    client: Client<HttpConnector, Body>,
+    /// Sent as Host when a request has none (an HTTP/1.0 client).
+    host: HeaderValue,
+    pool: Arc<Pool>,
     max_body: u64,
 }
 
 impl Upstream {
     pub fn new(authority: http::uri::Authority, max_body: u64) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(connector);
+        let address = match authority.port() {
+            Some(_) => authority.to_string(),
+            None => format!("{authority}:80"),
+        };
         Upstream {
+            host: HeaderValue::from_str(authority.as_str())
+                .expect("an authority is a valid header"),
             authority,
-            client,
+            pool: Pool::new(address),
             max_body,
         }
     }
 
-    pub async fn forward(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-        let declared = req
-            .headers()
+    /// Sends `req` on its way; the returned future only waits for the answer. It borrows nothing
+    /// and stays small: hyper keeps room for one in every open connection.
+    pub fn forward(
+        &self,
+        req: Request<Incoming>,
+        peer: &Peer,
+    ) -> impl Future<Output = Response<Body>> + Send + use<> {
+        let (mut parts, body) = req.into_parts();
+        let declared = parts
+            .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.max_body) {
-            return too_large(self.max_body);
+            return Either::Left(ready(too_large(self.max_body)));
         }
-        let (mut parts, body) = req.into_parts();
         // HTTP/2 carries the host in :authority; Synapse (HTTP/1.1) needs it as Host.
         if let Some(authority) = parts.uri.authority()
             && let Ok(host) = HeaderValue::from_str(authority.as_str())
         {
             parts.headers.insert(header::HOST, host);
         }
-        // Rebuilt from the original parts (shared buffers): the path and query stay byte for byte.
-        let mut uri = http::uri::Parts::default();
-        uri.scheme = Some(http::uri::Scheme::HTTP);
-        uri.authority = Some(self.authority.clone());
-        uri.path_and_query = parts.uri.path_and_query().cloned();
-        parts.uri = match Uri::from_parts(uri) {
-            Ok(uri) => uri,
-            Err(_) => {
-                return matrix_error(
+        if !parts.headers.contains_key(header::HOST) {
+            parts.headers.insert(header::HOST, self.host.clone());
+        }
+        // Origin form, from the original parts (shared buffers): the path and query stay byte for
+        // byte.
+        parts.uri = match parts.uri.path_and_query() {
+            Some(target) => Uri::from(target.clone()),
+            None => {
+                return Either::Left(ready(matrix_error(
                     StatusCode::BAD_REQUEST,
                     "M_UNRECOGNIZED",
                     "bad request target",
-                );
+                )));
             }
         };
         parts.version = Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
         // Overwritten, never appended: a client cannot choose the address Synapse logs and rate-limits.
-        parts.headers.insert(
-            X_FORWARDED_FOR.clone(),
-            HeaderValue::from_str(&peer.ip().to_canonical().to_string())
-                .expect("an IP address is a valid header"),
-        );
+        parts
+            .headers
+            .insert(X_FORWARDED_FOR.clone(), peer.forwarded_for.clone());
         parts
             .headers
             .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
-        let body = Limited::new(body, limit).boxed();
+        let body = Limited::new(body, limit);
 
+        // Boxed: allocated per request, it keeps the room hyper reserves in every open
+        // connection small.
         let response = tokio::time::timeout(
             RESPONSE_HEADERS_TIMEOUT,
-            self.client.request(Request::from_parts(parts, body)),
-        )
-        .await;
-        match response {
+            Box::pin(self.pool.clone().send(Request::from_parts(parts, body))),
+        );
+        let (upstream, max_body) = (self.authority.clone(), self.max_body);
+        Either::Right(response.map(move |response| match response {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, body.map_err(BoxError::from).boxed())
+                Response::from_parts(parts, Body::Upstream(body))
             }
-            Ok(Err(e)) if is_length_limit(&e) => too_large(self.max_body),
+            Ok(Err(e)) if is_length_limit(&e) => too_large(max_body),
             Ok(Err(e)) => {
-                tracing::warn!(upstream = %self.authority, "upstream request failed: {e}");
+                tracing::warn!(%upstream, "upstream request failed: {e}");
                 matrix_error(
                     StatusCode::BAD_GATEWAY,
                     "M_UNKNOWN",
@@ -112,7 +122,7 @@ impl Upstream {
                 "M_UNKNOWN",
                 "the homeserver did not answer in time",
             ),
-        }
+        }))
     }
 }
 
@@ -124,7 +134,7 @@ fn too_large(max: u64) -> Response<Body> {
     )
 }
 
-fn is_length_limit(error: &hyper_util::client::legacy::Error) -> bool {
+fn is_length_limit(error: &UpstreamError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.is::<LengthLimitError>() {
@@ -135,19 +145,9 @@ fn is_length_limit(error: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
-/// Removes headers that describe one connection, including those the `Connection` header names.
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
+/// Headers that describe one connection, never forwarded.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
         header::CONNECTION,
         header::PROXY_AUTHENTICATE,
         header::PROXY_AUTHORIZATION,
@@ -155,11 +155,32 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         header::TRAILER,
         header::TRANSFER_ENCODING,
         header::UPGRADE,
-    ] {
+    ]
+    .contains(name)
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
+/// Removes headers that describe one connection, including those the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // `keep-alive`, by far the most common option, goes below anyway: no name to build for it.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| !name.eq_ignore_ascii_case("keep-alive"))
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect();
+    for name in named {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    // Found by scanning the names rather than by a lookup each: a message usually carries none
+    // of them, or only `Connection`, and lookups cost a hash each.
+    while let Some(name) = headers.keys().find(|name| is_hop_by_hop(name)).cloned() {
+        headers.remove(name);
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +200,9 @@ mod tests {
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
+        h.insert("proxy-connection", HeaderValue::from_static("close"));
+        h.append(header::TE, HeaderValue::from_static("trailers"));
+        h.append(header::TE, HeaderValue::from_static("gzip"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);

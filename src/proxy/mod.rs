@@ -2,18 +2,22 @@
 //! HTTP-01) and forwarding of the Matrix API to Synapse.
 
 mod forward;
+mod pool;
 pub mod route;
 mod serve;
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::Full;
+use hyper::body::{Frame, Incoming, SizeHint};
 
 use crate::config::Config;
 use crate::embedded;
@@ -21,8 +25,62 @@ use crate::wellknown;
 
 pub use serve::{serve_http, serve_https};
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type Body = BoxBody<Bytes, BoxError>;
+/// A response body: a document of ours or Synapse's streamed answer. An enum rather than a boxed
+/// trait object, so answering costs no allocation for the body itself.
+pub enum Body {
+    Full(Full<Bytes>),
+    Upstream(Incoming),
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Body::Full(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            Body::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(full) => full.is_end_stream(),
+            Body::Upstream(incoming) => incoming.is_end_stream(),
+        }
+    }
+
+    // Passed through so a known length is sent as Content-Length rather than chunked.
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(full) => full.size_hint(),
+            Body::Upstream(incoming) => incoming.size_hint(),
+        }
+    }
+}
+
+/// The client end of a TLS connection, worked out once per connection rather than per request.
+struct Peer {
+    ip: IpAddr,
+    /// The X-Forwarded-For value Synapse gets.
+    forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    fn new(addr: SocketAddr) -> Peer {
+        let ip = canonical(addr.ip());
+        Peer {
+            ip,
+            forwarded_for: HeaderValue::from_str(&ip.to_string())
+                .expect("an IP address is a valid header"),
+        }
+    }
+}
 
 /// What the :80 listener needs from whoever runs HTTP-01 orders.
 pub trait ChallengeLookup: Send + Sync {
@@ -90,15 +148,21 @@ impl Edge {
         self.admin_allow.iter().any(|net| net.contains(&peer))
     }
 
-    async fn handle_https(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// Answers at once, or forwards to Synapse; the returned future borrows nothing and stays
+    /// small, as hyper keeps room for one in every open connection.
+    fn handle_https(
+        &self,
+        req: Request<Incoming>,
+        peer: &Peer,
+    ) -> impl Future<Output = Response<Body>> + Send + use<> {
         let route = route::route_https(
             req.method(),
             req.uri().path(),
             |ip| self.admin_allowed(ip),
-            peer.ip(),
+            peer.ip,
         );
-        match route {
-            route::Route::Upstream => self.upstream.forward(req, peer).await,
+        let response = match route {
+            route::Route::Upstream => return Either::Right(self.upstream.forward(req, peer)),
             route::Route::WellKnown(kind) => {
                 let doc = match kind {
                     route::WellKnown::Server => Some(self.server_doc.clone()),
@@ -137,7 +201,8 @@ impl Edge {
                 "M_UNRECOGNIZED",
                 "unrecognized request",
             ),
-        }
+        };
+        Either::Left(std::future::ready(response))
     }
 
     fn handle_http(&self, req: &Request<Incoming>) -> Response<Body> {
@@ -217,7 +282,7 @@ fn strip_port(host: &str) -> &str {
 }
 
 pub fn full(bytes: Bytes) -> Body {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
+    Body::Full(Full::new(bytes))
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {

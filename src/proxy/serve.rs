@@ -1,18 +1,24 @@
 //! Accept loops for the plain-HTTP and TLS listeners, with timeouts for slow clients and a
 //! graceful drain on shutdown. Listeners come from the caller (tests bind 127.0.0.1:0).
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::SharedEdge;
+use super::{Edge, Peer, SharedEdge};
 use crate::tls::ALPN_ACME_TLS;
 
 /// Slow clients (slowloris) lose their connection after this long without complete headers.
@@ -79,41 +85,50 @@ pub async fn serve_https(
     let graceful = GracefulShutdown::new();
     while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
         let _ = tcp.set_nodelay(true);
-        let (acceptor, protocols, watcher, edge) = (
-            acceptor.clone(),
-            protocols.clone(),
-            graceful.watcher(),
-            edge.current(),
-        );
-        tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => stream,
-                    _ => return,
-                };
-            let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-            let service = service_fn(move |req| {
-                let edge = edge.clone();
-                async move { Ok::<_, std::convert::Infallible>(edge.handle_https(req, peer).await) }
-            });
-            let io = TokioIo::new(stream);
-            match alpn.as_deref() {
-                // A TLS-ALPN-01 validation is complete once the handshake is.
-                Some(ALPN_ACME_TLS) => {}
-                Some(b"h2") => {
-                    let _ = watcher
-                        .watch(protocols.http2.serve_connection(io, service))
-                        .await;
-                }
-                _ => {
-                    let _ = watcher
-                        .watch(protocols.http1.serve_connection(io, service))
-                        .await;
-                }
-            }
-        });
+        let (protocols, watcher, edge) = (protocols.clone(), graceful.watcher(), edge.current());
+        // Combinators rather than an `async` block: the task then holds the handshake or the
+        // connection, never room for both.
+        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+        tokio::spawn(handshake.then(move |handshake| match handshake {
+            Ok(Ok(stream)) => Either::Left(serve_tls(stream, peer, edge, &protocols, watcher)),
+            _ => Either::Right(std::future::ready(Ok(()))),
+        }));
     }
     drain(graceful).await;
+}
+
+/// The connection future for a completed handshake, in the protocol ALPN chose (HTTP/1.1 when
+/// the client offered none).
+fn serve_tls(
+    stream: TlsStream<TcpStream>,
+    peer: SocketAddr,
+    edge: Arc<Edge>,
+    protocols: &Protocols,
+    watcher: Watcher,
+) -> impl Future<Output = Result<(), hyper::Error>> + use<> {
+    let alpn = stream.get_ref().1.alpn_protocol();
+    // A TLS-ALPN-01 validation is complete once the handshake is.
+    if alpn == Some(ALPN_ACME_TLS) {
+        return Either::Left(std::future::ready(Ok(())));
+    }
+    let h2 = alpn == Some(b"h2");
+    let context = (edge, Peer::new(peer));
+    let service = service_fn(move |req| {
+        let (edge, peer) = &context;
+        edge.handle_https(req, peer).map(Ok::<_, Infallible>)
+    });
+    let io = TokioIo::new(stream);
+    if h2 {
+        // Boxed: HTTP/2 state is larger than HTTP/1.1's, and the task of every connection would
+        // otherwise be sized for it.
+        Either::Right(Either::Left(Box::pin(
+            watcher.watch(protocols.http2.serve_connection(io, service)),
+        )))
+    } else {
+        Either::Right(Either::Right(
+            watcher.watch(protocols.http1.serve_connection(io, service)),
+        ))
+    }
 }
 
 /// Serves plain HTTP (ACME HTTP-01 and redirects to HTTPS) until `shutdown`.
