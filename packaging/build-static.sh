@@ -46,7 +46,10 @@ build() {
         aarch64-unknown-linux-musl)
             # ring's C and assembly need a cross compiler; rust-lld links the static binary.
             export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
-            export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld ;;
+            export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld
+            # jemalloc cannot probe the page size when cross-compiled; 64 KiB pages (RHEL's arm64
+            # kernels) would abort at start, and 64 KiB works on 4 KiB-page kernels too.
+            export JEMALLOC_SYS_WITH_LG_PAGE=16 ;;
     esac
     log "building $target"
     # Release binaries carry no symbols (a third of the size); the .deb strips its own.
