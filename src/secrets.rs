@@ -66,12 +66,12 @@ fn new_signing_key() -> Result<String, SecretsError> {
 
 type Generator = fn() -> Result<String, SecretsError>;
 
-/// Reads every secret, generating only those that are missing. Existing ones are never changed.
 /// Mounted into the PostgreSQL container, which reads the password from it on first start.
 pub fn postgres_password_file(dir: &Path) -> PathBuf {
     dir.join(POSTGRES_PASSWORD)
 }
 
+/// Reads every secret, generating only those that are missing. Existing ones are never changed.
 pub fn load_or_create(dir: &Path) -> Result<Secrets, SecretsError> {
     fsio::ensure_dir(dir, 0o700)?;
     read_all(dir, true)

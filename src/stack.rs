@@ -1,7 +1,6 @@
 //! The homeserver stack: PostgreSQL and Synapse specs derived from config, brought up in order and down cleanly.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,6 +34,8 @@ const PG_ISREADY: [&str; 7] = [
 /// The official postgres image's uid/gid.
 const POSTGRES_UID: u32 = 999;
 const PGDATA_MOUNT: &str = "/var/lib/postgresql/data";
+/// PGDATA inside the mount (and the postgres directory of the state dir).
+const PGDATA_SUBDIR: &str = "pgdata";
 const PG_PASSWORD_MOUNT: &str = "/run/secrets/postgres_password";
 const POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// First start runs all database migrations; a slow VPS needs a while.
@@ -131,7 +132,7 @@ impl Stack {
                 // A file, not the value: environment values show in `docker inspect`.
                 format!("POSTGRES_PASSWORD_FILE={PG_PASSWORD_MOUNT}"),
                 "POSTGRES_INITDB_ARGS=--encoding=UTF8 --lc-collate=C --lc-ctype=C".into(),
-                format!("PGDATA={PGDATA_MOUNT}/pgdata"),
+                format!("PGDATA={PGDATA_MOUNT}/{PGDATA_SUBDIR}"),
             ],
             entrypoint: None,
             cmd,
@@ -251,7 +252,7 @@ impl Stack {
     /// One reconcile pass: observe, diff, act, and wait until both services are healthy.
     pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
-        self.check_postgres_major(&self.paths.postgres_dir())?;
+        self.check_postgres_major()?;
         engine.ensure_image(&self.config.postgres_image).await?;
         engine.ensure_image(&self.config.synapse_image).await?;
         // A busy port is found before anything starts, so nothing is left half-up.
@@ -277,8 +278,10 @@ impl Stack {
     }
 
     /// A new major version cannot open the old data: refuse before the running container goes.
-    fn check_postgres_major(&self, pg_dir: &Path) -> Result<(), StackError> {
-        let data_version = std::fs::read_to_string(pg_dir.join("pgdata/PG_VERSION")).ok();
+    fn check_postgres_major(&self) -> Result<(), StackError> {
+        let pg_dir = self.paths.postgres_dir();
+        let data_version =
+            std::fs::read_to_string(pg_dir.join(PGDATA_SUBDIR).join("PG_VERSION")).ok();
         let image = &self.config.postgres_image;
         match postgres_major_change(data_version.as_deref(), image) {
             Some((data, wanted)) => Err(StackError::PostgresMajorChange {
