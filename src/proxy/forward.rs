@@ -20,8 +20,6 @@ const RESPONSE_HEADERS_TIMEOUT: Duration = Duration::from_secs(330);
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 pub struct Upstream {
     authority: http::uri::Authority,
@@ -145,40 +143,45 @@ fn is_length_limit(error: &UpstreamError) -> bool {
     false
 }
 
-/// Headers that describe one connection, never forwarded.
+/// Headers that describe one connection, never forwarded. Compared as strings: a standard
+/// name's string is a table lookup, and the match is decided mostly by length.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    [
-        header::CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ]
-    .contains(name)
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
 /// Removes headers that describe one connection, including those the `Connection` header names.
+/// One pass over the headers; nothing is allocated when there is nothing to remove.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // `keep-alive`, by far the most common option, goes below anyway: no name to build for it.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|name| !name.eq_ignore_ascii_case("keep-alive"))
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for (name, value) in headers.iter() {
+        if !is_hop_by_hop(name) {
+            continue;
+        }
+        if name == header::CONNECTION {
+            let options = value.to_str().unwrap_or_default().split(',').map(str::trim);
+            // `close` and `keep-alive` name no header to remove (keep-alive goes anyway).
+            doomed.extend(
+                options
+                    .filter(|o| {
+                        !o.eq_ignore_ascii_case("close") && !o.eq_ignore_ascii_case("keep-alive")
+                    })
+                    .filter_map(|o| HeaderName::from_bytes(o.as_bytes()).ok()),
+            );
+        }
+        doomed.push(name.clone());
     }
-    // Found by scanning the names rather than by a lookup each: a message usually carries none
-    // of them, or only `Connection`, and lookups cost a hash each.
-    while let Some(name) = headers.keys().find(|name| is_hop_by_hop(name)).cloned() {
+    for name in doomed {
         headers.remove(name);
     }
 }
@@ -207,5 +210,25 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::AUTHORIZATION));
+    }
+
+    #[test]
+    fn every_connection_header_line_is_honoured() {
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("close"));
+        h.append(header::CONNECTION, HeaderValue::from_static(" X-One ,x-two"));
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert("x-three", HeaderValue::from_static("3"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        remove_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-three"]);
+
+        // Nothing to remove: the map is left as it was.
+        let before = h.clone();
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h, before);
     }
 }

@@ -225,7 +225,10 @@ mod tests {
         let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
         let mut cx = Context::from_waker(&waker);
-        for (round, chunk) in [&b"GET / HTTP/1.1\r\n"[..], b"\r\n"].into_iter().enumerate() {
+        for (round, chunk) in [&b"GET / HTTP/1.1\r\n"[..], b"\r\n"]
+            .into_iter()
+            .enumerate()
+        {
             // First poll: nothing written, and the task is requeued so it is polled again.
             assert!(Pin::new(&mut io).poll_write(&mut cx, chunk).is_pending());
             assert_eq!(wakes.0.load(Ordering::SeqCst), round + 1);
