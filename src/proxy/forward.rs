@@ -216,7 +216,10 @@ mod tests {
     fn every_connection_header_line_is_honoured() {
         let mut h = HeaderMap::new();
         h.append(header::CONNECTION, HeaderValue::from_static("close"));
-        h.append(header::CONNECTION, HeaderValue::from_static(" X-One ,x-two"));
+        h.append(
+            header::CONNECTION,
+            HeaderValue::from_static(" X-One ,x-two"),
+        );
         h.insert("x-one", HeaderValue::from_static("1"));
         h.insert("x-two", HeaderValue::from_static("2"));
         h.insert("x-three", HeaderValue::from_static("3"));
