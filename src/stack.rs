@@ -394,8 +394,8 @@ impl Stack {
 
     /// Removes both containers and the network; run after `down`, so both stopped cleanly.
     pub async fn remove(&self, engine: &Engine) -> Result<(), StackError> {
-        for name in [self.desired_synapse_spec().name, self.postgres_spec().name] {
-            engine.remove(&name).await?;
+        for name in [SYNAPSE, POSTGRES] {
+            engine.remove(name).await?;
         }
         engine.remove_network(NETWORK).await?;
         Ok(())

@@ -389,6 +389,28 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// A release made by `release.sh`, served on 127.0.0.1 for as long as this lives. Fields drop in
+/// order: the server stops before its directory goes.
+struct Published {
+    dir: PathBuf,
+    base_url: String,
+    _server: KillOnDrop,
+    _work: tempfile::TempDir,
+}
+
+fn publish() -> Published {
+    let work = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let dir = release(work.path(), &base_url);
+    Published {
+        _server: KillOnDrop(serve(&dir, port)),
+        dir,
+        base_url,
+        _work: work,
+    }
+}
+
 /// `curl` to the edge inside the container, trusting only the internal CA's root.
 fn edge_get(ca: &Path, path: &str) -> (String, String) {
     let out = Command::new("curl")
@@ -431,11 +453,8 @@ fn client(machine: &Machine, args: &[&str]) -> Output {
 #[test]
 fn apt_path_install_upgrade_lifecycle_purge() {
     let _engine = exclusive_engine();
-    let work = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base_url = format!("http://127.0.0.1:{port}");
-    let release = release(work.path(), &base_url);
-    let _server = KillOnDrop(serve(&release, port));
+    let published = publish();
+    let base_url = &published.base_url;
     let machine = Machine::boot("apt");
     machine.prepare();
     let install_url = format!("{base_url}/install.sh");
@@ -626,10 +645,8 @@ fn apt_path_install_upgrade_lifecycle_purge() {
 #[test]
 fn static_path_refuses_tampering_and_purges() {
     let _engine = exclusive_engine();
-    let work = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base_url = format!("http://127.0.0.1:{port}");
-    let release = release(work.path(), &base_url);
+    let published = publish();
+    let (release, base_url) = (&published.dir, &published.base_url);
     let bin_name = format!("matrixbox-linux-{}", std::env::consts::ARCH);
 
     // A cut download runs nothing: cut inside a function, and cut before the last line.
@@ -660,7 +677,6 @@ fn static_path_refuses_tampering_and_purges() {
     };
     tamper("tampered-bin", false);
     tamper("tampered-sums", true);
-    let _server = KillOnDrop(serve(&release, port));
     let machine = Machine::boot("static");
     machine.prepare();
     let install_url = format!("{base_url}/install.sh");
