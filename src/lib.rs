@@ -8,6 +8,8 @@ pub mod docker;
 pub mod doctor;
 pub mod embedded;
 pub mod fsio;
+#[cfg(test)]
+mod golden;
 pub mod logging;
 pub mod notify;
 pub mod paths;

@@ -786,4 +786,107 @@ mod tests {
         );
         assert!(remedy.starts_with("matrix.example.com must point to matrixbox"));
     }
+
+    fn fetched(url: &str, body: &str, presented: Option<Presented>) -> Fetched {
+        Fetched {
+            addr: "203.0.113.5:443".parse().unwrap(),
+            presented,
+            answer: discovery::Answer {
+                status: 200,
+                content_type: Some("application/json".into()),
+                cors: Some("*".into()),
+                body: body.as_bytes().to_vec(),
+                location: None,
+            },
+            url: url.into(),
+        }
+    }
+
+    /// Delegated to matrix.example.org:443, whose certificate names another host; the local
+    /// parts show a stopped container, a failing renewal and a filling disk.
+    fn troubled() -> Facts {
+        let presented = Presented {
+            names: vec!["other.example".into()],
+            issuer: "CN=R11, O=Let's Encrypt, C=US".into(),
+            not_after: Some(NOW + Duration::days(40)),
+        };
+        let endpoint = discovery::literal(&discovery::HostPort {
+            host: "matrix.example.org".into(),
+            port: Some(443),
+        })
+        .unwrap();
+        let mut l = local();
+        l.containers = Some(Ok(vec![
+            ("matrixbox-postgres".into(), observed(true, Some("healthy"))),
+            ("matrixbox-synapse".into(), observed(false, None)),
+        ]));
+        l.certificates.push(crate::acme::CertStatus {
+            names: vec!["matrix.example.org".into()],
+            issuer: Some("CN=R11".into()),
+            source: Some("https://acme-v02.api.letsencrypt.org/directory".into()),
+            not_after: Some(NOW + Duration::days(12) + Duration::hours(1)),
+            next_renewal: None,
+            next_attempt: None,
+            failures: 3,
+            last_error: Some("connection refused".into()),
+            path: None,
+            trust_root: None,
+        });
+        l.disk.space = Ok(Space {
+            free_bytes: 3 << 30,
+            dev: 1,
+        });
+        Facts {
+            domain: "matrix.example.org".into(),
+            remote: Remote {
+                server_name: discovery::HostPort {
+                    host: "example.org".into(),
+                    port: None,
+                },
+                well_known: Some(Ok(fetched(
+                    "https://example.org/.well-known/matrix/server",
+                    r#"{"m.server": "matrix.example.org:443"}"#,
+                    None,
+                ))),
+                endpoint,
+                srv_errors: vec![],
+                address: Ok("203.0.113.5:443".parse().unwrap()),
+                keys: Some(Err(FetchError::Tls {
+                    addr: "203.0.113.5:443".parse().unwrap(),
+                    problem: TlsProblem::NotValidForName,
+                    presented: Some(presented),
+                })),
+                client_well_known: Ok(fetched(
+                    "https://example.org/.well-known/matrix/client",
+                    r#"{"m.homeserver": {"base_url": "https://matrix.example.org"}}"#,
+                    None,
+                )),
+                versions: (
+                    "https://matrix.example.org".into(),
+                    Ok(fetched(
+                        "https://matrix.example.org/_matrix/client/versions",
+                        r#"{"versions": ["v1.11", "v1.12"]}"#,
+                        None,
+                    )),
+                ),
+                internal_root: None,
+            },
+            local: l,
+            now: NOW,
+        }
+    }
+
+    /// Every line the report prints, in both languages, held against tests/golden.
+    #[test]
+    fn the_report_matches_its_golden_text_in_both_languages() {
+        for lang in [Lang::En, Lang::ZhCn] {
+            let report =
+                super::super::Report::new("example.org".into(), lang, evaluate(&troubled(), lang));
+            let mut out = super::super::render::text(&report);
+            out.push_str("--- json\n");
+            out.push_str(&serde_json::to_string_pretty(&report).unwrap());
+            out.push('\n');
+            crate::golden::assert_golden(&format!("doctor.{}.txt", lang.code()), &out);
+        }
+    }
 }

@@ -1817,4 +1817,68 @@ mod tests {
         );
         assert!(checks.iter().all(|c| c.status == Status::Warn));
     }
+
+    /// A host where most checks find something wrong, for the snapshot of every kind of line.
+    fn troubled() -> Facts {
+        let mut f = healthy();
+        f.cpuinfo = Ok("processor\t: 0\nflags\t\t: fpu vme sse sse2\n".into());
+        f.memory_mb = Some(1500);
+        f.uid = 1000;
+        f.user = "alice".into();
+        f.cap_eff = Some(0);
+        f.docker.engine = Ok(EngineFacts {
+            version: "19.03.13".into(),
+            api: "1.40".into(),
+            storage_driver: Some("vfs".into()),
+            data_root: Some("/var/lib/docker".into()),
+            time: Some(at(40_000)),
+            images: vec![("postgres:15".into(), false)],
+        });
+        f.disks[0].space = Ok(Space {
+            free_bytes: 2 << 30,
+            dev: 1,
+        });
+        if let Ok(ports) = &mut f.ports {
+            ports[1].holder = Holder::Process {
+                pid: 812,
+                comm: "nginx".into(),
+            };
+        }
+        f.dns = Ok(vec![lookup(
+            "matrix.example.net.cn",
+            &["edge.example.net.cn"],
+            &["198.51.100.7"],
+        )]);
+        f.acme = AcmeFacts::Directory(Probe {
+            url: "https://acme.test/dir".into(),
+            result: Err("no answer within 5s".into()),
+        });
+        f.registries[0].probe = Some(Probe {
+            url: "https://registry-1.docker.io/v2/".into(),
+            result: Err("connection refused".into()),
+        });
+        f.installation.config =
+            ConfigState::Invalid("/etc/matrixbox/matrixbox.yaml has 1 problem".into());
+        f
+    }
+
+    /// Every line the report prints, in both languages, held against tests/golden: the words,
+    /// the alignment by display width and the JSON must not change unless meant to.
+    #[test]
+    fn reports_match_their_golden_text_in_both_languages() {
+        for lang in [Lang::En, Lang::ZhCn] {
+            let mut out = String::new();
+            for (facts, mode) in [(healthy(), Mode::Setup), (troubled(), Mode::Setup)] {
+                let t = target(mode);
+                let report = crate::preflight::Report::new(lang, evaluate(&facts, &t, lang));
+                out.push_str(&crate::preflight::render::text(&report, &t.names));
+                out.push_str("--- problems\n");
+                out.push_str(&crate::preflight::render::problems(&report));
+                out.push_str("--- json\n");
+                out.push_str(&serde_json::to_string_pretty(&report).unwrap());
+                out.push_str("\n===\n");
+            }
+            crate::golden::assert_golden(&format!("preflight.{}.txt", lang.code()), &out);
+        }
+    }
 }
