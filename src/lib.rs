@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod fsio;
 #[cfg(test)]
 mod golden;
+pub mod i18n;
 pub mod logging;
 pub mod notify;
 pub mod paths;

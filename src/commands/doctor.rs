@@ -2,8 +2,8 @@
 
 use crate::cli::DoctorArgs;
 use crate::doctor::{self, Options, render};
+use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::preflight::Lang;
 use crate::report::Exit;
 
 pub async fn doctor(paths: &Paths, args: DoctorArgs) -> anyhow::Result<()> {

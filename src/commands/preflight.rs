@@ -2,9 +2,10 @@
 
 use crate::cli::PreflightArgs;
 use crate::config;
+use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::preflight::i18n::M;
-use crate::preflight::{self, Lang, Mode, Target, render};
+use crate::preflight::messages::M;
+use crate::preflight::{self, Mode, Target, render};
 use crate::report::{Exit, Hinted};
 
 pub async fn preflight(paths: &Paths, args: PreflightArgs) -> anyhow::Result<()> {

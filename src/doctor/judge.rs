@@ -5,11 +5,11 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::discovery::{self, DocProblem, DocWarning, Via};
-use super::i18n::M;
 use super::keys::{self, KeyProblem};
+use super::messages::M;
 use super::net::{FetchError, Fetched, Presented, TlsProblem};
 use super::{Facts, Local, Remote, Status, Step};
-use crate::preflight::Lang;
+use crate::i18n::Lang;
 use crate::preflight::checks::MIN_FREE_BYTES;
 
 /// Fewer days left than this: renewal (due at a third of the lifetime) has clearly not worked.

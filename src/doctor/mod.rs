@@ -5,9 +5,9 @@
 //! facts into steps purely (unit-tested); `discovery` and `keys` hold the Matrix rules.
 
 pub mod discovery;
-pub mod i18n;
 pub mod judge;
 pub mod keys;
+pub mod messages;
 pub mod net;
 pub mod render;
 
@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 use crate::acme::{self, CertStatus};
 use crate::config::Config;
 use crate::docker::{Engine, Observed, Runtime};
+use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::preflight::Lang;
 use crate::preflight::facts::{Disk, DiskRole};
 use crate::stack::{self, Stack};
 use discovery::{Endpoint, HostPort};

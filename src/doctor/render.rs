@@ -1,8 +1,8 @@
 //! The doctor report as text: one line per step, the fix under it, a summary last.
 
-use super::i18n::M;
+use super::messages::M;
 use super::{Report, Status};
-use crate::preflight::render::width;
+use crate::i18n::{pad, width};
 
 fn word(status: Status, report: &Report) -> String {
     let l = report.lang;
@@ -35,10 +35,9 @@ pub fn text(report: &Report) -> String {
     for s in &report.steps {
         let status = word(s.status, report);
         out.push_str(&format!(
-            "  {status}{}  {}{}  {}\n",
-            " ".repeat(status_width - width(&status)),
-            s.title,
-            " ".repeat(title_width - width(&s.title)),
+            "  {}  {}  {}\n",
+            pad(&status, status_width),
+            pad(&s.title, title_width),
             s.evidence
         ));
         if let Some(remedy) = &s.remedy {

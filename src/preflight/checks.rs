@@ -9,10 +9,11 @@ use super::facts::{
     AcmeFacts, ConfigState, DiskRole, Facts, Holder, NameLookup, OsRelease, Port, Probe, Registry,
     Resolved, ResolverError, SocketState, TimeSample,
 };
-use super::i18n::{Lang, M};
+use super::messages::M;
 use super::{Check, Mode, Status, Target};
 use crate::config;
 use crate::docker::engine::{MIN_API, parse_api};
+use crate::i18n::Lang;
 use crate::tuning::{self, LOW_MEMORY_MB};
 
 /// The oldest engine matrixbox supports: Docker 20.10.14, with API 1.41.

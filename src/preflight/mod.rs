@@ -2,12 +2,12 @@
 //!
 //! `facts` gathers what the host looks like (reading /proc, asking Docker, DNS and HTTP);
 //! `checks` turns those facts into pass / warn / fail with evidence and a remedy, purely, so every
-//! decision is unit-tested with made-up facts. `render` prints the result; `i18n` holds the words.
+//! decision is unit-tested with made-up facts. `render` prints the result; `messages` holds the words.
 
 pub mod checks;
 pub(crate) mod dns;
 pub mod facts;
-pub mod i18n;
+pub mod messages;
 mod ports;
 mod probe;
 pub mod render;
@@ -18,9 +18,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::{self, Config, Directory};
+use crate::i18n::Lang;
 use crate::paths::Paths;
-
-pub use i18n::Lang;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,7 +1,8 @@
 //! The report for people (aligned columns, in their language) and for scripts (JSON).
 
-use super::i18n::M;
+use super::messages::M;
 use super::{Report, Status};
+use crate::i18n::{pad, width};
 
 /// The whole report: a header, one line per check (its remedy indented below), and a verdict.
 pub fn text(report: &Report, names: &[String]) -> String {
@@ -65,10 +66,9 @@ fn lines(report: &Report, keep: impl Fn(Status) -> bool) -> String {
     for c in shown {
         let status = word(c.status);
         out.push_str(&format!(
-            "  {status}{}  {}{}  {}\n",
-            " ".repeat(status_width - width(&status)),
-            c.title,
-            " ".repeat(title_width - width(&c.title)),
+            "  {}  {}  {}\n",
+            pad(&status, status_width),
+            pad(&c.title, title_width),
             c.evidence
         ));
         if let Some(remedy) = &c.remedy {
@@ -82,26 +82,11 @@ fn lines(report: &Report, keep: impl Fn(Status) -> bool) -> String {
     out
 }
 
-/// Columns a terminal gives the text: CJK and full-width characters take two.
-pub(crate) fn width(text: &str) -> usize {
-    text.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F
-            | 0x2E80..=0xA4CF
-            | 0xAC00..=0xD7A3
-            | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60
-            | 0xFFE0..=0xFFE6 => 2,
-            _ => 1,
-        })
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preflight::{Check, Lang};
+    use crate::i18n::Lang;
+    use crate::preflight::Check;
 
     fn check(id: &str, title: &str, status: Status, remedy: Option<&str>) -> Check {
         Check {
@@ -142,8 +127,6 @@ mod tests {
 
     #[test]
     fn chinese_text_is_aligned_by_display_width() {
-        assert_eq!(width("内存"), 4);
-        assert_eq!(width("端口 443（https）"), 17);
         let report = Report::new(
             Lang::ZhCn,
             vec![

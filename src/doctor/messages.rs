@@ -1,6 +1,6 @@
-//! Every doctor message in English and Simplified Chinese, in one table (preflight's approach).
+//! Every doctor message in English and Simplified Chinese, in one catalog (see `crate::i18n`).
 
-crate::preflight::i18n::messages! {
+crate::i18n::messages! {
     // Report framing.
     Pass => "pass", "通过";
     Warn => "warn", "警告";
@@ -135,6 +135,6 @@ mod tests {
 
     #[test]
     fn every_message_has_both_languages_with_the_same_placeholders() {
-        crate::preflight::i18n::assert_complete(M::ALL);
+        crate::i18n::assert_complete(M::ALL);
     }
 }

@@ -1,82 +1,6 @@
-//! Every preflight message in English and Simplified Chinese, in one table, chosen by the locale.
+//! Every preflight message in English and Simplified Chinese, in one catalog (see `crate::i18n`).
 
-use std::fmt::Display;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    En,
-    ZhCn,
-}
-
-/// Reports carry the language as its code (`en`, `zh_CN`).
-impl serde::Serialize for Lang {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
-    }
-}
-
-impl Lang {
-    /// The language the locale asks for: LC_ALL, then LC_MESSAGES, then LANG (POSIX order).
-    pub fn from_env() -> Lang {
-        Lang::from_vars(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Lang {
-        let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
-            .iter()
-            .find_map(|name| get(name).filter(|v| !v.is_empty()));
-        match locale {
-            Some(l) if l.starts_with("zh_CN") => Lang::ZhCn,
-            _ => Lang::En,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::ZhCn => "zh_CN",
-        }
-    }
-
-    /// The message in this language with `{0}`, `{1}`, ... replaced by `args`.
-    pub fn t(self, message: impl Texts, args: &[&dyn Display]) -> String {
-        let (en, zh) = message.texts();
-        let mut text = match self {
-            Lang::En => en,
-            Lang::ZhCn => zh,
-        }
-        .to_string();
-        for (i, arg) in args.iter().enumerate() {
-            text = text.replace(&format!("{{{i}}}"), &arg.to_string());
-        }
-        text
-    }
-}
-
-/// A message table's key: its English and Simplified Chinese texts (preflight's `M`, doctor's).
-pub trait Texts: Copy {
-    fn texts(self) -> (&'static str, &'static str);
-}
-
-/// Declares the message keys and their two texts side by side, so none can lack a translation.
-macro_rules! messages {
-    ($($key:ident => $en:literal, $zh:literal;)*) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum M { $($key),* }
-
-        impl M {
-            #[cfg(test)]
-            pub const ALL: &[M] = &[$(M::$key),*];
-        }
-
-        impl $crate::preflight::i18n::Texts for M {
-            fn texts(self) -> (&'static str, &'static str) {
-                match self { $(M::$key => ($en, $zh)),* }
-            }
-        }
-    };
-}
-pub(crate) use messages;
+use crate::i18n::messages;
 
 messages! {
     // Report framing.
@@ -256,66 +180,14 @@ messages! {
         "`matrixbox status` 会列出其中所有问题；请逐一修正，或用 `matrixbox setup --force --domain ...` 重写该文件（密钥会保留）";
 }
 
-/// For each table's test: every message has both texts, with the same placeholders.
-#[cfg(test)]
-pub(crate) fn assert_complete<T: Texts + std::fmt::Debug>(all: &[T]) {
-    fn placeholders(text: &str) -> Vec<String> {
-        let mut found: Vec<String> = (0..10)
-            .map(|i| format!("{{{i}}}"))
-            .filter(|p| text.contains(p.as_str()))
-            .collect();
-        found.sort();
-        found
-    }
-    for m in all {
-        let (en, zh) = m.texts();
-        assert!(!en.is_empty() && !zh.is_empty(), "{m:?}");
-        assert_eq!(placeholders(en), placeholders(zh), "{m:?}: {en} / {zh}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     #[test]
     fn every_message_has_both_languages_with_the_same_placeholders() {
-        assert_complete(M::ALL);
-    }
-
-    #[test]
-    fn locale_selection_follows_posix_precedence() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert_eq!(Lang::from_vars(env(&[])), Lang::En);
-        assert_eq!(Lang::from_vars(env(&[("LANG", "zh_CN.UTF-8")])), Lang::ZhCn);
-        assert_eq!(
-            Lang::from_vars(env(&[("LANG", "zh_CN.UTF-8"), ("LC_ALL", "C")])),
-            Lang::En
-        );
-        assert_eq!(
-            Lang::from_vars(env(&[
-                ("LANG", "en_US.UTF-8"),
-                ("LC_MESSAGES", "zh_CN.GB18030")
-            ])),
-            Lang::ZhCn
-        );
-        assert_eq!(
-            Lang::from_vars(env(&[("LC_ALL", ""), ("LANG", "zh_CN")])),
-            Lang::ZhCn,
-            "empty variables are skipped"
-        );
-        assert_eq!(
-            Lang::from_vars(env(&[("LANG", "zh_TW.UTF-8")])),
-            Lang::En,
-            "only Simplified Chinese is translated"
-        );
+        crate::i18n::assert_complete(M::ALL);
     }
 
     #[test]

@@ -1,0 +1,212 @@
+//! The translation engine every command uses: the reader's language (`Lang`, from the locale),
+//! message lookup with `{0}`-style arguments, and columns padded by display width. Each module
+//! keeps its own catalog (`messages!`), so any user-facing text can be English or Simplified Chinese.
+
+use std::fmt::Display;
+
+use unicode_width::UnicodeWidthStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    ZhCn,
+}
+
+/// Reports carry the language as its code (`en`, `zh_CN`).
+impl serde::Serialize for Lang {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl Lang {
+    /// The language the locale asks for: LC_ALL, then LC_MESSAGES, then LANG (POSIX order).
+    pub fn from_env() -> Lang {
+        Lang::from_vars(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Lang {
+        let locale = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .find_map(|name| get(name).filter(|v| !v.is_empty()));
+        match locale {
+            Some(l) if l.starts_with("zh_CN") => Lang::ZhCn,
+            _ => Lang::En,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhCn => "zh_CN",
+        }
+    }
+
+    /// The message in this language with `{0}`, `{1}`, ... replaced by `args`.
+    pub fn t(self, message: impl Texts, args: &[&dyn Display]) -> String {
+        let (en, zh) = message.texts();
+        let mut text = match self {
+            Lang::En => en,
+            Lang::ZhCn => zh,
+        }
+        .to_string();
+        for (i, arg) in args.iter().enumerate() {
+            text = text.replace(&format!("{{{i}}}"), &arg.to_string());
+        }
+        text
+    }
+}
+
+/// A message catalog's key: its English and Simplified Chinese texts (preflight's `M`, doctor's).
+pub trait Texts: Copy {
+    fn texts(self) -> (&'static str, &'static str);
+}
+
+/// Declares a module's message catalog `M`: each key with its two texts side by side, so none can
+/// lack a translation. `M::ALL` lists the keys for the catalog's test (`assert_complete`).
+macro_rules! messages {
+    ($($key:ident => $en:literal, $zh:literal;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum M { $($key),* }
+
+        impl M {
+            #[cfg(test)]
+            pub const ALL: &[M] = &[$(M::$key),*];
+        }
+
+        impl $crate::i18n::Texts for M {
+            fn texts(self) -> (&'static str, &'static str) {
+                match self { $(M::$key => ($en, $zh)),* }
+            }
+        }
+    };
+}
+pub(crate) use messages;
+
+/// Columns a terminal gives the text: CJK and full-width characters take two.
+pub fn width(text: &str) -> usize {
+    text.width()
+}
+
+/// `text` followed by spaces up to `columns` display columns (never cut when it is wider).
+pub fn pad(text: &str, columns: usize) -> String {
+    format!("{text}{}", " ".repeat(columns.saturating_sub(width(text))))
+}
+
+/// For each table's test: every message has both texts, with the same placeholders.
+#[cfg(test)]
+pub(crate) fn assert_complete<T: Texts + std::fmt::Debug>(all: &[T]) {
+    fn placeholders(text: &str) -> Vec<String> {
+        let mut found: Vec<String> = (0..10)
+            .map(|i| format!("{{{i}}}"))
+            .filter(|p| text.contains(p.as_str()))
+            .collect();
+        found.sort();
+        found
+    }
+    for m in all {
+        let (en, zh) = m.texts();
+        assert!(!en.is_empty() && !zh.is_empty(), "{m:?}");
+        assert_eq!(placeholders(en), placeholders(zh), "{m:?}: {en} / {zh}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locale_selection_follows_posix_precedence() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Lang::from_vars(env(&[])), Lang::En);
+        assert_eq!(Lang::from_vars(env(&[("LANG", "zh_CN.UTF-8")])), Lang::ZhCn);
+        assert_eq!(
+            Lang::from_vars(env(&[("LANG", "zh_CN.UTF-8"), ("LC_ALL", "C")])),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::from_vars(env(&[
+                ("LANG", "en_US.UTF-8"),
+                ("LC_MESSAGES", "zh_CN.GB18030")
+            ])),
+            Lang::ZhCn
+        );
+        assert_eq!(
+            Lang::from_vars(env(&[("LC_ALL", ""), ("LANG", "zh_CN")])),
+            Lang::ZhCn,
+            "empty variables are skipped"
+        );
+        assert_eq!(
+            Lang::from_vars(env(&[("LANG", "zh_TW.UTF-8")])),
+            Lang::En,
+            "only Simplified Chinese is translated"
+        );
+    }
+
+    #[test]
+    fn language_codes_as_reports_carry_them() {
+        assert_eq!(Lang::En.code(), "en");
+        assert_eq!(Lang::ZhCn.code(), "zh_CN");
+        assert_eq!(serde_json::to_string(&Lang::ZhCn).unwrap(), "\"zh_CN\"");
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Sample {
+        Port,
+        Plain,
+    }
+
+    impl Texts for Sample {
+        fn texts(self) -> (&'static str, &'static str) {
+            match self {
+                Sample::Port => (
+                    "port {0} is used by {1} (pid {2}); {0} again",
+                    "端口 {0} 被 {1}（pid {2}）占用；又是 {0}",
+                ),
+                Sample::Plain => ("ready", "就绪"),
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_picks_the_language_and_fills_every_placeholder() {
+        assert_eq!(
+            Lang::En.t(Sample::Port, &[&443, &"nginx", &812]),
+            "port 443 is used by nginx (pid 812); 443 again"
+        );
+        assert_eq!(
+            Lang::ZhCn.t(Sample::Port, &[&443, &"nginx", &812]),
+            "端口 443 被 nginx（pid 812）占用；又是 443"
+        );
+        assert_eq!(Lang::ZhCn.t(Sample::Plain, &[]), "就绪");
+        assert_complete(&[Sample::Port, Sample::Plain]);
+    }
+
+    #[test]
+    fn cjk_and_full_width_characters_take_two_columns() {
+        assert_eq!(width(""), 0);
+        assert_eq!(width("memory"), 6);
+        assert_eq!(width("内存"), 4);
+        assert_eq!(width("CPU 核数"), 8);
+        assert_eq!(width("端口 443（https）"), 17);
+        // Arrows and ellipses in evidence are one column, as terminals draw them in a CJK locale too.
+        assert_eq!(width("a → b …"), 7);
+    }
+
+    #[test]
+    fn padding_fills_to_the_display_width() {
+        assert_eq!(pad("pass", 6), "pass  ");
+        assert_eq!(pad("通过", 6), "通过  ");
+        assert_eq!(pad("内存", 8), "内存    ");
+        assert_eq!(pad("CPU 核数", 8), "CPU 核数");
+        assert_eq!(pad("operating system", 4), "operating system", "never cut");
+        assert_eq!(width(&pad("端口 443（https）", 20)), 20);
+    }
+}
