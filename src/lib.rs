@@ -4,6 +4,8 @@ pub mod acme;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod disk;
+pub mod dns;
 pub mod docker;
 pub mod doctor;
 pub mod embedded;

@@ -9,8 +9,8 @@ use super::keys::{self, KeyProblem};
 use super::messages::M;
 use super::net::{FetchError, Fetched, Presented, TlsProblem};
 use super::{Facts, Local, Remote, Status, Step};
+use crate::disk::MIN_FREE_BYTES;
 use crate::i18n::Lang;
-use crate::preflight::checks::MIN_FREE_BYTES;
 
 /// Fewer days left than this: renewal (due at a third of the lifetime) has clearly not worked.
 pub const CERT_FAIL_DAYS: i64 = 7;
@@ -667,8 +667,8 @@ pub fn disk(local: &Local, l: Lang) -> Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::{Disk, DiskRole, Space};
     use crate::docker::Observed;
-    use crate::preflight::facts::{Disk, DiskRole, Space};
     use time::Duration;
     use time::macros::datetime;
 

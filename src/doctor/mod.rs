@@ -19,10 +19,10 @@ use time::OffsetDateTime;
 
 use crate::acme::{self, CertStatus};
 use crate::config::Config;
+use crate::disk::{self, Disk, DiskRole};
 use crate::docker::{Engine, Observed, Runtime};
 use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::preflight::facts::{Disk, DiskRole};
 use crate::stack::{self, Stack};
 use discovery::{Endpoint, HostPort};
 use net::{FetchError, Fetched, Net};
@@ -273,7 +273,7 @@ async fn local(paths: &Paths, config: &Config, certificates: Vec<CertStatus>) ->
             .map(|f| (f.names, f.validity.not_after));
         (files.cert.clone(), facts)
     });
-    let disk = crate::preflight::facts::disk(DiskRole::State, &paths.state_dir);
+    let disk = disk::disk(DiskRole::State, &paths.state_dir);
     let (containers, database) = if config.external_upstream.is_some() {
         (None, None)
     } else {

@@ -1,4 +1,4 @@
-//! Reaching the server as a remote does: DNS (A/AAAA, SRV) through preflight's resolver, then
+//! Reaching the server as a remote does: DNS (A/AAAA, SRV) through the shared resolver (`crate::dns`), then
 //! HTTPS with certificate verification, recording what the server presented even when it fails.
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,8 +17,7 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use time::OffsetDateTime;
 
 use super::discovery::{Answer, Srv, is_redirect, redirect_target};
-use crate::preflight::dns;
-use crate::preflight::facts::ResolverError;
+use crate::dns::{self, ResolverError};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BODY: usize = 1 << 20;

@@ -5,13 +5,14 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::facts::{
-    AcmeFacts, ConfigState, DiskRole, Facts, Holder, NameLookup, OsRelease, Port, Probe, Registry,
-    Resolved, ResolverError, SocketState, TimeSample,
-};
+use super::facts::{AcmeFacts, ConfigState, Facts, OsRelease, Registry, SocketState};
 use super::messages::M;
+use super::ports::{Holder, Port};
+use super::probe::{Probe, TimeSample};
 use super::{Check, Mode, Status, Target};
 use crate::config;
+use crate::disk::{DiskRole, MIN_FREE_BYTES};
+use crate::dns::{NameLookup, Resolved, ResolverError};
 use crate::docker::engine::{MIN_API, parse_api};
 use crate::i18n::Lang;
 use crate::tuning::{self, LOW_MEMORY_MB};
@@ -20,8 +21,6 @@ use crate::tuning::{self, LOW_MEMORY_MB};
 pub const MIN_ENGINE_VERSION: (u32, u32, u32) = (20, 10, 14);
 /// A "1 GB" VPS reports 950-1000 MiB of MemTotal (the kernel keeps some), so the floor sits below.
 pub const MIN_MEMORY_MB: u64 = 900;
-/// Images (~1.5 GiB), the database and media need room to grow.
-pub const MIN_FREE_BYTES: u64 = 5 << 30;
 pub const CLOCK_WARN: Duration = Duration::from_secs(5);
 pub const CLOCK_FAIL: Duration = Duration::from_secs(30);
 const CAP_NET_BIND_SERVICE: u32 = 10;
@@ -1044,9 +1043,11 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
+    use crate::disk::{Disk, Space};
     use crate::paths::Paths;
     use crate::preflight::AcmeTarget;
-    use crate::preflight::facts::{Answer, Disk, DockerFacts, EngineFacts, Installation, Space};
+    use crate::preflight::facts::{DockerFacts, EngineFacts, Installation};
+    use crate::preflight::probe::Answer;
 
     const EN: Lang = Lang::En;
     const HOST_V4: &str = "203.0.113.5";

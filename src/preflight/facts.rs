@@ -1,15 +1,19 @@
 //! Gathering: what the host looks like, read once from /proc, the kernel, Docker, DNS and HTTP.
 //! Nothing here judges; failures to look are facts too (kept as their error text).
 
-use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{AcmeTarget, Target, dns, ports, probe};
+use super::cause::cause;
+use super::ports::{self, Port};
+use super::probe::{self, Probe, TimeSample};
+use super::{AcmeTarget, Target};
 use crate::config;
+use crate::disk::{Disk, DiskRole, disk};
+use crate::dns::{self, NameLookup, ResolverError};
 use crate::docker::engine::{self, Engine};
 use crate::tuning;
 
@@ -82,85 +86,6 @@ pub struct EngineFacts {
     pub time: Option<TimeSample>,
     /// (image, present on the engine).
     pub images: Vec<(String, bool)>,
-}
-
-/// A remote clock reading and our clock at the moment it was taken.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TimeSample {
-    pub remote: OffsetDateTime,
-    pub local: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DiskRole {
-    State,
-    DockerRoot,
-}
-
-#[derive(Debug, Clone)]
-pub struct Disk {
-    pub role: DiskRole,
-    pub path: PathBuf,
-    pub space: Result<Space, String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    pub free_bytes: u64,
-    /// Device id of the filesystem, to notice two paths on the same one.
-    pub dev: u64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Port {
-    pub role: &'static str,
-    pub addr: SocketAddr,
-    pub holder: Holder,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Holder {
-    Free,
-    Process {
-        pid: u32,
-        comm: String,
-    },
-    /// Something listens, but no process of ours to see owns the socket (another user, namespace).
-    Hidden,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ResolverError {
-    /// MATRIXBOX_DNS_SERVER is set but is not ip:port.
-    BadOverride(String),
-    /// /etc/resolv.conf cannot be used.
-    System(String),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct NameLookup {
-    pub name: String,
-    pub result: Result<Resolved, String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Resolved {
-    /// CNAME targets in the order they were followed.
-    pub cnames: Vec<String>,
-    /// A and AAAA addresses; empty when the name has none.
-    pub addrs: Vec<IpAddr>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Probe {
-    pub url: String,
-    pub result: Result<Answer, String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: u16,
-    pub date: Option<TimeSample>,
 }
 
 /// How certificates will be had, and for ACME whether its directory answers.
@@ -386,27 +311,6 @@ async fn engine_facts(images: &[String]) -> Result<EngineFacts, String> {
     })
 }
 
-/// What went wrong underneath a wrapper whose own message the check already says
-/// ("cannot reach the Docker engine at ...", hyper's "client error (Connect)").
-pub(super) fn cause(e: &(dyn std::error::Error + 'static)) -> String {
-    e.source().map(error_chain).unwrap_or_else(|| e.to_string())
-}
-
-/// "a: b: c" from an error and its causes, on one line.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// The registry an image reference pulls from (its first path part when that names a host).
 pub fn registry_of(image: &str) -> String {
     match image.split_once('/') {
@@ -453,31 +357,6 @@ async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Regis
         registry.probe = probe;
     }
     registries
-}
-
-/// Free space of the filesystem holding `path`, measured at its nearest existing ancestor
-/// (the state directory does not exist before `setup`).
-pub(crate) fn disk(role: DiskRole, path: &Path) -> Disk {
-    let existing = path
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"));
-    let space = nix::sys::statvfs::statvfs(existing)
-        .map_err(|e| format!("{}: {e}", existing.display()))
-        .and_then(|s| {
-            let dev = std::fs::metadata(existing)
-                .map_err(|e| format!("{}: {e}", existing.display()))?
-                .dev();
-            Ok(Space {
-                free_bytes: s.blocks_available() * s.fragment_size(),
-                dev,
-            })
-        });
-    Disk {
-        role,
-        path: path.to_path_buf(),
-        space,
-    }
 }
 
 fn local_addrs() -> Vec<IpAddr> {
@@ -557,14 +436,5 @@ mod tests {
         );
         assert_eq!(registry_of("ghcr.io/element-hq/synapse:v1"), "ghcr.io");
         assert_eq!(registry_of("localhost/pg:15"), "localhost");
-    }
-
-    #[test]
-    fn disk_space_of_a_path_that_does_not_exist_yet() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = disk(DiskRole::State, &dir.path().join("not/yet"));
-        let space = d.space.unwrap();
-        assert!(space.free_bytes > 0);
-        assert_eq!(space.dev, std::fs::metadata(dir.path()).unwrap().dev());
     }
 }

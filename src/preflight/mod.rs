@@ -4,12 +4,12 @@
 //! `checks` turns those facts into pass / warn / fail with evidence and a remedy, purely, so every
 //! decision is unit-tested with made-up facts. `render` prints the result; `messages` holds the words.
 
+mod cause;
 pub mod checks;
-pub(crate) mod dns;
 pub mod facts;
 pub mod messages;
-mod ports;
-mod probe;
+pub mod ports;
+pub mod probe;
 pub mod render;
 
 use std::net::{IpAddr, SocketAddr};

@@ -5,7 +5,24 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
-use super::facts::{Holder, Port};
+#[derive(Debug, Clone, PartialEq)]
+/// A listen address matrixbox wants, and what holds it now.
+pub struct Port {
+    pub role: &'static str,
+    pub addr: SocketAddr,
+    pub holder: Holder,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Holder {
+    Free,
+    Process {
+        pid: u32,
+        comm: String,
+    },
+    /// Something listens, but no process of ours to see owns the socket (another user, namespace).
+    Hidden,
+}
 
 /// A listening socket as the kernel lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

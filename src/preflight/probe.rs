@@ -10,9 +10,29 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use time::OffsetDateTime;
 
-use super::facts::{Answer, Probe, TimeSample, cause};
+use super::cause::cause;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq)]
+/// What one GET to `url` gave.
+pub struct Probe {
+    pub url: String,
+    pub result: Result<Answer, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub date: Option<TimeSample>,
+}
+
+/// A remote clock reading and our clock at the moment it was taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeSample {
+    pub remote: OffsetDateTime,
+    pub local: OffsetDateTime,
+}
 
 pub async fn get(url: &str, ca_root: Option<&Path>) -> Probe {
     let result = match tokio::time::timeout(TIMEOUT, fetch(url, ca_root)).await {

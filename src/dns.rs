@@ -1,5 +1,6 @@
 //! Name lookups as the rest of the internet sees them: A and AAAA through DNS (never /etc/hosts,
-//! which only this host reads), with the CNAME chain kept for the report.
+//! which only this host reads), with the CNAME chain kept for the report. Preflight asks whether
+//! the names point here; doctor follows them as a remote server would.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -9,11 +10,31 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts,
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use super::facts::{NameLookup, Resolved, ResolverError};
-
 /// Ask this DNS server (ip:port) instead of /etc/resolv.conf's; tests point it at a local server.
 pub const DNS_SERVER_ENV: &str = "MATRIXBOX_DNS_SERVER";
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolverError {
+    /// MATRIXBOX_DNS_SERVER is set but is not ip:port.
+    BadOverride(String),
+    /// /etc/resolv.conf cannot be used.
+    System(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameLookup {
+    pub name: String,
+    pub result: Result<Resolved, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resolved {
+    /// CNAME targets in the order they were followed.
+    pub cnames: Vec<String>,
+    /// A and AAAA addresses; empty when the name has none.
+    pub addrs: Vec<IpAddr>,
+}
 
 pub async fn lookup_all(names: &[String]) -> Result<Vec<NameLookup>, ResolverError> {
     if names.is_empty() {
