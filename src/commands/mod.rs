@@ -2,6 +2,7 @@
 
 mod doctor;
 mod down;
+mod gate;
 mod generate;
 mod preflight;
 mod run;

@@ -1,12 +1,11 @@
-//! `matrixbox preflight`: check the host and say what to fix; also the gate `setup` and `run` pass.
+//! `matrixbox preflight`: check the host and say what to fix, changing nothing.
 
 use crate::cli::PreflightArgs;
 use crate::config;
 use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::preflight::messages::M;
 use crate::preflight::{self, Mode, Target, render};
-use crate::report::{Exit, Hinted};
+use crate::report::Exit;
 
 pub async fn preflight(paths: &Paths, args: PreflightArgs) -> anyhow::Result<()> {
     let target = match &args.domain {
@@ -33,28 +32,4 @@ pub async fn preflight(paths: &Paths, args: PreflightArgs) -> anyhow::Result<()>
     } else {
         Err(Exit(1).into())
     }
-}
-
-/// What `setup` (everything, it is interactive) or `run` (only problems, into the journal) prints.
-pub(super) enum Show {
-    All,
-    Problems,
-}
-
-/// Runs the checks for `target`; a blocking failure becomes the command's error.
-pub(super) async fn gate(target: &Target, show: Show) -> anyhow::Result<()> {
-    let lang = Lang::from_env();
-    let report = preflight::run(target, lang).await;
-    match show {
-        Show::All => print!("{}", render::text(&report, &target.names)),
-        Show::Problems => eprint!("{}", render::problems(&report)),
-    }
-    if report.ready {
-        return Ok(());
-    }
-    Err(Hinted::new(
-        lang.t(M::Blocked, &[&render::stopping_titles(&report)]),
-        lang.t(M::BlockedHint, &[]),
-    )
-    .into())
 }

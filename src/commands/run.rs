@@ -4,7 +4,7 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use super::preflight::Show;
+use super::gate::{self, Show};
 use crate::notify::Notifier;
 use crate::paths::Paths;
 use crate::preflight;
@@ -16,7 +16,7 @@ pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
     // Before anything is created (secrets included) or started.
     if !skip_preflight {
         let target = preflight::Target::from_config(preflight::Mode::Run, paths, &config);
-        super::preflight::gate(&target, Show::Problems).await?;
+        gate::pass(&target, Show::Problems).await?;
     }
     // Ports next: a busy port is reported before anything is created or started.
     let listeners = service::bind(&config)?;

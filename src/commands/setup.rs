@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 
-use super::preflight::Show;
+use super::gate::{self, Show};
 use crate::cli::SetupArgs;
 use crate::config::{self, Config};
 use crate::fsio;
@@ -67,7 +67,7 @@ pub async fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
     // Before anything is written: the config it would keep or write, on this host.
     if !args.skip_preflight {
         let target = Target::from_config(Mode::Setup, paths, kept.as_ref().unwrap_or(&wanted));
-        super::preflight::gate(&target, Show::All).await?;
+        gate::pass(&target, Show::All).await?;
         println!();
     }
 

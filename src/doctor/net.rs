@@ -1,5 +1,6 @@
-//! Reaching the server as a remote does: DNS (A/AAAA, SRV) through the shared resolver (`crate::dns`), then
-//! HTTPS with certificate verification, recording what the server presented even when it fails.
+//! Reaching the server as a remote does: DNS (A/AAAA, SRV) through the shared resolver
+//! (`crate::dns`), then HTTPS with certificate verification, recording what the server presented
+//! even when it fails.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
