@@ -1,0 +1,229 @@
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use super::local::*;
+use super::remote::fetch_failure;
+use super::*;
+use crate::disk::{Disk, DiskRole, Space};
+use crate::docker::Observed;
+use crate::doctor::discovery;
+use crate::doctor::net::{FetchError, Fetched, Presented, TlsProblem};
+use crate::doctor::{Local, Remote};
+
+const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
+
+fn local() -> Local {
+    Local {
+        containers: Some(Ok(vec![])),
+        database: Some(Ok(())),
+        certificates: vec![],
+        own_certificate: None,
+        disk: Disk {
+            role: DiskRole::State,
+            path: "/var/lib/matrixbox".into(),
+            space: Ok(Space {
+                free_bytes: 50 << 30,
+                dev: 1,
+            }),
+        },
+    }
+}
+
+fn observed(running: bool, health: Option<&str>) -> Option<Observed> {
+    Some(Observed {
+        spec_hash: None,
+        running,
+        health: health.map(String::from),
+        image: "i".into(),
+        status: if running { "running" } else { "exited" }.into(),
+        exit_code: None,
+        restart_count: 0,
+    })
+}
+
+#[test]
+fn certificate_days_left_thresholds() {
+    let at = |days: i64| days_left_status(NOW + Duration::days(days) + Duration::hours(1), NOW);
+    assert_eq!(at(60), (60, Status::Pass));
+    assert_eq!(at(CERT_WARN_DAYS), (20, Status::Pass));
+    assert_eq!(at(CERT_WARN_DAYS - 1), (19, Status::Warn));
+    assert_eq!(at(CERT_FAIL_DAYS), (7, Status::Warn));
+    assert_eq!(at(CERT_FAIL_DAYS - 1), (6, Status::Fail));
+    assert_eq!(
+        days_left_status(NOW - Duration::hours(1), NOW).1,
+        Status::Fail
+    );
+}
+
+#[test]
+fn a_stopped_container_fails_with_its_logs_named() {
+    let mut l = local();
+    l.containers = Some(Ok(vec![
+        ("matrixbox-postgres".into(), observed(true, Some("healthy"))),
+        ("matrixbox-synapse".into(), observed(false, None)),
+    ]));
+    let s = containers(&l, Lang::En);
+    assert_eq!(s.status, Status::Fail);
+    assert_eq!(
+        s.evidence,
+        "matrixbox-postgres running (healthy), matrixbox-synapse exited"
+    );
+    assert!(s.remedy.unwrap().contains("docker logs matrixbox-synapse"));
+    l.containers = None;
+    assert_eq!(containers(&l, Lang::En).status, Status::Skip);
+    assert_eq!(database(&l, Lang::En).status, Status::Skip);
+}
+
+#[test]
+fn renewal_errors_warn_and_low_disk_fails() {
+    let mut l = local();
+    assert_eq!(renewal(&l, Lang::En).status, Status::Pass);
+    l.certificates.push(crate::acme::CertStatus {
+        names: vec!["a.org".into()],
+        issuer: None,
+        source: None,
+        not_after: None,
+        next_renewal: None,
+        next_attempt: None,
+        failures: 3,
+        last_error: Some("connection refused".into()),
+        path: None,
+        trust_root: None,
+    });
+    let s = renewal(&l, Lang::ZhCn);
+    assert_eq!(s.status, Status::Warn);
+    assert!(s.evidence.contains("连续失败 3 次"), "{}", s.evidence);
+    assert_eq!(certificate(&l, NOW, Lang::En).status, Status::Fail);
+    l.disk.space = Ok(Space {
+        free_bytes: 512 << 20,
+        dev: 1,
+    });
+    assert_eq!(disk(&l, Lang::En).status, Status::Fail);
+    l.disk.space = Ok(Space {
+        free_bytes: 3 << 30,
+        dev: 1,
+    });
+    assert_eq!(disk(&l, Lang::En).status, Status::Warn);
+}
+
+#[test]
+fn a_wrong_name_says_what_the_certificate_names() {
+    let e = FetchError::Tls {
+        addr: "127.0.0.1:443".parse().unwrap(),
+        problem: TlsProblem::NotValidForName,
+        presented: Some(Presented {
+            names: vec!["other.example".into()],
+            issuer: "CN=x".into(),
+            not_after: None,
+        }),
+    };
+    let (evidence, remedy) = fetch_failure(&e, "matrix.example.com", Lang::En);
+    assert_eq!(
+        evidence,
+        "the certificate at 127.0.0.1:443 is not valid for matrix.example.com (it names other.example)"
+    );
+    assert!(remedy.starts_with("matrix.example.com must point to matrixbox"));
+}
+
+fn fetched(url: &str, body: &str, presented: Option<Presented>) -> Fetched {
+    Fetched {
+        addr: "203.0.113.5:443".parse().unwrap(),
+        presented,
+        answer: discovery::Answer {
+            status: 200,
+            content_type: Some("application/json".into()),
+            cors: Some("*".into()),
+            body: body.as_bytes().to_vec(),
+            location: None,
+        },
+        url: url.into(),
+    }
+}
+
+/// Delegated to matrix.example.org:443, whose certificate names another host; the local
+/// parts show a stopped container, a failing renewal and a filling disk.
+fn troubled() -> Facts {
+    let presented = Presented {
+        names: vec!["other.example".into()],
+        issuer: "CN=R11, O=Let's Encrypt, C=US".into(),
+        not_after: Some(NOW + Duration::days(40)),
+    };
+    let endpoint = discovery::literal(&discovery::HostPort {
+        host: "matrix.example.org".into(),
+        port: Some(443),
+    })
+    .unwrap();
+    let mut l = local();
+    l.containers = Some(Ok(vec![
+        ("matrixbox-postgres".into(), observed(true, Some("healthy"))),
+        ("matrixbox-synapse".into(), observed(false, None)),
+    ]));
+    l.certificates.push(crate::acme::CertStatus {
+        names: vec!["matrix.example.org".into()],
+        issuer: Some("CN=R11".into()),
+        source: Some("https://acme-v02.api.letsencrypt.org/directory".into()),
+        not_after: Some(NOW + Duration::days(12) + Duration::hours(1)),
+        next_renewal: None,
+        next_attempt: None,
+        failures: 3,
+        last_error: Some("connection refused".into()),
+        path: None,
+        trust_root: None,
+    });
+    l.disk.space = Ok(Space {
+        free_bytes: 3 << 30,
+        dev: 1,
+    });
+    Facts {
+        domain: "matrix.example.org".into(),
+        remote: Remote {
+            server_name: discovery::HostPort {
+                host: "example.org".into(),
+                port: None,
+            },
+            well_known: Some(Ok(fetched(
+                "https://example.org/.well-known/matrix/server",
+                r#"{"m.server": "matrix.example.org:443"}"#,
+                None,
+            ))),
+            endpoint,
+            srv_errors: vec![],
+            address: Ok("203.0.113.5:443".parse().unwrap()),
+            keys: Some(Err(FetchError::Tls {
+                addr: "203.0.113.5:443".parse().unwrap(),
+                problem: TlsProblem::NotValidForName,
+                presented: Some(presented),
+            })),
+            client_well_known: Ok(fetched(
+                "https://example.org/.well-known/matrix/client",
+                r#"{"m.homeserver": {"base_url": "https://matrix.example.org"}}"#,
+                None,
+            )),
+            versions: (
+                "https://matrix.example.org".into(),
+                Ok(fetched(
+                    "https://matrix.example.org/_matrix/client/versions",
+                    r#"{"versions": ["v1.11", "v1.12"]}"#,
+                    None,
+                )),
+            ),
+            internal_root: None,
+        },
+        local: l,
+        now: NOW,
+    }
+}
+
+/// Every line the report prints, in both languages, held against tests/golden.
+#[test]
+fn the_report_matches_its_golden_text_in_both_languages() {
+    for lang in [Lang::En, Lang::ZhCn] {
+        let report =
+            super::super::Report::new("example.org".into(), lang, evaluate(&troubled(), lang));
+        let mut out = super::super::render::text(&report);
+        out.push_str("--- json\n");
+        out.push_str(&serde_json::to_string_pretty(&report).unwrap());
+        out.push('\n');
+        crate::golden::assert_golden(&format!("doctor.{}.txt", lang.code()), &out);
+    }
+}
