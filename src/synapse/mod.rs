@@ -108,23 +108,6 @@ mod tests {
         }
     }
 
-    fn golden(name: &str, actual: &str) {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden")
-            .join(name);
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, actual).unwrap();
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
-        assert_eq!(
-            actual,
-            expected,
-            "{} differs: review, then UPDATE_GOLDEN=1",
-            path.display()
-        );
-    }
-
     fn config(text: &str) -> Config {
         crate::config::parse(text, Path::new("test.yaml")).unwrap()
     }
@@ -138,7 +121,7 @@ mod tests {
             &tuning::for_memory(1024),
             "matrixbox-postgres",
         );
-        golden("homeserver.minimal.yaml", &out);
+        crate::golden::assert_golden("homeserver.minimal.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
         assert_eq!(doc["report_stats"], Value::from(false));
         assert_eq!(doc["enable_registration"], Value::from(false));
@@ -164,7 +147,7 @@ mod tests {
             &tuning::for_memory(4096),
             "matrixbox-postgres",
         );
-        golden("homeserver.guide.yaml", &out);
+        crate::golden::assert_golden("homeserver.guide.yaml", &out);
         let rendered = yaml::parse(&out).unwrap();
         let Value::Mapping(options) = yaml::parse(&guide).unwrap() else {
             panic!()
