@@ -139,6 +139,14 @@ mod tests {
             Lang::ZhCn
         );
         assert_eq!(
+            Lang::from_vars(env(&[
+                ("LC_MESSAGES", "en_US.UTF-8"),
+                ("LC_ALL", "zh_CN.UTF-8")
+            ])),
+            Lang::ZhCn,
+            "LC_ALL overrides the others"
+        );
+        assert_eq!(
             Lang::from_vars(env(&[("LC_ALL", ""), ("LANG", "zh_CN")])),
             Lang::ZhCn,
             "empty variables are skipped"

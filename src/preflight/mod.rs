@@ -1,8 +1,10 @@
 //! Preflight: what matrixbox needs from the host, checked before anything is written or started.
 //!
-//! `facts` gathers what the host looks like (reading /proc, asking Docker, DNS and HTTP);
-//! `checks` turns those facts into pass / warn / fail with evidence and a remedy, purely, so every
-//! decision is unit-tested with made-up facts. `render` prints the result; `messages` holds the words.
+//! `facts` gathers what the host looks like (reading /proc, asking Docker, DNS and HTTP; `ports`
+//! and `probe` find port holders and reach servers, `crate::dns` and `crate::disk` are shared with
+//! doctor); `checks` turns those facts into pass / warn / fail with evidence and a remedy, purely,
+//! so every decision is unit-tested with made-up facts. `render` prints the result; `messages`
+//! holds its words for `crate::i18n`.
 
 mod cause;
 pub mod checks;

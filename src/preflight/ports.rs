@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq)]
 /// A listen address matrixbox wants, and what holds it now.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Port {
     pub role: &'static str,
     pub addr: SocketAddr,

@@ -14,8 +14,8 @@ use super::cause::cause;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq)]
 /// What one GET to `url` gave.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
     pub url: String,
     pub result: Result<Answer, String>,
