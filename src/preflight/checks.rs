@@ -674,8 +674,8 @@ pub fn name_check(
     let title = l.t(M::TitleDns, &[name]);
     let records = suggested_records(name, local, public, l);
     let ours = |ip: &IpAddr| {
-        let ip = canonical(*ip);
-        local.iter().any(|a| canonical(*a) == ip) || public.map(canonical) == Some(ip)
+        let ip = ip.to_canonical();
+        local.iter().any(|a| a.to_canonical() == ip) || public.map(|p| p.to_canonical()) == Some(ip)
     };
     let (status, evidence, remedy) = match &lookup.result {
         Err(e) => (
@@ -722,16 +722,9 @@ pub fn name_check(
     check(id, title, status, evidence, remedy, blocking)
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
-}
-
 /// Routable from the internet, as far as the address alone tells.
 pub fn is_global(ip: IpAddr) -> bool {
-    match canonical(ip) {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
             let shared = a == 100 && (64..128).contains(&b); // 100.64.0.0/10, carrier-grade NAT

@@ -117,14 +117,10 @@ fn parse_addr(text: &str, v6: bool) -> Option<SocketAddr> {
 /// Whether binding `ours` fails because `theirs` listens. Linux refuses the same port when
 /// either side is a wildcard (a dual-stack `[::]` covers IPv4 too) or the addresses are equal.
 pub fn clashes(ours: SocketAddr, theirs: SocketAddr) -> bool {
-    let canonical = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
     ours.port() == theirs.port()
         && (ours.ip().is_unspecified()
             || theirs.ip().is_unspecified()
-            || canonical(ours.ip()) == canonical(theirs.ip()))
+            || ours.ip().to_canonical() == theirs.ip().to_canonical())
 }
 
 /// inode -> (lowest pid holding it, its command name). The lowest pid is usually the parent
