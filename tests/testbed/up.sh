@@ -140,7 +140,7 @@ start_engine() {
             if engine_answers; then log "reusing private dockerd (pid $pid)"; return 0; fi
             sleep 0.5
         done
-        die "private dockerd (pid $pid) is running but $SOCK does not answer; see $DOCKERD_LOG or run tests/bench/down.sh"
+        die "private dockerd (pid $pid) is running but $SOCK does not answer; see $DOCKERD_LOG or run tests/testbed/down.sh"
     fi
     rm -f "$PIDFILE" "$SOCK"
     reap_orphan_containerd
