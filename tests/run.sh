@@ -23,6 +23,11 @@ cleanup() {
 trap cleanup EXIT
 
 "$ROOT/tests/testbed/up.sh"
+
+# Every shell script (found by its #! line) passes shellcheck, installed by up.sh; findings fail the run.
+mapfile -t scripts < <(cd "$ROOT" && find packaging bench tests .ci -type f -not -path '*/target/*' \
+    -exec sh -c 'head -n1 "$1" | grep -qE "^#!(/usr/bin/env |/bin/)(ba)?sh\b"' _ {} \; -print)
+(cd "$ROOT" && shellcheck "${scripts[@]}")
 "$ROOT/tests/client/setup.sh"
 
 # shellcheck disable=SC1091
