@@ -12,9 +12,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 (cd "$ROOT" && cargo build --release --locked -q)
 export MATRIXBOX_BIN="$ROOT/target/release/matrixbox"
 
-# Runs in the foreground inside proxy-bench.sh, which exports BENCH_* before starting it.
-CANDIDATE_CMD='dir=$(mktemp -d /tmp/matrixbox-edge-bench.XXXXXX)
-cat > "$dir/matrixbox.yaml" <<YAML
+# The candidate: proxy-bench.sh starts `bash -c "$CANDIDATE_CMD"` in the foreground, after
+# exporting BENCH_*; an exported function carries the script there (and lets shellcheck read it).
+matrixbox_edge() {
+    local dir
+    dir=$(mktemp -d /tmp/matrixbox-edge-bench.XXXXXX)
+    cat > "$dir/matrixbox.yaml" <<YAML
 domain: $BENCH_SERVER_NAME
 upstream: http://$BENCH_UPSTREAM
 tls:
@@ -24,7 +27,8 @@ listen:
   http: "off"
   https: "$BENCH_LISTEN"
 YAML
-exec env MATRIXBOX_LOG=warn "$MATRIXBOX_BIN" --config "$dir/matrixbox.yaml" --state-dir "$dir/state" run --skip-preflight'
-
-export CANDIDATE_CMD CANDIDATE_NAME=matrixbox
+    exec env MATRIXBOX_LOG=warn "$MATRIXBOX_BIN" --config "$dir/matrixbox.yaml" --state-dir "$dir/state" run --skip-preflight
+}
+export -f matrixbox_edge
+export CANDIDATE_CMD=matrixbox_edge CANDIDATE_NAME=matrixbox
 exec "$ROOT/bench/proxy-bench.sh" "$@"

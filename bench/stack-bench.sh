@@ -4,7 +4,7 @@
 #      the floor: the same two containers started by hand with `docker start` + polling.
 #   2. Idle memory of PostgreSQL + Synapse + matrixbox with the 1 GB profile, versus the same
 #      stack tuned for 4 GB.
-# Runs on the test bench's private engine (tests/bench/up.sh); every loop is bounded.
+# Runs on the test bench's private engine (tests/testbed/up.sh); every loop is bounded.
 # Usage: bench/stack-bench.sh        knobs: ROUNDS [3]  IDLE_S [60]  BENCH_DIR [/var/tmp/matrixbox-bench]
 set -euo pipefail
 
@@ -13,7 +13,7 @@ ROUNDS=${ROUNDS:-3}
 IDLE_S=${IDLE_S:-60}
 export BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
 
-"$ROOT/tests/bench/up.sh" >&2
+"$ROOT/tests/testbed/up.sh" >&2
 # shellcheck disable=SC1091
 . "$BENCH_DIR/env"
 export DOCKER_HOST

@@ -84,7 +84,7 @@ main() {
     done
     (cd "$DIST" && sha256sum matrixbox-linux-* > SHA256SUMS)
     log "sizes:"
-    (cd "$DIST" && ls -l matrixbox-linux-* | awk '{printf "  %s %d bytes (%.1f MiB)\n", $NF, $5, $5/1048576}') >&2
+    (cd "$DIST" && stat -c '%n %s' matrixbox-linux-* | awk '{printf "  %s %d bytes (%.1f MiB)\n", $1, $2, $2/1048576}') >&2
     cat "$DIST/SHA256SUMS"
 }
 

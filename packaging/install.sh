@@ -105,6 +105,7 @@ detect_arch() {
 
 # /etc/os-release overwrites VERSION, NAME and ID: read it in a subshell.
 detect_os() {
+    # shellcheck source=/dev/null  # the host's file, read at install time
     OS_ID=$( (. /etc/os-release 2>/dev/null && echo "${ID:-unknown} ${ID_LIKE:-}") || echo unknown)
     USE_APT=0
     if [ "$FORCE_STATIC" = 0 ]; then

@@ -20,7 +20,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$1 BASE_URL=${2%/} KEY=$3
 DIST=${DIST:-$ROOT/dist}
 VERSION=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)}
-read -r -a debs <<< "${DEBS:-$(ls "$DIST"/*.deb 2>/dev/null | tr '\n' ' ')}"
+if [ -n "${DEBS:-}" ]; then
+    read -r -a debs <<< "$DEBS"
+else
+    shopt -s nullglob
+    debs=("$DIST"/*.deb)
+    shopt -u nullglob
+fi
 
 die() { echo "release: error: $*" >&2; exit 1; }
 case $BASE_URL in *'|'*|*'@'*) die "BASE_URL must not contain | or @" ;; esac

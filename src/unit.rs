@@ -9,7 +9,7 @@ use crate::embedded;
 pub const PACKAGED_BINARY: &str = "/usr/bin/matrixbox";
 
 pub fn embedded_unit() -> String {
-    embedded::text("systemd/matrixbox.service")
+    embedded::systemd("matrixbox.service")
 }
 
 /// Pure: the unit with `ExecStart=` pointing at `binary` (install.sh puts it in /usr/local/bin).
@@ -36,20 +36,20 @@ mod tests {
             .collect()
     }
 
+    /// What install.sh installs: `matrixbox unit` as printed by a binary in /usr/local/bin (the
+    /// .deb ships systemd/matrixbox.service as is, which `render` leaves unchanged: see below).
     #[test]
-    fn golden_unit_matches_the_shipped_file() {
-        let shipped = include_str!("../embedded/systemd/matrixbox.service");
-        let golden =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/matrixbox.service");
+    fn golden_rendered_unit() {
+        let rendered = render(&embedded_unit(), Path::new("/usr/local/bin/matrixbox"));
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/matrixbox.service");
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&golden, shipped).unwrap();
+            std::fs::write(&golden, &rendered).unwrap();
         }
         assert_eq!(
-            shipped,
+            rendered,
             std::fs::read_to_string(&golden).unwrap(),
-            "the unit changed: review it, then UPDATE_GOLDEN=1 cargo test"
+            "the rendered unit changed: review it, then UPDATE_GOLDEN=1 cargo test"
         );
-        assert_eq!(embedded_unit(), shipped);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The only door to YAML: parsing with locations, serialising, and deep merge.
 //!
-//! serde_yaml is deprecated upstream; keeping every call here lets it be swapped in one place.
+//! `serde_yaml` is yaml_serde, its maintained continuation, under the old name (Cargo.toml);
+//! keeping every call here lets the crate be swapped in one place.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -35,7 +35,7 @@ impl DnsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("pebble-challtestsrv runs (Debian package `pebble`, installed by tests/bench/up.sh)");
+            .expect("pebble-challtestsrv runs (Debian package `pebble`, installed by tests/testbed/up.sh)");
         let server = DnsServer {
             child,
             dns_port,

@@ -15,14 +15,19 @@ export BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
 
 cleanup() {
     if [ "${MATRIXBOX_BENCH_KEEP:-0}" != 1 ]; then
-        "$ROOT/tests/bench/down.sh" || true
+        "$ROOT/tests/testbed/down.sh" || true
     else
         echo "[bench] MATRIXBOX_BENCH_KEEP=1: engine left running; source $BENCH_DIR/env to use it" >&2
     fi
 }
 trap cleanup EXIT
 
-"$ROOT/tests/bench/up.sh"
+"$ROOT/tests/testbed/up.sh"
+
+# Every shell script (found by its #! line) passes shellcheck, installed by up.sh; findings fail the run.
+mapfile -t scripts < <(cd "$ROOT" && find packaging bench tests .ci -type f -not -path '*/target/*' \
+    -exec sh -c 'head -n1 "$1" | grep -qE "^#!(/usr/bin/env |/bin/)(ba)?sh\b"' _ {} \; -print)
+(cd "$ROOT" && shellcheck "${scripts[@]}")
 "$ROOT/tests/client/setup.sh"
 
 # shellcheck disable=SC1091

@@ -73,7 +73,8 @@ struct Peer {
 
 impl Peer {
     fn new(addr: SocketAddr) -> Peer {
-        let ip = canonical(addr.ip());
+        // IPv4-mapped IPv6 peers (dual-stack listeners) count as the IPv4 address they are.
+        let ip = addr.ip().to_canonical();
         Peer {
             ip,
             forwarded_for: HeaderValue::from_str(&ip.to_string())
@@ -144,7 +145,7 @@ impl Edge {
     }
 
     fn admin_allowed(&self, peer: IpAddr) -> bool {
-        let peer = canonical(peer);
+        let peer = peer.to_canonical();
         self.admin_allow.iter().any(|net| net.contains(&peer))
     }
 
@@ -254,14 +255,6 @@ impl Edge {
     }
 }
 
-/// IPv4-mapped IPv6 peers (dual-stack listeners) compare as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
-}
-
 fn request_host(req: &Request<Incoming>) -> Option<String> {
     req.uri()
         .authority()
@@ -342,10 +335,9 @@ mod tests {
     }
 
     #[test]
-    fn mapped_addresses_compare_as_ipv4() {
-        assert_eq!(
-            canonical("::ffff:127.0.0.1".parse().unwrap()),
-            "127.0.0.1".parse::<IpAddr>().unwrap()
-        );
+    fn mapped_peers_count_as_ipv4() {
+        let peer = Peer::new("[::ffff:127.0.0.1]:5000".parse().unwrap());
+        assert_eq!(peer.ip, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(peer.forwarded_for, "127.0.0.1");
     }
 }

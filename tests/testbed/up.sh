@@ -37,6 +37,7 @@ PY_ROOTFS_PKGS=ca-certificates,python3,python3-venv,python3-psycopg2,libpq5,pass
 SYSTEMD_PKGS=systemd,systemd-sysv,dbus,ca-certificates,curl,gnupg,apt-utils,procps,iproute2
 # The postgres user must be uid/gid 999 (official image contract): create it
 # before postgresql-common's postinst would pick a free system uid.
+# shellcheck disable=SC2016  # mmdebstrap runs the hook with sh, which expands $1 (the root directory)
 PG_ESSENTIAL_HOOK='echo "postgres:x:999:999:PostgreSQL administrator,,,:/var/lib/postgresql:/bin/bash" >> "$1/etc/passwd"; echo "postgres:x:999:" >> "$1/etc/group"'
 
 T0=$(date +%s)
@@ -66,6 +67,9 @@ ensure_packages() {
     command -v apt-ftparchive >/dev/null 2>&1 || missing+=(apt-utils)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+    # tests/run.sh lints every shell script; tests/systemd_e2e.rs runs lintian on the .deb it builds.
+    command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+    command -v lintian >/dev/null 2>&1 || missing+=(lintian)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -140,7 +144,7 @@ start_engine() {
             if engine_answers; then log "reusing private dockerd (pid $pid)"; return 0; fi
             sleep 0.5
         done
-        die "private dockerd (pid $pid) is running but $SOCK does not answer; see $DOCKERD_LOG or run tests/bench/down.sh"
+        die "private dockerd (pid $pid) is running but $SOCK does not answer; see $DOCKERD_LOG or run tests/testbed/down.sh"
     fi
     rm -f "$PIDFILE" "$SOCK"
     reap_orphan_containerd

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the private dockerd started by tests/bench/up.sh (found by its pidfile
+# Stop the private dockerd started by tests/testbed/up.sh (found by its pidfile
 # and checked on its command line). Never touches any other engine.
 # Images stay in $BENCH_DIR/data (the cache for the next up.sh).
 set -euo pipefail
