@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
+use crate::diagnostic::Diagnostic;
 use crate::fsio::{self, FsError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,14 +36,14 @@ pub enum SecretsError {
     Missing { path: std::path::PathBuf },
 }
 
-impl SecretsError {
-    pub fn hint(&self) -> String {
-        match self {
-            SecretsError::Fs(e) => e.hint(),
+impl Diagnostic for SecretsError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            SecretsError::Fs(e) => return e.hint(),
             SecretsError::Random(_) => "the kernel's random source is unavailable; check /dev/urandom".into(),
             SecretsError::Corrupt { .. } => "restore it from a backup: a new value would lock Synapse out of its database and invalidate sessions".into(),
             SecretsError::Missing { .. } => "run `matrixbox setup --domain <your domain>` first (or pass the same --state-dir)".into(),
-        }
+        })
     }
 }
 

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::acme::{AcmeError, CertManager, Http01Tokens};
 use crate::config::{self, Config};
+use crate::diagnostic::Diagnostic;
 use crate::docker::Engine;
 use crate::notify::{self, Backend, Notifier};
 use crate::paths::Paths;
@@ -39,18 +40,18 @@ pub enum ServiceError {
     Docker(#[from] crate::docker::DockerError),
 }
 
-impl ServiceError {
-    pub fn hint(&self) -> String {
-        match self {
+impl Diagnostic for ServiceError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             ServiceError::Bind { addr, source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
                 "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `listen:` in matrixbox.yaml",
                 addr.port()
             ),
             ServiceError::Bind { .. } => "ports below 1024 need root or CAP_NET_BIND_SERVICE; run as root or change `listen:` in matrixbox.yaml".into(),
-            ServiceError::Stack(e) => e.hint(),
-            ServiceError::Certificates(e) => e.hint(),
-            ServiceError::Docker(e) => e.hint(),
-        }
+            ServiceError::Stack(e) => return e.hint(),
+            ServiceError::Certificates(e) => return e.hint(),
+            ServiceError::Docker(e) => return e.hint(),
+        })
     }
 }
 
@@ -361,7 +362,10 @@ impl Supervisor {
             self.backend = match self.notify.while_working(stack.up(engine)).await {
                 Ok(_) => Backend::Healthy,
                 Err(e) => {
-                    tracing::error!("reconcile failed: {e}; hint: {}", e.hint());
+                    tracing::error!(
+                        "reconcile failed: {e}; hint: {}",
+                        e.hint().unwrap_or_default()
+                    );
                     Backend::Failing(e.to_string())
                 }
             };

@@ -170,6 +170,7 @@ pub fn save_account(paths: &Paths, account: &StoredAccount) -> Result<(), AcmeEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Diagnostic;
     use std::os::unix::fs::MetadataExt;
 
     fn self_signed(name: &str) -> (String, String) {
@@ -229,7 +230,8 @@ mod tests {
         .unwrap();
         let err = load_cert(&paths, "a.org").unwrap_err();
         assert!(err.to_string().contains("a.org"), "{err}");
-        assert!(err.hint().contains("move"), "{}", err.hint());
+        let hint = err.hint().unwrap();
+        assert!(hint.contains("move"), "{hint}");
     }
 
     #[test]

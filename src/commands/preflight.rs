@@ -2,6 +2,7 @@
 
 use crate::cli::PreflightArgs;
 use crate::config;
+use crate::diagnostic::ExitCode;
 use crate::paths::Paths;
 use crate::preflight::i18n::M;
 use crate::preflight::{self, Lang, Mode, Target, render};
@@ -30,7 +31,7 @@ pub async fn preflight(paths: &Paths, args: PreflightArgs) -> anyhow::Result<()>
     if report.ready {
         Ok(())
     } else {
-        Err(Exit(1).into())
+        Err(Exit(ExitCode::Failure).into())
     }
 }
 

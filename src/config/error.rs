@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::diagnostic::{Diagnostic, ExitCode};
 use crate::yaml;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,15 +34,19 @@ pub enum ConfigError {
     },
 }
 
-impl ConfigError {
-    pub fn hint(&self) -> String {
-        match self {
+impl Diagnostic for ConfigError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             ConfigError::Read { path, .. } => format!(
                 "create it with `matrixbox setup --domain <your domain>`, or point --config / MATRIXBOX_CONFIG at it (looked at {})",
                 path.display()
             ),
             _ => "fix the file and run the command again; nothing was changed".to_string(),
-        }
+        })
+    }
+
+    fn exit_code(&self) -> Option<ExitCode> {
+        Some(ExitCode::Config)
     }
 }
 

@@ -7,9 +7,10 @@ use std::time::Duration as StdDuration;
 use rustls::sign::CertifiedKey;
 use tokio_util::sync::CancellationToken;
 
+use crate::acme::AcmeError;
 use crate::acme::certinfo::{self, CertFacts};
-use crate::acme::{AcmeError, error_chain};
 use crate::config::TlsFiles;
+use crate::diagnostic::one_line;
 use crate::tls::{self, CertStore};
 
 /// How often the user's certificate files are looked at for changes.
@@ -79,7 +80,7 @@ pub(super) async fn watch_files(
                 store.install(names, Arc::new(key));
             }
             // Often a half-done update (certificate written, key not yet): the next change fixes it.
-            Err(e) => tracing::warn!(error = %error_chain(&e), "keeping the current certificate"),
+            Err(e) => tracing::warn!(error = %one_line(&e), "keeping the current certificate"),
         }
     }
 }

@@ -12,13 +12,14 @@ use rustls::sign::CertifiedKey;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+use super::AcmeError;
 use super::certinfo::{self, CertFacts};
 use super::challenge::Http01Tokens;
 use super::client::{self, AcmeIssuer};
 use super::internal_ca::{InternalCa, LEAF_LIFETIME};
 use super::storage::{self, Meta, StoredCert};
-use super::{AcmeError, error_chain};
 use crate::config::{Config, TlsFiles};
+use crate::diagnostic::{Diagnostic, one_line};
 use crate::paths::Paths;
 use crate::tls::{self, CertStore};
 use files::{load_files, watch_files};
@@ -123,12 +124,12 @@ impl CertManager {
                 }
                 Ok(_) => tracing::info!("the stored certificate is not valid now; replacing it"),
                 Err(e) => {
-                    tracing::warn!(error = %error_chain(&e), "ignoring the stored certificate")
+                    tracing::warn!(error = %one_line(&e), "ignoring the stored certificate")
                 }
             },
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), hint = %e.hint(), "ignoring the stored certificate")
+                tracing::warn!(error = %one_line(&e), hint = %e.hint().unwrap_or_default(), "ignoring the stored certificate")
             }
         }
         let ca = InternalCa::load_or_create(&self.paths, now)?;
@@ -166,7 +167,7 @@ impl CertManager {
     pub async fn run(self, shutdown: CancellationToken) {
         let installed = self.current.lock().expect("current lock").is_some();
         if !installed && let Err(e) = self.install_initial() {
-            tracing::error!(error = %error_chain(&e), hint = %e.hint(), "no certificate to serve yet");
+            tracing::error!(error = %one_line(&e), hint = %e.hint().unwrap_or_default(), "no certificate to serve yet");
         }
         let current = self.current.lock().expect("current lock").take();
         match &self.mode {

@@ -11,7 +11,8 @@ use super::issuer::Issuer;
 use super::{CertManager, Current, served};
 use crate::acme::schedule::{self, Plan, RenewalState, Served, Window};
 use crate::acme::storage::{self, Meta, StoredCert};
-use crate::acme::{AcmeError, Issued, error_chain};
+use crate::acme::{AcmeError, Issued};
+use crate::diagnostic::{Diagnostic, one_line};
 use crate::paths::Paths;
 use crate::tls::CertStore;
 
@@ -57,7 +58,7 @@ impl<I: Issuer> Renewer<I> {
         let state = match storage::load_renewal(&paths) {
             Ok(state) => state.unwrap_or_default(),
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "starting with fresh renewal state");
+                tracing::warn!(error = %one_line(&e), "starting with fresh renewal state");
                 RenewalState::default()
             }
         }
@@ -78,7 +79,7 @@ impl<I: Issuer> Renewer<I> {
 
     fn save_state(&self) {
         if let Err(e) = storage::save_renewal(&self.paths, &self.state) {
-            tracing::warn!(error = %error_chain(&e), "cannot save the renewal state");
+            tracing::warn!(error = %one_line(&e), "cannot save the renewal state");
         }
     }
 
@@ -189,10 +190,10 @@ impl<I: Issuer> Renewer<I> {
                 self.state.succeeded(now);
             }
             Err(e) => {
-                self.state.failed(now, error_chain(&e));
+                self.state.failed(now, one_line(&e));
                 tracing::warn!(
-                    error = %error_chain(&e),
-                    hint = %e.hint(),
+                    error = %one_line(&e),
+                    hint = %e.hint().unwrap_or_default(),
                     next_attempt = ?self.state.next_attempt(),
                     "could not obtain a certificate; the current one stays in service"
                 );
@@ -216,7 +217,7 @@ impl<I: Issuer> Renewer<I> {
         };
         // Serve it even if it cannot be stored: a full disk must not keep the site on an old one.
         if let Err(e) = storage::save_cert(&self.paths, &self.names[0], &stored) {
-            tracing::error!(error = %error_chain(&e), hint = %e.hint(), "cannot store the new certificate");
+            tracing::error!(error = %one_line(&e), hint = %e.hint().unwrap_or_default(), "cannot store the new certificate");
         }
         self.store.install(&self.names, Arc::new(key));
         Ok(Current { facts, source })
