@@ -20,13 +20,23 @@ pub use manager::CertManager;
 use crate::diagnostic::Diagnostic;
 use crate::fsio::FsError;
 use crate::paths::Paths;
+use crate::secrets::Redacted;
 use crate::tls::TlsError;
 
-/// A certificate chain (leaf first) and its private key, both PEM.
-#[derive(Debug, Clone)]
+/// A certificate chain (leaf first) and its private key, both PEM. `Debug` hides the key.
+#[derive(Clone)]
 pub struct Issued {
     pub chain_pem: String,
     pub key_pem: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("chain_pem", &self.chain_pem)
+            .field("key_pem", &Redacted)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -302,6 +312,20 @@ mod tests {
         );
         let json = serde_json::to_value(s).unwrap();
         assert!(json["not_after"].as_str().unwrap().ends_with('Z'), "{json}");
+    }
+
+    #[test]
+    fn debug_hides_the_private_key() {
+        let issued = Issued {
+            chain_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n".into(),
+        };
+        let shown = format!("{issued:?}");
+        assert!(shown.contains("BEGIN CERTIFICATE"), "{shown}");
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -6,9 +6,14 @@
 //! - `error`: `Problem` and `ConfigError`, and how they print.
 //! - `file`: loading and parsing the file, and writing the first one.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
 use std::path::PathBuf;
 
+use serde::Deserialize;
+
+use crate::secrets::Redacted;
 use crate::yaml::{Mapping, Value};
 
 mod defaults;
@@ -47,7 +52,7 @@ pub struct Config {
     /// Memory to tune for; `None` means "read the host's".
     pub memory_mb: Option<u64>,
     /// Deep-merged last into homeserver.yaml.
-    pub synapse_overrides: Mapping,
+    pub synapse_overrides: SynapseOverrides,
     pub listen: Listen,
     pub acme: Acme,
     /// A certificate the user already has; replaces ACME.
@@ -61,6 +66,28 @@ pub struct Config {
     pub public_address: Option<IpAddr>,
     /// `server_name` points at this host too: serve its well-known documents and certify it.
     pub serve_server_name: bool,
+}
+
+/// `synapse:` as written: any homeserver.yaml option. Its values may be secrets
+/// (`email.smtp_pass`, `turn_shared_secret`), so `Debug` shows only the keys.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct SynapseOverrides(pub Mapping);
+
+impl Deref for SynapseOverrides {
+    type Target = Mapping;
+
+    fn deref(&self) -> &Mapping {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SynapseOverrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|key| (key, Redacted)))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

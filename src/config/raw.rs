@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::SynapseOverrides;
 use super::error::{Problem, problem};
 use crate::yaml::{self, Mapping, Value};
 
@@ -113,7 +114,7 @@ pub struct RawConfig {
     pub trusted_key_servers: Option<Vec<String>>,
     pub synapse_port: Option<u16>,
     pub memory_mb: Option<MemorySetting>,
-    pub synapse: Option<Mapping>,
+    pub synapse: Option<SynapseOverrides>,
     pub listen: RawListen,
     pub tls: Option<RawTls>,
     pub upstream: Option<String>,

@@ -203,6 +203,20 @@ fn public_address() {
 }
 
 #[test]
+fn debug_shows_no_synapse_option_value() {
+    let c = parse_str(
+        "domain: x.org\nsynapse:\n  turn_shared_secret: hunter2\n  email: {smtp_pass: swordfish}\n",
+    )
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(shown.contains("turn_shared_secret"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("swordfish"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn synapse_overrides_are_kept_verbatim() {
     let c =
         parse_str("domain: x.org\nsynapse:\n  max_upload_size: 100M\n  email: {smtp_host: h}\n")
