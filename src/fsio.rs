@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::diagnostic::Diagnostic;
+
 #[derive(Debug, thiserror::Error)]
 #[error("cannot {action} {}", path.display())]
 pub struct FsError {
@@ -14,9 +16,9 @@ pub struct FsError {
     pub source: io::Error,
 }
 
-impl FsError {
-    pub fn hint(&self) -> String {
-        match self.source.kind() {
+impl Diagnostic for FsError {
+    fn hint(&self) -> Option<String> {
+        Some(match self.source.kind() {
             io::ErrorKind::PermissionDenied => {
                 "run as root, or choose paths you own with --config / --state-dir".into()
             }
@@ -24,7 +26,7 @@ impl FsError {
                 "the disk is full: free some space and run the command again; the previous file is intact".into()
             }
             _ => "check that the directory exists and is writable".into(),
-        }
+        })
     }
 }
 

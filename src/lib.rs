@@ -1,9 +1,48 @@
 //! matrixbox: a Matrix homeserver (PostgreSQL + Synapse on Docker) from one binary.
+//!
+//! A map of the modules, from the command line down; imports flow one way, downwards.
+//!
+//! Commands and what they print:
+//! - [`cli`]: the command line's types (clap), nothing else.
+//! - [`commands`]: one file per subcommand; `execute` dispatches.
+//! - [`report`]: an error as a person reads it (`error:` / `caused by:` / `hint:`) and the
+//!   process's exit code.
+//! - [`preflight`]: what the host must offer, checked before anything is written or started.
+//! - [`doctor`]: on a running installation, walks the path a remote server takes.
+//! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
+//!
+//! The daemon (`matrixbox run`):
+//! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown.
+//! - [`proxy`]: the public edge on :80/:443, local answers and forwarding to Synapse.
+//! - [`tls`]: the certificate store the listeners read, and the rustls configuration.
+//! - [`acme`]: certificates: ACME, the internal CA, the user's files, storage and renewal.
+//! - [`notify`]: telling systemd how the daemon is doing (readiness, watchdog, status line).
+//! - [`wellknown`]: the `/.well-known/matrix/*` documents.
+//!
+//! The homeserver:
+//! - [`stack`]: PostgreSQL and Synapse as containers, brought up in order and down cleanly.
+//! - [`docker`]: the engine's API: desired specs, what it reports, reconciling the two.
+//! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API.
+//! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.
+//!
+//! What everything reads:
+//! - [`config`]: the one file users edit, validated into `Config` with every problem at once.
+//! - [`secrets`]: generated secrets under the state dir (never printed, even in `Debug`).
+//! - [`paths`]: every on-disk location, derived from the config path and state dir.
+//! - [`diagnostic`]: what an error knows about itself: its hint and its exit code.
+//! - [`dns`]: name lookups (A and AAAA) as the internet sees them, for preflight and doctor.
+//! - [`disk`]: free space where the state and the Docker data root live.
+//! - [`fsio`]: atomic, permission-aware file writes.
+//! - [`yaml`]: the only door to YAML.
+//! - [`embedded`]: assets compiled into the binary (templates, landing page, systemd unit).
+//! - [`unit`]: the systemd unit, as shipped and as printed by `matrixbox unit`.
+//! - [`logging`]: where log events go (journald or stderr).
 
 pub mod acme;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod diagnostic;
 pub mod disk;
 pub mod dns;
 pub mod docker;

@@ -1,7 +1,10 @@
 //! Printing an error once, as `error:` / `caused by:` / `hint:`, and choosing the exit code.
 
+use std::error::Error;
+
 use crate::acme::AcmeError;
 use crate::config::ConfigError;
+use crate::diagnostic::{self, Diagnostic, ExitCode};
 use crate::docker::DockerError;
 use crate::fsio::FsError;
 use crate::secrets::SecretsError;
@@ -9,17 +12,20 @@ use crate::service::ServiceError;
 use crate::stack::StackError;
 use crate::synapse::admin::AdminError;
 
-/// Exit code for configuration errors (sysexits EX_CONFIG), so systemd can refuse to restart-loop.
-pub const EXIT_CONFIG: i32 = 78;
-pub const EXIT_FAILURE: i32 = 1;
-
 /// Exits with this code without printing anything more (the command already reported).
 #[derive(Debug, thiserror::Error)]
-#[error("exit with status {0}")]
-pub struct Exit(pub i32);
+#[error("exit with status {}", .0.code())]
+pub struct Exit(pub ExitCode);
 
-/// Exit code for a command line that cannot be acted on (as clap uses).
-pub const EXIT_USAGE: i32 = 2;
+impl Diagnostic for Exit {
+    fn hint(&self) -> Option<String> {
+        None
+    }
+
+    fn exit_code(&self) -> Option<ExitCode> {
+        Some(self.0)
+    }
+}
 
 /// An error raised by a command itself, with its hint and exit code.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +33,7 @@ pub const EXIT_USAGE: i32 = 2;
 pub struct Hinted {
     pub message: String,
     pub hint: String,
-    pub code: i32,
+    pub code: ExitCode,
 }
 
 impl Hinted {
@@ -35,55 +41,66 @@ impl Hinted {
         Hinted {
             message: message.into(),
             hint: hint.into(),
-            code: EXIT_FAILURE,
+            code: ExitCode::Failure,
         }
     }
 
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Hinted {
         Hinted {
-            code: EXIT_USAGE,
+            code: ExitCode::Usage,
             ..Hinted::new(message, hint)
         }
     }
 }
 
-/// The hint of the first error in the chain that has one.
-fn hint(err: &anyhow::Error) -> Option<String> {
-    err.chain().find_map(|e| {
-        if let Some(e) = e.downcast_ref::<Hinted>() {
-            Some(e.hint.clone())
-        } else if let Some(e) = e.downcast_ref::<ConfigError>() {
-            Some(e.hint())
-        } else if let Some(e) = e.downcast_ref::<ServiceError>() {
-            Some(e.hint())
-        } else if let Some(e) = e.downcast_ref::<StackError>() {
-            Some(e.hint())
-        } else if let Some(e) = e.downcast_ref::<DockerError>() {
-            Some(e.hint())
-        } else if let Some(e) = e.downcast_ref::<SecretsError>() {
-            Some(e.hint())
-        } else if let Some(e) = e.downcast_ref::<FsError>() {
-            Some(e.hint())
-        } else if let Some(e) = e.downcast_ref::<AcmeError>() {
-            Some(e.hint())
-        } else {
-            e.downcast_ref::<AdminError>().map(AdminError::hint)
-        }
+impl Diagnostic for Hinted {
+    fn hint(&self) -> Option<String> {
+        Some(self.hint.clone())
+    }
+
+    fn exit_code(&self) -> Option<ExitCode> {
+        Some(self.code)
+    }
+}
+
+type AsDiagnostic = for<'a> fn(&'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic>;
+
+/// Every error type that implements `Diagnostic`. An error chain holds `dyn Error`, which cannot
+/// be asked for another trait, so each type is tried by name: a new one adds its line here.
+const DIAGNOSTICS: &[AsDiagnostic] = &[
+    as_diagnostic::<Exit>,
+    as_diagnostic::<Hinted>,
+    as_diagnostic::<ConfigError>,
+    as_diagnostic::<ServiceError>,
+    as_diagnostic::<StackError>,
+    as_diagnostic::<DockerError>,
+    as_diagnostic::<SecretsError>,
+    as_diagnostic::<FsError>,
+    as_diagnostic::<AcmeError>,
+    as_diagnostic::<AdminError>,
+];
+
+fn as_diagnostic<'a, T: Diagnostic + 'static>(
+    err: &'a (dyn Error + 'static),
+) -> Option<&'a dyn Diagnostic> {
+    err.downcast_ref::<T>().map(|e| e as &dyn Diagnostic)
+}
+
+/// The errors in the chain that say something about themselves, outermost first.
+fn diagnostics(err: &anyhow::Error) -> impl Iterator<Item = &dyn Diagnostic> {
+    err.chain().filter_map(|e| {
+        DIAGNOSTICS
+            .iter()
+            .find_map(|as_diagnostic| as_diagnostic(e))
     })
 }
 
+/// The exit code named by the outermost error that names one; `Failure` otherwise.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
-        return *code;
-    }
-    if let Some(hinted) = err.downcast_ref::<Hinted>() {
-        return hinted.code;
-    }
-    if err.chain().any(|e| e.is::<ConfigError>()) {
-        EXIT_CONFIG
-    } else {
-        EXIT_FAILURE
-    }
+    diagnostics(err)
+        .find_map(|d| d.exit_code())
+        .unwrap_or(ExitCode::Failure)
+        .code()
 }
 
 /// Renders the error for a person. `Exit` renders as nothing.
@@ -91,17 +108,13 @@ pub fn render(err: &anyhow::Error) -> String {
     if err.is::<Exit>() {
         return String::new();
     }
-    let mut out = format!("error: {err}\n");
-    let mut seen = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        // `#[error(transparent)]` wrappers repeat their source; print each message once.
-        if text != seen {
-            out.push_str(&format!("caused by: {text}\n"));
-        }
-        seen = text;
+    let mut messages = diagnostic::messages(err.as_ref()).into_iter();
+    let mut out = format!("error: {}\n", messages.next().unwrap_or_default());
+    for cause in messages {
+        out.push_str(&format!("caused by: {cause}\n"));
     }
-    if let Some(hint) = hint(err) {
+    // The hint of the first error in the chain that has one.
+    if let Some(hint) = diagnostics(err).find_map(|d| d.hint()) {
         out.push_str(&format!("hint: {hint}\n"));
     }
     out
@@ -123,6 +136,19 @@ mod tests {
         );
         assert!(text.contains("did you mean `domain`?"), "{text}");
         assert!(text.contains("\nhint: "), "{text}");
-        assert_eq!(exit_code(&err), EXIT_CONFIG);
+        assert_eq!(exit_code(&err), ExitCode::Config.code());
+    }
+
+    #[test]
+    fn exit_and_hinted_name_their_exit_code() {
+        let exit = anyhow::Error::from(Exit(ExitCode::Unhealthy));
+        assert_eq!(render(&exit), "");
+        assert_eq!(exit_code(&exit), 3);
+        let usage = anyhow::Error::from(Hinted::usage("no domain", "pass --domain"));
+        assert_eq!(render(&usage), "error: no domain\nhint: pass --domain\n");
+        assert_eq!(exit_code(&usage), 2);
+        let plain = anyhow::anyhow!("something broke");
+        assert_eq!(render(&plain), "error: something broke\n");
+        assert_eq!(exit_code(&plain), 1);
     }
 }

@@ -1,13 +1,16 @@
 //! Generated secrets: made once from the OS CSPRNG, stored 0600 under the state dir, never rotated.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
+use crate::diagnostic::Diagnostic;
 use crate::fsio::{self, FsError};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Every field is a secret: `Debug` names them and shows none.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secrets {
     pub postgres_password: String,
     pub registration_shared_secret: String,
@@ -15,6 +18,35 @@ pub struct Secrets {
     pub form_secret: String,
     /// Synapse's key-file line: `ed25519 <key id> <unpadded base64 seed>`.
     pub signing_key: String,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field cannot be printed by accident.
+        let Secrets {
+            postgres_password: _,
+            registration_shared_secret: _,
+            macaroon_secret_key: _,
+            form_secret: _,
+            signing_key: _,
+        } = self;
+        f.debug_struct("Secrets")
+            .field("postgres_password", &Redacted)
+            .field("registration_shared_secret", &Redacted)
+            .field("macaroon_secret_key", &Redacted)
+            .field("form_secret", &Redacted)
+            .field("signing_key", &Redacted)
+            .finish()
+    }
+}
+
+/// Stands in for a secret in `Debug` output.
+pub struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 const POSTGRES_PASSWORD: &str = "postgres_password";
@@ -35,14 +67,14 @@ pub enum SecretsError {
     Missing { path: std::path::PathBuf },
 }
 
-impl SecretsError {
-    pub fn hint(&self) -> String {
-        match self {
-            SecretsError::Fs(e) => e.hint(),
+impl Diagnostic for SecretsError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            SecretsError::Fs(e) => return e.hint(),
             SecretsError::Random(_) => "the kernel's random source is unavailable; check /dev/urandom".into(),
             SecretsError::Corrupt { .. } => "restore it from a backup: a new value would lock Synapse out of its database and invalidate sessions".into(),
             SecretsError::Missing { .. } => "run `matrixbox setup --domain <your domain>` first (or pass the same --state-dir)".into(),
-        }
+        })
     }
 }
 
@@ -162,6 +194,25 @@ mod tests {
             load_or_create(dir.path()),
             Err(SecretsError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = load_or_create(dir.path()).unwrap();
+        let shown = format!("{secrets:?}");
+        assert!(shown.contains("postgres_password: <redacted>"), "{shown}");
+        for secret in [
+            &secrets.postgres_password,
+            &secrets.registration_shared_secret,
+            &secrets.macaroon_secret_key,
+            &secrets.form_secret,
+            &secrets.signing_key,
+        ] {
+            assert!(!shown.contains(secret.as_str()), "{shown}");
+        }
+        let seed = secrets.signing_key.rsplit(' ').next().unwrap();
+        assert!(!shown.contains(seed), "{shown}");
     }
 
     #[test]

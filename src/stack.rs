@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
+use crate::diagnostic::Diagnostic;
 use crate::docker::{
     self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Publish, Runtime,
 };
@@ -67,11 +68,11 @@ pub enum StackError {
     },
 }
 
-impl StackError {
-    pub fn hint(&self) -> String {
-        match self {
-            StackError::Docker(e) => e.hint(),
-            StackError::Fs(e) => e.hint(),
+impl Diagnostic for StackError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            StackError::Docker(e) => return e.hint(),
+            StackError::Fs(e) => return e.hint(),
             StackError::PostgresNotReady { .. } => format!("see `docker logs {POSTGRES}`; the data stays in the state directory"),
             StackError::WrongLocale { .. } => format!(
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {POSTGRES}`)"
@@ -80,7 +81,7 @@ impl StackError {
             StackError::PostgresMajorChange { data, .. } => format!(
                 "set images.postgres back to a PostgreSQL {data} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change"
             ),
-        }
+        })
     }
 }
 

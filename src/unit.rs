@@ -28,7 +28,7 @@ pub fn render(unit: &str, binary: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::EXIT_CONFIG;
+    use crate::diagnostic::ExitCode;
 
     fn directive<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
         unit.lines()
@@ -58,7 +58,7 @@ mod tests {
         assert_eq!(directive(&unit, "Type"), ["notify"]);
         assert_eq!(
             directive(&unit, "RestartPreventExitStatus"),
-            [EXIT_CONFIG.to_string().as_str()]
+            [ExitCode::Config.code().to_string().as_str()]
         );
         assert_eq!(
             directive(&unit, "ExecStart"),

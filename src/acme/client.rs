@@ -18,6 +18,7 @@ use super::schedule::Window;
 use super::storage::{self, StoredAccount};
 use super::{AcmeError, Issued};
 use crate::config::Challenge;
+use crate::diagnostic::one_line;
 use crate::paths::Paths;
 use crate::tls::CertStore;
 
@@ -126,7 +127,7 @@ impl Budget {
             return false;
         }
         self.left -= 1;
-        tracing::debug!(error = %super::error_chain(err), retries_left = self.left, "transient ACME failure, retrying");
+        tracing::debug!(error = %one_line(err), retries_left = self.left, "transient ACME failure, retrying");
         tokio::time::sleep(self.delay).await;
         self.delay = (self.delay * 2).min(MAX_RETRY_DELAY);
         true
@@ -257,7 +258,7 @@ impl AcmeIssuer {
                 match self.order(names, kind, &mut budget).await {
                     Ok(issued) => return Ok(issued),
                     Err(Stop::Challenge(e)) => {
-                        tracing::warn!(challenge = kind_name(kind), error = %super::error_chain(&e), "challenge failed");
+                        tracing::warn!(challenge = kind_name(kind), error = %one_line(&e), "challenge failed");
                         challenge_error = Some(e);
                         break;
                     }

@@ -17,15 +17,26 @@ use time::OffsetDateTime;
 pub use challenge::Http01Tokens;
 pub use manager::CertManager;
 
+use crate::diagnostic::Diagnostic;
 use crate::fsio::FsError;
 use crate::paths::Paths;
+use crate::secrets::Redacted;
 use crate::tls::TlsError;
 
-/// A certificate chain (leaf first) and its private key, both PEM.
-#[derive(Debug, Clone)]
+/// A certificate chain (leaf first) and its private key, both PEM. `Debug` hides the key.
+#[derive(Clone)]
 pub struct Issued {
     pub chain_pem: String,
     pub key_pem: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("chain_pem", &self.chain_pem)
+            .field("key_pem", &Redacted)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,10 +104,10 @@ pub enum AcmeError {
     },
 }
 
-impl AcmeError {
-    pub fn hint(&self) -> String {
-        match self {
-            AcmeError::Fs(e) => e.hint(),
+impl Diagnostic for AcmeError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            AcmeError::Fs(e) => return e.hint(),
             AcmeError::Read { path, .. } => format!("check that {} exists and is readable by matrixbox", path.display()),
             AcmeError::Corrupt { path, .. } => format!(
                 "move {} aside and restart matrixbox; it makes a new one (a certificate is then obtained again)",
@@ -132,23 +143,8 @@ impl AcmeError {
                 "enable `listen.http` or `listen.https`, use `acme.directory: internal`, or give your own certificate with `tls:`".into()
             }
             AcmeError::InternalCa { .. } => "this is a bug in matrixbox or its certificate library; please report it".into(),
-        }
+        })
     }
-}
-
-/// The error with its causes on one line, for logs and the renewal state.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A managed certificate as `matrixbox status` shows it.
@@ -319,6 +315,20 @@ mod tests {
     }
 
     #[test]
+    fn debug_hides_the_private_key() {
+        let issued = Issued {
+            chain_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n".into(),
+        };
+        let shown = format!("{issued:?}");
+        assert!(shown.contains("BEGIN CERTIFICATE"), "{shown}");
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn errors_render_with_their_hint() {
         let err = anyhow::Error::from(AcmeError::Challenge {
             name: "a.example.org".into(),
@@ -334,15 +344,5 @@ mod tests {
             text.contains("hint: ") && text.contains("port 443"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn error_chain_joins_causes_once() {
-        let err = AcmeError::Read {
-            what: "the thing",
-            path: "/x".into(),
-            source: std::io::Error::other("denied"),
-        };
-        assert_eq!(error_chain(&err), "cannot read the thing /x: denied");
     }
 }

@@ -1,6 +1,7 @@
 //! The certificate manager's files under the state dir: the ACME account, each certificate with
 //! its key and metadata, and the renewal state. Every write is atomic; private keys are 0600.
 
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -12,13 +13,24 @@ use super::AcmeError;
 use super::schedule::RenewalState;
 use crate::fsio;
 use crate::paths::Paths;
+use crate::secrets::Redacted;
 
-/// A certificate with its key, as stored and served.
-#[derive(Debug, Clone)]
+/// A certificate with its key, as stored and served. `Debug` hides the key.
+#[derive(Clone)]
 pub struct StoredCert {
     pub chain_pem: String,
     pub key_pem: String,
     pub meta: Meta,
+}
+
+impl fmt::Debug for StoredCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCert")
+            .field("chain_pem", &self.chain_pem)
+            .field("key_pem", &Redacted)
+            .field("meta", &self.meta)
+            .finish()
+    }
 }
 
 /// What the certificate files do not say themselves.
@@ -32,11 +44,21 @@ pub struct Meta {
     pub obtained: OffsetDateTime,
 }
 
+/// `Debug` hides the credentials: they hold the account's private key.
 #[derive(Serialize, Deserialize)]
 pub struct StoredAccount {
     /// The directory the account belongs to; another directory needs another account.
     pub directory: String,
     pub credentials: AccountCredentials,
+}
+
+impl fmt::Debug for StoredAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredAccount")
+            .field("directory", &self.directory)
+            .field("credentials", &Redacted)
+            .finish()
+    }
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Option<Vec<u8>>, AcmeError> {
@@ -170,6 +192,7 @@ pub fn save_account(paths: &Paths, account: &StoredAccount) -> Result<(), AcmeEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Diagnostic;
     use std::os::unix::fs::MetadataExt;
 
     fn self_signed(name: &str) -> (String, String) {
@@ -229,7 +252,40 @@ mod tests {
         .unwrap();
         let err = load_cert(&paths, "a.org").unwrap_err();
         assert!(err.to_string().contains("a.org"), "{err}");
-        assert!(err.hint().contains("move"), "{}", err.hint());
+        let hint = err.hint().unwrap();
+        assert!(hint.contains("move"), "{hint}");
+    }
+
+    #[test]
+    fn debug_hides_keys_and_credentials() {
+        let cert = StoredCert {
+            chain_pem: "-----BEGIN CERTIFICATE-----".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n".into(),
+            meta: Meta {
+                source: "internal".into(),
+                names: vec!["a.org".into()],
+                obtained: OffsetDateTime::UNIX_EPOCH,
+            },
+        };
+        let shown = format!("{cert:?}");
+        assert!(shown.contains("a.org"), "{shown}");
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+
+        // "c2VjcmV0LWtleS1ieXRlcw" is base64url for "secret-key-bytes".
+        let account: StoredAccount = serde_json::from_str(
+            r#"{"directory": "https://ca.test/dir", "credentials": {"id": "https://ca.test/acct/1",
+                "key_pkcs8": "c2VjcmV0LWtleS1ieXRlcw", "directory": "https://ca.test/dir"}}"#,
+        )
+        .unwrap();
+        let shown = format!("{account:?}");
+        assert!(shown.contains("https://ca.test/dir"), "{shown}");
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("acct/1"),
+            "{shown}"
+        );
     }
 
     #[test]

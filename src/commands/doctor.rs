@@ -1,6 +1,7 @@
 //! `matrixbox doctor`: prove the running server works as other servers and clients see it.
 
 use crate::cli::DoctorArgs;
+use crate::diagnostic::ExitCode;
 use crate::doctor::{self, Options, render};
 use crate::i18n::Lang;
 use crate::paths::Paths;
@@ -22,6 +23,6 @@ pub async fn doctor(paths: &Paths, args: DoctorArgs) -> anyhow::Result<()> {
     if report.healthy {
         Ok(())
     } else {
-        Err(Exit(1).into())
+        Err(Exit(ExitCode::Failure).into())
     }
 }

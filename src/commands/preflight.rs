@@ -2,6 +2,7 @@
 
 use crate::cli::PreflightArgs;
 use crate::config;
+use crate::diagnostic::ExitCode;
 use crate::i18n::Lang;
 use crate::paths::Paths;
 use crate::preflight::{self, Mode, Target, render};
@@ -30,6 +31,6 @@ pub async fn preflight(paths: &Paths, args: PreflightArgs) -> anyhow::Result<()>
     if report.ready {
         Ok(())
     } else {
-        Err(Exit(1).into())
+        Err(Exit(ExitCode::Failure).into())
     }
 }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::acme;
+use crate::diagnostic::ExitCode;
 use crate::docker::engine::{self, EngineVersion};
 use crate::docker::{Engine, Observed, Runtime};
 use crate::paths::Paths;
@@ -142,7 +143,7 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
     if status.healthy {
         Ok(())
     } else {
-        Err(Exit(3).into())
+        Err(Exit(ExitCode::Unhealthy).into())
     }
 }
 

@@ -17,6 +17,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::{ContainerSpec, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
+use crate::diagnostic::Diagnostic;
 
 /// Oldest engine API we support (Docker 20.10).
 pub const MIN_API: (usize, usize) = (1, 41);
@@ -44,15 +45,15 @@ pub enum DockerError {
     PortInUse { object: String, port: u16 },
 }
 
-impl DockerError {
-    pub fn hint(&self) -> String {
-        match self {
+impl Diagnostic for DockerError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             DockerError::Unreachable { .. } => "install and start Docker (`apt install docker.io && systemctl start docker`), or point DOCKER_HOST at a running engine".into(),
             DockerError::TooOld { .. } => "upgrade Docker to 20.10 or newer (Debian 12's docker.io is new enough)".into(),
             DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml or load the image with `docker load`, then run again".into(),
             DockerError::PortInUse { port, .. } => format!("stop what listens on 127.0.0.1:{port} (`ss -ltnp | grep :{port}`) or set `synapse_port:` in matrixbox.yaml to a free port"),
             DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
-        }
+        })
     }
 }
 

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::acme::{self, CertStatus};
 use crate::config::Config;
+use crate::diagnostic::Diagnostic;
 use crate::disk::{self, Disk, DiskRole};
 use crate::docker::{Engine, Observed, Runtime};
 use crate::i18n::Lang;
@@ -314,7 +315,7 @@ async fn containers_and_database(paths: &Paths, config: &Config) -> ContainerFac
                     stack
                         .verify_database_locale(&engine)
                         .await
-                        .map_err(|e| format!("{e}; {}", e.hint())),
+                        .map_err(|e| format!("{e}; {}", e.hint().unwrap_or_default())),
                 )
             }
             Err(e) => Some(Err(e.to_string())),

@@ -12,6 +12,8 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use sha1::Sha1;
 
+use crate::diagnostic::Diagnostic;
+
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +40,9 @@ pub enum AdminError {
     },
 }
 
-impl AdminError {
-    pub fn hint(&self) -> String {
-        match self {
+impl Diagnostic for AdminError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             AdminError::Refused { errcode, .. } if errcode == "M_USER_IN_USE" => {
                 "choose another name; existing users are not changed".into()
             }
@@ -51,7 +53,7 @@ impl AdminError {
                 "see `docker logs matrixbox-synapse` for details".into()
             }
             _ => "is the homeserver running? start it with `matrixbox run` (or `systemctl start matrixbox`)".into(),
-        }
+        })
     }
 }
 

@@ -29,7 +29,7 @@ pub fn render_homeserver(
         &mut doc,
         Value::Mapping(typed_settings(config, secrets, tuning, db_host)),
     );
-    yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.clone()));
+    yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
     format!("{HEADER}{}", yaml::to_string(&doc))
 }
 

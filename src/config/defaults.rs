@@ -1,0 +1,27 @@
+//! Defaults the file falls back to, in one place: pinned images, ports, listen addresses.
+
+pub const DEFAULT_SYNAPSE_IMAGE: &str = "matrixdotorg/synapse:v1.163.2";
+pub const DEFAULT_POSTGRES_IMAGE: &str = "postgres:15.14-bookworm";
+pub const DEFAULT_SYNAPSE_PORT: u16 = 8008;
+pub const DEFAULT_LISTEN_HTTP: &str = "0.0.0.0:80";
+pub const DEFAULT_LISTEN_HTTPS: &str = "0.0.0.0:443";
+/// PostgreSQL and Synapse need at least this much to start at all.
+pub(super) const MIN_MEMORY_MB: u64 = 512;
+
+/// Names no public CA will certify: these get certificates from the internal CA by default.
+pub fn is_private_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || !name.contains('.')
+        || [
+            ".localhost",
+            ".local",
+            ".internal",
+            ".test",
+            ".lan",
+            ".home.arpa",
+            ".example",
+        ]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+}

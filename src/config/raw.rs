@@ -1,0 +1,243 @@
+//! The file as written: serde shapes (`deny_unknown_fields`) and the top-level key dispatcher
+//! that turns serde's messages into `Problem`s with dotted paths and "did you mean" hints.
+
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::SynapseOverrides;
+use super::error::{Problem, problem};
+use crate::yaml::{self, Mapping, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    #[default]
+    Closed,
+    Token,
+    Open,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcme {
+    pub email: Option<String>,
+    /// `letsencrypt`, `letsencrypt-staging`, `internal`, or a directory URL.
+    pub directory: Option<String>,
+    /// Extra root certificate (PEM) trusted for the ACME directory's own TLS.
+    pub ca_root: Option<PathBuf>,
+    pub challenge: Option<Challenge>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum Challenge {
+    #[default]
+    #[serde(rename = "http-01")]
+    Http01,
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub federation: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub role: String,
+    pub matrix_id: Option<String>,
+    pub email_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Support {
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
+    pub support_page: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    pub synapse: Option<String>,
+    pub postgres: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemorySetting {
+    Auto,
+    Megabytes(u64),
+}
+
+impl<'de> Deserialize<'de> for MemorySetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Number(u64),
+            Word(String),
+        }
+        match Either::deserialize(d)? {
+            Either::Number(n) => Ok(MemorySetting::Megabytes(n)),
+            Either::Word(w) if w == "auto" => Ok(MemorySetting::Auto),
+            Either::Word(w) => Err(serde::de::Error::custom(format!(
+                "expected `auto` or a number of megabytes, found `{w}`"
+            ))),
+        }
+    }
+}
+
+/// The file as written, before any check beyond types. Every field is optional so that
+/// defaults live in one place (`validate`).
+#[derive(Debug, Default)]
+pub struct RawConfig {
+    pub domain: Option<String>,
+    pub server_name: Option<String>,
+    pub acme: RawAcme,
+    pub registration: Option<Registration>,
+    pub images: RawImages,
+    pub registry_mirror: Option<String>,
+    pub trusted_key_servers: Option<Vec<String>>,
+    pub synapse_port: Option<u16>,
+    pub memory_mb: Option<MemorySetting>,
+    pub synapse: Option<SynapseOverrides>,
+    pub listen: RawListen,
+    pub tls: Option<RawTls>,
+    pub upstream: Option<String>,
+    pub admin_allow: Option<Vec<String>>,
+    pub support: Option<Support>,
+    pub public_address: Option<String>,
+    pub serve_server_name: Option<bool>,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "serve_server_name",
+    "listen",
+    "tls",
+    "upstream",
+    "admin_allow",
+    "support",
+    "public_address",
+    "domain",
+    "server_name",
+    "acme",
+    "registration",
+    "images",
+    "registry_mirror",
+    "trusted_key_servers",
+    "synapse_port",
+    "memory_mb",
+    "synapse",
+];
+
+pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
+    let mut raw = RawConfig::default();
+    let map = match value {
+        Value::Mapping(map) => map,
+        Value::Null => Mapping::new(),
+        _ => {
+            problems.push(problem(
+                "",
+                "the file must be a mapping of keys to values",
+                None,
+            ));
+            return raw;
+        }
+    };
+    for (key, value) in map {
+        let Some(key) = key.as_str().map(str::to_owned) else {
+            problems.push(problem(
+                "",
+                format!("keys must be strings, found {key:?}"),
+                None,
+            ));
+            continue;
+        };
+        match key.as_str() {
+            "domain" => raw.domain = field(&key, value, problems),
+            "server_name" => raw.server_name = field(&key, value, problems),
+            "acme" => raw.acme = field(&key, value, problems).unwrap_or_default(),
+            "registration" => raw.registration = field(&key, value, problems),
+            "images" => raw.images = field(&key, value, problems).unwrap_or_default(),
+            "registry_mirror" => raw.registry_mirror = field(&key, value, problems),
+            "trusted_key_servers" => raw.trusted_key_servers = field(&key, value, problems),
+            "synapse_port" => raw.synapse_port = field(&key, value, problems),
+            "memory_mb" => raw.memory_mb = field(&key, value, problems),
+            "synapse" => raw.synapse = field(&key, value, problems),
+            "listen" => raw.listen = field(&key, value, problems).unwrap_or_default(),
+            "tls" => raw.tls = field(&key, value, problems),
+            "upstream" => raw.upstream = field(&key, value, problems),
+            "admin_allow" => raw.admin_allow = field(&key, value, problems),
+            "support" => raw.support = field(&key, value, problems),
+            "serve_server_name" => raw.serve_server_name = field(&key, value, problems),
+            "public_address" => raw.public_address = field(&key, value, problems),
+            _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
+        }
+    }
+    raw
+}
+
+/// Deserialises one top-level field; a `null` value counts as absent.
+fn field<T: DeserializeOwned>(key: &str, value: Value, problems: &mut Vec<Problem>) -> Option<T> {
+    if value.is_null() {
+        return None;
+    }
+    match yaml::from_value::<T>(value) {
+        Ok(v) => Some(v),
+        Err((inner, message)) => {
+            let path = if inner.is_empty() {
+                key.to_string()
+            } else {
+                format!("{key}.{inner}")
+            };
+            problems.push(serde_problem(path, message));
+            None
+        }
+    }
+}
+
+/// Turns serde's "unknown field `x`, expected ..." into our unknown-key problem with a suggestion.
+fn serde_problem(path: String, message: String) -> Problem {
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((name, expected)) = rest.split_once('`')
+    {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        // serde_path_to_error's path already ends with the unknown key itself.
+        let parent = path
+            .strip_suffix(name)
+            .unwrap_or(&path)
+            .trim_end_matches('.');
+        return unknown_key(parent, name, &candidates);
+    }
+    problem(path, message, None)
+}
+
+fn unknown_key(parent: &str, key: &str, known: &[&str]) -> Problem {
+    let path = if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    };
+    let suggestion = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(key, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!("did you mean `{k}`?"));
+    let hint = suggestion.or_else(|| Some(format!("known keys here: {}", known.join(", "))));
+    problem(path, "unknown key", hint)
+}

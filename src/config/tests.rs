@@ -1,0 +1,225 @@
+//! Parsing and validation, end to end from file text.
+
+use std::path::Path;
+
+use super::*;
+
+fn parse_str(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Path::new("/etc/matrixbox/matrixbox.yaml"))
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match parse_str(text) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn minimal_config_gets_safe_defaults() {
+    let c = parse_str("domain: Matrix.Example.com\n").unwrap();
+    assert_eq!(c.domain, "matrix.example.com");
+    assert_eq!(c.server_name, "matrix.example.com");
+    assert_eq!(c.registration, Registration::Closed);
+    assert_eq!(c.synapse_image, DEFAULT_SYNAPSE_IMAGE);
+    assert_eq!(c.postgres_image, DEFAULT_POSTGRES_IMAGE);
+    assert_eq!(c.synapse_port, 8008);
+    assert_eq!(c.memory_mb, None);
+    assert!(!c.synapse_image.ends_with(":latest"));
+}
+
+#[test]
+fn all_problems_are_reported_at_once_with_dotted_paths() {
+    let p = problems(
+        "domain: https://x.org\nacme: {emial: a@b.c}\nimages: {synapse: 'matrixdotorg/synapse:latest'}\nregistration: maybe\nsynapse_port: 0\ndomian: x\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert!(paths.contains(&"domain"), "{p:#?}");
+    assert!(paths.contains(&"acme.emial"), "{p:#?}");
+    assert!(paths.contains(&"images.synapse"), "{p:#?}");
+    assert!(paths.contains(&"registration"), "{p:#?}");
+    assert!(paths.contains(&"synapse_port"), "{p:#?}");
+    assert!(paths.contains(&"domian"), "{p:#?}");
+    let typo = p.iter().find(|p| p.path == "acme.emial").unwrap();
+    assert_eq!(typo.hint.as_deref(), Some("did you mean `email`?"));
+    let top = p.iter().find(|p| p.path == "domian").unwrap();
+    assert_eq!(top.hint.as_deref(), Some("did you mean `domain`?"));
+}
+
+#[test]
+fn syntax_errors_name_line_and_column() {
+    let err = parse_str("domain: x.org\nsynapse: [oops\n").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ConfigError::Syntax { .. }));
+    assert!(text.contains("line "), "{text}");
+    assert!(text.contains("/etc/matrixbox/matrixbox.yaml"), "{text}");
+}
+
+#[test]
+fn domain_rules() {
+    assert_eq!(domain_problem("matrix.example.com"), None);
+    assert_eq!(domain_problem("localhost"), None);
+    assert!(
+        domain_problem("https://matrix.example.com")
+            .unwrap()
+            .contains("https")
+    );
+    assert!(
+        domain_problem("matrix.example.com:8448")
+            .unwrap()
+            .contains("port")
+    );
+    assert!(domain_problem("-bad.example.com").is_some());
+    assert!(domain_problem("bad..example.com").is_some());
+    assert!(domain_problem("under_score.example.com").is_some());
+}
+
+#[test]
+fn mirror_applies_to_hub_images_only() {
+    let c = parse_str(
+        "domain: x.org\nregistry_mirror: mirror.local:5000/\nimages: {postgres: 'registry.example.com/pg:15.4'}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.synapse_image,
+        format!("mirror.local:5000/{DEFAULT_SYNAPSE_IMAGE}")
+    );
+    assert_eq!(c.postgres_image, "registry.example.com/pg:15.4");
+}
+
+#[test]
+fn images_must_be_pinned() {
+    let p = problems("domain: x.org\nimages: {postgres: postgres}\n");
+    assert_eq!(p[0].path, "images.postgres");
+    assert!(p[0].message.contains("no version tag"));
+}
+
+#[test]
+fn memory_setting() {
+    assert_eq!(
+        parse_str("domain: x.org\nmemory_mb: 1024\n")
+            .unwrap()
+            .memory_mb,
+        Some(1024)
+    );
+    assert_eq!(
+        parse_str("domain: x.org\nmemory_mb: auto\n")
+            .unwrap()
+            .memory_mb,
+        None
+    );
+    assert_eq!(
+        problems("domain: x.org\nmemory_mb: 100\n")[0].path,
+        "memory_mb"
+    );
+    assert_eq!(
+        problems("domain: x.org\nmemory_mb: lots\n")[0].path,
+        "memory_mb"
+    );
+}
+
+#[test]
+fn initial_file_round_trips() {
+    let text = render_initial(
+        "matrix.example.com",
+        Some("example.com"),
+        Some("me@example.com"),
+    );
+    let c = parse_str(&text).unwrap();
+    assert_eq!(c.domain, "matrix.example.com");
+    assert_eq!(c.server_name, "example.com");
+    assert_eq!(c.acme_email.as_deref(), Some("me@example.com"));
+}
+
+#[test]
+fn edge_defaults() {
+    let c = parse_str("domain: matrix.example.com\n").unwrap();
+    assert_eq!(c.listen.https, Some("0.0.0.0:443".parse().unwrap()));
+    assert_eq!(c.listen.federation, None);
+    assert_eq!(c.acme.directory, Directory::LetsEncrypt);
+    assert_eq!(c.acme.challenge, Challenge::Http01);
+    assert_eq!(c.max_upload_bytes(), 50 << 20);
+    assert_eq!(c.admin_allow.len(), 2);
+    assert_eq!(
+        parse_str("domain: localhost\n").unwrap().acme.directory,
+        Directory::Internal
+    );
+    let c = parse_str("domain: a.org\nsynapse: {max_upload_size: 10M}\nlisten: {http: 'off', https: '127.0.0.1:8443'}\nacme: {challenge: tls-alpn-01, directory: 'https://127.0.0.1:14000/dir'}\n").unwrap();
+    assert_eq!(c.max_upload_bytes(), 10 << 20);
+    assert_eq!(c.listen.http, None);
+    assert_eq!(c.acme.challenge, Challenge::TlsAlpn01);
+    assert_eq!(c.acme.directory.url(), Some("https://127.0.0.1:14000/dir"));
+}
+
+#[test]
+fn edge_problems() {
+    let p = problems(
+        "domain: a.org\nlisten: {https: 443}\nupstream: 'https://x/'\nadmin_allow: [nonsense]\nacme: {directory: zerossl}\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "listen.https",
+            "acme.directory",
+            "upstream",
+            "admin_allow[0]"
+        ],
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn server_name_is_certified_only_when_served_here() {
+    let delegated = parse_str("domain: matrix.example.com\nserver_name: example.com\n").unwrap();
+    assert_eq!(delegated.tls_names(), ["matrix.example.com"]);
+    let here = parse_str(
+        "domain: matrix.example.com\nserver_name: example.com\nserve_server_name: true\n",
+    )
+    .unwrap();
+    assert_eq!(here.tls_names(), ["matrix.example.com", "example.com"]);
+}
+
+#[test]
+fn sizes() {
+    assert_eq!(parse_size("100M"), Some(100 << 20));
+    assert_eq!(parse_size("512k"), Some(512 << 10));
+    assert_eq!(parse_size("42"), Some(42));
+    assert_eq!(parse_size("lots"), None);
+}
+
+#[test]
+fn public_address() {
+    assert_eq!(parse_str("domain: a.org\n").unwrap().public_address, None);
+    let c = parse_str("domain: a.org\npublic_address: 203.0.113.5\n").unwrap();
+    assert_eq!(c.public_address, Some("203.0.113.5".parse().unwrap()));
+    let c = parse_str("domain: a.org\npublic_address: '2001:db8::5'\n").unwrap();
+    assert_eq!(c.public_address, Some("2001:db8::5".parse().unwrap()));
+    for bad in ["nat.example.com", "0.0.0.0", "127.0.0.1", "203.0.113.5:443"] {
+        let p = problems(&format!("domain: a.org\npublic_address: '{bad}'\n"));
+        assert_eq!(p[0].path, "public_address", "{bad}: {p:#?}");
+        assert!(p[0].message.contains(bad), "{p:#?}");
+    }
+}
+
+#[test]
+fn debug_shows_no_synapse_option_value() {
+    let c = parse_str(
+        "domain: x.org\nsynapse:\n  turn_shared_secret: hunter2\n  email: {smtp_pass: swordfish}\n",
+    )
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(shown.contains("turn_shared_secret"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("swordfish"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn synapse_overrides_are_kept_verbatim() {
+    let c =
+        parse_str("domain: x.org\nsynapse:\n  max_upload_size: 100M\n  email: {smtp_host: h}\n")
+            .unwrap();
+    assert_eq!(c.synapse_overrides.len(), 2);
+}

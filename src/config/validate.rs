@@ -1,0 +1,353 @@
+//! Raw values -> the validated `Config`: every check, every default applied, every problem kept.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::defaults::{
+    DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE,
+    DEFAULT_SYNAPSE_PORT, MIN_MEMORY_MB, is_private_name,
+};
+use super::error::{Problem, problem};
+use super::raw::{MemorySetting, RawConfig};
+use super::{Acme, Config, Directory, Listen, TlsFiles};
+
+pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
+    let domain = match raw.domain {
+        None => {
+            problems.push(problem(
+                "domain",
+                "missing",
+                Some("set `domain: matrix.example.com` (the name clients connect to)".into()),
+            ));
+            None
+        }
+        Some(d) => check_domain("domain", &d, problems),
+    };
+    let server_name = match raw.server_name {
+        None => domain.clone(),
+        Some(s) => check_domain("server_name", &s, problems),
+    };
+    if let Some(email) = &raw.acme.email
+        && !looks_like_email(email)
+    {
+        problems.push(problem(
+            "acme.email",
+            format!("`{email}` is not an email address"),
+            Some("Let's Encrypt uses it for expiry warnings, e.g. `me@example.com`".into()),
+        ));
+    }
+    let mirror = raw
+        .registry_mirror
+        .as_deref()
+        .map(|m| m.trim_end_matches('/'));
+    if let Some(m) = mirror
+        && (m.contains("://") || m.is_empty() || m.contains(char::is_whitespace))
+    {
+        problems.push(problem(
+            "registry_mirror",
+            format!("`{m}` is not a registry prefix"),
+            Some(
+                "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com`"
+                    .into(),
+            ),
+        ));
+    }
+    let synapse_image = check_image(
+        "images.synapse",
+        raw.images
+            .synapse
+            .as_deref()
+            .unwrap_or(DEFAULT_SYNAPSE_IMAGE),
+        mirror,
+        problems,
+    );
+    let postgres_image = check_image(
+        "images.postgres",
+        raw.images
+            .postgres
+            .as_deref()
+            .unwrap_or(DEFAULT_POSTGRES_IMAGE),
+        mirror,
+        problems,
+    );
+    let trusted_key_servers = raw
+        .trusted_key_servers
+        .unwrap_or_else(|| vec!["matrix.org".into()]);
+    for (i, server) in trusted_key_servers.iter().enumerate() {
+        check_domain(&format!("trusted_key_servers[{i}]"), server, problems);
+    }
+    let synapse_port = raw.synapse_port.unwrap_or(DEFAULT_SYNAPSE_PORT);
+    if synapse_port == 0 {
+        problems.push(problem("synapse_port", "must be between 1 and 65535", None));
+    }
+    let memory_mb = match raw.memory_mb.unwrap_or(MemorySetting::Auto) {
+        MemorySetting::Auto => None,
+        MemorySetting::Megabytes(mb) if mb < MIN_MEMORY_MB => {
+            problems.push(problem(
+                "memory_mb",
+                format!("{mb} MB is too little to run PostgreSQL and Synapse"),
+                Some(format!("use `auto` or at least {MIN_MEMORY_MB}")),
+            ));
+            None
+        }
+        MemorySetting::Megabytes(mb) => Some(mb),
+    };
+    let listen = Listen {
+        http: listen_addr(
+            "listen.http",
+            raw.listen.http,
+            DEFAULT_LISTEN_HTTP,
+            problems,
+        ),
+        https: listen_addr(
+            "listen.https",
+            raw.listen.https,
+            DEFAULT_LISTEN_HTTPS,
+            problems,
+        ),
+        federation: listen_addr("listen.federation", raw.listen.federation, "off", problems),
+    };
+    let directory = match raw.acme.directory.as_deref() {
+        None if domain.as_deref().is_some_and(is_private_name) => Directory::Internal,
+        None | Some("letsencrypt") => Directory::LetsEncrypt,
+        Some("letsencrypt-staging") => Directory::LetsEncryptStaging,
+        Some("internal") => Directory::Internal,
+        Some(url) if url.starts_with("https://") => Directory::Url(url.to_string()),
+        Some(other) => {
+            problems.push(problem(
+                "acme.directory",
+                format!("`{other}` is not a known directory"),
+                Some(
+                    "use letsencrypt, letsencrypt-staging, internal, or an https:// directory URL"
+                        .into(),
+                ),
+            ));
+            Directory::LetsEncrypt
+        }
+    };
+    if let Some(root) = &raw.acme.ca_root
+        && !root.is_absolute()
+    {
+        problems.push(problem("acme.ca_root", "must be an absolute path", None));
+    }
+    let tls_files = raw.tls.map(|t| {
+        for (field, path) in [("tls.cert", &t.cert), ("tls.key", &t.key)] {
+            if !path.is_absolute() {
+                problems.push(problem(field, "must be an absolute path", None));
+            }
+        }
+        TlsFiles {
+            cert: t.cert,
+            key: t.key,
+        }
+    });
+    let external_upstream = raw.upstream.and_then(|u| match u.parse::<http::Uri>() {
+        Ok(uri)
+            if uri.scheme_str() == Some("http")
+                && uri.authority().is_some()
+                && uri.path() == "/" =>
+        {
+            Some(uri)
+        }
+        _ => {
+            problems.push(problem(
+                "upstream",
+                format!("`{u}` is not a plain http:// URL of a Synapse"),
+                Some(
+                    "e.g. `http://127.0.0.1:8008` (no path; TLS to the upstream is not supported)"
+                        .into(),
+                ),
+            ));
+            None
+        }
+    });
+    let admin_allow = raw
+        .admin_allow
+        .unwrap_or_else(|| vec!["127.0.0.0/8".into(), "::1/128".into()])
+        .iter()
+        .enumerate()
+        .filter_map(|(i, net)| {
+            let parsed = net
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.push(problem(
+                        format!("admin_allow[{i}]"),
+                        format!("`{net}` is not an address or CIDR network"),
+                        Some("e.g. `10.0.0.0/8` or `192.168.1.5`".into()),
+                    ));
+                    None
+                }
+            }
+        })
+        .collect();
+    let public_address = raw.public_address.and_then(|a| match a.parse::<IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() && !ip.is_loopback() => Some(ip),
+        _ => {
+            problems.push(problem(
+                "public_address",
+                format!("`{a}` is not a public IP address"),
+                Some("write the address other hosts reach this one at (behind NAT: the router's public address), e.g. `203.0.113.5`".into()),
+            ));
+            None
+        }
+    });
+    Some(Config {
+        public_address,
+        listen,
+        acme: Acme {
+            email: raw.acme.email.clone(),
+            directory,
+            ca_root: raw.acme.ca_root,
+            challenge: raw.acme.challenge.unwrap_or_default(),
+        },
+        tls_files,
+        external_upstream,
+        admin_allow,
+        support: raw.support,
+        serve_server_name: raw.serve_server_name.unwrap_or(false),
+        domain: domain?,
+        server_name: server_name?,
+        acme_email: raw.acme.email,
+        registration: raw.registration.unwrap_or_default(),
+        synapse_image: synapse_image?,
+        postgres_image: postgres_image?,
+        trusted_key_servers,
+        synapse_port,
+        memory_mb,
+        synapse_overrides: raw.synapse.unwrap_or_default(),
+    })
+}
+
+/// A listen address: `null`/absent means the default, `off` disables the listener.
+fn listen_addr(
+    path: &str,
+    value: Option<String>,
+    default: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<SocketAddr> {
+    let text = value.as_deref().unwrap_or(default);
+    if text == "off" {
+        return None;
+    }
+    match text.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            problems.push(problem(
+                path,
+                format!("`{text}` is not an address:port"),
+                Some("e.g. `0.0.0.0:443`, `[::]:443`, or `off`".into()),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks a DNS host name (no scheme, port or path) and returns it lower-cased.
+pub fn check_domain(path: &str, name: &str, problems: &mut Vec<Problem>) -> Option<String> {
+    match domain_problem(name) {
+        None => Some(name.to_ascii_lowercase()),
+        Some(hint) => {
+            problems.push(problem(
+                path,
+                format!("`{name}` is not a valid domain name"),
+                Some(hint),
+            ));
+            None
+        }
+    }
+}
+
+/// Why `name` is not a usable host name, as a hint; `None` when it is fine.
+pub fn domain_problem(name: &str) -> Option<String> {
+    if name.contains("://") {
+        return Some("write the bare host name, without `https://`".into());
+    }
+    if name.contains('/') {
+        return Some("write the bare host name, without a path".into());
+    }
+    if name.contains(':') {
+        return Some("write the host name without a port; matrixbox serves on 443".into());
+    }
+    if name.is_empty() || name.len() > 253 {
+        return Some("a domain name has 1 to 253 characters".into());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if !name.split('.').all(label_ok) {
+        return Some(
+            "use letters, digits and hyphens in dot-separated labels, e.g. `matrix.example.com`"
+                .into(),
+        );
+    }
+    None
+}
+
+fn looks_like_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, host)) => {
+            !local.is_empty() && host.contains('.') && !email.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Validates a pinned image reference and applies the mirror prefix to Docker Hub images.
+fn check_image(
+    path: &str,
+    image: &str,
+    mirror: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let (name, tag) = match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (image, None),
+    };
+    if image.contains('@') {
+        return Some(with_mirror(image, mirror));
+    }
+    match tag {
+        None | Some("") => {
+            problems.push(problem(
+                path,
+                format!("`{image}` has no version tag"),
+                Some("pin an exact version, e.g. `matrixdotorg/synapse:v1.163.2`".into()),
+            ));
+            None
+        }
+        Some("latest") => {
+            problems.push(problem(
+                path,
+                format!("`{image}` is not pinned"),
+                Some("`latest` changes under you; pin an exact version".into()),
+            ));
+            None
+        }
+        Some(_) if name.is_empty() || image.contains(char::is_whitespace) => {
+            problems.push(problem(
+                path,
+                format!("`{image}` is not an image reference"),
+                None,
+            ));
+            None
+        }
+        Some(_) => Some(with_mirror(image, mirror)),
+    }
+}
+
+/// A mirror stands in for Docker Hub only: references naming their own registry are kept.
+fn with_mirror(image: &str, mirror: Option<&str>) -> String {
+    let first = image.split('/').next().unwrap_or_default();
+    let names_registry =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    match mirror {
+        Some(m) if !names_registry => format!("{m}/{image}"),
+        _ => image.to_string(),
+    }
+}
