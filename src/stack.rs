@@ -17,9 +17,6 @@ use crate::secrets::{self, Secrets};
 use crate::synapse::{self, admin::Synapse};
 use crate::tuning::{self, Tuning};
 
-pub const NETWORK: &str = "matrixbox";
-pub const POSTGRES: &str = "matrixbox-postgres";
-pub const SYNAPSE: &str = "matrixbox-synapse";
 const DB_USER: &str = "synapse";
 const DB_NAME: &str = "synapse";
 /// Ready means accepting TCP connections: the init-time server listens on the socket only.
@@ -49,14 +46,18 @@ pub enum StackError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("PostgreSQL ({POSTGRES}) did not become ready within {}s; its last log lines:\n{logs}", POSTGRES_READY_TIMEOUT.as_secs())]
-    PostgresNotReady { logs: String },
+    #[error("PostgreSQL ({container}) did not become ready within {}s; its last log lines:\n{logs}", POSTGRES_READY_TIMEOUT.as_secs())]
+    PostgresNotReady { container: String, logs: String },
     #[error(
-        "database `{DB_NAME}` in {POSTGRES} has {found}, but Synapse needs encoding UTF8 with C collation and ctype"
+        "database `{DB_NAME}` in {container} has {found}, but Synapse needs encoding UTF8 with C collation and ctype"
     )]
-    WrongLocale { found: String },
-    #[error("Synapse ({SYNAPSE}) {reason}; its last log lines:\n{logs}")]
-    SynapseUnhealthy { reason: String, logs: String },
+    WrongLocale { container: String, found: String },
+    #[error("Synapse ({container}) {reason}; its last log lines:\n{logs}")]
+    SynapseUnhealthy {
+        container: String,
+        reason: String,
+        logs: String,
+    },
     #[error(
         "the database in {dir} was made by PostgreSQL {data}, but images.postgres is `{image}` (PostgreSQL {wanted}), which cannot open it"
     )]
@@ -73,9 +74,9 @@ impl Diagnostic for StackError {
         Some(match self {
             StackError::Docker(e) => return e.hint(),
             StackError::Fs(e) => return e.hint(),
-            StackError::PostgresNotReady { .. } => format!("see `docker logs {POSTGRES}`; the data stays in the state directory"),
-            StackError::WrongLocale { .. } => format!(
-                "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {POSTGRES}`)"
+            StackError::PostgresNotReady { container, .. } => format!("see `docker logs {container}`; the data stays in the state directory"),
+            StackError::WrongLocale { container, .. } => format!(
+                "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
             ),
             StackError::SynapseUnhealthy { .. } => "fix the cause shown in the log (often an option under `synapse:` in matrixbox.yaml) and run again".into(),
             StackError::PostgresMajorChange { data, .. } => format!(
@@ -85,9 +86,31 @@ impl Diagnostic for StackError {
     }
 }
 
+/// The Docker objects of one instance (config `instance:`): its network and both containers.
+/// The default instance keeps the names matrixbox always used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Names {
+    pub instance: String,
+    pub network: String,
+    pub postgres: String,
+    pub synapse: String,
+}
+
+impl Names {
+    pub fn of(instance: &str) -> Names {
+        Names {
+            instance: instance.into(),
+            network: instance.into(),
+            postgres: format!("{instance}-postgres"),
+            synapse: format!("{instance}-synapse"),
+        }
+    }
+}
+
 /// What the stack needs to derive its containers: validated config, secrets and sizing.
 pub struct Stack {
     pub config: Config,
+    pub names: Names,
     pub paths: Paths,
     pub secrets: Secrets,
     pub tuning: Tuning,
@@ -110,6 +133,7 @@ impl Stack {
             .unwrap_or(1024);
         let tuning = tuning::for_memory(memory);
         Stack {
+            names: Names::of(&config.instance),
             config,
             paths,
             secrets,
@@ -125,7 +149,7 @@ impl Stack {
             cmd.push(format!("{name}={value}"));
         }
         ContainerSpec {
-            name: POSTGRES.into(),
+            name: self.names.postgres.clone(),
             image: self.config.postgres_image.clone(),
             env: vec![
                 format!("POSTGRES_USER={DB_USER}"),
@@ -153,7 +177,7 @@ impl Stack {
                     read_only: true,
                 },
             ],
-            network: NETWORK.into(),
+            network: self.names.network.clone(),
             publish: vec![],
             // The official entrypoint starts as root to fix ownership, then drops to uid 999.
             cap_drop_all: false,
@@ -170,12 +194,13 @@ impl Stack {
                 interval_s: 3,
             }),
             files_digest: String::new(),
+            instance: self.names.instance.clone(),
         }
     }
 
     fn synapse_spec(&self, files_digest: String) -> ContainerSpec {
         ContainerSpec {
-            name: SYNAPSE.into(),
+            name: self.names.synapse.clone(),
             image: self.config.synapse_image.clone(),
             env: vec!["SYNAPSE_CONFIG_PATH=/data/homeserver.yaml".into()],
             entrypoint: Some(
@@ -196,7 +221,7 @@ impl Stack {
                 container: "/data".into(),
                 read_only: false,
             }],
-            network: NETWORK.into(),
+            network: self.names.network.clone(),
             publish: vec![Publish {
                 host_ip: "127.0.0.1".into(),
                 host_port: self.config.synapse_port,
@@ -208,6 +233,7 @@ impl Stack {
             stop_timeout_s: 30,
             healthcheck: None,
             files_digest,
+            instance: self.names.instance.clone(),
         }
     }
 
@@ -216,7 +242,12 @@ impl Stack {
         [
             (
                 "homeserver.yaml",
-                synapse::render_homeserver(&self.config, &self.secrets, &self.tuning, POSTGRES),
+                synapse::render_homeserver(
+                    &self.config,
+                    &self.secrets,
+                    &self.tuning,
+                    &self.names.postgres,
+                ),
                 0o600,
             ),
             ("log.config", synapse::render_log_config(), 0o644),
@@ -257,10 +288,17 @@ impl Stack {
         engine.ensure_image(&self.config.postgres_image).await?;
         engine.ensure_image(&self.config.synapse_image).await?;
         // A busy port is found before anything starts, so nothing is left half-up.
-        if !engine.inspect(SYNAPSE).await?.is_some_and(|o| o.running) {
-            ensure_port_free(SYNAPSE, self.config.synapse_port)?;
+        let names = &self.names;
+        if !engine
+            .inspect(&names.synapse)
+            .await?
+            .is_some_and(|o| o.running)
+        {
+            ensure_port_free(&names.synapse, self.config.synapse_port)?;
         }
-        engine.ensure_network(NETWORK).await?;
+        engine
+            .ensure_network(&names.network, &names.instance)
+            .await?;
 
         let pg_dir = self.paths.postgres_dir();
         fsio::ensure_dir(&pg_dir, 0o700)?;
@@ -296,18 +334,20 @@ impl Stack {
     }
 
     async fn wait_postgres_ready(&self, engine: &Engine) -> Result<(), StackError> {
+        let postgres = &self.names.postgres;
         let deadline = Instant::now() + POSTGRES_READY_TIMEOUT;
         loop {
-            let running = engine.inspect(POSTGRES).await?.is_some_and(|o| o.running);
+            let running = engine.inspect(postgres).await?.is_some_and(|o| o.running);
             if running {
-                let (code, _) = engine.exec(POSTGRES, &PG_ISREADY, vec![]).await?;
+                let (code, _) = engine.exec(postgres, &PG_ISREADY, vec![]).await?;
                 if code == 0 {
                     return Ok(());
                 }
             }
             if !running || Instant::now() > deadline {
                 return Err(StackError::PostgresNotReady {
-                    logs: engine.logs_tail(POSTGRES, LOG_LINES_ON_FAILURE).await,
+                    container: postgres.clone(),
+                    logs: engine.logs_tail(postgres, LOG_LINES_ON_FAILURE).await,
                 });
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -316,9 +356,10 @@ impl Stack {
 
     pub async fn verify_database_locale(&self, engine: &Engine) -> Result<(), StackError> {
         let query = "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype FROM pg_database WHERE datname = current_database()";
+        let postgres = &self.names.postgres;
         let (code, output) = engine
             .exec(
-                POSTGRES,
+                postgres,
                 &[
                     "psql",
                     "-h",
@@ -336,18 +377,23 @@ impl Stack {
             .await?;
         if code != 0 {
             return Err(StackError::WrongLocale {
+                container: postgres.clone(),
                 found: format!("an unreadable locale (psql: {})", output.trim()),
             });
         }
-        check_database_locale(output.trim()).map_err(|found| StackError::WrongLocale { found })
+        check_database_locale(output.trim()).map_err(|found| StackError::WrongLocale {
+            container: postgres.clone(),
+            found,
+        })
     }
 
     async fn wait_synapse_healthy(&self, engine: &Engine) -> Result<(), StackError> {
+        let synapse = &self.names.synapse;
         let client = Synapse::on_loopback(self.config.synapse_port);
         let deadline = Instant::now() + SYNAPSE_HEALTHY_TIMEOUT;
-        let restarts_before = engine.inspect(SYNAPSE).await?.map(|o| o.restart_count);
+        let restarts_before = engine.inspect(synapse).await?.map(|o| o.restart_count);
         loop {
-            let observed = engine.inspect(SYNAPSE).await?;
+            let observed = engine.inspect(synapse).await?;
             let reason = match observed {
                 // Docker's restart policy hides a crash loop behind "running": count restarts.
                 Some(o) if Some(o.restart_count) != restarts_before || o.status == "restarting" => {
@@ -371,10 +417,14 @@ impl Stack {
                 })
             });
             if let Some(reason) = reason {
-                let logs = engine.logs_tail(SYNAPSE, LOG_LINES_ON_FAILURE).await;
+                let logs = engine.logs_tail(synapse, LOG_LINES_ON_FAILURE).await;
                 // Stop a crash loop; the next `run` starts it again once the cause is fixed.
-                engine.stop(SYNAPSE, 10).await?;
-                return Err(StackError::SynapseUnhealthy { reason, logs });
+                engine.stop(synapse, 10).await?;
+                return Err(StackError::SynapseUnhealthy {
+                    container: synapse.clone(),
+                    reason,
+                    logs,
+                });
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -393,12 +443,12 @@ impl Stack {
         Ok(())
     }
 
-    /// Removes both containers and the network; run after `down`, so both stopped cleanly.
+    /// Removes this instance's containers and network; run after `down`, so both stopped cleanly.
     pub async fn remove(&self, engine: &Engine) -> Result<(), StackError> {
-        for name in [SYNAPSE, POSTGRES] {
+        for name in [&self.names.synapse, &self.names.postgres] {
             engine.remove(name).await?;
         }
-        engine.remove_network(NETWORK).await?;
+        engine.remove_network(&self.names.network).await?;
         Ok(())
     }
 }
@@ -474,6 +524,20 @@ mod tests {
             Err("encoding UTF8, collation en_US.utf8, ctype en_US.utf8".into())
         );
         assert!(check_database_locale("").is_err());
+    }
+
+    #[test]
+    fn names_derive_from_the_instance_and_default_to_the_old_ones() {
+        let default = Names::of(crate::config::DEFAULT_INSTANCE);
+        assert_eq!(
+            (
+                default.network.as_str(),
+                default.postgres.as_str(),
+                default.synapse.as_str()
+            ),
+            ("matrixbox", "matrixbox-postgres", "matrixbox-synapse")
+        );
+        assert_eq!(Names::of("two").synapse, "two-synapse");
     }
 
     #[test]

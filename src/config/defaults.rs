@@ -5,6 +5,10 @@ pub const DEFAULT_POSTGRES_IMAGE: &str = "postgres:15.14-bookworm";
 pub const DEFAULT_SYNAPSE_PORT: u16 = 8008;
 pub const DEFAULT_LISTEN_HTTP: &str = "0.0.0.0:80";
 pub const DEFAULT_LISTEN_HTTPS: &str = "0.0.0.0:443";
+/// The instance name every container, network and label derives from (`matrixbox-synapse`, ...).
+pub const DEFAULT_INSTANCE: &str = "matrixbox";
+/// Keeps `<instance>-postgres` a DNS label (63 bytes): Synapse reaches PostgreSQL by that name.
+pub(super) const MAX_INSTANCE_LEN: usize = 40;
 /// PostgreSQL and Synapse need at least this much to start at all.
 pub(super) const MIN_MEMORY_MB: u64 = 512;
 

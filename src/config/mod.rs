@@ -23,8 +23,8 @@ mod raw;
 mod validate;
 
 pub use defaults::{
-    DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE,
-    DEFAULT_SYNAPSE_PORT, is_private_name,
+    DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
+    DEFAULT_SYNAPSE_IMAGE, DEFAULT_SYNAPSE_PORT, is_private_name,
 };
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
@@ -66,6 +66,8 @@ pub struct Config {
     pub public_address: Option<IpAddr>,
     /// `server_name` points at this host too: serve its well-known documents and certify it.
     pub serve_server_name: bool,
+    /// Prefixes every Docker object matrixbox makes, so installations can share one engine.
+    pub instance: String,
 }
 
 /// `synapse:` as written: any homeserver.yaml option. Its values may be secrets

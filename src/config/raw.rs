@@ -122,6 +122,7 @@ pub struct RawConfig {
     pub support: Option<Support>,
     pub public_address: Option<String>,
     pub serve_server_name: Option<bool>,
+    pub instance: Option<String>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -142,6 +143,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "synapse_port",
     "memory_mb",
     "synapse",
+    "instance",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -185,6 +187,7 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "support" => raw.support = field(&key, value, problems),
             "serve_server_name" => raw.serve_server_name = field(&key, value, problems),
             "public_address" => raw.public_address = field(&key, value, problems),
+            "instance" => raw.instance = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

@@ -223,3 +223,21 @@ fn synapse_overrides_are_kept_verbatim() {
             .unwrap();
     assert_eq!(c.synapse_overrides.len(), 2);
 }
+
+#[test]
+fn instance_names_are_docker_and_dns_safe() {
+    assert_eq!(parse_str("domain: x.org\n").unwrap().instance, "matrixbox");
+    let c = parse_str("domain: x.org\ninstance: matrix-2\n").unwrap();
+    assert_eq!(c.instance, "matrix-2");
+    let long = format!("a{}", "b".repeat(defaults::MAX_INSTANCE_LEN));
+    for bad in ["Matrix", "2nd", "-x", "x-", "a_b", "a.b", "", long.as_str()] {
+        let p = problems(&format!("domain: x.org\ninstance: '{bad}'\n"));
+        assert_eq!(p.len(), 1, "{bad}: {p:#?}");
+        assert_eq!(p[0].path, "instance");
+        assert!(p[0].message.contains(&format!("`{bad}`")), "{p:#?}");
+        assert!(
+            p[0].hint.as_deref().unwrap().contains("lowercase"),
+            "{p:#?}"
+        );
+    }
+}

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::defaults::{
-    DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE,
-    DEFAULT_SYNAPSE_PORT, MIN_MEMORY_MB, is_private_name,
+    DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
+    DEFAULT_SYNAPSE_IMAGE, DEFAULT_SYNAPSE_PORT, MAX_INSTANCE_LEN, MIN_MEMORY_MB, is_private_name,
 };
 use super::error::{Problem, problem};
 use super::raw::{MemorySetting, RawConfig};
@@ -193,7 +193,16 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             None
         }
     });
+    let instance = raw.instance.unwrap_or_else(|| DEFAULT_INSTANCE.into());
+    if let Some(why) = instance_problem(&instance) {
+        problems.push(problem(
+            "instance",
+            format!("`{instance}` is not a usable instance name: {why}"),
+            Some(format!("e.g. `{DEFAULT_INSTANCE}` or `matrix-2`: lowercase letters, digits and `-`, starting with a letter, at most {MAX_INSTANCE_LEN} characters")),
+        ));
+    }
     Some(Config {
+        instance,
         public_address,
         listen,
         acme: Acme {
@@ -218,6 +227,24 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         memory_mb,
         synapse_overrides: raw.synapse.unwrap_or_default(),
     })
+}
+
+/// Why `name` cannot prefix Docker names (and the DNS name Synapse dials); `None` when it can.
+fn instance_problem(name: &str) -> Option<&'static str> {
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Some("it must start with a lowercase letter")
+    } else if name.len() > MAX_INSTANCE_LEN {
+        Some("it is too long")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Some("only lowercase letters, digits and `-` are allowed")
+    } else if name.ends_with('-') {
+        Some("it must not end with `-`")
+    } else {
+        None
+    }
 }
 
 /// A listen address: `null`/absent means the default, `off` disables the listener.

@@ -16,7 +16,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::{ContainerSpec, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
+use super::{ContainerSpec, INSTANCE_LABEL, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
 use crate::diagnostic::Diagnostic;
 
 /// Oldest engine API we support (Docker 20.10).
@@ -163,17 +163,18 @@ impl Engine {
         })
     }
 
-    pub async fn ensure_network(&self, name: &str) -> Result<(), DockerError> {
+    /// Creates the bridge network `name`, labelled with `instance`, unless it exists.
+    pub async fn ensure_network(&self, name: &str, instance: &str) -> Result<(), DockerError> {
         match self.docker.inspect_network(name, None).await {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => {
                 let request = NetworkCreateRequest {
                     name: name.to_string(),
                     driver: Some("bridge".into()),
-                    labels: Some(HashMap::from([(
-                        MANAGED_LABEL.to_string(),
-                        "true".to_string(),
-                    )])),
+                    labels: Some(HashMap::from([
+                        (MANAGED_LABEL.to_string(), "true".to_string()),
+                        (INSTANCE_LABEL.to_string(), instance.to_string()),
+                    ])),
                     ..Default::default()
                 };
                 self.docker
@@ -319,6 +320,7 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         labels: Some(HashMap::from([
             (SPEC_HASH_LABEL.to_string(), spec.hash()),
             (MANAGED_LABEL.to_string(), "true".to_string()),
+            (INSTANCE_LABEL.to_string(), spec.instance.clone()),
         ])),
         exposed_ports: Some(
             spec.publish

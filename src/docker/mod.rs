@@ -11,6 +11,8 @@ pub use engine::{DockerError, Engine};
 /// Label carrying the hash of the spec a container was created from.
 pub const SPEC_HASH_LABEL: &str = "io.matrixbox.spec-hash";
 pub const MANAGED_LABEL: &str = "io.matrixbox.managed";
+/// Label naming the instance (config `instance:`) a container or network belongs to.
+pub const INSTANCE_LABEL: &str = "io.matrixbox.instance";
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Bind {
@@ -53,6 +55,10 @@ pub struct ContainerSpec {
     pub healthcheck: Option<Healthcheck>,
     /// Digest of mounted files whose change needs a restart (e.g. homeserver.yaml).
     pub files_digest: String,
+    /// The instance, for its label. Not hashed: the name already carries it, and containers made
+    /// before instances existed stay current.
+    #[serde(skip)]
+    pub instance: String,
 }
 
 impl ContainerSpec {
@@ -179,6 +185,7 @@ mod tests {
             stop_timeout_s: 10,
             healthcheck: None,
             files_digest: String::new(),
+            instance: "i".into(),
         }
     }
 

@@ -24,7 +24,7 @@ use crate::disk::{self, Disk, DiskRole};
 use crate::docker::{Engine, Observed, Runtime};
 use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::stack::{self, Stack};
+use crate::stack::{Names, Stack};
 use discovery::{Endpoint, HostPort};
 use net::{FetchError, Fetched, Net};
 
@@ -299,10 +299,11 @@ async fn containers_and_database(paths: &Paths, config: &Config) -> ContainerFac
         Ok(engine) => engine,
         Err(e) => return (Some(Err(e.to_string())), None),
     };
+    let names = Names::of(&config.instance);
     let mut observed = Vec::new();
-    for name in [stack::POSTGRES, stack::SYNAPSE] {
-        match engine.inspect(name).await {
-            Ok(o) => observed.push((name.to_string(), o)),
+    for name in [names.postgres, names.synapse] {
+        match engine.inspect(&name).await {
+            Ok(o) => observed.push((name, o)),
             Err(e) => return (Some(Err(e.to_string())), None),
         }
     }
