@@ -68,8 +68,12 @@ async fn main() {
     let names: Vec<String> = (0..rounds * 2)
         .map(|i| format!("m{i}.bench.example.com"))
         .collect();
-    let _responders =
-        Responders::start(Some((tokens.clone(), names.clone())), Some(store.clone())).await;
+    let _responders = Responders::start(
+        &pebble,
+        Some((tokens.clone(), names.clone())),
+        Some(store.clone()),
+    )
+    .await;
 
     let (mut fresh, mut existing) = (Vec::new(), Vec::new());
     for round in 0..rounds {

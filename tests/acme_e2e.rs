@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::pebble::{self, Options, Pebble, Responders, TLS_ADDR};
+use common::pebble::{self, Options, Pebble, Responders};
 use matrixbox::acme::{self, CertManager, Http01Tokens};
 use matrixbox::config::Config;
 use matrixbox::paths::Paths;
@@ -70,8 +70,9 @@ impl Site {
         manager
     }
 
-    async fn responders(&self, http: bool, tls: bool) -> Responders {
+    async fn responders(&self, pebble: &Pebble, http: bool, tls: bool) -> Responders {
         Responders::start(
+            pebble,
             http.then(|| (self.tokens.clone(), self.names())),
             tls.then(|| self.store.clone()),
         )
@@ -104,18 +105,19 @@ impl Running {
     }
 }
 
-/// Waits until every name is served a certificate that verifies against `root` and differs
-/// from `not`; returns it.
+/// Waits until the responder of `pebble` serves every name a certificate that verifies against
+/// Pebble's root and differs from `not`; returns it.
 async fn wait_for_verified(
-    root: &CertificateDer<'static>,
+    pebble: &Pebble,
     not: Option<&CertificateDer<'static>>,
     timeout: Duration,
 ) -> Option<CertificateDer<'static>> {
+    let (addr, root) = (pebble.tls_addr(), &pebble.issuing_root);
     let deadline = Instant::now() + timeout;
     loop {
         let mut leaves = Vec::new();
         for name in NAMES {
-            if let Ok(leaf) = pebble::verified_leaf(TLS_ADDR, name, root).await {
+            if let Ok(leaf) = pebble::verified_leaf(&addr, name, root).await {
                 leaves.push(leaf);
             }
         }
@@ -138,31 +140,27 @@ async fn http01_issues_one_certificate_for_all_names_and_keeps_it() {
     let mut pebble = Pebble::start(Options::default());
     let mut site = Site::new(&pebble, "http-01");
     let manager = site.manager();
-    let responders = site.responders(true, true).await;
+    let responders = site.responders(&pebble, true, true).await;
 
     // Before the CA answers, the site is up with the internal CA's certificate, which Pebble's
     // root does not vouch for.
-    let stand_in = pebble::served_leaf(TLS_ADDR, NAMES[0]).await;
+    let stand_in = pebble::served_leaf(&pebble.tls_addr(), NAMES[0]).await;
     assert!(
-        pebble::verified_leaf(TLS_ADDR, NAMES[0], &pebble.issuing_root)
+        pebble::verified_leaf(&pebble.tls_addr(), NAMES[0], &pebble.issuing_root)
             .await
             .is_err()
     );
 
     let started = Instant::now();
     let running = spawn(manager);
-    let leaf = wait_for_verified(
-        &pebble.issuing_root,
-        Some(&stand_in),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap_or_else(|| {
-        panic!(
-            "no certificate from Pebble; renewal state: {}",
-            site.renewal()
-        )
-    });
+    let leaf = wait_for_verified(&pebble, Some(&stand_in), Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no certificate from Pebble; renewal state: {}",
+                site.renewal()
+            )
+        });
     eprintln!(
         "issued by HTTP-01 in {:?} (account creation included)",
         started.elapsed()
@@ -175,7 +173,7 @@ async fn http01_issues_one_certificate_for_all_names_and_keeps_it() {
     assert_eq!(mode(&cert_dir.join("key.pem")), 0o600);
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cert_dir.join("meta.json")).unwrap()).unwrap();
-    assert_eq!(meta["source"], pebble::DIRECTORY);
+    assert_eq!(meta["source"], pebble.directory());
     assert_eq!(site.renewal()["failures"], 0);
     let status = acme::status(&site.paths);
     assert_eq!(status.len(), 1, "{status:?}");
@@ -192,9 +190,9 @@ async fn http01_issues_one_certificate_for_all_names_and_keeps_it() {
     let manager = site.manager();
     drop(responders);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _responders = site.responders(false, true).await;
+    let _responders = site.responders(&pebble, false, true).await;
     assert_eq!(
-        pebble::verified_leaf(TLS_ADDR, NAMES[1], &pebble.issuing_root)
+        pebble::verified_leaf(&pebble.tls_addr(), NAMES[1], &pebble.issuing_root)
             .await
             .unwrap(),
         leaf
@@ -212,10 +210,10 @@ async fn tls_alpn01_issues_certificate() {
     let mut site = Site::new(&pebble, "tls-alpn-01");
     let manager = site.manager();
     // Only the TLS listener: success can only come from TLS-ALPN-01.
-    let _responders = site.responders(false, true).await;
+    let _responders = site.responders(&pebble, false, true).await;
     let started = Instant::now();
     let running = spawn(manager);
-    let leaf = wait_for_verified(&pebble.issuing_root, None, Duration::from_secs(60)).await;
+    let leaf = wait_for_verified(&pebble, None, Duration::from_secs(60)).await;
     eprintln!("issued by TLS-ALPN-01 in {:?}", started.elapsed());
     running.stop().await;
     assert!(
@@ -231,9 +229,9 @@ async fn failed_http01_falls_back_to_tls_alpn01() {
     let mut site = Site::new(&pebble, "http-01");
     let manager = site.manager();
     // Nothing answers on the HTTP-01 port: validation there fails, TLS-ALPN-01 must take over.
-    let _responders = site.responders(false, true).await;
+    let _responders = site.responders(&pebble, false, true).await;
     let running = spawn(manager);
-    let leaf = wait_for_verified(&pebble.issuing_root, None, Duration::from_secs(60)).await;
+    let leaf = wait_for_verified(&pebble, None, Duration::from_secs(60)).await;
     running.stop().await;
     assert!(
         leaf.is_some(),
@@ -251,18 +249,18 @@ async fn short_certificates_are_renewed_and_swapped_under_an_open_connection() {
     });
     let mut site = Site::new(&pebble, "http-01");
     let manager = site.manager();
-    let _responders = site.responders(true, true).await;
+    let _responders = site.responders(&pebble, true, true).await;
     let running = spawn(manager);
-    let first = wait_for_verified(&pebble.issuing_root, None, Duration::from_secs(60))
+    let first = wait_for_verified(&pebble, None, Duration::from_secs(60))
         .await
         .expect("first certificate");
-    let (mut open, open_leaf) = pebble::connect(TLS_ADDR, NAMES[0], &pebble.issuing_root)
+    let (mut open, open_leaf) = pebble::connect(&pebble.tls_addr(), NAMES[0], &pebble.issuing_root)
         .await
         .unwrap();
     assert_eq!(open_leaf, first);
 
     // 90 s certificates are renewed at half their lifetime, checked every ~9 s.
-    let second = wait_for_verified(&pebble.issuing_root, Some(&first), Duration::from_secs(80))
+    let second = wait_for_verified(&pebble, Some(&first), Duration::from_secs(80))
         .await
         .unwrap_or_else(|| panic!("not renewed; renewal state: {}", site.renewal()));
     assert_ne!(second, first);
@@ -295,10 +293,10 @@ async fn half_the_nonces_rejected_still_ends_with_a_certificate() {
     });
     let mut site = Site::new(&pebble, "http-01");
     let manager = site.manager();
-    let _responders = site.responders(true, true).await;
+    let _responders = site.responders(&pebble, true, true).await;
     let started = Instant::now();
     let running = spawn(manager);
-    let leaf = wait_for_verified(&pebble.issuing_root, None, Duration::from_secs(90)).await;
+    let leaf = wait_for_verified(&pebble, None, Duration::from_secs(90)).await;
     eprintln!("issued with 50% bad nonces in {:?}", started.elapsed());
     running.stop().await;
     assert!(
@@ -321,9 +319,9 @@ async fn unreachable_ca_keeps_the_certificate_and_backoff_survives_a_restart() {
     });
     let mut site = Site::new(&pebble, "http-01");
     let manager = site.manager();
-    let responders = site.responders(true, true).await;
+    let responders = site.responders(&pebble, true, true).await;
     let running = spawn(manager);
-    let leaf = wait_for_verified(&pebble.issuing_root, None, Duration::from_secs(60))
+    let leaf = wait_for_verified(&pebble, None, Duration::from_secs(60))
         .await
         .expect("first certificate");
     pebble.stop();
@@ -341,12 +339,12 @@ async fn unreachable_ca_keeps_the_certificate_and_backoff_survives_a_restart() {
         state["last_error"]
             .as_str()
             .unwrap()
-            .contains("127.0.0.1:14000"),
+            .contains(&pebble.acme_addr),
         "{state}"
     );
     for name in NAMES {
         assert_eq!(
-            pebble::served_leaf(TLS_ADDR, name).await,
+            pebble::served_leaf(&pebble.tls_addr(), name).await,
             leaf,
             "the old certificate stays in service"
         );
@@ -358,8 +356,11 @@ async fn unreachable_ca_keeps_the_certificate_and_backoff_survives_a_restart() {
     // persisted backoff (1 min) instead of hitting the CA at once.
     let manager = site.manager();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _responders = site.responders(true, true).await;
-    assert_eq!(pebble::served_leaf(TLS_ADDR, NAMES[0]).await, leaf);
+    let _responders = site.responders(&pebble, true, true).await;
+    assert_eq!(
+        pebble::served_leaf(&pebble.tls_addr(), NAMES[0]).await,
+        leaf
+    );
     let running = spawn(manager);
     tokio::time::sleep(Duration::from_secs(5)).await;
     running.stop().await;
@@ -382,9 +383,9 @@ async fn an_account_the_ca_no_longer_knows_is_replaced() {
     let pebble = Pebble::start(Options::default());
     let mut site = Site::new(&pebble, "http-01");
     let manager = site.manager();
-    let responders = site.responders(true, true).await;
+    let responders = site.responders(&pebble, true, true).await;
     let running = spawn(manager);
-    wait_for_verified(&pebble.issuing_root, None, Duration::from_secs(60))
+    wait_for_verified(&pebble, None, Duration::from_secs(60))
         .await
         .expect("first certificate");
     running.stop().await;
@@ -398,13 +399,13 @@ async fn an_account_the_ca_no_longer_knows_is_replaced() {
     let yaml = pebble.config(&["chat.example.com", NAMES[1]], "http-01");
     site.config = matrixbox::config::parse(&yaml, &site.paths.config).unwrap();
     let manager = site.manager();
-    let _responders = site.responders(true, true).await;
+    let _responders = site.responders(&pebble, true, true).await;
     let running = spawn(manager);
     let issued = pebble::eventually(
         Duration::from_secs(60),
         Duration::from_millis(50),
         || async {
-            pebble::verified_leaf(TLS_ADDR, "chat.example.com", &pebble.issuing_root)
+            pebble::verified_leaf(&pebble.tls_addr(), "chat.example.com", &pebble.issuing_root)
                 .await
                 .is_ok()
         },

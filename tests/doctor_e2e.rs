@@ -100,7 +100,13 @@ impl Doctor {
     }
 }
 
-fn doctor(mbx: &Instance, ca: &std::path::Path, connect_to: &[String], json: bool) -> Doctor {
+fn doctor(
+    mbx: &Instance,
+    dns: &str,
+    ca: &std::path::Path,
+    connect_to: &[String],
+    json: bool,
+) -> Doctor {
     let mut args = vec![
         "doctor".to_string(),
         "--ca-file".into(),
@@ -116,7 +122,7 @@ fn doctor(mbx: &Instance, ca: &std::path::Path, connect_to: &[String], json: boo
     // Names resolve through Pebble's DNS (every A is 127.0.0.1, no SRV), never the host's.
     let out = mbx
         .cmd(&args)
-        .env("MATRIXBOX_DNS_SERVER", "127.0.0.1:8053")
+        .env("MATRIXBOX_DNS_SERVER", dns)
         .env("LANG", "C.UTF-8")
         .env_remove("LC_ALL")
         .output()
@@ -130,15 +136,12 @@ fn doctor(mbx: &Instance, ca: &std::path::Path, connect_to: &[String], json: boo
     Doctor { out, report }
 }
 
-// The engine guard is held for the whole test on purpose: the containers' names are fixed.
-#[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread")]
 async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
-    let _engine = exclusive_engine();
     let pebble = Pebble::start(Options::default());
     let mut mbx = Instance::new();
-    mbx.http_port = pebble::socket(pebble::HTTP01_ADDR).port();
-    mbx.https_port = pebble::socket(pebble::TLS_ADDR).port();
+    mbx.http_port = pebble.http01_port;
+    mbx.https_port = pebble.tls_port;
     assert_success(&mbx.run(&["setup", "--domain", DOMAIN, "--server-name", SERVER_NAME]));
     std::fs::write(
         mbx.config_path(),
@@ -151,7 +154,7 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     .unwrap();
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    let issued = pebble::wait_until_served(pebble::TLS_ADDR, DOMAIN, &pebble.issuing_root).await;
+    let issued = pebble::wait_until_served(&pebble.tls_addr(), DOMAIN, &pebble.issuing_root).await;
     assert!(issued, "no certificate from Pebble:\n{}", daemon.log_text());
 
     let (impostor_port, impostor_ca) = impostor(None).await;
@@ -167,7 +170,13 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     let redirecting = |name: &str| format!("{name}:443:127.0.0.1:{redirector_port}");
 
     // Everything in place: every step passes (the disk may only warn).
-    let ok = doctor(&mbx, &ca, &[edge(SERVER_NAME), edge(DOMAIN)], false);
+    let ok = doctor(
+        &mbx,
+        &pebble.dns_addr,
+        &ca,
+        &[edge(SERVER_NAME), edge(DOMAIN)],
+        false,
+    );
     let text = String::from_utf8_lossy(&ok.out.stdout).into_owned();
     println!("{text}");
     assert_success(&ok.out);
@@ -175,7 +184,13 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
         !text.contains("  fail  ") && !text.contains("  skip  "),
         "{text}"
     );
-    let ok = doctor(&mbx, &ca, &[edge(SERVER_NAME), edge(DOMAIN)], true);
+    let ok = doctor(
+        &mbx,
+        &pebble.dns_addr,
+        &ca,
+        &[edge(SERVER_NAME), edge(DOMAIN)],
+        true,
+    );
     assert_eq!(ok.report["healthy"], true, "{:#}", ok.report);
     for id in [
         "discovery",
@@ -202,7 +217,13 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
 
     // The server name's site redirects everything to the domain, which serves the documents:
     // followed as Synapse follows it, and the evidence names where the document came from.
-    let moved = doctor(&mbx, &ca, &[redirecting(SERVER_NAME), edge(DOMAIN)], true);
+    let moved = doctor(
+        &mbx,
+        &pebble.dns_addr,
+        &ca,
+        &[redirecting(SERVER_NAME), edge(DOMAIN)],
+        true,
+    );
     assert_eq!(moved.report["healthy"], true, "{:#}", moved.report);
     for id in ["well-known-server", "well-known-client"] {
         let step = moved.step(id);
@@ -217,7 +238,13 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     }
 
     // The server name answered by something else: the well-known is not JSON.
-    let broken = doctor(&mbx, &ca, &[elsewhere(SERVER_NAME), edge(DOMAIN)], true);
+    let broken = doctor(
+        &mbx,
+        &pebble.dns_addr,
+        &ca,
+        &[elsewhere(SERVER_NAME), edge(DOMAIN)],
+        true,
+    );
     assert!(!broken.out.status.success());
     assert_eq!(
         broken.first_failure(),
@@ -239,7 +266,13 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     );
 
     // The delegated host answered with a certificate for another name.
-    let wrong = doctor(&mbx, &ca, &[edge(SERVER_NAME), elsewhere(DOMAIN)], true);
+    let wrong = doctor(
+        &mbx,
+        &pebble.dns_addr,
+        &ca,
+        &[edge(SERVER_NAME), elsewhere(DOMAIN)],
+        true,
+    );
     assert!(!wrong.out.status.success());
     assert_eq!(wrong.first_failure(), "tls", "{:#}", wrong.report);
     let step = wrong.step("tls");
@@ -262,12 +295,19 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     // Synapse stopped: the edge still answers, the keys do not.
     // `run` starts a stopped Synapse again at its next 30 s reconcile: if that raced this check
     // (Synapse is running again afterwards), stop it and check again.
+    let synapse = mbx.objects.synapse();
     let mut attempts = 0;
     let down = loop {
-        docker_ok(&["stop", "matrixbox-synapse"]);
-        let report = doctor(&mbx, &ca, &[edge(SERVER_NAME), edge(DOMAIN)], true);
+        docker_ok(&["stop", &synapse]);
+        let report = doctor(
+            &mbx,
+            &pebble.dns_addr,
+            &ca,
+            &[edge(SERVER_NAME), edge(DOMAIN)],
+            true,
+        );
         attempts += 1;
-        if inspect("matrixbox-synapse", "{{.State.Running}}") == "false" || attempts == 3 {
+        if inspect(&synapse, "{{.State.Running}}") == "false" || attempts == 3 {
             break report;
         }
     };

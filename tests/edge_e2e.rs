@@ -11,39 +11,14 @@ use common::*;
 
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 
-/// `curl` trusting only `ca`, with `name` resolved to loopback: (status line code, body).
-fn curl(ca: &std::path::Path, name: &str, port: u16, path: &str) -> (String, String) {
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(ca)
-        .args([
-            "--resolve",
-            &format!("{name}:{port}:127.0.0.1"),
-            "-w",
-            "\n%{http_code}",
-        ])
-        .arg(format!("https://{name}:{port}{path}"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
-    assert!(
-        out.status.success(),
-        "curl {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (code.to_string(), body.to_string())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn pebble_certificate_and_a_real_client_through_the_edge() {
-    let _engine = exclusive_engine();
     let pebble = Pebble::start(Options::default());
     let name = "matrix.example.com";
     let mut mbx = Instance::new();
-    // Pebble validates HTTP-01 on :5002 and TLS-ALPN-01 on :5001 of the name (challtestsrv: 127.0.0.1).
-    mbx.http_port = pebble::socket(pebble::HTTP01_ADDR).port();
-    mbx.https_port = pebble::socket(pebble::TLS_ADDR).port();
+    // Pebble validates HTTP-01 and TLS-ALPN-01 on its own ports of the name (challtestsrv: 127.0.0.1).
+    mbx.http_port = pebble.http01_port;
+    mbx.https_port = pebble.tls_port;
     assert_success(&mbx.run(&["setup", "--domain", name]));
     std::fs::write(
         mbx.config_path(),
@@ -53,7 +28,7 @@ async fn pebble_certificate_and_a_real_client_through_the_edge() {
 
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    let issued = pebble::wait_until_served(pebble::TLS_ADDR, name, &pebble.issuing_root).await;
+    let issued = pebble::wait_until_served(&pebble.tls_addr(), name, &pebble.issuing_root).await;
     assert!(
         issued,
         "the edge never served a certificate from Pebble:\n{}",
@@ -117,7 +92,6 @@ async fn pebble_certificate_and_a_real_client_through_the_edge() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn localhost_is_served_from_the_internal_ca_without_other_configuration() {
-    let _engine = exclusive_engine();
     let mbx = Instance::new();
     assert_success(&mbx.run(&["setup", "--domain", "localhost"]));
     // Only what the bench needs (its images and free ports); nothing about certificates.

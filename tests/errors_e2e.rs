@@ -138,7 +138,6 @@ fn too_old_docker_is_refused() {
 
 #[test]
 fn failed_pull_names_the_image_and_starts_nothing() {
-    let _engine = exclusive_engine();
     let mbx = Instance::new();
     // A mirror where nothing listens: the pull fails fast and the mirror prefix is visibly applied.
     mbx.setup("registry_mirror: 127.0.0.1:9\n");
@@ -153,14 +152,15 @@ fn failed_pull_names_the_image_and_starts_nothing() {
         &["image 127.0.0.1:9/", "pulling it failed", "registry_mirror"],
     );
     assert!(
-        !docker(&["inspect", "matrixbox-postgres"]).status.success(),
+        !docker(&["inspect", &mbx.objects.postgres()])
+            .status
+            .success(),
         "nothing was started"
     );
 }
 
 #[test]
 fn busy_port_is_named_before_anything_starts() {
-    let _engine = exclusive_engine();
     let mbx = Instance::new();
     mbx.setup("");
     let _busy = TcpListener::bind(("127.0.0.1", mbx.port)).unwrap();
@@ -174,14 +174,15 @@ fn busy_port_is_named_before_anything_starts() {
         ],
     );
     assert!(
-        !docker(&["inspect", "matrixbox-postgres"]).status.success(),
+        !docker(&["inspect", &mbx.objects.postgres()])
+            .status
+            .success(),
         "nothing was started"
     );
 }
 
 #[test]
 fn postgres_major_change_is_refused_before_anything_changes() {
-    let _engine = exclusive_engine();
     let mbx = Instance::new();
     mbx.setup("");
     // A data directory left by PostgreSQL 14, and the configured 15 image.
@@ -198,7 +199,9 @@ fn postgres_major_change_is_refused_before_anything_changes() {
         ],
     );
     assert!(
-        !docker(&["inspect", "matrixbox-postgres"]).status.success(),
+        !docker(&["inspect", &mbx.objects.postgres()])
+            .status
+            .success(),
         "nothing was started"
     );
     assert_eq!(
@@ -209,7 +212,6 @@ fn postgres_major_change_is_refused_before_anything_changes() {
 
 #[test]
 fn synapse_failing_its_health_check_shows_its_log() {
-    let _engine = exclusive_engine();
     let mbx = Instance::new();
     // A value Synapse rejects at start-up.
     mbx.setup("synapse:\n  max_upload_size: lots\n");
@@ -218,7 +220,7 @@ fn synapse_failing_its_health_check_shows_its_log() {
     assert_error(
         &out,
         &[
-            "matrixbox-synapse",
+            &mbx.objects.synapse(),
             "last log lines",
             "invalid literal for int() with base 10: 'lots'",
         ],
@@ -228,7 +230,7 @@ fn synapse_failing_its_health_check_shows_its_log() {
         "a crash is reported without waiting for the timeout"
     );
     assert_eq!(
-        inspect("matrixbox-synapse", "{{.State.Running}}"),
+        inspect(&mbx.objects.synapse(), "{{.State.Running}}"),
         "false",
         "a crash loop is stopped"
     );

@@ -136,8 +136,9 @@ fn write_config(mbx: &Instance, https_port: u16) {
         mbx.config_path(),
         format!(
             "domain: matrix.{ZONE}\nserver_name: {ZONE}\nserve_server_name: true\nacme:\n  directory: 'https://127.0.0.1:{}/directory'\n\
-             images:\n  synapse: {}\n  postgres: {}\nlisten:\n  http: '127.0.0.1:{}'\n  https: '127.0.0.1:{https_port}'\n",
+             instance: {}\nimages:\n  synapse: {}\n  postgres: {}\nlisten:\n  http: '127.0.0.1:{}'\n  https: '127.0.0.1:{https_port}'\n",
             free_port(),
+            mbx.objects.name,
             env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
             env("MATRIXBOX_TEST_PG_IMAGE"),
             free_port(),

@@ -10,10 +10,10 @@ use nix::sys::signal::Signal;
 
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 
-fn container_ids() -> (String, String) {
+fn container_ids(mbx: &Instance) -> (String, String) {
     (
-        inspect("matrixbox-postgres", "{{.Id}} {{.State.StartedAt}}"),
-        inspect("matrixbox-synapse", "{{.Id}} {{.State.StartedAt}}"),
+        inspect(&mbx.objects.postgres(), "{{.Id}} {{.State.StartedAt}}"),
+        inspect(&mbx.objects.synapse(), "{{.Id}} {{.State.StartedAt}}"),
     )
 }
 
@@ -32,8 +32,9 @@ fn guide_options_as_overrides() -> String {
 
 #[test]
 fn full_lifecycle_on_a_real_engine() {
-    let _engine = exclusive_engine();
     let mbx = Instance::new();
+    let (postgres, synapse) = (mbx.objects.postgres(), mbx.objects.synapse());
+    let (postgres, synapse) = (postgres.as_str(), synapse.as_str());
     mbx.setup("");
     let secrets_at_setup = mbx.read_secrets();
 
@@ -48,34 +49,34 @@ fn full_lifecycle_on_a_real_engine() {
     assert_success(&again);
     assert_eq!(mbx.read_secrets(), secrets_at_setup);
 
-    let mut daemon = mbx.spawn_run();
+    let mut daemon = mbx.spawn_run_notified();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
 
     // Security properties of what was created.
     let bindings = "{{range $k, $v := .NetworkSettings.Ports}}{{range $v}}{{.HostIp}}:{{.HostPort}} {{end}}{{end}}";
     assert_eq!(
-        inspect("matrixbox-postgres", bindings),
+        inspect(postgres, bindings),
         "",
         "PostgreSQL has no published port"
     );
     assert_eq!(
-        inspect("matrixbox-synapse", bindings),
+        inspect(synapse, bindings),
         format!("127.0.0.1:{}", mbx.port),
         "Synapse is published on loopback only"
     );
-    assert_eq!(inspect("matrixbox-synapse", "{{.Config.User}}"), "991:991");
+    assert_eq!(inspect(synapse, "{{.Config.User}}"), "991:991");
     // The database password is mounted as a file, never visible to `docker inspect`.
     let password =
         std::fs::read_to_string(mbx.state_dir().join("secrets/postgres_password")).unwrap();
-    let inspected = docker_ok(&["inspect", "matrixbox-postgres", "matrixbox-synapse"]);
+    let inspected = docker_ok(&["inspect", postgres, synapse]);
     assert!(!inspected.contains(password.trim()), "{inspected}");
     assert_eq!(
-        inspect("matrixbox-synapse", "{{json .HostConfig.CapDrop}}"),
+        inspect(synapse, "{{json .HostConfig.CapDrop}}"),
         r#"["ALL"]"#
     );
     let locale = docker_ok(&[
         "exec",
-        "matrixbox-postgres",
+        postgres,
         "psql",
         "-U",
         "synapse",
@@ -86,7 +87,7 @@ fn full_lifecycle_on_a_real_engine() {
         "SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype FROM pg_database WHERE datname = 'synapse'",
     ]);
     assert_eq!(locale, "UTF8|C|C");
-    let shm = inspect("matrixbox-postgres", "{{.HostConfig.ShmSize}}");
+    let shm = inspect(postgres, "{{.HostConfig.ShmSize}}");
     assert_eq!(shm, (128u64 << 20).to_string(), "1 GB profile shm");
     let hs_mode = std::fs::metadata(mbx.state_dir().join("synapse/homeserver.yaml")).unwrap();
     assert_eq!(
@@ -130,13 +131,14 @@ fn full_lifecycle_on_a_real_engine() {
     ]);
     assert_success(&sent);
 
-    // Reconciling an unchanged stack changes nothing.
-    let before = container_ids();
+    // Reconciling an unchanged stack changes nothing. The reload is done, its reconcile included,
+    // when `run` tells systemd READY=1 again (the first one was at start-up).
+    let before = container_ids(&mbx);
     daemon.signal(Signal::SIGHUP);
-    daemon.wait_log("configuration reloaded", 1, Duration::from_secs(60));
-    std::thread::sleep(Duration::from_secs(2));
+    daemon.wait_notified("READY=1", 2, Duration::from_secs(120));
+    daemon.wait_log("configuration reloaded", 1, Duration::from_secs(1));
     assert_eq!(
-        container_ids(),
+        container_ids(&mbx),
         before,
         "an unchanged config must not touch the containers"
     );
@@ -147,7 +149,7 @@ fn full_lifecycle_on_a_real_engine() {
     daemon.wait_log("configuration reloaded", 2, Duration::from_secs(60));
     daemon.wait_log("action=Recreate", 1, Duration::from_secs(120));
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    let after = container_ids();
+    let after = container_ids(&mbx);
     assert_eq!(
         after.0, before.0,
         "PostgreSQL is not touched by a Synapse option"
@@ -161,17 +163,17 @@ fn full_lifecycle_on_a_real_engine() {
 
     // SIGTERM stops Synapse, then PostgreSQL; containers and data stay.
     daemon.stop();
-    assert_eq!(inspect("matrixbox-synapse", "{{.State.Running}}"), "false");
-    assert_eq!(inspect("matrixbox-postgres", "{{.State.Running}}"), "false");
-    let synapse_stopped = inspect("matrixbox-synapse", "{{.State.FinishedAt}}");
-    let postgres_stopped = inspect("matrixbox-postgres", "{{.State.FinishedAt}}");
+    assert_eq!(inspect(synapse, "{{.State.Running}}"), "false");
+    assert_eq!(inspect(postgres, "{{.State.Running}}"), "false");
+    let synapse_stopped = inspect(synapse, "{{.State.FinishedAt}}");
+    let postgres_stopped = inspect(postgres, "{{.State.FinishedAt}}");
     assert!(
         synapse_stopped < postgres_stopped,
         "Synapse stops first ({synapse_stopped} vs {postgres_stopped})"
     );
-    let pg_log = docker_ok(&["logs", "--tail", "5", "matrixbox-postgres"]);
-    let pg_log = pg_log
-        + &String::from_utf8_lossy(&docker(&["logs", "--tail", "5", "matrixbox-postgres"]).stderr);
+    let pg_log = docker_ok(&["logs", "--tail", "5", postgres]);
+    let pg_log =
+        pg_log + &String::from_utf8_lossy(&docker(&["logs", "--tail", "5", postgres]).stderr);
     assert!(
         pg_log.contains("database system is shut down"),
         "PostgreSQL shut down cleanly: {pg_log}"
@@ -199,19 +201,19 @@ fn full_lifecycle_on_a_real_engine() {
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     drop(daemon);
-    assert_eq!(inspect("matrixbox-synapse", "{{.State.Running}}"), "true");
+    assert_eq!(inspect(synapse, "{{.State.Running}}"), "true");
     assert_success(&mbx.run(&["down"]));
-    assert_eq!(inspect("matrixbox-synapse", "{{.State.Running}}"), "false");
-    assert_eq!(inspect("matrixbox-postgres", "{{.State.Running}}"), "false");
+    assert_eq!(inspect(synapse, "{{.State.Running}}"), "false");
+    assert_eq!(inspect(postgres, "{{.State.Running}}"), "false");
     assert_success(&mbx.run(&["down"]));
 
     // --remove takes the containers and network away; the data stays for the next `run`.
     assert_success(&mbx.run(&["down", "--remove"]));
-    for object in ["matrixbox-synapse", "matrixbox-postgres"] {
+    for object in [synapse, postgres] {
         assert!(!docker(&["inspect", object]).status.success(), "{object}");
     }
     assert!(
-        !docker(&["network", "inspect", "matrixbox"])
+        !docker(&["network", "inspect", mbx.objects.network()])
             .status
             .success()
     );

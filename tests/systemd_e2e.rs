@@ -9,27 +9,47 @@
 //!
 //! The container shares the host's network namespace: Synapse is published on the bench engine's
 //! 127.0.0.1, which the edge inside must reach, and ports below 1024 then follow the host's
-//! unprivileged-port rule, so a missing CAP_NET_BIND_SERVICE would show. The edge listens on
-//! 127.0.0.2 to stay clear of anything on the host's 127.0.0.1:80/443. The bench's Docker socket is
-//! mounted in; containers the product creates bind-mount host paths, so the state directory is in
-//! a host directory mounted at the same path inside.
+//! unprivileged-port rule, so a missing CAP_NET_BIND_SERVICE would show. Each machine's edge
+//! listens on a loopback address of its own (127.0.x.y) to stay clear of anything on the host's
+//! 127.0.0.1:80/443 and of the other machines; each installation has its own instance name. The
+//! bench's Docker socket is mounted in; containers the product creates bind-mount host paths, so
+//! the state directory is in a host directory mounted at the same path inside.
 
 mod common;
 
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-const EDGE_IP: &str = "127.0.0.2";
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 
+/// A loopback address whose ports 80 and 443 are free, for one machine's edge: picked from the
+/// process id so that concurrent tests start from different addresses.
+fn free_edge_ip() -> Ipv4Addr {
+    let third = (std::process::id() % 250) as u8 + 1;
+    (2..=254)
+        .map(|fourth| Ipv4Addr::new(127, 0, third, fourth))
+        .find(|ip| {
+            [80, 443]
+                .iter()
+                .all(|&port| TcpListener::bind((*ip, port)).is_ok())
+        })
+        .expect("a loopback address with ports 80 and 443 free")
+}
+
 /// A container running systemd, removed on drop, with a host directory shared at the same path
-/// (not under /tmp: the unit has PrivateTmp=yes) that holds the state directory.
+/// (not under /tmp: the unit has PrivateTmp=yes) that holds the state directory. Fields drop
+/// after `Drop::drop`: the homeserver's containers go once the service is stopped.
 struct Machine {
     name: String,
     shared: tempfile::TempDir,
+    /// Where the edge listens (80 and 443).
+    edge_ip: Ipv4Addr,
+    /// The installation's instance: its containers and network on the bench engine.
+    objects: InstanceObjects,
 }
 
 impl Machine {
@@ -75,7 +95,14 @@ impl Machine {
             &env("MATRIXBOX_TEST_SYSTEMD_IMAGE"),
             "/sbin/init",
         ]);
-        let machine = Machine { name, shared };
+        let machine = Machine {
+            name,
+            shared,
+            edge_ip: free_edge_ip(),
+            objects: InstanceObjects {
+                name: unique_instance(),
+            },
+        };
         // Until systemd has its bus socket, systemctl cannot even ask.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -130,8 +157,9 @@ impl Machine {
             "{env} matrixbox setup --domain localhost --no-start --skip-preflight"
         ));
         let synapse_port = free_port();
+        let (instance, edge_ip) = (&self.objects.name, self.edge_ip);
         self.sh_ok(&format!(
-            "cat >> /etc/matrixbox/matrixbox.yaml <<'EOF'\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {synapse_port}\nmemory_mb: 1024\nlisten:\n  http: {EDGE_IP}:80\n  https: {EDGE_IP}:443\nEOF",
+            "cat >> /etc/matrixbox/matrixbox.yaml <<'EOF'\ninstance: {instance}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {synapse_port}\nmemory_mb: 1024\nlisten:\n  http: {edge_ip}:80\n  https: {edge_ip}:443\nEOF",
             env_var("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
             env_var("MATRIXBOX_TEST_PG_IMAGE"),
         ));
@@ -150,8 +178,27 @@ impl Machine {
             status.starts_with("serving localhost; synapse healthy; cert valid"),
             "{status}"
         );
-        let (code, body) = edge_get(&self.ca(), "/_matrix/client/versions");
+        let (code, body) = self.edge_get("/_matrix/client/versions");
         assert_eq!(code, "200", "{body}");
+    }
+
+    /// `curl` to the edge inside the container, trusting only the internal CA's root.
+    fn edge_get(&self, path: &str) -> (String, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert"])
+            .arg(self.ca())
+            .args([
+                "--resolve",
+                &format!("localhost:443:{}", self.edge_ip),
+                "-w",
+                "\n%{http_code}",
+            ])
+            .arg(format!("https://localhost{path}"))
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+        (code.to_string(), body.to_string())
     }
 
     /// The internal CA's root, which the edge's certificate chains to.
@@ -176,14 +223,14 @@ impl Machine {
             !self.state_dir().exists(),
             "the state directory survived the purge"
         );
-        for object in ["matrixbox-synapse", "matrixbox-postgres"] {
+        for object in [self.objects.synapse(), self.objects.postgres()] {
             assert!(
-                !docker(&["inspect", object]).status.success(),
+                !docker(&["inspect", &object]).status.success(),
                 "{object} survived the purge"
             );
         }
         assert!(
-            !docker(&["network", "inspect", "matrixbox"])
+            !docker(&["network", "inspect", self.objects.network()])
                 .status
                 .success()
         );
@@ -418,25 +465,6 @@ fn publish() -> Published {
     }
 }
 
-/// `curl` to the edge inside the container, trusting only the internal CA's root.
-fn edge_get(ca: &Path, path: &str) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--cacert"])
-        .arg(ca)
-        .args([
-            "--resolve",
-            &format!("localhost:443:{EDGE_IP}"),
-            "-w",
-            "\n%{http_code}",
-        ])
-        .arg(format!("https://localhost{path}"))
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
-    (code.to_string(), body.to_string())
-}
-
 /// A Matrix client as `dora`, through the edge with certificate verification on.
 fn client(machine: &Machine, args: &[&str]) -> Output {
     Command::new(env_var("MATRIXBOX_TEST_CLIENT_PY"))
@@ -452,14 +480,13 @@ fn client(machine: &Machine, args: &[&str]) -> Output {
         ])
         .args(["--base-url", "https://localhost", "--ca-file"])
         .arg(machine.ca())
-        .args(["--resolve", &format!("localhost:{EDGE_IP}")])
+        .args(["--resolve", &format!("localhost:{}", machine.edge_ip)])
         .output()
         .unwrap()
 }
 
 #[test]
 fn apt_path_install_upgrade_lifecycle_purge() {
-    let _engine = exclusive_engine();
     let published = publish();
     let base_url = &published.base_url;
     let machine = Machine::boot("apt");
@@ -545,23 +572,25 @@ fn apt_path_install_upgrade_lifecycle_purge() {
     // stop: both containers stop cleanly; data stays.
     assert_success(&client(&machine, &["send", "--message", "before the stop"]));
     machine.sh_ok("systemctl stop matrixbox");
-    for container in ["matrixbox-synapse", "matrixbox-postgres"] {
+    let synapse = machine.objects.synapse();
+    for container in [synapse.clone(), machine.objects.postgres()] {
         assert_eq!(
-            inspect(container, "{{.State.Running}}"),
+            inspect(&container, "{{.State.Running}}"),
             "false",
             "{container}"
         );
         assert_eq!(
-            inspect(container, "{{.State.ExitCode}}"),
+            inspect(&container, "{{.State.ExitCode}}"),
             "0",
             "{container}"
         );
     }
     // The journal has structured entries: the whole line, and each field to match on.
-    let stopping = machine
-        .sh_ok("journalctl -u matrixbox --no-pager -o cat CONTAINER=matrixbox-synapse PRIORITY=6");
+    let stopping = machine.sh_ok(&format!(
+        "journalctl -u matrixbox --no-pager -o cat CONTAINER={synapse} PRIORITY=6"
+    ));
     assert!(
-        stopping.contains("stopping container=matrixbox-synapse"),
+        stopping.contains(&format!("stopping container={synapse}")),
         "{stopping}\n{}",
         machine.journal()
     );
@@ -576,7 +605,7 @@ fn apt_path_install_upgrade_lifecycle_purge() {
     machine.wait_for("restart after kill -9", HEALTHY_WITHIN, |m| {
         restarts(m) > before && m.show("ActiveState") == "active"
     });
-    assert_eq!(edge_get(&machine.ca(), "/_matrix/client/versions").0, "200");
+    assert_eq!(machine.edge_get("/_matrix/client/versions").0, "200");
 
     // SIGSTOP: no watchdog pings, so systemd aborts and restarts it.
     let before = restarts(&machine);
@@ -602,7 +631,7 @@ fn apt_path_install_upgrade_lifecycle_purge() {
     });
     assert_eq!(machine.show("ActiveState"), "active");
     assert_eq!(machine.show("MainPID"), pid);
-    assert_eq!(edge_get(&machine.ca(), "/_matrix/client/versions").0, "200");
+    assert_eq!(machine.edge_get("/_matrix/client/versions").0, "200");
 
     // A config error at start: exit 78, the unit fails and is not restarted in a loop.
     let restarted = machine.sh("systemctl restart matrixbox");
@@ -651,7 +680,6 @@ fn apt_path_install_upgrade_lifecycle_purge() {
 
 #[test]
 fn static_path_refuses_tampering_and_purges() {
-    let _engine = exclusive_engine();
     let published = publish();
     let (release, base_url) = (&published.dir, &published.base_url);
     let bin_name = format!("matrixbox-linux-{}", std::env::consts::ARCH);
@@ -751,7 +779,7 @@ fn static_path_refuses_tampering_and_purges() {
     tampered(&machine, "tampered-sums", "not signed");
     assert_eq!(machine.show("MainPID"), pid, "the service was restarted");
     assert_eq!(machine.file_sha256("/usr/local/bin/matrixbox"), binary);
-    assert_eq!(edge_get(&machine.ca(), "/_matrix/client/versions").0, "200");
+    assert_eq!(machine.edge_get("/_matrix/client/versions").0, "200");
 
     // --uninstall --purge: service stopped, containers, binary, unit, config and data gone.
     let purged = machine.curl_sh(&install_url, "--uninstall --purge");

@@ -1,18 +1,20 @@
 //! Shared harness for end-to-end tests: the bench's private Docker engine, a matrixbox instance in a
 //! temporary directory, and the real Matrix client. Run through `./tests/run.sh`, which starts them.
+//!
+//! Every instance has its own name (config `instance:`) and ports, so tests run side by side on one
+//! engine, and removes its containers and network when dropped, also when its test fails.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod pebble;
 
 use std::net::TcpListener;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Containers have fixed names, so tests that use the engine take turns: a file lock (flock)
-/// orders threads and processes alike (other test binaries, other clones on the same bench).
-const ENGINE_LOCK_FILE: &str = "matrixbox-engine.lock";
 
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -47,15 +49,54 @@ pub fn inspect(container: &str, format: &str) -> String {
     docker_ok(&["inspect", "-f", format, container])
 }
 
-/// Takes the engine for this test and removes what earlier tests left.
-pub fn exclusive_engine() -> std::fs::File {
-    let guard = std::fs::File::create(std::env::temp_dir().join(ENGINE_LOCK_FILE)).unwrap();
-    guard
-        .lock()
-        .expect("lock for the bench engine's containers");
-    docker(&["rm", "-f", "matrixbox-synapse", "matrixbox-postgres"]);
-    docker(&["network", "rm", "matrixbox"]);
-    guard
+/// A name for an instance of this test: the process id and a counter make it unique on the
+/// engine, the test's name (its thread's) says whose it is. Never the default `matrixbox`, so
+/// tests leave an installation on the same engine alone.
+pub fn unique_instance() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .rsplit("::")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let mut name = format!("mbxt-{}-{n}-{test}", std::process::id());
+    // The product's limit for `instance:`; a name must not end with `-`.
+    name.truncate(40);
+    name.trim_end_matches('-').to_string()
+}
+
+/// The Docker objects of one instance, removed when dropped (a failing test's too).
+pub struct InstanceObjects {
+    pub name: String,
+}
+
+impl InstanceObjects {
+    pub fn synapse(&self) -> String {
+        format!("{}-synapse", self.name)
+    }
+
+    pub fn postgres(&self) -> String {
+        format!("{}-postgres", self.name)
+    }
+
+    /// The network's name is the instance's.
+    pub fn network(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for InstanceObjects {
+    fn drop(&mut self) {
+        // Tests without the bench (no engine configured) made nothing to remove.
+        if std::env::var("MATRIXBOX_TEST_DOCKER_HOST").is_ok() {
+            docker(&["rm", "-f", &self.synapse(), &self.postgres()]);
+            docker(&["network", "rm", self.network()]);
+        }
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -66,8 +107,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// One matrixbox installation with its config and state under a temporary directory.
+/// One matrixbox installation with its config and state under a temporary directory. Fields drop
+/// in order: the containers go before the directory they mount.
 pub struct Instance {
+    /// Its name (config `instance:`) and containers.
+    pub objects: InstanceObjects,
     pub dir: tempfile::TempDir,
     /// Synapse's loopback port.
     pub port: u16,
@@ -79,6 +123,9 @@ pub struct Instance {
 impl Instance {
     pub fn new() -> Instance {
         Instance {
+            objects: InstanceObjects {
+                name: unique_instance(),
+            },
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
             http_port: free_port(),
@@ -139,10 +186,11 @@ impl Instance {
         self.append_config(&format!("{}{extra}", self.bench_lines()));
     }
 
-    /// Config lines that point an instance at the bench's images and its own free ports.
+    /// Config lines that point an instance at the bench's images, its own name and free ports.
     pub fn bench_lines(&self) -> String {
         format!(
-            "images:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\nlisten:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n",
+            "instance: {}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\nlisten:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n",
+            self.objects.name,
             env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
             env("MATRIXBOX_TEST_PG_IMAGE"),
             self.port,
@@ -159,11 +207,26 @@ impl Instance {
 
     /// Starts `run` in the background; its output goes to `run-N.log` in the instance dir.
     pub fn spawn_run(&self) -> Daemon {
+        self.spawn_daemon(None)
+    }
+
+    /// `spawn_run`, with a notification socket that collects what `run` tells systemd.
+    pub fn spawn_run_notified(&self) -> Daemon {
+        let n = std::fs::read_dir(self.dir.path()).unwrap().count();
+        self.spawn_daemon(Some(Notices::listen(
+            &self.dir.path().join(format!("notify-{n}.sock")),
+        )))
+    }
+
+    fn spawn_daemon(&self, notices: Option<Notices>) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("run-{n}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let child = self
-            .cmd(&["run"])
+        let mut cmd = self.cmd(&["run"]);
+        if let Some(notices) = &notices {
+            cmd.env("NOTIFY_SOCKET", &notices.path);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
@@ -172,6 +235,7 @@ impl Instance {
         Daemon {
             child: Some(child),
             log,
+            notices,
         }
     }
 
@@ -233,10 +297,51 @@ impl Instance {
     }
 }
 
+/// The sd_notify messages a daemon sent, read as they come: an unread socket would fill up
+/// and block the sender.
+struct Notices {
+    path: PathBuf,
+    received: Arc<Mutex<Vec<String>>>,
+    done: Arc<AtomicBool>,
+}
+
+impl Notices {
+    fn listen(path: &Path) -> Notices {
+        let socket = UnixDatagram::bind(path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let done = Arc::new(AtomicBool::new(false));
+        let (sink, stop) = (received.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    sink.lock().unwrap().push(message);
+                }
+            }
+        });
+        Notices {
+            path: path.to_path_buf(),
+            received,
+            done,
+        }
+    }
+}
+
+impl Drop for Notices {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
 /// A background `matrixbox run`.
 pub struct Daemon {
     child: Option<Child>,
     pub log: PathBuf,
+    notices: Option<Notices>,
 }
 
 impl Daemon {
@@ -269,6 +374,29 @@ impl Daemon {
                 self.log_text()
             );
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until `occurrences` notifications held the line `line` (e.g. `READY=1`); needs
+    /// `spawn_run_notified`.
+    pub fn wait_notified(&self, line: &str, occurrences: usize, timeout: Duration) {
+        let received = &self.notices.as_ref().expect("spawn_run_notified").received;
+        let count = || {
+            let received = received.lock().unwrap();
+            received
+                .iter()
+                .filter(|m| m.lines().any(|l| l == line))
+                .count()
+        };
+        let deadline = Instant::now() + timeout;
+        while count() < occurrences {
+            assert!(
+                Instant::now() < deadline,
+                "no {line} x{occurrences} among the notifications {:?}:\n{}",
+                received.lock().unwrap(),
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -314,6 +442,30 @@ pub fn stderr(out: &Output) -> String {
 
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `curl` trusting only `ca`, with `name` resolved to loopback: (status line code, body).
+pub fn curl(ca: &std::path::Path, name: &str, port: u16, path: &str) -> (String, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(ca)
+        .args([
+            "--resolve",
+            &format!("{name}:{port}:127.0.0.1"),
+            "-w",
+            "\n%{http_code}",
+        ])
+        .arg(format!("https://{name}:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    assert!(
+        out.status.success(),
+        "curl {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code.to_string(), body.to_string())
 }
 
 /// A DER certificate as PEM, for tools that take a CA file (curl, the Matrix client, doctor).

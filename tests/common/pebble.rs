@@ -1,11 +1,11 @@
 //! Pebble, a real ACME CA for tests, with pebble-challtestsrv as its DNS: a fresh pair per test on
-//! fixed loopback ports (tests take turns, across processes too), plus minimal challenge
-//! responders and a TLS client that trusts only Pebble's root. Needs Debian's `pebble` package
-//! (tests/run.sh installs it).
+//! its own free loopback ports (so tests run side by side), plus minimal challenge responders and
+//! a TLS client that trusts only Pebble's root. Needs Debian's `pebble` package (tests/run.sh
+//! installs it).
 
 #![allow(dead_code)] // each user (test binaries, the benchmark example) uses a different part
 
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::{TcpListener as StdListener, TcpStream as StdStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -19,18 +19,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-pub const DIRECTORY: &str = "https://127.0.0.1:14000/dir";
-const ACME_ADDR: &str = "127.0.0.1:14000";
-const MANAGEMENT_ADDR: &str = "127.0.0.1:15000";
-const DNS_ADDR: &str = "127.0.0.1:8053";
-const DNS_MANAGEMENT_ADDR: &str = "127.0.0.1:8055";
-/// Where Pebble dials the HTTP-01 and TLS-ALPN-01 responders (its `httpPort` / `tlsPort`).
-pub const HTTP01_ADDR: &str = "127.0.0.1:5002";
-pub const TLS_ADDR: &str = "127.0.0.1:5001";
+/// A loopback port free for both TCP and UDP (challtestsrv serves DNS on both).
+fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
 
-/// Pebble's ports are fixed: one instance at a time on the machine. A file lock (flock) makes
-/// tests wait for each other across threads and processes (other test binaries, other clones).
-const LOCK_FILE: &str = "matrixbox-pebble.lock";
+fn loopback(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -50,10 +52,16 @@ impl Default for Options {
 }
 
 pub struct Pebble {
-    /// Holds the lock; released when closed, after the processes are stopped (fields drop
-    /// after `Drop::drop`).
-    _turn: std::fs::File,
     pub dir: tempfile::TempDir,
+    /// The ACME API (`https://<acme_addr>/dir`).
+    pub acme_addr: String,
+    management_addr: String,
+    /// challtestsrv's DNS (UDP and TCP): every A query answers 127.0.0.1.
+    pub dns_addr: String,
+    dns_management_addr: String,
+    /// Where Pebble dials the HTTP-01 and TLS-ALPN-01 responders (its `httpPort` / `tlsPort`).
+    pub http01_port: u16,
+    pub tls_port: u16,
     pebble: Option<Child>,
     challtestsrv: Child,
     /// The CA of Pebble's own HTTPS identity: `acme.ca_root`.
@@ -64,34 +72,20 @@ pub struct Pebble {
 
 impl Pebble {
     pub fn start(options: Options) -> Pebble {
-        let turn = std::fs::File::create(std::env::temp_dir().join(LOCK_FILE)).unwrap();
-        turn.lock().expect("lock for Pebble's ports");
-        // The previous test's runtime may still be closing its responders: give it a moment.
-        for addr in [
-            ACME_ADDR,
-            MANAGEMENT_ADDR,
-            DNS_MANAGEMENT_ADDR,
-            HTTP01_ADDR,
-            TLS_ADDR,
-        ] {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while let Err(e) = StdListener::bind(addr) {
-                assert!(
-                    Instant::now() < deadline,
-                    "{addr} is busy ({e}): a leftover pebble or responder from an earlier run? find it with `ss -ltnp`"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
+        let acme_addr = loopback(free_port());
+        let management_addr = loopback(free_port());
+        let dns_addr = loopback(free_port());
+        let dns_management_addr = loopback(free_port());
+        let (http01_port, tls_port) = (free_port(), free_port());
         let dir = tempfile::tempdir().unwrap();
         let (api_root, cert, key) = write_identity(&dir);
         let config = serde_json::json!({"pebble": {
-            "listenAddress": ACME_ADDR,
-            "managementListenAddress": MANAGEMENT_ADDR,
+            "listenAddress": acme_addr,
+            "managementListenAddress": management_addr,
             "certificate": cert,
             "privateKey": key,
-            "httpPort": 5002,
-            "tlsPort": 5001,
+            "httpPort": http01_port,
+            "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
             "certificateValidityPeriod": options.validity_secs,
@@ -103,7 +97,7 @@ impl Pebble {
         // DNS for made-up names: every A query answers 127.0.0.1, and no AAAA, since Pebble
         // dials only the first address and the responders listen on 127.0.0.1.
         let challtestsrv = Command::new("pebble-challtestsrv")
-            .args(["-management", DNS_MANAGEMENT_ADDR, "-dns01", DNS_ADDR])
+            .args(["-management", &dns_management_addr, "-dns01", &dns_addr])
             .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
             .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
             .stdout(log("challtestsrv.log"))
@@ -113,7 +107,7 @@ impl Pebble {
         let pebble = Command::new("pebble")
             .arg("-config")
             .arg(&config_path)
-            .args(["-dnsserver", DNS_ADDR])
+            .args(["-dnsserver", &dns_addr])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", options.nonce_reject.to_string())
             .env("PEBBLE_AUTHZREUSE", "0")
@@ -122,17 +116,26 @@ impl Pebble {
             .spawn()
             .expect("pebble runs (apt-get install pebble)");
         let mut this = Pebble {
-            _turn: turn,
+            acme_addr,
+            management_addr,
+            dns_addr,
+            dns_management_addr,
+            http01_port,
+            tls_port,
             pebble: Some(pebble),
             challtestsrv,
             issuing_root: CertificateDer::from(Vec::new()),
             api_root,
             dir,
         };
-        for addr in [ACME_ADDR, MANAGEMENT_ADDR, DNS_MANAGEMENT_ADDR] {
-            this.wait_for(addr);
+        for addr in [
+            this.acme_addr.clone(),
+            this.management_addr.clone(),
+            this.dns_management_addr.clone(),
+        ] {
+            this.wait_for(&addr);
         }
-        let root_pem = https_get_blocking(MANAGEMENT_ADDR, &this.api_root, "/roots/0");
+        let root_pem = https_get_blocking(&this.management_addr, &this.api_root, "/roots/0");
         this.issuing_root =
             CertificateDer::from_pem_slice(root_pem.as_bytes()).expect("Pebble's root is PEM");
         this
@@ -153,6 +156,16 @@ impl Pebble {
         }
     }
 
+    /// The ACME directory URL.
+    pub fn directory(&self) -> String {
+        format!("https://{}/dir", self.acme_addr)
+    }
+
+    /// Where the TLS responder (or the product's edge) must listen for TLS-ALPN-01.
+    pub fn tls_addr(&self) -> String {
+        loopback(self.tls_port)
+    }
+
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
@@ -169,8 +182,9 @@ impl Pebble {
     pub fn config(&self, names: &[&str], challenge: &str) -> String {
         let server_name = names.get(1).unwrap_or(&names[0]);
         format!(
-            "domain: {}\nserver_name: {server_name}\nserve_server_name: true\nacme:\n  email: admin@matrixbox.example.com\n  directory: {DIRECTORY}\n  ca_root: {}\n  challenge: {challenge}\n",
+            "domain: {}\nserver_name: {server_name}\nserve_server_name: true\nacme:\n  email: admin@matrixbox.example.com\n  directory: {}\n  ca_root: {}\n  challenge: {challenge}\n",
             names[0],
+            self.directory(),
             self.api_root.display()
         )
     }
@@ -363,16 +377,19 @@ pub struct Responders {
 }
 
 impl Responders {
-    /// HTTP-01 on 127.0.0.1:5002 answering from `tokens` for `names` (Host compared with the port
-    /// stripped), when given; TLS on 127.0.0.1:5001 from `store` (TLS-ALPN-01, and the "edge"
-    /// that tests connect to: it echoes what it reads), when given.
+    /// HTTP-01 on `pebble`'s HTTP port answering from `tokens` for `names` (Host compared with
+    /// the port stripped), when given; TLS on its TLS port from `store` (TLS-ALPN-01, and the
+    /// "edge" that tests connect to: it echoes what it reads), when given.
     pub async fn start(
+        pebble: &Pebble,
         http: Option<(Http01Tokens, Vec<String>)>,
         tls: Option<Arc<CertStore>>,
     ) -> Responders {
         let mut tasks = Vec::new();
         if let Some((tokens, names)) = http {
-            let listener = TcpListener::bind(HTTP01_ADDR).await.unwrap();
+            let listener = TcpListener::bind(loopback(pebble.http01_port))
+                .await
+                .unwrap();
             tasks.push(tokio::spawn(async move {
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
@@ -383,7 +400,7 @@ impl Responders {
             }));
         }
         if let Some(store) = tls {
-            let listener = TcpListener::bind(TLS_ADDR).await.unwrap();
+            let listener = TcpListener::bind(pebble.tls_addr()).await.unwrap();
             let acceptor =
                 tokio_rustls::TlsAcceptor::from(Arc::new(matrixbox::tls::server_config(store)));
             tasks.push(tokio::spawn(async move {
@@ -467,8 +484,4 @@ where
         }
         tokio::time::sleep(every).await;
     }
-}
-
-pub fn socket(addr: &str) -> SocketAddr {
-    addr.parse().unwrap()
 }
