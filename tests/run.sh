@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The project's single test command: ./tests/run.sh [extra cargo test args]
+# The project's single test command: ./tests/run.sh [extra cargo nextest run args]
 #
 # Sets up the bench (private Docker engine + images, Matrix client venv),
-# runs `cargo test --workspace --locked` against it, then stops the bench's
-# engine (keep it with MATRIXBOX_BENCH_KEEP=1). Needs root.
+# runs the tests against it with cargo-nextest (installed when missing; settings
+# in tests/nextest.toml), many at once: each end-to-end test has its own
+# instance name and ports. Doctests, which nextest does not run, follow. Then
+# stops the bench's engine (keep it with MATRIXBOX_BENCH_KEEP=1). Needs root.
 #
 # Tests get: DOCKER_HOST / MATRIXBOX_TEST_DOCKER_HOST (the private engine),
 # MATRIXBOX_TEST_PG_IMAGE, MATRIXBOX_TEST_SYNAPSE_IMAGE,
@@ -42,4 +44,6 @@ export MATRIXBOX_TEST_CLIENT_SCRIPT=$ROOT/tests/client/matrix_client.py
 export MATRIXBOX_TEST_CLIENT="$MATRIXBOX_TEST_CLIENT_PY $MATRIXBOX_TEST_CLIENT_SCRIPT"
 
 cd "$ROOT"
-cargo test --workspace --locked "$@"
+command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest
+cargo nextest run --workspace --locked --config-file tests/nextest.toml "$@"
+cargo test --workspace --locked --doc
