@@ -340,6 +340,12 @@ fn release(dir: &Path, base_url: &str) -> PathBuf {
             .arg(env!("CARGO_BIN_EXE_matrixbox")),
     );
     let debs = dir.join("debs");
+    // build-deb.sh stages in this checkout's target/: one build at a time (the test runs on).
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    let staging = std::fs::File::create(root.join("target/build-deb.lock")).unwrap();
+    staging
+        .lock()
+        .expect("lock for build-deb.sh's staging directory");
     for version in [PREVIOUS_VERSION, CURRENT_VERSION] {
         run_ok(
             Command::new(root.join("packaging/build-deb.sh"))
@@ -349,6 +355,7 @@ fn release(dir: &Path, base_url: &str) -> PathBuf {
                 .args(["--deb-version", version, "--fast"]),
         );
     }
+    drop(staging);
     if let Ok(previous) = std::env::var("MATRIXBOX_TEST_PREVIOUS_DEB") {
         eprintln!("previous version: {previous}");
         std::fs::copy(
