@@ -2,8 +2,7 @@
 # acme-bench.sh - certificate issuance time against Pebble (PEBBLE_VA_NOSLEEP=1), the edge
 # issue's target being <= 1.5 s: from the certificate manager's start to the new certificate
 # in the store, HTTP-01, one name, with a new account and with a stored one.
-# Needs Debian's `pebble` package (installed here when missing); ports 14000, 15000, 8053,
-# 8055, 5001 and 5002 on 127.0.0.1 must be free.
+# Needs Debian's `pebble` package (installed here when missing); it runs on free loopback ports.
 # Usage: bench/acme-bench.sh [ROUNDS=10]
 set -euo pipefail
 
