@@ -224,9 +224,12 @@ offer_docker() {
 # The containers go before the files they mount; a failure here leaves them for the user to remove.
 remove_containers() { # MATRIXBOX
     [ -e "$CONFIG_DIR/matrixbox.yaml" ] || return 0
-    say "purge removes the containers matrixbox-synapse and matrixbox-postgres and the network matrixbox"
+    # The instance (`instance:` in the config, default matrixbox) names the containers and network.
+    instance=$(sed -n 's/^instance:[^a-z0-9-]*\([a-z0-9-]*\).*/\1/p' "$CONFIG_DIR/matrixbox.yaml" | head -n 1)
+    instance=${instance:-matrixbox}
+    say "purge removes the containers $instance-synapse and $instance-postgres and the network $instance"
     run "$1" down --remove \
-        || say "could not remove the containers; remove them with: docker rm -f matrixbox-synapse matrixbox-postgres"
+        || say "could not remove the containers; remove them with: docker rm -f $instance-synapse $instance-postgres"
 }
 
 remove_data() {

@@ -317,7 +317,7 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
         down.step("keys")["remedy"]
             .as_str()
             .unwrap()
-            .contains("docker logs matrixbox-synapse"),
+            .contains(&format!("docker logs {synapse}")),
         "{:#}",
         down.report
     );

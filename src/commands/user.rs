@@ -7,6 +7,7 @@ use anyhow::Context;
 use crate::paths::Paths;
 use crate::report::Hinted;
 use crate::secrets;
+use crate::stack::Names;
 use crate::synapse::admin::Synapse;
 
 pub async fn add(
@@ -20,7 +21,19 @@ pub async fn add(
     let password = read_password(password_stdin)?;
     let registered = Synapse::on_loopback(config.synapse_port)
         .register(&secrets.registration_shared_secret, name, &password, admin)
-        .await?;
+        .await
+        .map_err(|e| -> anyhow::Error {
+            if e.needs_logs() {
+                let container = Names::of(&config.instance).synapse;
+                Hinted::new(
+                    e.to_string(),
+                    format!("see `docker logs {container}` for details"),
+                )
+                .into()
+            } else {
+                e.into()
+            }
+        })?;
     println!(
         "created {}{}; sign in at https://{}/",
         registered.user_id,

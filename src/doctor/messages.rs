@@ -80,8 +80,8 @@ crate::i18n::messages! {
     // 4. Keys.
     KeysOk => "{0} signed by {1}, valid until {2}", "{0} 由 {1} 签名，有效期至 {2}";
     KeysStatus => "HTTP {0} from {1}", "{1} 返回 HTTP {0}";
-    KeysStatusFix => "Synapse does not answer behind the edge: check `matrixbox status` and `docker logs matrixbox-synapse`, then `systemctl restart matrixbox`",
-        "Synapse 没有在入口后应答：请检查 `matrixbox status` 和 `docker logs matrixbox-synapse`，然后执行 `systemctl restart matrixbox`";
+    KeysStatusFix => "Synapse does not answer behind the edge: check `matrixbox status` and `docker logs {0}`, then `systemctl restart matrixbox`",
+        "Synapse 没有在入口后应答：请检查 `matrixbox status` 和 `docker logs {0}`，然后执行 `systemctl restart matrixbox`";
     KeysNotJson => "the key response is not JSON: {0}", "密钥响应不是 JSON：{0}";
     KeysWrongName => "the key response is for `{0}`, not {1}", "密钥响应属于 `{0}`，而不是 {1}";
     KeysWrongNameFix => "the delegation points to another homeserver: make `server_name` in matrixbox.yaml and the well-known agree",
@@ -94,13 +94,13 @@ crate::i18n::messages! {
     KeysBadKey => "key {0} is not a valid ed25519 public key", "密钥 {0} 不是有效的 ed25519 公钥";
     KeysUnsigned => "the key response is not signed with {0}", "密钥响应没有用 {0} 签名";
     KeysBadSignature => "the signature by {0} does not verify", "{0} 的签名验证失败";
-    KeysBrokenFix => "something between the edge and Synapse changes the response, or the signing key file is damaged: see `docker logs matrixbox-synapse`",
-        "入口与 Synapse 之间有东西修改了响应，或签名密钥文件已损坏：请查看 `docker logs matrixbox-synapse`";
+    KeysBrokenFix => "something between the edge and Synapse changes the response, or the signing key file is damaged: see `docker logs {0}`",
+        "入口与 Synapse 之间有东西修改了响应，或签名密钥文件已损坏：请查看 `docker logs {0}`";
 
     // 5. Client versions.
     VersionsOk => "{0}: {1}", "{0}：{1}";
-    VersionsFix => "Synapse does not answer clients behind the edge: check `matrixbox status` and `docker logs matrixbox-synapse`",
-        "Synapse 没有在入口后应答客户端：请检查 `matrixbox status` 和 `docker logs matrixbox-synapse`";
+    VersionsFix => "Synapse does not answer clients behind the edge: check `matrixbox status` and `docker logs {0}`",
+        "Synapse 没有在入口后应答客户端：请检查 `matrixbox status` 和 `docker logs {0}`";
 
     // 6. Local facts.
     Upstream => "`upstream:` is set: matrixbox runs no containers", "已设置 `upstream:`：matrixbox 不运行容器";

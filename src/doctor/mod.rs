@@ -117,6 +117,8 @@ pub struct Facts {
     pub domain: String,
     pub remote: Remote,
     pub local: Local,
+    /// The instance's Synapse container, named in the fixes that send the user to its logs.
+    pub synapse_container: String,
     pub now: OffsetDateTime,
 }
 
@@ -158,6 +160,7 @@ async fn gather(paths: &Paths, config: &Config, options: &Options) -> Facts {
         domain: config.domain.clone(),
         remote,
         local,
+        synapse_container: Names::of(&config.instance).synapse,
         now: OffsetDateTime::now_utc(),
     }
 }

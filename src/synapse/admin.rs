@@ -49,11 +49,25 @@ impl Diagnostic for AdminError {
             AdminError::Refused { errcode, .. } if errcode == "M_INVALID_USERNAME" => {
                 "user names may contain a-z, 0-9 and . _ = - /".into()
             }
-            AdminError::Refused { .. } | AdminError::Unexpected { .. } => {
-                "see `docker logs matrixbox-synapse` for details".into()
+            // The caller knows the instance: `user add` names its container instead.
+            _ if self.needs_logs() => {
+                "see Synapse's log for details (`docker logs <instance>-synapse`)".into()
             }
             _ => "is the homeserver running? start it with `matrixbox run` (or `systemctl start matrixbox`)".into(),
         })
+    }
+}
+
+impl AdminError {
+    /// Whether only Synapse's own log can say more (the hint then names its container).
+    pub fn needs_logs(&self) -> bool {
+        match self {
+            AdminError::Refused { errcode, .. } => {
+                errcode != "M_USER_IN_USE" && errcode != "M_INVALID_USERNAME"
+            }
+            AdminError::Unexpected { .. } => true,
+            _ => false,
+        }
     }
 }
 

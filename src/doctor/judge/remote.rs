@@ -239,7 +239,7 @@ pub fn tls(r: &Remote, l: Lang) -> Step {
     }
 }
 
-pub fn keys(r: &Remote, now: OffsetDateTime, l: Lang) -> Step {
+pub fn keys(r: &Remote, now: OffsetDateTime, synapse: &str, l: Lang) -> Step {
     let title = l.t(M::TitleKeys, &[]);
     let fetched = match &r.keys {
         None => return skipped("keys", title, M::TitleDiscovery, l),
@@ -249,7 +249,7 @@ pub fn keys(r: &Remote, now: OffsetDateTime, l: Lang) -> Step {
                 title,
                 Status::Fail,
                 l.t(M::HttpFailed, &[addr, error]),
-                Some(l.t(M::KeysStatusFix, &[])),
+                Some(l.t(M::KeysStatusFix, &[&synapse])),
             );
         }
         Some(Err(_)) => return skipped("keys", title, M::TitleTls, l),
@@ -265,12 +265,12 @@ pub fn keys(r: &Remote, now: OffsetDateTime, l: Lang) -> Step {
             title,
             Status::Fail,
             l.t(M::KeysStatus, &[&fetched.answer.status, &url]),
-            Some(l.t(M::KeysStatusFix, &[])),
+            Some(l.t(M::KeysStatusFix, &[&synapse])),
         );
     }
     let name = r.server_name.to_string();
     let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-    let broken = || Some(l.t(M::KeysBrokenFix, &[]));
+    let broken = || Some(l.t(M::KeysBrokenFix, &[&synapse]));
     let (evidence, remedy) = match keys::verify(&fetched.answer.body, &name, now_ms) {
         Ok(v) => {
             let until = OffsetDateTime::from_unix_timestamp(v.valid_until_ts / 1000)
@@ -279,9 +279,10 @@ pub fn keys(r: &Remote, now: OffsetDateTime, l: Lang) -> Step {
             let evidence = l.t(M::KeysOk, &[&name, &v.key_ids.join(", "), &until]);
             return step("keys", title, Status::Pass, evidence, None);
         }
-        Err(KeyProblem::NotJson(e)) => {
-            (l.t(M::KeysNotJson, &[&e]), Some(l.t(M::KeysStatusFix, &[])))
-        }
+        Err(KeyProblem::NotJson(e)) => (
+            l.t(M::KeysNotJson, &[&e]),
+            Some(l.t(M::KeysStatusFix, &[&synapse])),
+        ),
         Err(KeyProblem::WrongServerName { found }) => (
             l.t(M::KeysWrongName, &[&found, &name]),
             Some(l.t(M::KeysWrongNameFix, &[])),
@@ -343,7 +344,7 @@ pub fn client_well_known(r: &Remote, domain: &str, l: Lang) -> Step {
     }
 }
 
-pub fn client_versions(r: &Remote, l: Lang) -> Step {
+pub fn client_versions(r: &Remote, synapse: &str, l: Lang) -> Step {
     let title = l.t(M::TitleClientVersions, &[]);
     let (base_url, result) = &r.versions;
     let url = format!("{base_url}/_matrix/client/versions");
@@ -376,7 +377,7 @@ pub fn client_versions(r: &Remote, l: Lang) -> Step {
                 title,
                 Status::Fail,
                 doc_problem(&p, &url, l),
-                Some(l.t(M::VersionsFix, &[])),
+                Some(l.t(M::VersionsFix, &[&synapse])),
             ),
         },
     }

@@ -210,6 +210,7 @@ fn troubled() -> Facts {
             internal_root: None,
         },
         local: l,
+        synapse_container: "matrixbox-synapse".into(),
         now: NOW,
     }
 }
