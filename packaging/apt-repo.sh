@@ -7,7 +7,7 @@
 # OUT_DIR gets pool/main/m/matrixbox/*.deb, dists/$SUITE/main/binary-{amd64,arm64}/Packages(.gz),
 # dists/$SUITE/{Release,InRelease,Release.gpg}, and matrixbox-archive-keyring.gpg (the public
 # key alone, binary, for `signed-by=`). Clients:
-#   deb [signed-by=/etc/apt/keyrings/matrixbox.gpg] https://<host>/ bookworm main
+#   deb [signed-by=/etc/apt/keyrings/matrixbox.gpg check-valid-until=yes] https://<host>/ bookworm main
 # Release carries Valid-Until, VALID_DAYS after signing: apt then refuses a copy older than that,
 # so a mirror cannot replay an old repository (and its vulnerable packages) forever. --resign makes
 # a fresh Release (new Date and Valid-Until, same packages) and signs it; run it well within

@@ -199,7 +199,9 @@ install_apt() {
     signed_by_release_key "$TMP/InRelease" \
         || die "the repository at $APT_URL is not signed by the release key $KEY_FINGERPRINT; nothing was changed"
     check_valid_until "$TMP/InRelease"
-    line="deb [signed-by=$KEYRING] $APT_URL $SUITE main"
+    # check-valid-until=yes: apt's own expiry check, kept on where Acquire::Check-Valid-Until turned
+    # it off for all sources (images built with mmdebstrap do).
+    line="deb [signed-by=$KEYRING check-valid-until=yes] $APT_URL $SUITE main"
     if ! cmp -s "$TMP/release-key.gpg" "$KEYRING" 2>/dev/null; then
         run install -D -m 0644 "$TMP/release-key.gpg" "$KEYRING"
     fi
