@@ -180,11 +180,11 @@ signed_by_release_key() { # SIGNATURE [FILE]
 check_valid_until() { # INRELEASE
     gpgv --keyring "$TMP/release-key.gpg" --output "$TMP/Release" "$1" 2>/dev/null \
         || die "cannot read the signed part of $APT_URL/dists/$SUITE/InRelease; nothing was changed"
-    until=$(sed -n 's/^Valid-Until: //p' "$TMP/Release")
-    [ -n "$until" ] || die "the repository at $APT_URL has no Valid-Until, so an old copy could be replayed forever; nothing was changed"
-    until_s=$(date -d "$until" +%s 2>/dev/null) || die "cannot read Valid-Until: $until in $APT_URL/dists/$SUITE/InRelease; nothing was changed"
+    valid_until=$(sed -n 's/^Valid-Until: //p' "$TMP/Release")
+    [ -n "$valid_until" ] || die "the repository at $APT_URL has no Valid-Until, so an old copy could be replayed forever; nothing was changed"
+    until_s=$(date -d "$valid_until" +%s 2>/dev/null) || die "cannot read Valid-Until: $valid_until in $APT_URL/dists/$SUITE/InRelease; nothing was changed"
     [ "$(date +%s)" -lt "$until_s" ] \
-        || die "the repository at $APT_URL expired on $until (an old copy, or a release not re-signed in time); nothing was changed"
+        || die "the repository at $APT_URL expired on $valid_until (an old copy, or a release not re-signed in time); nothing was changed"
 }
 
 install_apt() {
@@ -194,7 +194,7 @@ install_apt() {
     # whatever it likes for those users. It must be the stamped key, byte for byte.
     fetch "$APT_URL/matrixbox-archive-keyring.gpg" "$TMP/served-key.gpg"
     cmp -s "$TMP/served-key.gpg" "$TMP/release-key.gpg" \
-        || die "$APT_URL/matrixbox-archive-keyring.gpg is not exactly the release key $KEY_FINGERPRINT (it may hold another key, which apt would trust); nothing was changed"
+        || die "$APT_URL/matrixbox-archive-keyring.gpg is not exactly the release key $KEY_FINGERPRINT (a key added to it would be trusted by whoever installs it by hand); nothing was changed"
     fetch "$APT_URL/dists/$SUITE/InRelease" "$TMP/InRelease"
     signed_by_release_key "$TMP/InRelease" \
         || die "the repository at $APT_URL is not signed by the release key $KEY_FINGERPRINT; nothing was changed"

@@ -5,7 +5,9 @@
 //!   error that stops the restarts, and `--uninstall --purge`;
 //! - `curl | sh --static`: truncated scripts and tampered binaries or sums install nothing, a
 //!   re-run restarts nothing, a tampered release leaves the running service alone, and
-//!   `--uninstall --purge` removes it all.
+//!   `--uninstall --purge` removes it all;
+//! - a hostile mirror (an extra key in the served keyring, signatures by a look-alike key, an
+//!   expired `Release`, plain http) against `install.sh` and apt, and `release.sh --resign`.
 //!
 //! The container shares the host's network namespace: Synapse is published on the bench engine's
 //! 127.0.0.1, which the edge inside must reach, and ports below 1024 then follow the host's
@@ -293,6 +295,11 @@ fn release(dir: &Path, base_url: &str) -> PathBuf {
             .arg(env!("CARGO_BIN_EXE_matrixbox")),
     );
     let debs = dir.join("debs");
+    // build-deb.sh generates its assets in this tree's target/assets: one build at a time.
+    static DEB_BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let building = DEB_BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for version in [PREVIOUS_VERSION, CURRENT_VERSION] {
         run_ok(
             Command::new(root.join("packaging/build-deb.sh"))
@@ -302,6 +309,7 @@ fn release(dir: &Path, base_url: &str) -> PathBuf {
                 .args(["--deb-version", version, "--fast"]),
         );
     }
+    drop(building);
     if let Ok(previous) = std::env::var("MATRIXBOX_TEST_PREVIOUS_DEB") {
         eprintln!("previous version: {previous}");
         std::fs::copy(
