@@ -5,14 +5,17 @@
 #
 # Debian/Ubuntu: adds the signed apt repository and installs the package. Elsewhere (or with
 # --static): downloads the static binary, checks SHA256SUMS and its signature, installs it to
-# /usr/local/bin with the systemd unit. Every download is checked against the release key whose
-# fingerprint packaging/release.sh pins below. Re-running changes nothing and restarts nothing.
+# /usr/local/bin with the systemd unit. Every download is checked against the release key that
+# packaging/release.sh stamps into this script (release_key below); no downloaded key is ever
+# trusted, and apt gets exactly that key. Re-running changes nothing and restarts nothing.
 # --uninstall removes what this script installed; --purge also removes the containers, the
 # configuration and all data (the homeserver's database, media and keys).
 #
 # Every step is a function; only the last line runs anything, so a download cut short runs nothing.
 # Environment: MATRIXBOX_RELEASE_URL, MATRIXBOX_APT_URL (mirrors of the release files and the
-# repository; the key stays pinned).
+# repository; the key stays pinned). Downloads are https only (TLS 1.2 or later, no redirect to
+# anything else); plain http is accepted from 127.0.0.1 and localhost alone, where the tests serve
+# a release and TLS would protect nothing.
 
 set -eu
 
@@ -35,6 +38,13 @@ PURGE=0
 FORCE_STATIC=0
 SUDO=
 TMP=
+
+# The release's public key, stamped in by packaging/release.sh: the only key this script trusts.
+release_key() {
+    cat <<'EOF'
+@RELEASE_KEY@
+EOF
+}
 
 say() { printf 'matrixbox-install: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -79,8 +89,8 @@ parse_args() {
 }
 
 check_stamped() {
-    case $KEY_FINGERPRINT$BASE_URL in
-        *@*) die "this is the unreleased template of install.sh: use the install.sh published with a release (packaging/release.sh pins the signing key into it)" ;;
+    case $KEY_FINGERPRINT$BASE_URL$(release_key) in
+        *@KEY_FINGERPRINT@*|*@BASE_URL@*|*@RELEASE_KEY@*) die "this is the unreleased template of install.sh: use the install.sh published with a release (packaging/release.sh stamps the signing key into it)" ;;
     esac
 }
 
@@ -120,31 +130,80 @@ make_tmp() {
     trap 'rm -rf "$TMP"' EXIT
 }
 
-fetch() { # URL FILE
-    curl -fsSL --retry 3 -o "$2" "$1" || die "cannot download $1; nothing was changed"
+# curl's options for URL: https with TLS 1.2 or later, redirects included; http only on loopback.
+# A user name in the URL could make "http://127.0.0.1:80@elsewhere/" go elsewhere: refused.
+curl_proto() { # URL
+    case $1 in
+        *@*) die "refusing $1: a download URL has no user part; nothing was changed" ;;
+        https://*) echo "--proto =https --proto-redir =https --tlsv1.2" ;;
+        http://127.0.0.1[:/]*|http://localhost[:/]*) echo "--proto =http --proto-redir =http" ;;
+        *) die "refusing $1: downloads go over https (plain http only from 127.0.0.1 or localhost, for tests); nothing was changed" ;;
+    esac
 }
 
-# Succeeds when SIGNATURE over FILE is good and made by the pinned key (gpgv reports the signing
-# key's and the primary key's fingerprints). gpgv ships with apt, so Debian needs no gnupg.
-signed_by_release_key() { # KEYRING SIGNATURE [FILE]
+fetch() { # URL FILE
+    proto=$(curl_proto "$1") || exit 1
+    # $proto is split on purpose: it holds several options, none with spaces.
+    # shellcheck disable=SC2086
+    curl -fsSL --retry 3 $proto -o "$2" "$1" || die "cannot download $1; nothing was changed"
+}
+
+# The stamped key, binary (what gpgv and apt's signed-by read): the armor's base64 between the
+# header block's blank line and the checksum line. No gnupg needed, only base64.
+write_release_key() {
+    if ! release_key | awk '
+            /^-----BEGIN PGP PUBLIC KEY BLOCK-----$/ { part = 1; next }
+            part == 1 && /^$/ { part = 2; next }
+            part == 2 && /^(=|-----END)/ { exit }
+            part == 2 { print }' | base64 -d > "$TMP/release-key.gpg" 2>/dev/null \
+        || [ ! -s "$TMP/release-key.gpg" ]; then
+        die "the release key stamped into this script is damaged: download install.sh again"
+    fi
+}
+
+# Succeeds when SIGNATURE over FILE is good and made by the pinned key, checked with the stamped
+# key alone (gpgv reports the signing key's and the primary key's fingerprints). gpgv ships with
+# apt, so Debian needs no gnupg.
+signed_by_release_key() { # SIGNATURE [FILE]
     if command -v gpgv >/dev/null 2>&1; then
-        status=$(gpgv --status-fd 1 --keyring "$1" "$2" ${3:+"$3"} 2>/dev/null) || return 1
+        status=$(gpgv --status-fd 1 --keyring "$TMP/release-key.gpg" "$1" ${2:+"$2"} 2>/dev/null) || return 1
     else
-        status=$(gpg --batch --no-default-keyring --status-fd 1 --keyring "$1" --verify "$2" ${3:+"$3"} 2>/dev/null) || return 1
+        status=$(gpg --batch --no-default-keyring --status-fd 1 --keyring "$TMP/release-key.gpg" --verify "$1" ${2:+"$2"} 2>/dev/null) || return 1
     fi
     printf '%s\n' "$status" | awk -v want="$KEY_FINGERPRINT" \
         '$2 == "VALIDSIG" && ($3 == want || $NF == want) { ok = 1 } END { exit !ok }'
 }
 
+# apt refuses a Release past its Valid-Until; so does this script, before it changes anything, and
+# it also refuses one without (an old copy replayed by a mirror never expires). The fields are read
+# from the text the signature covers: lines outside a clearsigned block are anyone's.
+check_valid_until() { # INRELEASE
+    gpgv --keyring "$TMP/release-key.gpg" --output "$TMP/Release" "$1" 2>/dev/null \
+        || die "cannot read the signed part of $APT_URL/dists/$SUITE/InRelease; nothing was changed"
+    valid_until=$(sed -n 's/^Valid-Until: //p' "$TMP/Release")
+    [ -n "$valid_until" ] || die "the repository at $APT_URL has no Valid-Until, so an old copy could be replayed forever; nothing was changed"
+    until_s=$(date -d "$valid_until" +%s 2>/dev/null) || die "cannot read Valid-Until: $valid_until in $APT_URL/dists/$SUITE/InRelease; nothing was changed"
+    [ "$(date +%s)" -lt "$until_s" ] \
+        || die "the repository at $APT_URL expired on $valid_until (an old copy, or a release not re-signed in time); nothing was changed"
+}
+
 install_apt() {
-    need curl; need gpgv
-    fetch "$APT_URL/matrixbox-archive-keyring.gpg" "$TMP/key.gpg"
+    need curl; need gpgv; need base64
+    write_release_key
+    # The by-hand instructions install this file: a mirror that adds its own key to it could sign
+    # whatever it likes for those users. It must be the stamped key, byte for byte.
+    fetch "$APT_URL/matrixbox-archive-keyring.gpg" "$TMP/served-key.gpg"
+    cmp -s "$TMP/served-key.gpg" "$TMP/release-key.gpg" \
+        || die "$APT_URL/matrixbox-archive-keyring.gpg is not exactly the release key $KEY_FINGERPRINT (a key added to it would be trusted by whoever installs it by hand); nothing was changed"
     fetch "$APT_URL/dists/$SUITE/InRelease" "$TMP/InRelease"
-    signed_by_release_key "$TMP/key.gpg" "$TMP/InRelease" \
+    signed_by_release_key "$TMP/InRelease" \
         || die "the repository at $APT_URL is not signed by the release key $KEY_FINGERPRINT; nothing was changed"
-    line="deb [signed-by=$KEYRING] $APT_URL $SUITE main"
-    if ! cmp -s "$TMP/key.gpg" "$KEYRING" 2>/dev/null; then
-        run install -D -m 0644 "$TMP/key.gpg" "$KEYRING"
+    check_valid_until "$TMP/InRelease"
+    # check-valid-until=yes: apt's own expiry check, kept on where Acquire::Check-Valid-Until turned
+    # it off for all sources (images built with mmdebstrap do).
+    line="deb [signed-by=$KEYRING check-valid-until=yes] $APT_URL $SUITE main"
+    if ! cmp -s "$TMP/release-key.gpg" "$KEYRING" 2>/dev/null; then
+        run install -D -m 0644 "$TMP/release-key.gpg" "$KEYRING"
     fi
     if [ "$(cat "$SOURCES" 2>/dev/null)" != "$line" ]; then
         if [ "$DRY_RUN" = 1 ]; then say "would write $SOURCES: $line"; else printf '%s\n' "$line" | $SUDO tee "$SOURCES" >/dev/null; fi
@@ -163,14 +222,14 @@ install_apt() {
 }
 
 install_static() {
-    need curl; need sha256sum
+    need curl; need sha256sum; need base64
     command -v gpgv >/dev/null 2>&1 || need gpg
+    write_release_key
     base=$RELEASE_URL/${VERSION:-latest}
     file=matrixbox-linux-$ARCH
     fetch "$base/SHA256SUMS" "$TMP/SHA256SUMS"
     fetch "$base/SHA256SUMS.asc" "$TMP/SHA256SUMS.asc"
-    fetch "$base/matrixbox-archive-keyring.gpg" "$TMP/key.gpg"
-    signed_by_release_key "$TMP/key.gpg" "$TMP/SHA256SUMS.asc" "$TMP/SHA256SUMS" \
+    signed_by_release_key "$TMP/SHA256SUMS.asc" "$TMP/SHA256SUMS" \
         || die "SHA256SUMS at $base is not signed by the release key $KEY_FINGERPRINT; nothing was changed"
     fetch "$base/$file" "$TMP/$file"
     (cd "$TMP" && grep " $file\$" SHA256SUMS | sha256sum -c - >/dev/null 2>&1) \

@@ -5,7 +5,9 @@
 //!   error that stops the restarts, and `--uninstall --purge`;
 //! - `curl | sh --static`: truncated scripts and tampered binaries or sums install nothing, a
 //!   re-run restarts nothing, a tampered release leaves the running service alone, and
-//!   `--uninstall --purge` removes it all.
+//!   `--uninstall --purge` removes it all;
+//! - a hostile mirror (an extra key in the served keyring, signatures by a look-alike key, an
+//!   expired `Release`, plain http) against `install.sh` and apt, and `release.sh --resign`.
 //!
 //! The container shares the host's network namespace: Synapse is published on the bench engine's
 //! 127.0.0.1, which the edge inside must reach, and ports below 1024 then follow the host's
@@ -510,7 +512,7 @@ fn apt_path_install_upgrade_lifecycle_purge() {
         machine
             .sh_ok("cat /etc/apt/sources.list.d/matrixbox.list")
             .contains(&format!(
-                "deb [signed-by=/etc/apt/keyrings/matrixbox.gpg] {base_url}/apt bookworm main"
+                "deb [signed-by=/etc/apt/keyrings/matrixbox.gpg check-valid-until=yes] {base_url}/apt bookworm main"
             ))
     );
     assert_eq!(machine.show("UnitFileState"), "enabled");
@@ -801,6 +803,276 @@ fn static_path_refuses_tampering_and_purges() {
         "/usr/local/bin/matrixbox",
         "/etc/systemd/system/matrixbox.service",
     ]);
+}
+
+/// A key with the release key's user ID, as a mirror that wants to sign for it would make.
+fn look_alike_key(gnupg: &Path) {
+    std::fs::create_dir_all(gnupg).unwrap();
+    run_ok(
+        Command::new("gpg")
+            .env("GNUPGHOME", gnupg)
+            .args(["--batch", "--passphrase", ""])
+            .args(["--quick-gen-key", KEY_NAME, "ed25519", "sign", "1d"]),
+    );
+}
+
+/// Signs the repository's `Release` (InRelease and Release.gpg) with the key in `gnupg`.
+fn sign_release(apt: &Path, gnupg: &Path) {
+    let dists = apt.join("dists/bookworm");
+    for (out, how) in [("InRelease", "--clearsign"), ("Release.gpg", "-abs")] {
+        run_ok(
+            Command::new("gpg")
+                .env("GNUPGHOME", gnupg)
+                .current_dir(&dists)
+                .args(["--batch", "--yes", "--local-user", KEY_NAME, how, "-o", out])
+                .arg("Release"),
+        );
+    }
+}
+
+/// `<release>/<name>`: a copy of `from` (a directory of the release) to change as a mirror would.
+fn mirror(release: &Path, from: &str, name: &str) -> PathBuf {
+    let copy = release
+        .join(name)
+        .join(Path::new(from).file_name().unwrap());
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(release.join(from))
+            .arg(&copy),
+    );
+    copy
+}
+
+/// `date -R` of `ago` (e.g. "60 days ago"), as Release files write dates.
+fn rfc2822(ago: &str) -> String {
+    run_ok(Command::new("date").args(["-u", "-R", "-d", ago]))
+        .trim()
+        .to_string()
+}
+
+/// What a mirror can do against the installer and apt, each refused before anything changes:
+/// serve the keyring with its own key added (the keyring users install by hand), sign the
+/// repository or the static release's sums with its own key (same user ID as the release key),
+/// replay a Release past its Valid-Until, or be reached over plain http. The normal install then
+/// writes exactly the stamped key, and apt with it refuses the foreign-signed and the expired
+/// repository, and accepts the expired one once `release.sh --resign` has signed it afresh.
+#[test]
+fn installer_and_apt_trust_only_the_stamped_key_and_a_fresh_repository() {
+    let published = publish();
+    let (release, base_url) = (&published.dir, &published.base_url);
+    let gnupg = release.parent().unwrap().join("gnupg");
+    let attacker = release.parent().unwrap().join("attacker-gnupg");
+    look_alike_key(&attacker);
+    let export = |home: &Path| {
+        Command::new("gpg")
+            .env("GNUPGHOME", home)
+            .args([
+                "--batch",
+                "--export-options",
+                "export-minimal",
+                "--export",
+                KEY_NAME,
+            ])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let pinned_key = std::fs::read(release.join("apt/matrixbox-archive-keyring.gpg")).unwrap();
+    assert_eq!(
+        pinned_key,
+        export(&gnupg),
+        "the served keyring is the release key"
+    );
+
+    // The release key and the mirror's key in the served keyring; InRelease still the release's.
+    let extra_key = mirror(release, "apt", "extra-key");
+    let mut both = pinned_key.clone();
+    both.extend(export(&attacker));
+    std::fs::write(extra_key.join("matrixbox-archive-keyring.gpg"), both).unwrap();
+    // Signed by the mirror's key; the served keyring is untouched.
+    let foreign = mirror(release, "apt", "foreign");
+    sign_release(&foreign, &attacker);
+    // A Release signed by the release key, valid until 30 days ago: an old copy replayed.
+    let expired = mirror(release, "apt", "expired");
+    let release_file = expired.join("dists/bookworm/Release");
+    let text = std::fs::read_to_string(&release_file).unwrap();
+    let (date, until) = (rfc2822("60 days ago"), rfc2822("30 days ago"));
+    let text: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("Date: ") {
+                format!("Date: {date}")
+            } else if line.starts_with("Valid-Until: ") {
+                format!("Valid-Until: {until}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert!(text.contains(&format!("Valid-Until: {until}")), "{text:?}");
+    std::fs::write(&release_file, text.join("\n") + "\n").unwrap();
+    sign_release(&expired, &gnupg);
+    // The static release's sums signed by the mirror's key, its key served beside them.
+    let foreign_sums = mirror(release, "releases/latest", "foreign-sums");
+    run_ok(
+        Command::new("gpg")
+            .env("GNUPGHOME", &attacker)
+            .current_dir(&foreign_sums)
+            .args(["--batch", "--yes", "--local-user", KEY_NAME, "--armor"])
+            .args(["--detach-sign", "-o", "SHA256SUMS.asc", "SHA256SUMS"]),
+    );
+    std::fs::write(
+        foreign_sums.join("matrixbox-archive-keyring.gpg"),
+        export(&attacker),
+    )
+    .unwrap();
+
+    let machine = Machine::boot("keys");
+    machine.prepare();
+    let install_url = format!("{base_url}/install.sh");
+    const KEYRING: &str = "/etc/apt/keyrings/matrixbox.gpg";
+    const SOURCES: &str = "/etc/apt/sources.list.d/matrixbox.list";
+    let refused = |m: &Machine, env: &str, args: &str, says: &str| {
+        let out = m.sh(&format!("curl -fsSL {install_url} | {env} sh -s -- {args}"));
+        assert!(!out.status.success(), "{env}: {}", describe(&out));
+        assert!(stderr(&out).contains(says), "{env}: {}", describe(&out));
+        for path in [KEYRING, SOURCES, "/usr/local/bin/matrixbox"] {
+            assert!(!m.exists(path), "{env}: {path} was written");
+        }
+        assert!(!m.sh("dpkg-query -W matrixbox").status.success());
+    };
+    let apt_url = |dir: &str| format!("MATRIXBOX_APT_URL={base_url}/{dir}/apt");
+    refused(
+        &machine,
+        &apt_url("extra-key"),
+        "",
+        "is not exactly the release key",
+    );
+    refused(
+        &machine,
+        &apt_url("foreign"),
+        "",
+        "is not signed by the release key",
+    );
+    refused(&machine, &apt_url("expired"), "", "expired on");
+    refused(
+        &machine,
+        &format!("MATRIXBOX_RELEASE_URL={base_url}/foreign-sums"),
+        "--static",
+        "is not signed by the release key",
+    );
+    // Plain http only on loopback, and no user part to hide another host behind.
+    let port = base_url.rsplit(':').next().unwrap();
+    refused(
+        &machine,
+        "MATRIXBOX_APT_URL=http://example.invalid/apt",
+        "",
+        "downloads go over https",
+    );
+    refused(
+        &machine,
+        &format!("MATRIXBOX_APT_URL=http://127.0.0.1:{port}@example.invalid/apt"),
+        "",
+        "has no user part",
+    );
+
+    // The normal install: apt gets the stamped key alone, the very bytes the release serves.
+    assert_success(&machine.curl_sh(&install_url, ""));
+    assert_eq!(
+        machine.sh_ok("dpkg-query -W -f '${Version}' matrixbox"),
+        CURRENT_VERSION
+    );
+    let sha256 = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut child = Command::new("sha256sum")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        stdout(&child.wait_with_output().unwrap())
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        machine
+            .sh_ok(&format!("sha256sum < {KEYRING}"))
+            .split_whitespace()
+            .next()
+            .unwrap(),
+        sha256(&pinned_key)
+    );
+    let keys = machine.sh_ok(&format!("gpg --show-keys --with-colons {KEYRING}"));
+    assert_eq!(
+        keys.lines().filter(|l| l.starts_with("pub:")).count(),
+        1,
+        "{keys}"
+    );
+    assert!(
+        machine
+            .sh_ok(&format!("cat {SOURCES}"))
+            .contains("check-valid-until=yes"),
+        "apt's expiry check is on for this source even where the image turned it off"
+    );
+
+    // apt with that keyring: the foreign-signed and the expired repository are refused.
+    let apt_update = |m: &Machine, dir: &str| {
+        m.write(
+            SOURCES,
+            &format!(
+                "deb [signed-by={KEYRING} check-valid-until=yes] {base_url}/{dir}/apt bookworm main\n"
+            ),
+        );
+        m.sh(&format!(
+            "apt-get update -q -o Dir::Etc::sourcelist={SOURCES} -o Dir::Etc::sourceparts=-"
+        ))
+    };
+    let foreign_update = apt_update(&machine, "foreign");
+    assert!(
+        !foreign_update.status.success(),
+        "{}",
+        describe(&foreign_update)
+    );
+    assert!(
+        stderr(&foreign_update).contains("NO_PUBKEY"),
+        "{}",
+        describe(&foreign_update)
+    );
+    let expired_update = apt_update(&machine, "expired");
+    assert!(
+        !expired_update.status.success(),
+        "{}",
+        describe(&expired_update)
+    );
+    assert!(
+        stderr(&expired_update).contains("is expired"),
+        "{}",
+        describe(&expired_update)
+    );
+
+    // Re-signed by the release step: a fresh Valid-Until, accepted by apt and install.sh again.
+    run_ok(
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/release.sh"))
+            .env("GNUPGHOME", &gnupg)
+            .arg("--resign")
+            .arg(release.join("expired"))
+            .arg(KEY_NAME),
+    );
+    assert_success(&apt_update(&machine, "expired"));
+    let again = machine.sh(&format!(
+        "curl -fsSL {install_url} | {} sh -s --",
+        apt_url("expired")
+    ));
+    assert_success(&again);
+    assert!(
+        stderr(&again).contains("already installed"),
+        "{}",
+        describe(&again)
+    );
 }
 
 fn env_var(name: &str) -> String {
