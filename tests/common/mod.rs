@@ -99,12 +99,23 @@ impl Drop for InstanceObjects {
     }
 }
 
+/// A loopback port free for TCP and UDP, for a server a test starts later (Pebble, a container).
+///
+/// Drawn at random below the kernel's ephemeral range (32768-60999 here), because the tests
+/// running side by side open client connections all the time and the kernel gives those ports
+/// from that range: a port picked there could be taken by a client before its server binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
 }
 
 /// One matrixbox installation with its config and state under a temporary directory. Fields drop

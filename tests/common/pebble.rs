@@ -5,12 +5,13 @@
 
 #![allow(dead_code)] // each user (test binaries, the benchmark example) uses a different part
 
-use std::net::{TcpListener as StdListener, TcpStream as StdStream, UdpSocket};
+use std::net::TcpStream as StdStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::free_port;
 use matrixbox::acme::Http01Tokens;
 use matrixbox::tls::CertStore;
 use rustls::pki_types::pem::PemObject;
@@ -18,17 +19,6 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-/// A loopback port free for both TCP and UDP (challtestsrv serves DNS on both).
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if StdListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
 
 fn loopback(port: u16) -> String {
     format!("127.0.0.1:{port}")
@@ -71,7 +61,23 @@ pub struct Pebble {
 }
 
 impl Pebble {
+    /// Starts Pebble and its DNS on free ports. A port found free can be taken by another test
+    /// process before Pebble binds it: such a start is retried on fresh ports.
     pub fn start(options: Options) -> Pebble {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Pebble::try_start(&options) {
+                Ok(pebble) => return pebble,
+                Err(e) if e.contains("address already in use") && attempts < 5 => {
+                    eprintln!("pebble: a port was taken meanwhile, retrying on others: {e}");
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn try_start(options: &Options) -> Result<Pebble, String> {
         let acme_addr = loopback(free_port());
         let management_addr = loopback(free_port());
         let dns_addr = loopback(free_port());
@@ -101,7 +107,7 @@ impl Pebble {
             .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
             .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
             .stdout(log("challtestsrv.log"))
-            .stderr(Stdio::inherit())
+            .stderr(log("challtestsrv.err"))
             .spawn()
             .expect("pebble-challtestsrv runs (apt-get install pebble)");
         let pebble = Command::new("pebble")
@@ -133,20 +139,20 @@ impl Pebble {
             this.management_addr.clone(),
             this.dns_management_addr.clone(),
         ] {
-            this.wait_for(&addr);
+            this.wait_for(&addr)?;
         }
         let root_pem = https_get_blocking(&this.management_addr, &this.api_root, "/roots/0");
+        // Both still running: an answer on their ports came from them, not from a port's thief.
+        this.exited()?;
         this.issuing_root =
             CertificateDer::from_pem_slice(root_pem.as_bytes()).expect("Pebble's root is PEM");
-        this
+        Ok(this)
     }
 
-    fn wait_for(&mut self, addr: &str) {
+    fn wait_for(&mut self, addr: &str) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(15);
         while StdStream::connect(addr).is_err() {
-            if let Some(status) = self.pebble.as_mut().and_then(|p| p.try_wait().unwrap()) {
-                panic!("pebble exited with {status}: {}", self.log("pebble.err"));
-            }
+            self.exited()?;
             assert!(
                 Instant::now() < deadline,
                 "{addr} did not come up: {}",
@@ -154,6 +160,24 @@ impl Pebble {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        Ok(())
+    }
+
+    /// An error naming the process that exited (with its log), if either has.
+    fn exited(&mut self) -> Result<(), String> {
+        if let Some(status) = self.pebble.as_mut().and_then(|p| p.try_wait().unwrap()) {
+            return Err(format!(
+                "pebble exited with {status}: {}",
+                self.log("pebble.err")
+            ));
+        }
+        if let Some(status) = self.challtestsrv.try_wait().unwrap() {
+            return Err(format!(
+                "pebble-challtestsrv exited with {status}: {}",
+                self.log("challtestsrv.err")
+            ));
+        }
+        Ok(())
     }
 
     /// The ACME directory URL.
