@@ -8,7 +8,8 @@
 
 pub mod pebble;
 
-use std::net::TcpListener;
+pub use pebble::free_port;
+
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -95,25 +96,6 @@ impl Drop for InstanceObjects {
         if std::env::var("MATRIXBOX_TEST_DOCKER_HOST").is_ok() {
             docker(&["rm", "-f", &self.synapse(), &self.postgres()]);
             docker(&["network", "rm", self.network()]);
-        }
-    }
-}
-
-/// A loopback port free for TCP and UDP, for a server a test starts later (Pebble, a container).
-///
-/// Drawn at random below the kernel's ephemeral range (32768-60999 here), because the tests
-/// running side by side open client connections all the time and the kernel gives those ports
-/// from that range: a port picked there could be taken by a client before its server binds it.
-pub fn free_port() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        let port = 20_000 + (hasher.finish() % 12_000) as u16;
-        let tcp = TcpListener::bind(("127.0.0.1", port));
-        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
-        if tcp.is_ok() && udp.is_ok() {
-            return port;
         }
     }
 }

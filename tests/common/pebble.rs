@@ -11,7 +11,6 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::free_port;
 use matrixbox::acme::Http01Tokens;
 use matrixbox::tls::CertStore;
 use rustls::pki_types::pem::PemObject;
@@ -19,6 +18,26 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+// Here rather than in mod.rs: examples/acme_bench.rs includes this file alone.
+/// A loopback port free for TCP and UDP, for a server a test starts later (Pebble, a container).
+///
+/// Drawn at random below the kernel's ephemeral range (32768-60999 here), because the tests
+/// running side by side open client connections all the time and the kernel gives those ports
+/// from that range: a port picked there could be taken by a client before its server binds it.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+}
 
 fn loopback(port: u16) -> String {
     format!("127.0.0.1:{port}")
