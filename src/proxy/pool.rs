@@ -1,7 +1,8 @@
 //! Keep-alive HTTP/1.1 connections to Synapse. There is one upstream address, so no keyed pool
 //! is needed: open connections wait in a list and a request takes the most recent ready one.
 //! Cheaper per request than hyper-util's general client (no key hashing, no task spawned to
-//! hand each connection back).
+//! hand each connection back). The number of open connections is capped: a request that finds
+//! none ready and no room for another waits a short while, then gives up (`Busy`).
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -10,21 +11,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
-use http_body_util::Limited;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use super::forward::ClientBody as Body;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections unused for this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Connections kept open; more are closed once their response is done.
-const MAX_KEPT: usize = 256;
-
-type Body = Limited<Incoming>;
+/// How often a request waiting for room looks for a connection that became ready (a finished
+/// response does not announce itself).
+const WAIT_POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -34,6 +36,8 @@ pub enum UpstreamError {
     ConnectTimeout,
     #[error("{0}")]
     Http(#[source] hyper::Error),
+    #[error("all {0} connections to the homeserver are busy")]
+    Busy(usize),
 }
 
 pub struct Pool {
@@ -43,14 +47,22 @@ pub struct Pool {
     /// their response has been read.
     kept: Mutex<Vec<(SendRequest<Body>, Instant)>>,
     reaper: Once,
+    /// One permit per open connection, held by the task that drives it.
+    room: Arc<Semaphore>,
+    max: usize,
+    /// How long a request waits for a ready connection or room for one.
+    wait: Duration,
 }
 
 impl Pool {
-    pub fn new(address: String) -> Arc<Pool> {
+    pub fn new(address: String, max: usize, wait: Duration) -> Arc<Pool> {
         Arc::new(Pool {
             address,
             kept: Mutex::new(Vec::new()),
             reaper: Once::new(),
+            room: Arc::new(Semaphore::new(max)),
+            max,
+            wait,
         })
     }
 
@@ -62,7 +74,7 @@ impl Pool {
             let (mut sender, reused) = match self.checkout() {
                 Some(sender) => (sender, true),
                 // Boxed: rare, and large enough to double every request's future otherwise.
-                None => (Box::pin(self.connect()).await?, false),
+                None => Box::pin(self.wait_for_connection()).await?,
             };
             match sender.try_send_request(req).await {
                 Ok(response) => {
@@ -94,14 +106,45 @@ impl Pool {
         None
     }
 
+    /// Every connection is kept: their number is bounded by `room`.
     fn checkin(&self, sender: SendRequest<Body>) {
-        let mut kept = self.kept.lock().expect("pool lock");
-        if kept.len() < MAX_KEPT {
-            kept.push((sender, Instant::now()));
+        self.kept
+            .lock()
+            .expect("pool lock")
+            .push((sender, Instant::now()));
+    }
+
+    /// A connection that became ready, or a new one once there is room for it; `Busy` after
+    /// `wait`. The flag says whether the connection was reused.
+    async fn wait_for_connection(
+        self: &Arc<Self>,
+    ) -> Result<(SendRequest<Body>, bool), UpstreamError> {
+        // Kept across polls: the semaphore serves waiters in order.
+        let room = self.room.clone().acquire_owned();
+        let give_up = tokio::time::sleep(self.wait);
+        tokio::pin!(room, give_up);
+        let mut look = tokio::time::interval(WAIT_POLL);
+        loop {
+            tokio::select! {
+                biased;
+                permit = &mut room => {
+                    let permit = permit.expect("the pool's semaphore is never closed");
+                    return Ok((self.connect(permit).await?, false));
+                }
+                _ = look.tick() => {
+                    if let Some(sender) = self.checkout() {
+                        return Ok((sender, true));
+                    }
+                }
+                _ = &mut give_up => return Err(UpstreamError::Busy(self.max)),
+            }
         }
     }
 
-    async fn connect(self: &Arc<Self>) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connect(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<SendRequest<Body>, UpstreamError> {
         self.reaper.call_once(|| {
             tokio::spawn(reap(Arc::downgrade(self)));
         });
@@ -113,8 +156,12 @@ impl Pool {
         let (sender, connection) = http1::handshake(WritesLast::new(TokioIo::new(tcp)))
             .await
             .map_err(UpstreamError::Http)?;
-        // Runs until the connection closes: its sender was dropped, or Synapse closed it.
-        tokio::spawn(connection);
+        // Runs until the connection closes: its sender was dropped, or Synapse closed it. Only
+        // then is there room for another.
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
         Ok(sender)
     }
 }
