@@ -42,6 +42,9 @@ struct Seen {
     /// Requests in progress on `/slow` paths, and the most at once.
     slow: AtomicUsize,
     max_slow: AtomicUsize,
+    /// Requests on `/hang` paths in progress, and those dropped before their answer.
+    hanging: AtomicUsize,
+    abandoned: AtomicUsize,
     /// Request bodies that ended in an error (the edge aborted them).
     body_errors: AtomicUsize,
     /// Bytes of `/big` handed to the HTTP server, and whether the client side went away.
@@ -53,8 +56,19 @@ fn raise_max(max: &AtomicUsize, now: usize) {
     max.fetch_max(now, Ordering::SeqCst);
 }
 
+/// Counts a `/hang` request that ends without its answer (its connection was closed).
+struct Hanging(Arc<Seen>);
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.0.hanging.fetch_sub(1, Ordering::SeqCst);
+        self.0.abandoned.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// An upstream that echoes what it received (target, headers, body size); `/slow` paths and
-/// `/sync` answer after `SLOW`, `/big` streams 512 MiB as fast as it is read.
+/// `/sync` answer after `SLOW`, `/hang` never answers, `/big` streams 512 MiB as fast as it is
+/// read.
 async fn upstream() -> (SocketAddr, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -103,6 +117,11 @@ async fn answer(
             rx.recv().await.map(|frame| (frame, rx))
         });
         return Ok(hyper::Response::new(StreamBody::new(frames).boxed()));
+    }
+    if path.ends_with("/hang") {
+        seen.hanging.fetch_add(1, Ordering::SeqCst);
+        let _hanging = Hanging(seen.clone());
+        std::future::pending::<()>().await;
     }
     let slow = path.contains("/slow") || path.ends_with("/sync");
     if slow {
@@ -460,6 +479,46 @@ async fn upstream_connections_stay_under_the_caps_and_sync_is_not_starved() {
         max_open <= 8 + 8,
         "{max_open} upstream connections open at once (caps 8 + 8 for sync)"
     );
+    normal_request_works(&h).await;
+}
+
+#[tokio::test]
+async fn a_request_the_client_cancels_is_dropped_at_the_upstream() {
+    let (up, seen) = upstream().await;
+    let h = start("", up).await;
+    let mut sender = h2_connect(&h).await;
+    futures_util::future::poll_fn(|cx| sender.poll_ready(cx))
+        .await
+        .unwrap();
+    let request = h2_get(&h, "/_matrix/client/v3/hang");
+    // A clone: the connection stays open, only the stream is reset.
+    let mut stream_sender = sender.clone();
+    let waiting = tokio::spawn(async move { stream_sender.send_request(request).await });
+    let started = Instant::now();
+    while seen.hanging.load(Ordering::SeqCst) == 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        seen.hanging.load(Ordering::SeqCst),
+        1,
+        "the request reached the upstream"
+    );
+    // The client gives up: its stream is reset. The edge drops its upstream request, so Synapse
+    // does not go on working for nobody.
+    waiting.abort();
+    let dropped_by = Instant::now();
+    while seen.abandoned.load(Ordering::SeqCst) == 0
+        && dropped_by.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen.abandoned.load(Ordering::SeqCst),
+        1,
+        "the upstream still works on a request cancelled {:?} ago",
+        dropped_by.elapsed()
+    );
+    assert!(!sender.is_closed(), "the client's connection stays open");
     normal_request_works(&h).await;
 }
 

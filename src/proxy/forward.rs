@@ -137,8 +137,15 @@ impl Upstream {
         // connection small.
         Either::Right(Box::pin(async move {
             // One client connection gets a share of Synapse's connections, not all of them.
-            let Ok(Ok(turn)) = tokio::time::timeout(wait, turns.acquire_owned()).await else {
-                return early.answer(busy("this connection has too many requests in progress"));
+            let turn = match turns.clone().try_acquire_owned() {
+                Ok(turn) => turn,
+                Err(_) => match tokio::time::timeout(wait, turns.acquire_owned()).await {
+                    Ok(Ok(turn)) => turn,
+                    _ => {
+                        return early
+                            .answer(busy("this connection has too many requests in progress"));
+                    }
+                },
             };
             let mut body = ClientBody::new(body, max_body, stall);
             // No upstream connection is taken for a body that never starts.
@@ -240,12 +247,14 @@ impl ClientBody {
     }
 
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<BodyError> {
-        let deadline = tokio::time::Instant::now() + self.stall_after;
+        let stall_after = self.stall_after;
         let sleep = self
             .stall
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall_after)));
         if !self.armed {
-            sleep.as_mut().reset(deadline);
+            sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + stall_after);
             self.armed = true;
         }
         sleep

@@ -282,7 +282,9 @@ impl Edge {
                 .headers_mut()
                 .insert(header::STRICT_TRANSPORT_SECURITY, HSTS.clone());
         }
-        if hyper::body::Body::is_end_stream(req.body()) {
+        // On HTTP/2 an unread body ends only its stream; on HTTP/1 it is drained or ends the
+        // connection.
+        if hyper::body::Body::is_end_stream(req.body()) || req.version() >= Version::HTTP_2 {
             return Either::Left(std::future::ready(response));
         }
         // Rare (our own pages take no body): boxed so the common future stays small.
@@ -372,14 +374,13 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
-/// Reads and drops a small body the answer did not need, so the connection stays usable; else the
-/// answer ends the connection (HTTP/1; on HTTP/2 only the stream ends).
+/// Reads and drops a small HTTP/1 body the answer did not need, so the connection stays usable;
+/// else the answer ends the connection.
 async fn after_drain(
     req: Request<Incoming>,
     mut response: Response<Body>,
     within: Duration,
 ) -> Response<Body> {
-    let version = req.version();
     let mut body = req.into_body();
     let small = hyper::body::Body::size_hint(&body).lower() <= DRAIN_MAX as u64;
     let drain = async {
@@ -394,7 +395,7 @@ async fn after_drain(
         true
     };
     let drained = small && tokio::time::timeout(within, drain).await.unwrap_or(false);
-    if !drained && version < Version::HTTP_2 {
+    if !drained {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -38,12 +38,12 @@ impl<T> WriteStall<T> {
             self.armed = false;
             return polled;
         }
-        let deadline = Instant::now() + self.after;
+        let after = self.after;
         let sleep = self
             .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
         if !self.armed {
-            sleep.as_mut().reset(deadline);
+            sleep.as_mut().reset(Instant::now() + after);
             self.armed = true;
         }
         match sleep.as_mut().poll(cx) {
