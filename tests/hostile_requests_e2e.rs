@@ -154,6 +154,7 @@ fn test_limits() -> Limits {
         upstream_connections: 8,
         sync_connections: 8,
         requests_per_connection: 4,
+        turn_timeout: Duration::from_millis(500),
         queue_timeout: Duration::from_millis(500),
         body_idle_timeout: Duration::from_secs(1),
         write_idle_timeout: Duration::from_secs(1),

@@ -132,7 +132,7 @@ impl Upstream {
 
         let turns = peer.turns(self.limits.requests_per_connection);
         let (upstream, max_body) = (self.authority.clone(), self.max_body);
-        let (wait, stall) = (self.limits.queue_timeout, self.limits.body_idle_timeout);
+        let (wait, stall) = (self.limits.turn_timeout, self.limits.body_idle_timeout);
         // Boxed: allocated per request, it keeps the room hyper reserves in every open
         // connection small.
         Either::Right(Box::pin(async move {

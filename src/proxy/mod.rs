@@ -78,7 +78,11 @@ pub struct Limits {
     pub sync_connections: usize,
     /// Requests one client connection may have at Synapse at once (`/sync` included).
     pub requests_per_connection: usize,
-    /// How long a request waits for its turn or for a connection to Synapse before a 503.
+    /// How long a request waits for a turn among its connection's requests before a 503. Long:
+    /// a client with many requests at once (thumbnails) waits only on itself.
+    pub turn_timeout: Duration,
+    /// How long a request waits for a connection to Synapse before a 503. Short: Synapse is
+    /// overloaded, and clients retry after the time the 503 gives them.
     pub queue_timeout: Duration,
     /// A request body that sends nothing for this long gets 408.
     pub body_idle_timeout: Duration,
@@ -92,6 +96,7 @@ impl Default for Limits {
             upstream_connections: 256,
             sync_connections: 1024,
             requests_per_connection: 32,
+            turn_timeout: Duration::from_secs(30),
             queue_timeout: Duration::from_secs(3),
             body_idle_timeout: Duration::from_secs(30),
             write_idle_timeout: Duration::from_secs(60),
@@ -527,6 +532,24 @@ mod tests {
         assert_eq!(strip_port("matrix.example.com:5002"), "matrix.example.com");
         assert_eq!(strip_port("matrix.example.com"), "matrix.example.com");
         assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+
+    #[test]
+    fn hsts_only_with_a_publicly_trusted_certificate_for_a_public_name() {
+        let hsts =
+            |yaml: &str| sends_hsts(&config::parse(yaml, std::path::Path::new("t.yaml")).unwrap());
+        assert!(hsts("domain: matrix.example.org\n"));
+        assert!(hsts(
+            "domain: matrix.example.org\ntls: {cert: /c.pem, key: /k.pem}\n"
+        ));
+        assert!(!hsts("domain: localhost\n"));
+        assert!(!hsts("domain: matrix.test\n"));
+        assert!(!hsts(
+            "domain: matrix.example.org\nacme: {directory: internal}\n"
+        ));
+        assert!(!hsts(
+            "domain: matrix.example.org\nacme: {directory: letsencrypt-staging}\n"
+        ));
     }
 
     #[test]
