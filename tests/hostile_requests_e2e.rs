@@ -67,8 +67,8 @@ impl Drop for Hanging {
 }
 
 /// An upstream that echoes what it received (target, headers, body size); `/slow` paths and
-/// `/sync` answer after `SLOW`, `/hang` never answers, `/big` streams 512 MiB as fast as it is
-/// read.
+/// `/sync` answer after `SLOW`, `/hang` never answers, `/drip` pauses between chunks, `/big`
+/// streams 512 MiB as fast as it is read.
 async fn upstream() -> (SocketAddr, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -112,6 +112,24 @@ async fn answer(
                     .fetch_add(chunk.len() as u64, Ordering::SeqCst);
             }
             seen.big_gone.store(true, Ordering::SeqCst);
+        });
+        let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|frame| (frame, rx))
+        });
+        return Ok(hyper::Response::new(StreamBody::new(frames).boxed()));
+    }
+    if path.ends_with("/drip") {
+        // Three chunks, with pauses longer than every edge timeout between them.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            for i in 0..3 {
+                if i > 0 {
+                    tokio::time::sleep(SLOW * 3 / 2).await;
+                }
+                let _ = tx
+                    .send(Ok(Frame::data(Bytes::from(format!("chunk{i};")))))
+                    .await;
+            }
         });
         let frames = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|frame| (frame, rx))
@@ -606,6 +624,71 @@ async fn a_client_that_never_reads_stalls_the_upstream_and_is_closed() {
     assert!(drained.is_ok(), "the client connection was not closed");
     assert!(total < 96 << 20, "{total} bytes reached the client");
     normal_request_works(&h).await;
+}
+
+#[tokio::test]
+async fn an_h2_client_that_grants_no_window_loses_its_stream_not_the_upstream() {
+    let (up, seen) = upstream().await;
+    let h = start("", up).await;
+    // The client reads its socket (PINGs and SETTINGS are answered, so no write of the edge
+    // waits) but never takes the body, so it grants no flow-control window.
+    let tls = tls_connect(&h, b"h2").await;
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(65_535)
+        .handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    futures_util::future::poll_fn(|cx| sender.poll_ready(cx))
+        .await
+        .unwrap();
+    let response = sender
+        .send_request(h2_get(&h, "/_matrix/media/v3/download/big"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let started = Instant::now();
+    normal_client_throughout(&h, Duration::from_secs(2)).await;
+    while !seen.big_gone.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = seen.big_sent.load(Ordering::SeqCst);
+    assert!(
+        seen.big_gone.load(Ordering::SeqCst),
+        "the edge still holds the stalled response after {:?} ({sent} bytes sent)",
+        started.elapsed()
+    );
+    assert!(
+        sent < 96 << 20,
+        "the upstream wrote {sent} bytes before stalling"
+    );
+    // Only the stalled stream ended: the same connection still gets answers.
+    let versions = sender
+        .send_request(h2_get(&h, "/_matrix/client/versions"))
+        .await
+        .unwrap();
+    assert_eq!(versions.status(), 200);
+    drop(response);
+}
+
+#[tokio::test]
+async fn a_response_that_pauses_at_the_upstream_is_not_cut() {
+    let (up, _) = upstream().await;
+    let h = start("", up).await;
+    // Pauses longer than the write and stall timeouts, with a client that reads: the edge waits
+    // for Synapse as long as Synapse takes.
+    let response = raw_https(
+        &h,
+        format!(
+            "GET /_matrix/client/v3/drip HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for chunk in ["chunk0;", "chunk1;", "chunk2;"] {
+        assert!(response.contains(chunk), "{response}");
+    }
 }
 
 #[tokio::test]

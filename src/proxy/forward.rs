@@ -64,8 +64,14 @@ impl Upstream {
                 address.clone(),
                 limits.upstream_connections,
                 limits.queue_timeout,
+                limits.write_idle_timeout,
             ),
-            sync_pool: Pool::new(address, limits.sync_connections, limits.queue_timeout),
+            sync_pool: Pool::new(
+                address,
+                limits.sync_connections,
+                limits.queue_timeout,
+                limits.write_idle_timeout,
+            ),
             max_body,
             limits: limits.clone(),
         }
