@@ -409,7 +409,7 @@ async fn bodiless_posts_on_one_h2_connection_hit_its_cap_while_others_are_served
         "{statuses:?}"
     );
     assert!(
-        statuses.get(&503).copied().unwrap_or(0) >= 200,
+        statuses.get(&503).copied().unwrap_or(0) >= 128,
         "{statuses:?}"
     );
     assert!(
@@ -574,8 +574,15 @@ async fn a_trickled_body_gets_408_and_its_upstream_request_is_aborted() {
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     assert_eq!(header(&response, "connection"), Some("close"), "{response}");
     assert!(took < Duration::from_secs(10), "answered after {took:?}");
-    assert!(
-        seen.body_errors.load(Ordering::SeqCst) >= 1,
+    let answered = Instant::now();
+    while seen.body_errors.load(Ordering::SeqCst) == 0
+        && answered.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen.body_errors.load(Ordering::SeqCst),
+        1,
         "the upstream request was aborted, not completed"
     );
 }
@@ -921,17 +928,30 @@ async fn warnings_an_attacker_can_trigger_are_rate_limited() {
         "40 failures gave {} lines: {logged:#?}",
         logged.len()
     );
-    // Once a token comes back, the next line says how many were left out.
-    tokio::time::sleep(Duration::from_millis(10_500)).await;
-    let response = raw_https(&h, request.as_bytes()).await;
-    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
-    let logged = lines(&capture);
-    let last = logged.last().unwrap();
-    let suppressed: u64 = last
-        .split("suppressed=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {last}"));
-    assert!(suppressed >= 30, "{last}");
+    // Once a token comes back, the next line says how many were left out. (Other tests share
+    // the limit and may take a token first: a few tries.)
+    let mut summary = None;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
+        let response = raw_https(&h, request.as_bytes()).await;
+        assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+        summary = lines(&capture).into_iter().find_map(|line| {
+            let n: u64 = line
+                .split("suppressed=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            (n >= 30).then_some(line)
+        });
+        if summary.is_some() {
+            break;
+        }
+    }
+    assert!(
+        summary.is_some(),
+        "no line counts the suppressed ones: {:#?}",
+        lines(&capture)
+    );
 }
