@@ -542,6 +542,39 @@ async fn a_request_the_client_cancels_is_dropped_at_the_upstream() {
 }
 
 #[tokio::test]
+async fn requests_over_the_upstream_cap_wait_for_a_connection() {
+    let (up, seen) = upstream().await;
+    let limits = Limits {
+        upstream_connections: 2,
+        requests_per_connection: 32,
+        queue_timeout: SLOW * 10,
+        ..test_limits()
+    };
+    let h = start_named(NAME, "", limits, up).await;
+    let sender = h2_connect(&h).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let mut sender = sender.clone();
+        let req = h2_get(&h, "/_matrix/client/v3/slow");
+        set.spawn(async move {
+            futures_util::future::poll_fn(|cx| sender.poll_ready(cx))
+                .await
+                .unwrap();
+            sender.send_request(req).await.unwrap().status().as_u16()
+        });
+    }
+    while let Some(status) = set.join_next().await {
+        assert_eq!(
+            status.unwrap(),
+            200,
+            "waited for a connection, then answered"
+        );
+    }
+    assert!(seen.max_open.load(Ordering::SeqCst) <= 2);
+    assert!(seen.max_slow.load(Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test]
 async fn a_trickled_body_gets_408_and_its_upstream_request_is_aborted() {
     let (up, seen) = upstream().await;
     let h = start("", up).await;

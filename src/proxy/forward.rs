@@ -160,13 +160,18 @@ impl Upstream {
             }
             let sent = tokio::time::timeout(
                 RESPONSE_HEADERS_TIMEOUT,
-                pool.send(Request::from_parts(parts, body)),
+                pool.clone().send(Request::from_parts(parts, body)),
             );
             match sent.await {
                 Ok(Ok(response)) => {
                     let (mut parts, body) = response.into_parts();
                     remove_hop_by_hop(&mut parts.headers);
-                    Response::from_parts(parts, Body::Upstream(Streamed { body, _turn: turn }))
+                    let body = Streamed {
+                        body,
+                        pool,
+                        _turn: turn,
+                    };
+                    Response::from_parts(parts, Body::Upstream(body))
                 }
                 Ok(Err(e)) => early.answer(match find_body_error(&e) {
                     Some(body_error) => body_failure(body_error),
@@ -202,7 +207,15 @@ impl Early {
 /// Synapse's response on its way to the client, holding the client connection's turn until done.
 pub struct Streamed {
     pub(super) body: Incoming,
+    /// Told when this response is done, so a request waiting for a connection gets this one.
+    pool: Arc<Pool>,
     _turn: OwnedSemaphorePermit,
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        self.pool.response_finished();
+    }
 }
 
 /// A client's request body on its way to Synapse: the upload limit enforced, and an error once
@@ -342,7 +355,7 @@ fn body_failure(error: &BodyError) -> Response<Body> {
             matrix_error(
                 StatusCode::BAD_REQUEST,
                 "M_UNKNOWN",
-                "the request body is malformed",
+                "the request body is malformed or was cut off; send the request again",
             )
         }
     }

@@ -19,7 +19,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -28,9 +28,9 @@ use super::forward::ClientBody as Body;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections unused for this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// How often a request waiting for room looks for a connection that became ready (a finished
-/// response does not announce itself).
-const WAIT_POLL: Duration = Duration::from_millis(20);
+/// How often a request waiting for room looks for a connection that became ready, should it have
+/// missed the announcement (`returned`) of one.
+const WAIT_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -57,6 +57,8 @@ pub struct Pool {
     max: usize,
     /// How long a request waits for a ready connection or room for one.
     wait: Duration,
+    /// Announces a response finished, so its connection is (about to be) ready again.
+    finished: Notify,
 }
 
 impl Pool {
@@ -69,7 +71,14 @@ impl Pool {
             room: Arc::new(Semaphore::new(max)),
             max,
             wait,
+            finished: Notify::new(),
         })
+    }
+
+    /// Called when a response from this pool has been passed on whole (or dropped): one request
+    /// waiting for a connection looks again.
+    pub fn response_finished(&self) {
+        self.finished.notify_one();
     }
 
     pub async fn send(
@@ -138,6 +147,11 @@ impl Pool {
                 permit = &mut room => {
                     let permit = permit.expect("the pool's semaphore is never closed");
                     return Ok((self.connect(permit).await?, false));
+                }
+                _ = self.finished.notified() => {
+                    if let Some(conn) = self.checkout() {
+                        return Ok((conn, true));
+                    }
                 }
                 _ = look.tick() => {
                     if let Some(conn) = self.checkout() {
