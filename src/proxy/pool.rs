@@ -29,7 +29,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections unused for this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How often a request waiting for room looks for a connection that became ready, should it have
-/// missed the announcement (`returned`) of one.
+/// missed the announcement (`finished`) of one.
 const WAIT_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +230,8 @@ async fn reap(pool: Weak<Pool>) {
     let Some(stall_after) = pool.upgrade().map(|p| p.stall_after) else {
         return;
     };
-    let mut ticks = tokio::time::interval((stall_after / 2).min(IDLE_TIMEOUT / 3));
+    let every = (stall_after / 2).clamp(Duration::from_millis(100), IDLE_TIMEOUT / 3);
+    let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
         let Some(pool) = pool.upgrade() else { return };
