@@ -62,6 +62,7 @@ pub mod secrets;
 pub mod service;
 pub mod stack;
 pub mod synapse;
+pub mod throttle;
 pub mod tls;
 pub mod tuning;
 pub mod unit;

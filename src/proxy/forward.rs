@@ -1,36 +1,57 @@
 //! Forwarding to Synapse: raw path kept byte for byte, forwarding headers set, bodies streamed
-//! both ways with the upload limit enforced, over a keep-alive pool.
+//! both ways with the upload limit and a stall timeout enforced, over capped keep-alive pools.
 
 use std::future::{Future, ready};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::FutureExt;
+use bytes::{Buf, Bytes};
 use futures_util::future::Either;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::{LengthLimitError, Limited};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming, SizeHint};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Sleep;
 
 use super::pool::{Pool, UpstreamError};
-use super::{Body, Peer, matrix_error};
+use super::{Body, Limits, Peer, json_response, matrix_error, route};
+use crate::throttle::Throttle;
+use crate::warn_throttled;
 
 /// Long-poll `/sync` holds a request for up to its `timeout` (clients use 30 s); leave ample room.
 const RESPONSE_HEADERS_TIMEOUT: Duration = Duration::from_secs(330);
+/// Sent with 503 when Synapse's connections are all taken.
+const RETRY_AFTER_SECS: u64 = 2;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// Forwarding headers Synapse must not take from a client (it reads X-Forwarded-For, which is
+/// overwritten, but other software behind it may read these).
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Clients decide how often these happen, so their log lines are rate-limited.
+static UPSTREAM_FAILED: Throttle = Throttle::new(5, Duration::from_secs(10));
+static UPSTREAM_BUSY: Throttle = Throttle::new(5, Duration::from_secs(10));
+static BAD_BODY: Throttle = Throttle::new(5, Duration::from_secs(10));
 
 pub struct Upstream {
     authority: http::uri::Authority,
     /// Sent as Host when a request has none (an HTTP/1.0 client).
     host: HeaderValue,
+    /// Everything but long-poll `/sync`, which has its own pool so that waiting syncs and other
+    /// requests cannot take each other's connections.
     pool: Arc<Pool>,
+    sync_pool: Arc<Pool>,
     max_body: u64,
+    limits: Limits,
 }
 
 impl Upstream {
-    pub fn new(authority: http::uri::Authority, max_body: u64) -> Upstream {
+    pub fn new(authority: http::uri::Authority, max_body: u64, limits: &Limits) -> Upstream {
         let address = match authority.port() {
             Some(_) => authority.to_string(),
             None => format!("{authority}:80"),
@@ -39,8 +60,20 @@ impl Upstream {
             host: HeaderValue::from_str(authority.as_str())
                 .expect("an authority is a valid header"),
             authority,
-            pool: Pool::new(address),
+            pool: Pool::new(
+                address.clone(),
+                limits.upstream_connections,
+                limits.queue_timeout,
+                limits.write_idle_timeout,
+            ),
+            sync_pool: Pool::new(
+                address,
+                limits.sync_connections,
+                limits.queue_timeout,
+                limits.write_idle_timeout,
+            ),
             max_body,
+            limits: limits.clone(),
         }
     }
 
@@ -52,13 +85,18 @@ impl Upstream {
         peer: &Peer,
     ) -> impl Future<Output = Response<Body>> + Send + use<> {
         let (mut parts, body) = req.into_parts();
+        // An answer given before the whole body was read ends an HTTP/1 connection: the unread
+        // rest would be taken for the next request.
+        let early = Early {
+            close: parts.version < Version::HTTP_2 && !hyper::body::Body::is_end_stream(&body),
+        };
         let declared = parts
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.max_body) {
-            return Either::Left(ready(too_large(self.max_body)));
+            return Either::Left(ready(early.answer(too_large(self.max_body))));
         }
         // HTTP/2 carries the host in :authority; Synapse (HTTP/1.1) needs it as Host.
         if let Some(authority) = parts.uri.authority()
@@ -69,20 +107,27 @@ impl Upstream {
         if !parts.headers.contains_key(header::HOST) {
             parts.headers.insert(header::HOST, self.host.clone());
         }
+        let pool = if route::is_long_poll(&parts.method, parts.uri.path()) {
+            self.sync_pool.clone()
+        } else {
+            self.pool.clone()
+        };
         // Origin form, from the original parts (shared buffers): the path and query stay byte for
         // byte.
         parts.uri = match parts.uri.path_and_query() {
             Some(target) => Uri::from(target.clone()),
             None => {
-                return Either::Left(ready(matrix_error(
+                return Either::Left(ready(early.answer(matrix_error(
                     StatusCode::BAD_REQUEST,
                     "M_UNRECOGNIZED",
                     "bad request target",
-                )));
+                ))));
             }
         };
         parts.version = Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(&FORWARDED);
+        parts.headers.remove(&X_REAL_IP);
         // Overwritten, never appended: a client cannot choose the address Synapse logs and rate-limits.
         parts
             .headers
@@ -90,38 +135,261 @@ impl Upstream {
         parts
             .headers
             .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
-        let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
-        let body = Limited::new(body, limit);
 
+        let turns = peer.turns(self.limits.requests_per_connection);
+        let (upstream, max_body) = (self.authority.clone(), self.max_body);
+        let (wait, stall) = (self.limits.turn_timeout, self.limits.body_idle_timeout);
         // Boxed: allocated per request, it keeps the room hyper reserves in every open
         // connection small.
-        let response = tokio::time::timeout(
-            RESPONSE_HEADERS_TIMEOUT,
-            Box::pin(self.pool.clone().send(Request::from_parts(parts, body))),
-        );
-        let (upstream, max_body) = (self.authority.clone(), self.max_body);
-        Either::Right(response.map(move |response| match response {
-            Ok(Ok(response)) => {
-                let (mut parts, body) = response.into_parts();
-                remove_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, Body::Upstream(body))
+        Either::Right(Box::pin(async move {
+            // One client connection gets a share of Synapse's connections, not all of them.
+            let turn = match turns.clone().try_acquire_owned() {
+                Ok(turn) => turn,
+                Err(_) => match tokio::time::timeout(wait, turns.acquire_owned()).await {
+                    Ok(Ok(turn)) => turn,
+                    _ => {
+                        return early
+                            .answer(busy("this connection has too many requests in progress"));
+                    }
+                },
+            };
+            let mut body = ClientBody::new(body, max_body, stall);
+            // No upstream connection is taken for a body that never starts.
+            if let Err(e) = body.first_frame().await {
+                return early.answer(body_failure(&e));
             }
-            Ok(Err(e)) if is_length_limit(&e) => too_large(max_body),
-            Ok(Err(e)) => {
-                tracing::warn!(%upstream, "upstream request failed: {e}");
-                matrix_error(
-                    StatusCode::BAD_GATEWAY,
+            let sent = tokio::time::timeout(
+                RESPONSE_HEADERS_TIMEOUT,
+                pool.clone().send(Request::from_parts(parts, body)),
+            );
+            match sent.await {
+                Ok(Ok(response)) => {
+                    let (mut parts, body) = response.into_parts();
+                    remove_hop_by_hop(&mut parts.headers);
+                    let body = Streamed {
+                        body,
+                        pool,
+                        _turn: turn,
+                    };
+                    Response::from_parts(parts, Body::Upstream(body))
+                }
+                Ok(Err(e)) => early.answer(match find_body_error(&e) {
+                    Some(body_error) => body_failure(body_error),
+                    None => upstream_failure(&upstream, &e),
+                }),
+                Err(_) => early.answer(matrix_error(
+                    StatusCode::GATEWAY_TIMEOUT,
                     "M_UNKNOWN",
-                    "the homeserver is not reachable right now",
-                )
+                    "the homeserver did not answer in time",
+                )),
             }
-            Err(_) => matrix_error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "M_UNKNOWN",
-                "the homeserver did not answer in time",
-            ),
         }))
     }
+}
+
+/// Whether an answer produced before Synapse's must close the client's connection.
+#[derive(Clone, Copy)]
+struct Early {
+    close: bool,
+}
+
+impl Early {
+    fn answer(self, mut response: Response<Body>) -> Response<Body> {
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// Synapse's response on its way to the client, holding the client connection's turn until done.
+pub struct Streamed {
+    pub(super) body: Incoming,
+    /// Told when this response is done, so a request waiting for a connection gets this one.
+    pool: Arc<Pool>,
+    _turn: OwnedSemaphorePermit,
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        self.pool.response_finished();
+    }
+}
+
+/// A client's request body on its way to Synapse: the upload limit enforced, and an error once
+/// no bytes came for a while (the upstream request is then aborted and its connection closed).
+pub struct ClientBody {
+    /// Read before the upstream connection was taken.
+    first: Option<Frame<Bytes>>,
+    inner: Incoming,
+    /// Bytes still allowed.
+    left: u64,
+    max: u64,
+    stall_after: Duration,
+    /// Armed while waiting for the client; allocated on the first wait.
+    stall: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the request body is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("the request body stalled: no bytes for {}s", .0.as_secs())]
+    Stalled(Duration),
+    #[error("the request body is malformed or was cut off: {0}")]
+    Client(#[source] hyper::Error),
+}
+
+impl ClientBody {
+    fn new(inner: Incoming, max: u64, stall_after: Duration) -> ClientBody {
+        ClientBody {
+            first: None,
+            inner,
+            left: max,
+            max,
+            stall_after,
+            stall: None,
+            armed: false,
+        }
+    }
+
+    /// Waits for the first frame (kept for sending), unless the body is empty.
+    async fn first_frame(&mut self) -> Result<(), BodyError> {
+        if hyper::body::Body::is_end_stream(self) {
+            return Ok(());
+        }
+        self.first = self.frame().await.transpose()?;
+        Ok(())
+    }
+
+    fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<BodyError> {
+        let stall_after = self.stall_after;
+        let sleep = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall_after)));
+        if !self.armed {
+            sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + stall_after);
+            self.armed = true;
+        }
+        sleep
+            .as_mut()
+            .poll(cx)
+            .map(|()| BodyError::Stalled(self.stall_after))
+    }
+}
+
+impl hyper::body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        if let Some(frame) = this.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.armed = false;
+                let len = frame.data_ref().map_or(0, |d| d.remaining() as u64);
+                if len > this.left {
+                    return Poll::Ready(Some(Err(BodyError::TooLarge(this.max))));
+                }
+                this.left -= len;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Client(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => this.poll_stall(cx).map(|e| Some(Err(e))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let first = self
+            .first
+            .as_ref()
+            .and_then(Frame::data_ref)
+            .map_or(0, |d| d.remaining() as u64);
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + first);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
+    }
+}
+
+fn find_body_error(error: &UpstreamError) -> Option<&BodyError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(body_error) = e.downcast_ref::<BodyError>() {
+            return Some(body_error);
+        }
+        source = e.source();
+    }
+    None
+}
+
+fn body_failure(error: &BodyError) -> Response<Body> {
+    match error {
+        BodyError::TooLarge(max) => too_large(*max),
+        BodyError::Stalled(_) => matrix_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "M_UNKNOWN",
+            &format!("{error}; send the body without pauses"),
+        ),
+        BodyError::Client(_) => {
+            warn_throttled!(BAD_BODY, "client request failed: {error}");
+            matrix_error(
+                StatusCode::BAD_REQUEST,
+                "M_UNKNOWN",
+                "the request body is malformed or was cut off; send the request again",
+            )
+        }
+    }
+}
+
+fn upstream_failure(upstream: &http::uri::Authority, error: &UpstreamError) -> Response<Body> {
+    if let UpstreamError::Busy(_) = error {
+        warn_throttled!(
+            UPSTREAM_BUSY,
+            %upstream,
+            "refusing a request: {error} (the homeserver is slow or overloaded)"
+        );
+        return busy("the homeserver is busy");
+    }
+    warn_throttled!(UPSTREAM_FAILED, %upstream, "upstream request failed: {error}");
+    matrix_error(
+        StatusCode::BAD_GATEWAY,
+        "M_UNKNOWN",
+        "the homeserver is not reachable right now",
+    )
+}
+
+/// 503 with the Matrix rate-limit error, which clients retry after the given time.
+fn busy(message: &str) -> Response<Body> {
+    let doc = serde_json::json!({
+        "errcode": "M_LIMIT_EXCEEDED",
+        "error": format!("{message}, try again shortly"),
+        "retry_after_ms": RETRY_AFTER_SECS * 1000,
+    });
+    let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, &doc);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
 }
 
 fn too_large(max: u64) -> Response<Body> {
@@ -130,17 +398,6 @@ fn too_large(max: u64) -> Response<Body> {
         "M_TOO_LARGE",
         &format!("the request is larger than this server's limit of {max} bytes"),
     )
-}
-
-fn is_length_limit(error: &UpstreamError) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if e.is::<LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }
 
 /// Headers that describe one connection, never forwarded. Compared as strings: a standard

@@ -5,21 +5,24 @@ mod forward;
 mod pool;
 pub mod route;
 mod serve;
+mod stall;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::Either;
-use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming, SizeHint};
+use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{self, Config, Directory};
 use crate::embedded;
 use crate::wellknown;
 
@@ -29,7 +32,7 @@ pub use serve::{serve_http, serve_https};
 /// trait object, so answering costs no allocation for the body itself.
 pub enum Body {
     Full(Full<Bytes>),
-    Upstream(Incoming),
+    Upstream(forward::Streamed),
 }
 
 impl hyper::body::Body for Body {
@@ -44,14 +47,14 @@ impl hyper::body::Body for Body {
             Body::Full(full) => Pin::new(full)
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
-            Body::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
+            Body::Upstream(streamed) => Pin::new(&mut streamed.body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Body::Full(full) => full.is_end_stream(),
-            Body::Upstream(incoming) => incoming.is_end_stream(),
+            Body::Upstream(streamed) => streamed.body.is_end_stream(),
         }
     }
 
@@ -59,16 +62,59 @@ impl hyper::body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match self {
             Body::Full(full) => full.size_hint(),
-            Body::Upstream(incoming) => incoming.size_hint(),
+            Body::Upstream(streamed) => streamed.body.size_hint(),
         }
     }
 }
+
+/// What keeps one client from taking what the others need. Production values by default; the
+/// fields are public so tests can shorten them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections to Synapse for everything but long-poll `/sync`.
+    pub upstream_connections: usize,
+    /// Connections to Synapse for long-poll `/sync`, a pool apart: a waiting sync holds its
+    /// connection for up to 30 s, so syncs and other requests must not take each other's.
+    pub sync_connections: usize,
+    /// Requests one client connection may have at Synapse at once (`/sync` included).
+    pub requests_per_connection: usize,
+    /// How long a request waits for a turn among its connection's requests before a 503. Long:
+    /// a client with many requests at once (thumbnails) waits only on itself.
+    pub turn_timeout: Duration,
+    /// How long a request waits for a connection to Synapse before a 503. Short: Synapse is
+    /// overloaded, and clients retry after the time the 503 gives them.
+    pub queue_timeout: Duration,
+    /// A request body that sends nothing for this long gets 408.
+    pub body_idle_timeout: Duration,
+    /// A client connection whose writes make no progress for this long is closed.
+    pub write_idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            upstream_connections: 256,
+            sync_connections: 1024,
+            requests_per_connection: 32,
+            turn_timeout: Duration::from_secs(30),
+            queue_timeout: Duration::from_secs(3),
+            body_idle_timeout: Duration::from_secs(30),
+            write_idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Bodies up to this size are read and dropped when the answer does not need them, so the
+/// connection stays usable; a larger one ends the connection.
+const DRAIN_MAX: usize = 64 * 1024;
 
 /// The client end of a TLS connection, worked out once per connection rather than per request.
 struct Peer {
     ip: IpAddr,
     /// The X-Forwarded-For value Synapse gets.
     forwarded_for: HeaderValue,
+    /// Turns at Synapse for this connection's requests, made at its first forwarded request.
+    turns: OnceLock<Arc<Semaphore>>,
 }
 
 impl Peer {
@@ -79,7 +125,14 @@ impl Peer {
             ip,
             forwarded_for: HeaderValue::from_str(&ip.to_string())
                 .expect("an IP address is a valid header"),
+            turns: OnceLock::new(),
         }
+    }
+
+    fn turns(&self, per_connection: usize) -> Arc<Semaphore> {
+        self.turns
+            .get_or_init(|| Arc::new(Semaphore::new(per_connection)))
+            .clone()
     }
 }
 
@@ -101,6 +154,10 @@ pub struct Edge {
     landing: Bytes,
     challenges: Arc<dyn ChallengeLookup>,
     upstream: forward::Upstream,
+    limits: Limits,
+    /// The landing page's Content-Security-Policy (it allows its own inline style by hash).
+    landing_csp: HeaderValue,
+    hsts: bool,
 }
 
 /// The current `Edge`, swapped as a whole on reload; each connection uses the one it started with.
@@ -127,10 +184,21 @@ impl Edge {
         upstream: http::uri::Authority,
         challenges: Arc<dyn ChallengeLookup>,
     ) -> Edge {
+        Edge::with_limits(config, upstream, challenges, Limits::default())
+    }
+
+    pub fn with_limits(
+        config: &Config,
+        upstream: http::uri::Authority,
+        challenges: Arc<dyn ChallengeLookup>,
+        limits: Limits,
+    ) -> Edge {
         let landing = embedded::text("landing.html")
             .replace("{{domain}}", &config.domain)
             .replace("{{server_name}}", &config.server_name);
         Edge {
+            landing_csp: landing_csp(&landing),
+            hsts: sends_hsts(config),
             names: config.tls_names(),
             domain: config.domain.clone(),
             https_port: config.listen.https.map(|a| a.port()),
@@ -140,8 +208,14 @@ impl Edge {
             support_doc: wellknown::support(config).map(Bytes::from),
             landing: landing.into(),
             challenges,
-            upstream: forward::Upstream::new(upstream, config.max_upload_bytes()),
+            upstream: forward::Upstream::new(upstream, config.max_upload_bytes(), &limits),
+            limits,
         }
+    }
+
+    /// How long a client connection may leave its writes waiting.
+    pub(crate) fn write_idle_timeout(&self) -> Duration {
+        self.limits.write_idle_timeout
     }
 
     fn admin_allowed(&self, peer: IpAddr) -> bool {
@@ -162,8 +236,10 @@ impl Edge {
             |ip| self.admin_allowed(ip),
             peer.ip,
         );
-        let response = match route {
-            route::Route::Upstream => return Either::Right(self.upstream.forward(req, peer)),
+        let mut response = match route {
+            route::Route::Upstream => {
+                return Either::Right(Either::Left(self.upstream.forward(req, peer)));
+            }
             route::Route::WellKnown(kind) => {
                 let doc = match kind {
                     route::WellKnown::Server => Some(self.server_doc.clone()),
@@ -189,10 +265,13 @@ impl Edge {
             ),
             route::Route::Landing => {
                 let mut response = Response::new(full(self.landing.clone()));
-                response.headers_mut().insert(
+                own_page(response.headers_mut());
+                let h = response.headers_mut();
+                h.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/html; charset=utf-8"),
                 );
+                h.insert(header::CONTENT_SECURITY_POLICY, self.landing_csp.clone());
                 response
             }
             route::Route::NotFound
@@ -203,10 +282,36 @@ impl Edge {
                 "unrecognized request",
             ),
         };
-        Either::Left(std::future::ready(response))
+        if self.hsts {
+            response
+                .headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, HSTS.clone());
+        }
+        // On HTTP/2 an unread body ends only its stream; on HTTP/1 it is drained or ends the
+        // connection.
+        if hyper::body::Body::is_end_stream(req.body()) || req.version() >= Version::HTTP_2 {
+            return Either::Left(std::future::ready(response));
+        }
+        // Rare (our own pages take no body): boxed so the common future stays small.
+        Either::Right(Either::Right(Box::pin(after_drain(
+            req,
+            response,
+            self.limits.body_idle_timeout,
+        ))))
     }
 
     fn handle_http(&self, req: &Request<Incoming>) -> Response<Body> {
+        let mut response = self.answer_http(req);
+        // Nothing here reads a body: one sent anyway would be taken for the next request.
+        if !hyper::body::Body::is_end_stream(req.body()) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+
+    fn answer_http(&self, req: &Request<Incoming>) -> Response<Body> {
         let host = request_host(req);
         let host_name = host.as_deref().map(strip_port).map(str::to_ascii_lowercase);
         match route::route_http(req.uri().path()) {
@@ -218,6 +323,7 @@ impl Edge {
                 match self.challenges.key_authorization(&token).filter(|_| ours) {
                     Some(key_authorization) => {
                         let mut response = Response::new(full(Bytes::from(key_authorization)));
+                        own_page(response.headers_mut());
                         response
                             .headers_mut()
                             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -227,10 +333,9 @@ impl Edge {
                 }
             }
             _ => {
+                // Only to a name of ours, never to whatever Host says (an open redirect).
                 let name = host_name
-                    .filter(|h| {
-                        crate::config::domain_problem(h).is_none() || h.parse::<IpAddr>().is_ok()
-                    })
+                    .filter(|h| self.names.iter().any(|n| n == h))
                     .unwrap_or_else(|| self.domain.clone());
                 let port = match self.https_port {
                     Some(443) | None => String::new(),
@@ -274,6 +379,92 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
+/// Reads and drops a small HTTP/1 body the answer did not need, so the connection stays usable;
+/// else the answer ends the connection.
+async fn after_drain(
+    req: Request<Incoming>,
+    mut response: Response<Body>,
+    within: Duration,
+) -> Response<Body> {
+    let mut body = req.into_body();
+    let small = hyper::body::Body::size_hint(&body).lower() <= DRAIN_MAX as u64;
+    let drain = async {
+        let mut read = 0;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            read += frame.data_ref().map_or(0, Bytes::len);
+            if read > DRAIN_MAX {
+                return false;
+            }
+        }
+        true
+    };
+    let drained = small && tokio::time::timeout(within, drain).await.unwrap_or(false);
+    if !drained {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Sent on our own pages once a publicly trusted certificate is served (see `sends_hsts`).
+static HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+/// Our JSON and text answers load nothing and may not be framed.
+static CSP_NONE: HeaderValue =
+    HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'");
+static X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+static X_FRAME_OPTIONS: HeaderName = HeaderName::from_static("x-frame-options");
+
+/// Security headers for a page of the edge's own (not Synapse's).
+fn own_page(headers: &mut HeaderMap) {
+    headers.insert(
+        X_CONTENT_TYPE_OPTIONS.clone(),
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(X_FRAME_OPTIONS.clone(), HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, CSP_NONE.clone());
+}
+
+/// The landing page loads nothing and runs no script; its one inline style is allowed by hash.
+fn landing_csp(page: &str) -> HeaderValue {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let style = page
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map_or("", |(style, _)| style);
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style));
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ))
+    .expect("base64 is a valid header")
+}
+
+/// HSTS pins a name to HTTPS in browsers for a year, so it is sent only where the certificate is
+/// meant to be publicly trusted: ACME from a public CA (Let's Encrypt or another directory the
+/// operator chose) or the operator's own files, and only for public names. Not for the internal
+/// CA, Let's Encrypt's staging CA, or names like localhost and *.test, where it would pin a
+/// browser to a certificate it does not trust. (Browsers ignore HSTS received over a certificate
+/// they do not trust, RFC 6797 8.1, so the self-signed stand-in served until the first ACME
+/// certificate arrives does not pin anything either.)
+fn sends_hsts(config: &Config) -> bool {
+    let public_ca = config.tls_files.is_some()
+        || matches!(
+            config.acme.directory,
+            Directory::LetsEncrypt | Directory::Url(_)
+        );
+    public_ca
+        && !config
+            .tls_names()
+            .iter()
+            .any(|name| config::is_private_name(name))
+}
+
 pub fn full(bytes: Bytes) -> Body {
     Body::Full(Full::new(bytes))
 }
@@ -281,6 +472,7 @@ pub fn full(bytes: Bytes) -> Body {
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
+    own_page(response.headers_mut());
     response
 }
 
@@ -288,6 +480,7 @@ fn well_known_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
     let h = response.headers_mut();
+    own_page(h);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -313,9 +506,16 @@ fn well_known_response(status: StatusCode, body: Bytes) -> Response<Body> {
 
 /// A Matrix-style JSON error, so clients show something meaningful.
 pub fn matrix_error(status: StatusCode, errcode: &str, message: &str) -> Response<Body> {
-    let body = serde_json::json!({ "errcode": errcode, "error": message }).to_string();
-    let mut response = Response::new(full(Bytes::from(body)));
+    json_response(
+        status,
+        &serde_json::json!({ "errcode": errcode, "error": message }),
+    )
+}
+
+fn json_response(status: StatusCode, doc: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::from(doc.to_string())));
     *response.status_mut() = status;
+    own_page(response.headers_mut());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -332,6 +532,24 @@ mod tests {
         assert_eq!(strip_port("matrix.example.com:5002"), "matrix.example.com");
         assert_eq!(strip_port("matrix.example.com"), "matrix.example.com");
         assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+
+    #[test]
+    fn hsts_only_with_a_publicly_trusted_certificate_for_a_public_name() {
+        let hsts =
+            |yaml: &str| sends_hsts(&config::parse(yaml, std::path::Path::new("t.yaml")).unwrap());
+        assert!(hsts("domain: matrix.example.org\n"));
+        assert!(hsts(
+            "domain: matrix.example.org\ntls: {cert: /c.pem, key: /k.pem}\n"
+        ));
+        assert!(!hsts("domain: localhost\n"));
+        assert!(!hsts("domain: matrix.test\n"));
+        assert!(!hsts(
+            "domain: matrix.example.org\nacme: {directory: internal}\n"
+        ));
+        assert!(!hsts(
+            "domain: matrix.example.org\nacme: {directory: letsencrypt-staging}\n"
+        ));
     }
 
     #[test]

@@ -1,30 +1,36 @@
 //! Keep-alive HTTP/1.1 connections to Synapse. There is one upstream address, so no keyed pool
 //! is needed: open connections wait in a list and a request takes the most recent ready one.
 //! Cheaper per request than hyper-util's general client (no key hashing, no task spawned to
-//! hand each connection back).
+//! hand each connection back). The number of open connections is capped: a request that finds
+//! none ready and no room for another waits a short while, then gives up (`Busy`). A connection
+//! whose response the client stopped taking is closed after a while, whatever the protocol (an
+//! HTTP/2 client can stall a stream by never granting flow-control window).
 
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
-use http_body_util::Limited;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
+
+use super::forward::ClientBody as Body;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections unused for this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Connections kept open; more are closed once their response is done.
-const MAX_KEPT: usize = 256;
-
-type Body = Limited<Incoming>;
+/// How often a request waiting for room looks for a connection that became ready, should it have
+/// missed the announcement (`finished`) of one.
+const WAIT_POLL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -34,24 +40,45 @@ pub enum UpstreamError {
     ConnectTimeout,
     #[error("{0}")]
     Http(#[source] hyper::Error),
+    #[error("all {0} connections to the homeserver are busy")]
+    Busy(usize),
 }
 
 pub struct Pool {
     /// `host:port`, resolved on every connect.
     address: String,
-    /// Open connections and when each last took a request; busy ones become ready again once
-    /// their response has been read.
-    kept: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    /// Open connections; busy ones become ready again once their response has been read.
+    kept: Mutex<Vec<Kept>>,
     reaper: Once,
+    /// A response not taken by its client for this long closes its connection.
+    stall_after: Duration,
+    /// One permit per open connection, held by the task that drives it.
+    room: Arc<Semaphore>,
+    max: usize,
+    /// How long a request waits for a ready connection or room for one.
+    wait: Duration,
+    /// Announces a response finished, so its connection is (about to be) ready again.
+    finished: Notify,
 }
 
 impl Pool {
-    pub fn new(address: String) -> Arc<Pool> {
+    pub fn new(address: String, max: usize, wait: Duration, stall_after: Duration) -> Arc<Pool> {
         Arc::new(Pool {
             address,
             kept: Mutex::new(Vec::new()),
             reaper: Once::new(),
+            stall_after,
+            room: Arc::new(Semaphore::new(max)),
+            max,
+            wait,
+            finished: Notify::new(),
         })
+    }
+
+    /// Called when a response from this pool has been passed on whole (or dropped): one request
+    /// waiting for a connection looks again.
+    pub fn response_finished(&self) {
+        self.finished.notify_one();
     }
 
     pub async fn send(
@@ -59,14 +86,14 @@ impl Pool {
         mut req: Request<Body>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         loop {
-            let (mut sender, reused) = match self.checkout() {
-                Some(sender) => (sender, true),
+            let (mut conn, reused) = match self.checkout() {
+                Some(conn) => (conn, true),
                 // Boxed: rare, and large enough to double every request's future otherwise.
-                None => (Box::pin(self.connect()).await?, false),
+                None => Box::pin(self.wait_for_connection()).await?,
             };
-            match sender.try_send_request(req).await {
+            match conn.sender.try_send_request(req).await {
                 Ok(response) => {
-                    self.checkin(sender);
+                    self.checkin(conn);
                     return Ok(response);
                 }
                 Err(mut e) => match e.take_message() {
@@ -79,29 +106,67 @@ impl Pool {
         }
     }
 
-    fn checkout(&self) -> Option<SendRequest<Body>> {
+    fn checkout(&self) -> Option<Conn> {
         let mut kept = self.kept.lock().expect("pool lock");
         let mut i = kept.len();
         while i > 0 {
             i -= 1;
-            let (sender, _) = &kept[i];
+            let sender = &kept[i].conn.sender;
             if sender.is_closed() {
                 kept.swap_remove(i);
             } else if sender.is_ready() {
-                return Some(kept.swap_remove(i).0);
+                return Some(kept.swap_remove(i).conn);
             }
         }
         None
     }
 
-    fn checkin(&self, sender: SendRequest<Body>) {
-        let mut kept = self.kept.lock().expect("pool lock");
-        if kept.len() < MAX_KEPT {
-            kept.push((sender, Instant::now()));
+    /// Every connection is kept: their number is bounded by `room`.
+    fn checkin(&self, conn: Conn) {
+        let now = Instant::now();
+        let reads = conn.reads.done.load(Ordering::Relaxed);
+        self.kept.lock().expect("pool lock").push(Kept {
+            conn,
+            since: now,
+            reads,
+            progress_at: now,
+        });
+    }
+
+    /// A connection that became ready, or a new one once there is room for it; `Busy` after
+    /// `wait`. The flag says whether the connection was reused.
+    async fn wait_for_connection(self: &Arc<Self>) -> Result<(Conn, bool), UpstreamError> {
+        // Kept across polls: the semaphore serves waiters in order.
+        let room = self.room.clone().acquire_owned();
+        let give_up = tokio::time::sleep(self.wait);
+        tokio::pin!(room, give_up);
+        let mut look = tokio::time::interval(WAIT_POLL);
+        loop {
+            tokio::select! {
+                biased;
+                permit = &mut room => {
+                    let permit = permit.expect("the pool's semaphore is never closed");
+                    return Ok((self.connect(permit).await?, false));
+                }
+                _ = self.finished.notified() => {
+                    if let Some(conn) = self.checkout() {
+                        return Ok((conn, true));
+                    }
+                }
+                _ = look.tick() => {
+                    if let Some(conn) = self.checkout() {
+                        return Ok((conn, true));
+                    }
+                }
+                _ = &mut give_up => return Err(UpstreamError::Busy(self.max)),
+            }
         }
     }
 
-    async fn connect(self: &Arc<Self>) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connect(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Conn, UpstreamError> {
         self.reaper.call_once(|| {
             tokio::spawn(reap(Arc::downgrade(self)));
         });
@@ -110,27 +175,145 @@ impl Pool {
             .map_err(|_| UpstreamError::ConnectTimeout)?
             .map_err(UpstreamError::Connect)?;
         let _ = tcp.set_nodelay(true);
-        let (sender, connection) = http1::handshake(WritesLast::new(TokioIo::new(tcp)))
-            .await
-            .map_err(UpstreamError::Http)?;
-        // Runs until the connection closes: its sender was dropped, or Synapse closed it.
-        tokio::spawn(connection);
-        Ok(sender)
+        let reads = Arc::new(Reads::default());
+        let io = WritesLast::new(ReadWatch {
+            io: TokioIo::new(tcp),
+            reads: reads.clone(),
+        });
+        let (sender, connection) = http1::handshake(io).await.map_err(UpstreamError::Http)?;
+        // Runs until the connection closes: its sender was dropped, Synapse closed it, or it was
+        // aborted. Only then is there room for another.
+        let task = tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        })
+        .abort_handle();
+        Ok(Conn {
+            sender,
+            reads,
+            task,
+        })
     }
 }
 
-/// Closes connections idle for longer than `IDLE_TIMEOUT`, for as long as the pool exists.
+/// A connection to Synapse.
+struct Conn {
+    sender: SendRequest<Body>,
+    reads: Arc<Reads>,
+    /// The task driving it; aborting closes it.
+    task: AbortHandle,
+}
+
+/// A kept connection, with what the reaper needs to judge it.
+struct Kept {
+    conn: Conn,
+    /// When it last took a request.
+    since: Instant,
+    /// Its reads done when last looked at, and when that count last moved.
+    reads: u64,
+    progress_at: Instant,
+}
+
+/// A connection's reads: how many completed, and whether the last one waits for Synapse.
+#[derive(Default)]
+struct Reads {
+    done: AtomicU64,
+    waiting: AtomicBool,
+}
+
+/// Closes connections idle for longer than `IDLE_TIMEOUT`, and those whose response has not been
+/// taken for `stall_after`: hyper reads no more from Synapse once it holds a chunk the client
+/// has not taken, so a connection that is busy, not waiting for Synapse and has read nothing for
+/// that long is held by a client that stopped reading. (A long poll waits for Synapse: never
+/// cut.) Runs for as long as the pool exists.
 async fn reap(pool: Weak<Pool>) {
-    let mut ticks = tokio::time::interval(IDLE_TIMEOUT / 3);
+    let Some(stall_after) = pool.upgrade().map(|p| p.stall_after) else {
+        return;
+    };
+    let every = (stall_after / 2).clamp(Duration::from_millis(100), IDLE_TIMEOUT / 3);
+    let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
         let Some(pool) = pool.upgrade() else { return };
-        pool.kept
-            .lock()
-            .expect("pool lock")
-            .retain(|(sender, since)| {
-                !(sender.is_closed() || (sender.is_ready() && since.elapsed() > IDLE_TIMEOUT))
-            });
+        let now = Instant::now();
+        pool.kept.lock().expect("pool lock").retain_mut(|kept| {
+            let sender = &kept.conn.sender;
+            if sender.is_closed() {
+                return false;
+            }
+            if sender.is_ready() {
+                return now.duration_since(kept.since) <= IDLE_TIMEOUT;
+            }
+            let reads = &kept.conn.reads;
+            let done = reads.done.load(Ordering::Relaxed);
+            if done != kept.reads || reads.waiting.load(Ordering::Relaxed) {
+                kept.reads = done;
+                kept.progress_at = now;
+                return true;
+            }
+            if now.duration_since(kept.progress_at) < stall_after {
+                return true;
+            }
+            kept.conn.task.abort();
+            false
+        });
+    }
+}
+
+/// Counts an upstream connection's reads for the reaper.
+struct ReadWatch<T> {
+    io: T,
+    reads: Arc<Reads>,
+}
+
+impl<T: Read + Unpin> Read for ReadWatch<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        let waiting = polled.is_pending();
+        // Relaxed stores, no read-modify-write: only this task writes them.
+        this.reads.waiting.store(waiting, Ordering::Relaxed);
+        if !waiting {
+            let done = this.reads.done.load(Ordering::Relaxed);
+            this.reads
+                .done
+                .store(done.wrapping_add(1), Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<T: Write + Unpin> Write for ReadWatch<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 

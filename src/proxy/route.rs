@@ -82,6 +82,12 @@ pub fn route_https(
     Route::NotFound
 }
 
+/// A long-poll `/sync` (client-server API, any version, sliding sync included): Synapse holds it
+/// open until there is news or its `timeout` passes, so it gets a pool of connections of its own.
+pub fn is_long_poll(method: &http::Method, path: &str) -> bool {
+    method == http::Method::GET && path.starts_with("/_matrix/client/") && path.ends_with("/sync")
+}
+
 /// Percent-decoded, duplicate slashes collapsed, `.`/`..` segments resolved.
 fn normalized(path: &str) -> String {
     let decoded = percent_decode_str(path).decode_utf8_lossy();
@@ -151,6 +157,20 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route(Method::GET, "/favicon.ico", false), Route::NotFound);
+    }
+
+    #[test]
+    fn long_polls_are_recognised() {
+        for path in [
+            "/_matrix/client/v3/sync",
+            "/_matrix/client/r0/sync",
+            "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync",
+        ] {
+            assert!(is_long_poll(&Method::GET, path), "{path}");
+        }
+        assert!(!is_long_poll(&Method::POST, "/_matrix/client/v3/sync"));
+        assert!(!is_long_poll(&Method::GET, "/_matrix/client/v3/syncs"));
+        assert!(!is_long_poll(&Method::GET, "/sync"));
     }
 
     #[test]

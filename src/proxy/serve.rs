@@ -112,6 +112,7 @@ fn serve_tls(
         return Either::Left(std::future::ready(Ok(())));
     }
     let h2 = alpn == Some(b"h2");
+    let stream = super::stall::WriteStall::new(stream, edge.write_idle_timeout());
     let context = (edge, Peer::new(peer));
     let service = service_fn(move |req| {
         let (edge, peer) = &context;
