@@ -2,20 +2,16 @@
 //! both ways with the upload limit and a stall timeout enforced, over capped keep-alive pools.
 
 use std::future::{Future, ready};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
 use futures_util::future::Either;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Sleep;
 
+use super::client_body::{BodyError, ClientBody};
 use super::pool::{Pool, UpstreamError};
 use super::{Body, Limits, Peer, json_response, matrix_error, route};
 use crate::throttle::Throttle;
@@ -215,119 +211,6 @@ pub struct Streamed {
 impl Drop for Streamed {
     fn drop(&mut self) {
         self.pool.response_finished();
-    }
-}
-
-/// A client's request body on its way to Synapse: the upload limit enforced, and an error once
-/// no bytes came for a while (the upstream request is then aborted and its connection closed).
-pub struct ClientBody {
-    /// Read before the upstream connection was taken.
-    first: Option<Frame<Bytes>>,
-    inner: Incoming,
-    /// Bytes still allowed.
-    left: u64,
-    max: u64,
-    stall_after: Duration,
-    /// Armed while waiting for the client; allocated on the first wait.
-    stall: Option<Pin<Box<Sleep>>>,
-    armed: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    #[error("the request body is larger than the limit of {0} bytes")]
-    TooLarge(u64),
-    #[error("the request body stalled: no bytes for {}s", .0.as_secs())]
-    Stalled(Duration),
-    #[error("the request body is malformed or was cut off: {0}")]
-    Client(#[source] hyper::Error),
-}
-
-impl ClientBody {
-    fn new(inner: Incoming, max: u64, stall_after: Duration) -> ClientBody {
-        ClientBody {
-            first: None,
-            inner,
-            left: max,
-            max,
-            stall_after,
-            stall: None,
-            armed: false,
-        }
-    }
-
-    /// Waits for the first frame (kept for sending), unless the body is empty.
-    async fn first_frame(&mut self) -> Result<(), BodyError> {
-        if hyper::body::Body::is_end_stream(self) {
-            return Ok(());
-        }
-        self.first = self.frame().await.transpose()?;
-        Ok(())
-    }
-
-    fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<BodyError> {
-        let stall_after = self.stall_after;
-        let sleep = self
-            .stall
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall_after)));
-        if !self.armed {
-            sleep
-                .as_mut()
-                .reset(tokio::time::Instant::now() + stall_after);
-            self.armed = true;
-        }
-        sleep
-            .as_mut()
-            .poll(cx)
-            .map(|()| BodyError::Stalled(self.stall_after))
-    }
-}
-
-impl hyper::body::Body for ClientBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        if let Some(frame) = this.first.take() {
-            return Poll::Ready(Some(Ok(frame)));
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                this.armed = false;
-                let len = frame.data_ref().map_or(0, |d| d.remaining() as u64);
-                if len > this.left {
-                    return Poll::Ready(Some(Err(BodyError::TooLarge(this.max))));
-                }
-                this.left -= len;
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Client(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => this.poll_stall(cx).map(|e| Some(Err(e))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let first = self
-            .first
-            .as_ref()
-            .and_then(Frame::data_ref)
-            .map_or(0, |d| d.remaining() as u64);
-        let inner = self.inner.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(inner.lower() + first);
-        if let Some(upper) = inner.upper() {
-            hint.set_upper(upper + first);
-        }
-        hint
     }
 }
 

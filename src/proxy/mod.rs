@@ -1,6 +1,7 @@
 //! The public edge: listeners on :80 and :443, local answers (well-known, landing page, ACME
 //! HTTP-01) and forwarding of the Matrix API to Synapse.
 
+mod client_body;
 mod forward;
 mod pool;
 pub mod route;

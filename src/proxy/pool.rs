@@ -23,7 +23,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::forward::ClientBody as Body;
+use super::client_body::ClientBody as Body;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections unused for this long are closed.
