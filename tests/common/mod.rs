@@ -377,6 +377,22 @@ impl Daemon {
         }
     }
 
+    /// Waits for the process to exit by itself (after a signal, say) and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`run` did not exit within {timeout:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until `occurrences` notifications held the line `line` (e.g. `READY=1`); needs
     /// `spawn_run_notified`.
     pub fn wait_notified(&self, line: &str, occurrences: usize, timeout: Duration) {
