@@ -239,3 +239,40 @@ fn postgres_exiting_at_start_is_reported_with_its_log_and_not_left_restarting() 
         "Synapse is not started without its database"
     );
 }
+
+/// A reconcile that keeps failing (a Synapse option it rejects, set by a reload) is retried
+/// after a growing wait that the log and systemd's status line state; the crash loops it stops
+/// itself do not trigger event repairs; fixing the option brings the stack back at once.
+#[test]
+fn a_failing_reconcile_backs_off_and_does_not_fight_its_own_stops() {
+    let mbx = Instance::new();
+    mbx.setup("");
+    let good_config = read(&mbx.config_path());
+    let mut daemon = mbx.spawn_run_notified();
+    daemon.wait_notified("READY=1", 1, READY_WITHIN);
+
+    mbx.append_config("synapse:\n  max_upload_size: lots\n");
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_log("(2 in a row; next attempt in 20s)", 1, READY_WITHIN);
+    let log = daemon.log_text();
+    assert!(log.contains("(1 in a row; next attempt in 10s)"), "{log}");
+    assert!(
+        log.contains("invalid literal for int() with base 10: 'lots'"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("reconciling now"),
+        "the crash loops matrixbox stopped itself trigger no repair:\n{log}"
+    );
+    assert!(
+        daemon.notified_containing("failures in a row, next attempt in"),
+        "systemd's status line says when the next attempt is"
+    );
+
+    std::fs::write(mbx.config_path(), good_config).unwrap();
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_notified("READY=1", 3, READY_WITHIN);
+    daemon.wait_log("reconcile succeeded after", 1, Duration::from_secs(5));
+    mbx.wait_healthy(&mut daemon, READY_WITHIN);
+    daemon.stop();
+}

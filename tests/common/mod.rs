@@ -416,6 +416,14 @@ impl Daemon {
         }
     }
 
+    /// Whether any notification so far held a line containing `needle`; needs
+    /// `spawn_run_notified`.
+    pub fn notified_containing(&self, needle: &str) -> bool {
+        let received = &self.notices.as_ref().expect("spawn_run_notified").received;
+        let received = received.lock().unwrap();
+        received.iter().any(|m| m.contains(needle))
+    }
+
     /// Waits until the log contains `needle` (or fails after `timeout`).
     pub fn wait_log(&self, needle: &str, occurrences: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
