@@ -218,11 +218,23 @@ impl Instance {
         )))
     }
 
+    /// `spawn_run` talking to the engine at `docker_host` (a relay in front of the bench's).
+    pub fn spawn_run_on(&self, docker_host: &str) -> Daemon {
+        self.spawn_daemon_with(None, Some(docker_host))
+    }
+
     fn spawn_daemon(&self, notices: Option<Notices>) -> Daemon {
+        self.spawn_daemon_with(notices, None)
+    }
+
+    fn spawn_daemon_with(&self, notices: Option<Notices>, docker_host: Option<&str>) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("run-{n}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = self.cmd(&["run"]);
+        if let Some(host) = docker_host {
+            cmd.env("DOCKER_HOST", host);
+        }
         if let Some(notices) = &notices {
             cmd.env("NOTIFY_SOCKET", &notices.path);
         }
