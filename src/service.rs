@@ -552,6 +552,9 @@ impl Supervisor {
                 },
             };
             self.reconcile(&trigger).await?;
+            if self.shutdown.is_cancelled() {
+                return Ok(());
+            }
             let line = self.status();
             if matches!(trigger, Trigger::Reload) {
                 self.notify.ready(&line);

@@ -347,7 +347,9 @@ impl Stack {
         let deadline = Instant::now() + POSTGRES_READY_TIMEOUT;
         let restarts_before = engine.inspect(postgres).await?.map(|o| o.restart_count);
         loop {
-            let reason = match progress(engine.inspect(postgres).await?.as_ref(), restarts_before) {
+            let look = progress(engine.inspect(postgres).await?.as_ref(), restarts_before);
+            let restarting = look == Progress::Restarting;
+            let reason = match look {
                 Progress::Running => {
                     match engine.exec(postgres, &PG_ISREADY, vec![]).await {
                         Ok((0, _)) => return Ok(()),
@@ -360,7 +362,8 @@ impl Stack {
                 Progress::Restarting => None,
                 Progress::Failed(reason) => Some(reason),
             };
-            // A slow start (crash recovery of a large database) is left running.
+            // A slow start (crash recovery of a large database) is left running; a container
+            // still being restarted at the deadline is a slow crash loop.
             let timed_out = || {
                 (Instant::now() > deadline).then(|| {
                     format!(
@@ -369,7 +372,7 @@ impl Stack {
                     )
                 })
             };
-            let crashed = reason.is_some();
+            let crashed = reason.is_some() || restarting;
             if let Some(reason) = reason.or_else(timed_out) {
                 let logs = engine.logs_tail(postgres, LOG_LINES_ON_FAILURE).await;
                 if crashed {
