@@ -215,6 +215,7 @@ fn postgres_exiting_at_start_is_reported_with_its_log_and_not_left_restarting() 
     let out = mbx.run(&["run"]);
     println!("`run` failed after {:.1}s", started.elapsed().as_secs_f64());
     let err = stderr(&out);
+    println!("{err}");
     assert!(!out.status.success(), "{}", describe(&out));
     for needle in [
         &format!("error: PostgreSQL ({})", mbx.objects.postgres()),
