@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::docker::{
-    self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Publish, Runtime,
+    self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Observed, Publish, Runtime,
 };
 use crate::fsio::{self, FsError};
 use crate::paths::Paths;
@@ -39,6 +39,9 @@ const POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// First start runs all database migrations; a slow VPS needs a while.
 const SYNAPSE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(240);
 const LOG_LINES_ON_FAILURE: usize = 30;
+/// Restarts by Docker while a container is awaited that make it a crash loop: one can be the
+/// crash being repaired, several in a row are not.
+const CRASH_LOOP_RESTARTS: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -46,8 +49,12 @@ pub enum StackError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("PostgreSQL ({container}) did not become ready within {}s; its last log lines:\n{logs}", POSTGRES_READY_TIMEOUT.as_secs())]
-    PostgresNotReady { container: String, logs: String },
+    #[error("PostgreSQL ({container}) {reason}; its last log lines:\n{logs}")]
+    PostgresUnhealthy {
+        container: String,
+        reason: String,
+        logs: String,
+    },
     #[error(
         "database `{DB_NAME}` in {container} has {found}, but Synapse needs encoding UTF8 with C collation and ctype"
     )]
@@ -74,7 +81,7 @@ impl Diagnostic for StackError {
         Some(match self {
             StackError::Docker(e) => return e.hint(),
             StackError::Fs(e) => return e.hint(),
-            StackError::PostgresNotReady { container, .. } => format!("see `docker logs {container}`; the data stays in the state directory"),
+            StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
             StackError::WrongLocale { container, .. } => format!(
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
             ),
@@ -333,21 +340,49 @@ impl Stack {
         }
     }
 
+    /// Waits until PostgreSQL accepts connections. A restart by Docker is waited for; a crash
+    /// loop is stopped and reported with its log.
     async fn wait_postgres_ready(&self, engine: &Engine) -> Result<(), StackError> {
         let postgres = &self.names.postgres;
         let deadline = Instant::now() + POSTGRES_READY_TIMEOUT;
+        let restarts_before = engine.inspect(postgres).await?.map(|o| o.restart_count);
         loop {
-            let running = engine.inspect(postgres).await?.is_some_and(|o| o.running);
-            if running {
-                let (code, _) = engine.exec(postgres, &PG_ISREADY, vec![]).await?;
-                if code == 0 {
-                    return Ok(());
+            let look = progress(engine.inspect(postgres).await?.as_ref(), restarts_before);
+            let restarting = look == Progress::Restarting;
+            let reason = match look {
+                Progress::Running => {
+                    match engine.exec(postgres, &PG_ISREADY, vec![]).await {
+                        Ok((0, _)) => return Ok(()),
+                        Ok(_) => None,
+                        // It exited between the look and the exec: the next look says how.
+                        Err(e) if e.is_conflict() => None,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-            }
-            if !running || Instant::now() > deadline {
-                return Err(StackError::PostgresNotReady {
+                Progress::Restarting => None,
+                Progress::Failed(reason) => Some(reason),
+            };
+            // A slow start (crash recovery of a large database) is left running; a container
+            // still being restarted at the deadline is a slow crash loop.
+            let timed_out = || {
+                (Instant::now() > deadline).then(|| {
+                    format!(
+                        "did not become ready within {}s",
+                        POSTGRES_READY_TIMEOUT.as_secs()
+                    )
+                })
+            };
+            let crashed = reason.is_some() || restarting;
+            if let Some(reason) = reason.or_else(timed_out) {
+                let logs = engine.logs_tail(postgres, LOG_LINES_ON_FAILURE).await;
+                if crashed {
+                    // Stop a crash loop; the next `run` starts it again once the cause is fixed.
+                    engine.stop(postgres, 10).await?;
+                }
+                return Err(StackError::PostgresUnhealthy {
                     container: postgres.clone(),
-                    logs: engine.logs_tail(postgres, LOG_LINES_ON_FAILURE).await,
+                    reason,
+                    logs,
                 });
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -393,20 +428,10 @@ impl Stack {
         let deadline = Instant::now() + SYNAPSE_HEALTHY_TIMEOUT;
         let restarts_before = engine.inspect(synapse).await?.map(|o| o.restart_count);
         loop {
-            let observed = engine.inspect(synapse).await?;
-            let reason = match observed {
-                // Docker's restart policy hides a crash loop behind "running": count restarts.
-                Some(o) if Some(o.restart_count) != restarts_before || o.status == "restarting" => {
-                    Some("keeps exiting (Docker restarted it)".to_string())
-                }
-                Some(o) if o.running => {
-                    if client.healthy().await {
-                        return Ok(());
-                    }
-                    None
-                }
-                Some(o) => Some(format!("exited (status {})", o.exit_code.unwrap_or(-1))),
-                None => Some("disappeared".into()),
+            let reason = match progress(engine.inspect(synapse).await?.as_ref(), restarts_before) {
+                Progress::Running if client.healthy().await => return Ok(()),
+                Progress::Running | Progress::Restarting => None,
+                Progress::Failed(reason) => Some(reason),
             };
             let reason = reason.or_else(|| {
                 (Instant::now() > deadline).then(|| {
@@ -430,6 +455,22 @@ impl Stack {
         }
     }
 
+    /// Why the stack needs a reconcile now, if it does: a container is missing, stopped or
+    /// restarting. A cheap look that tells a container that died from those a reconcile itself
+    /// stopped and started again.
+    pub async fn needs_repair(&self, engine: &Engine) -> Result<Option<String>, DockerError> {
+        for name in [&self.names.postgres, &self.names.synapse] {
+            let why = match engine.inspect(name).await? {
+                None => "is missing",
+                Some(o) if o.status == "restarting" => "is restarting",
+                Some(o) if !o.running => "is not running",
+                Some(_) => continue,
+            };
+            return Ok(Some(format!("{name} {why}")));
+        }
+        Ok(None)
+    }
+
     /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
     pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
         let synapse = self.desired_synapse_spec();
@@ -450,6 +491,36 @@ impl Stack {
         }
         engine.remove_network(&self.names.network).await?;
         Ok(())
+    }
+}
+
+/// What one look at an awaited container says.
+#[derive(Debug, PartialEq)]
+enum Progress {
+    Running,
+    /// Docker's restart policy brings it back: wait.
+    Restarting,
+    Failed(String),
+}
+
+/// Pure: judges a container awaited since it had been restarted `restarts_before` times. Docker
+/// reports a container it is about to restart as running, so restarts are counted.
+fn progress(observed: Option<&Observed>, restarts_before: Option<i64>) -> Progress {
+    let Some(o) = observed else {
+        return Progress::Failed("disappeared".into());
+    };
+    let restarts = o.restart_count - restarts_before.unwrap_or(0);
+    if restarts >= CRASH_LOOP_RESTARTS {
+        Progress::Failed(format!(
+            "keeps exiting (Docker restarted it {restarts} times; last exit status {})",
+            o.exit_code.unwrap_or(-1)
+        ))
+    } else if o.status == "restarting" {
+        Progress::Restarting
+    } else if o.running {
+        Progress::Running
+    } else {
+        Progress::Failed(format!("exited (status {})", o.exit_code.unwrap_or(-1)))
     }
 }
 
@@ -514,6 +585,46 @@ mod tests {
         assert_eq!(change(Some("15"), "postgres:latest"), None);
         assert_eq!(change(Some("15"), "postgres@sha256:abcd"), None);
         assert_eq!(change(None, "postgres:16"), None, "a fresh data directory");
+    }
+
+    #[test]
+    fn restarts_are_waited_for_until_they_make_a_loop() {
+        let look = |status: &str, restart_count: i64| Observed {
+            spec_hash: None,
+            running: status != "exited",
+            health: None,
+            image: "postgres:15".into(),
+            status: status.into(),
+            exit_code: Some(3),
+            restart_count,
+        };
+        assert_eq!(
+            progress(Some(&look("running", 5)), Some(5)),
+            Progress::Running
+        );
+        assert_eq!(
+            progress(Some(&look("restarting", 6)), Some(5)),
+            Progress::Restarting,
+            "one restart is waited for"
+        );
+        assert_eq!(
+            progress(Some(&look("running", 7)), Some(5)),
+            Progress::Running
+        );
+        assert!(matches!(
+            progress(Some(&look("restarting", 8)), Some(5)),
+            Progress::Failed(r) if r.contains("keeps exiting") && r.contains("3 times")
+        ));
+        assert!(matches!(
+            progress(Some(&look("exited", 5)), Some(5)),
+            Progress::Failed(r) if r == "exited (status 3)"
+        ));
+        assert!(matches!(progress(None, Some(1)), Progress::Failed(_)));
+        // Counted from zero when the container did not exist before the wait.
+        assert!(matches!(
+            progress(Some(&look("running", 3)), None),
+            Progress::Failed(_)
+        ));
     }
 
     #[test]

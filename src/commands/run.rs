@@ -5,9 +5,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::gate::{self, Show};
+use crate::diagnostic::ExitCode;
 use crate::notify::Notifier;
 use crate::paths::Paths;
 use crate::preflight;
+use crate::report::{self, Hinted};
 use crate::secrets;
 use crate::service;
 
@@ -39,8 +41,22 @@ pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
         Notifier::from_env()
             .stopping("stopping: draining connections, then stopping Synapse and PostgreSQL");
         shutdown.cancel();
-        // Keep the signal streams registered until the service has stopped.
-        std::future::pending::<()>().await
+        // A second request means "now": exit without waiting for the drain and the containers'
+        // clean stop (they stop on their own, or with `matrixbox down`).
+        loop {
+            tokio::select! {
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                _ = sighup.recv() => {}
+            }
+        }
+        tracing::warn!("second shutdown request: exiting at once");
+        let forced = Hinted::new(
+            "stopped by a second SIGTERM/SIGINT before the shutdown finished",
+            "Synapse and PostgreSQL may still be running or stopping; `matrixbox down` stops them cleanly",
+        );
+        eprint!("{}", report::render(&anyhow::Error::new(forced)));
+        std::process::exit(ExitCode::Failure.code())
     };
     tokio::select! {
         result = service::run(config, paths.clone(), secrets, listeners, shutdown.clone(), &reload) => result?,

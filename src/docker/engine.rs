@@ -11,10 +11,10 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 
 use super::{ContainerSpec, INSTANCE_LABEL, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
 use crate::diagnostic::Diagnostic;
@@ -57,6 +57,35 @@ impl Diagnostic for DockerError {
     }
 }
 
+impl DockerError {
+    /// The engine refused because of the object's state (409), e.g. an exec into a container
+    /// that is restarting: worth another look, not a failure.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            DockerError::Api {
+                source: BollardError::DockerResponseServerError {
+                    status_code: 409,
+                    ..
+                },
+                ..
+            }
+        )
+    }
+}
+
+/// A watched container stopped running (`die`: exited, killed or stopped) or was removed
+/// (`destroy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerEvent {
+    pub container: String,
+    pub action: String,
+    /// `die` carries the exit code.
+    pub exit_code: Option<String>,
+}
+
+/// Cheap to clone: the connection pool is shared.
+#[derive(Clone)]
 pub struct Engine {
     docker: Docker,
     host: String,
@@ -132,6 +161,45 @@ impl Engine {
         let docker = Docker::connect_with_defaults().map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         Ok(Engine { docker, host })
+    }
+
+    /// Answers when the engine does (after a restart of the engine, before subscribing again).
+    pub async fn ping(&self) -> Result<(), DockerError> {
+        self.docker
+            .ping()
+            .await
+            .map(drop)
+            .map_err(|source| DockerError::Unreachable {
+                host: self.host.clone(),
+                source,
+            })
+    }
+
+    /// The `die` and `destroy` events of the containers named `names`, as they happen. The
+    /// stream errs or ends when the engine goes away (a restart of Docker): subscribe again.
+    pub fn container_events(
+        &self,
+        names: &[String],
+    ) -> impl Stream<Item = Result<ContainerEvent, DockerError>> + Send + 'static {
+        let filters = HashMap::from([
+            ("type", vec!["container".to_string()]),
+            ("event", vec!["die".into(), "destroy".into()]),
+            ("container", names.to_vec()),
+        ]);
+        let options = EventsOptionsBuilder::new().filters(&filters).build();
+        let names = names.to_vec();
+        let host = self.host.clone();
+        self.docker.events(Some(options)).filter_map(move |event| {
+            let event = match event {
+                Ok(message) => container_event(message, &names).map(Ok),
+                Err(source) => Some(Err(DockerError::Api {
+                    action: "follow the events of",
+                    object: host.clone(),
+                    source,
+                })),
+            };
+            std::future::ready(event)
+        })
     }
 
     /// What `docker info` says about storage and time.
@@ -424,6 +492,21 @@ impl Runtime for Engine {
     }
 }
 
+/// Pure: the event, when it concerns one of `names` exactly (the engine's `container` filter
+/// also matches names that merely start with one of them).
+fn container_event(
+    message: bollard::models::EventMessage,
+    names: &[String],
+) -> Option<ContainerEvent> {
+    let mut attributes = message.actor?.attributes.unwrap_or_default();
+    let container = attributes.remove("name")?;
+    names.contains(&container).then(|| ContainerEvent {
+        container,
+        action: message.action.unwrap_or_default(),
+        exit_code: attributes.remove("exitCode"),
+    })
+}
+
 /// Recognises the engine's "port is already allocated" / "address already in use" errors.
 fn port_of_conflict(message: &str) -> Option<u16> {
     if !(message.contains("address already in use")
@@ -462,5 +545,30 @@ mod tests {
             Some(18008)
         );
         assert_eq!(port_of_conflict("no such image"), None);
+    }
+
+    #[test]
+    fn events_of_other_containers_are_ignored() {
+        let message = |name: &str| bollard::models::EventMessage {
+            action: Some("die".into()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("abc".into()),
+                attributes: Some(HashMap::from([
+                    ("name".to_string(), name.to_string()),
+                    ("exitCode".to_string(), "137".to_string()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        let names = ["i-synapse".to_string(), "i-postgres".to_string()];
+        assert_eq!(
+            container_event(message("i-synapse"), &names),
+            Some(ContainerEvent {
+                container: "i-synapse".into(),
+                action: "die".into(),
+                exit_code: Some("137".into()),
+            })
+        );
+        assert_eq!(container_event(message("i-synapse-old"), &names), None);
     }
 }

@@ -5,6 +5,13 @@
       Log in, create room #NAME:<server> (or join it if the alias exists), send
       TEXT, read the room back and check the message is there.
       Prints {"room_id": ..., "event_id": ...} on stdout.
+  send-until --base-url URL --user U --password P --room-alias-localpart NAME
+             --stop-file PATH [--interval S] [--max-seconds S]
+      Log in once and send numbered messages to #NAME until PATH exists (or
+      --max-seconds pass), counting the sends that fail (server down); then
+      read the room back and check that every acknowledged message is there.
+      Prints {"sending_to": ROOM_ID} once the room is ready, then
+      {"acked": N, "failed": N, "missing": [...]} on stdout.
   read --base-url URL --user U --password P --room-alias-localpart NAME --expect TEXT
       Log in, resolve the alias, join if needed, read the room's messages;
       exit 0 iff a message whose body is exactly TEXT is found.
@@ -147,7 +154,7 @@ async def find_message(client, room_id, *, body, event_id=None, max_pages=20):
     return None
 
 
-async def cmd_send(client, args):
+async def ensure_room(client, args):
     alias = alias_of(client, args)
     room_id = await resolve(client, alias)
     if room_id is None:
@@ -168,6 +175,11 @@ async def cmd_send(client, args):
         else:
             raise Failure(f"creating {alias} failed: {describe(resp)}")
     await join(client, room_id, alias)
+    return alias, room_id
+
+
+async def cmd_send(client, args):
+    alias, room_id = await ensure_room(client, args)
 
     resp = await call(
         client.room_send,
@@ -186,6 +198,51 @@ async def cmd_send(client, args):
             raise Failure(f"sent {event_id} but it is not in the messages of {room_id}")
         await asyncio.sleep(0.5)
     print(json.dumps({"room_id": room_id, "event_id": event_id}), flush=True)
+
+
+async def cmd_send_until(client, args):
+    """Sends while the server is killed and brought back: an acknowledged send must stay."""
+    import os
+    alias, room_id = await ensure_room(client, args)
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + args.max_seconds
+    acked, failed, n = [], 0, 0
+    # The caller may start its faults once the room is ready.
+    print(json.dumps({"sending_to": room_id}), flush=True)
+    while not os.path.exists(args.stop_file) and loop.time() < stop_at:
+        n += 1
+        body = f"{args.room_alias_localpart} message {n}"
+        try:
+            resp = await client.room_send(
+                room_id, "m.room.message", {"msgtype": "m.text", "body": body}
+            )
+        except Exception as e:  # connection refused while the server is down
+            resp = e
+        if isinstance(resp, RoomSendResponse):
+            acked.append(body)
+        else:
+            failed += 1
+            log(f"send {n} failed: {describe(resp) if isinstance(resp, ErrorResponse) else resp!r}")
+        await asyncio.sleep(args.interval)
+    log(f"{len(acked)} acknowledged, {failed} failed; reading {alias} back")
+    found = set()
+    deadline = loop.time() + args.verify_timeout
+    while True:
+        token = None
+        for _ in range(len(acked) // 100 + 10):
+            resp = await call(client.room_messages, room_id, start=token, limit=100)
+            check(resp, RoomMessagesResponse, f"reading messages of {room_id}")
+            found.update(getattr(ev, "body", None) for ev in resp.chunk)
+            if not resp.chunk or not resp.end or resp.end == token:
+                break
+            token = resp.end
+        missing = [body for body in acked if body not in found]
+        if not missing or loop.time() > deadline:
+            break
+        await asyncio.sleep(1)
+    print(json.dumps({"acked": len(acked), "failed": failed, "missing": missing}), flush=True)
+    if missing:
+        raise Failure(f"{len(missing)} acknowledged messages are missing: {missing[:5]}")
 
 
 async def cmd_read(client, args):
@@ -222,7 +279,8 @@ def install_resolve_overrides(entries):
 async def run(args):
     client = await login(args)
     try:
-        await (cmd_send if args.command == "send" else cmd_read)(client, args)
+        commands = {"send": cmd_send, "send-until": cmd_send_until, "read": cmd_read}
+        await commands[args.command](client, args)
     finally:
         try:
             await asyncio.wait_for(client.logout(), 5)
@@ -234,7 +292,7 @@ async def run(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("send", "read"):
+    for name in ("send", "send-until", "read"):
         s = sub.add_parser(name)
         s.add_argument("--base-url", required=True, help="client-server API base, e.g. http://127.0.0.1:8008")
         s.add_argument("--user", required=True, help="localpart or full user id")
@@ -251,6 +309,11 @@ def main(argv=None):
         if name == "send":
             s.add_argument("--message", required=True)
             s.add_argument("--verify-timeout", type=float, default=10)
+        elif name == "send-until":
+            s.add_argument("--stop-file", required=True)
+            s.add_argument("--interval", type=float, default=0.3)
+            s.add_argument("--max-seconds", type=float, default=300)
+            s.add_argument("--verify-timeout", type=float, default=30)
         else:
             s.add_argument("--expect", required=True)
     args = p.parse_args(argv)

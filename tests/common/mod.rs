@@ -211,11 +211,23 @@ impl Instance {
         )))
     }
 
+    /// `spawn_run` talking to the engine at `docker_host` (a relay in front of the bench's).
+    pub fn spawn_run_on(&self, docker_host: &str) -> Daemon {
+        self.spawn_daemon_with(None, Some(docker_host))
+    }
+
     fn spawn_daemon(&self, notices: Option<Notices>) -> Daemon {
+        self.spawn_daemon_with(notices, None)
+    }
+
+    fn spawn_daemon_with(&self, notices: Option<Notices>, docker_host: Option<&str>) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("run-{n}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = self.cmd(&["run"]);
+        if let Some(host) = docker_host {
+            cmd.env("DOCKER_HOST", host);
+        }
         if let Some(notices) = &notices {
             cmd.env("NOTIFY_SOCKET", &notices.path);
         }
@@ -370,6 +382,22 @@ impl Daemon {
         }
     }
 
+    /// Waits for the process to exit by itself (after a signal, say) and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`run` did not exit within {timeout:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until `occurrences` notifications held the line `line` (e.g. `READY=1`); needs
     /// `spawn_run_notified`.
     pub fn wait_notified(&self, line: &str, occurrences: usize, timeout: Duration) {
@@ -391,6 +419,14 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Whether any notification so far held a line containing `needle`; needs
+    /// `spawn_run_notified`.
+    pub fn notified_containing(&self, needle: &str) -> bool {
+        let received = &self.notices.as_ref().expect("spawn_run_notified").received;
+        let received = received.lock().unwrap();
+        received.iter().any(|m| m.contains(needle))
     }
 
     /// Waits until the log contains `needle` (or fails after `timeout`).
