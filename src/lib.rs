@@ -37,6 +37,7 @@
 //! - [`embedded`]: assets compiled into the binary (templates, landing page, systemd unit).
 //! - [`unit`]: the systemd unit, as shipped and as printed by `matrixbox unit`.
 //! - [`logging`]: where log events go (journald or stderr).
+//! - [`throttle`]: warnings an attacker can trigger, rate-limited so they cannot grow the log.
 
 pub mod acme;
 pub mod cli;
