@@ -536,7 +536,7 @@ fn write_synapse_files(
         fsio::chown(&path, 0, synapse::UID)?;
     }
     if !existed {
-        remove_old_synapse_files(&data);
+        remove_old_synapse_files(&data, config.path());
     }
     Ok(())
 }
@@ -544,12 +544,13 @@ fn write_synapse_files(
 /// Older versions rendered Synapse's config into its data dir: once the new copies exist, the old
 /// ones go, so that nobody edits a file that is no longer read. Only the names are removed
 /// (a link, never its target).
-fn remove_old_synapse_files(data: &Dir) {
+fn remove_old_synapse_files(data: &Dir, config: &std::path::Path) {
     for name in OLD_SYNAPSE_FILES {
         match data.remove_file(name) {
             Ok(true) => tracing::info!(
-                "moved {name} out of Synapse's data dir {}: it is now rendered into a read-only directory",
-                data.path().display()
+                "removed the old copy of {name} from Synapse's data dir {}: it is now rendered into {}, read-only for Synapse",
+                data.path().display(),
+                config.display()
             ),
             Ok(false) => {}
             Err(e) => tracing::warn!("{e}: {}", e.source),
