@@ -572,17 +572,20 @@ fn read_pg_version(paths: &Paths) -> Result<Option<String>, FsError> {
         };
         pgdata.read_small("PG_VERSION", PG_VERSION_LIMIT)
     };
-    Ok(match read() {
-        Ok(bytes) => bytes.map(|b| String::from_utf8_lossy(&b).into_owned()),
-        Err(e) => {
+    match read() {
+        Ok(bytes) => Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned())),
+        Err(e) if e.source.kind() == std::io::ErrorKind::InvalidData => {
             let hint = e.hint().unwrap_or_default();
             tracing::warn!(
                 "refused: {e}: {}; the PostgreSQL major-version check is skipped; hint: {hint}",
                 e.source
             );
-            None
+            Ok(None)
         }
-    })
+        // No state dir yet: nothing to check.
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn files_digest(files: &[(&str, String, u32)]) -> String {
@@ -646,6 +649,32 @@ mod tests {
         assert_eq!(change(Some("15"), "postgres:latest"), None);
         assert_eq!(change(Some("15"), "postgres@sha256:abcd"), None);
         assert_eq!(change(None, "postgres:16"), None, "a fresh data directory");
+    }
+
+    #[test]
+    fn pg_version_is_read_only_from_a_small_regular_file() {
+        let base = tempfile::tempdir().unwrap();
+        let paths = Paths::new("/nonexistent.yaml", base.path().join("state"));
+        assert_eq!(read_pg_version(&paths).unwrap(), None, "no state dir yet");
+        let pgdata = paths.postgres_dir().join(PGDATA_SUBDIR);
+        std::fs::create_dir_all(&pgdata).unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap(), None, "a fresh data dir");
+        std::fs::write(pgdata.join("PG_VERSION"), "15\n").unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap().as_deref(), Some("15\n"));
+        std::fs::remove_file(pgdata.join("PG_VERSION")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", pgdata.join("PG_VERSION")).unwrap();
+        assert_eq!(
+            read_pg_version(&paths).unwrap(),
+            None,
+            "refused, check skipped"
+        );
+        // The data dir itself swapped for a link to a directory holding a PG_VERSION.
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("PG_VERSION"), "16\n").unwrap();
+        std::fs::remove_dir_all(&pgdata).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &pgdata).unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap(), None);
     }
 
     #[test]
