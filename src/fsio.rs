@@ -67,6 +67,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsErr
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(err("create a temporary file in", dir))?;
+    // The umask (systemd's UMask=0077) narrows the mode given at creation: set it exactly.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(err("set permissions on", path))?;
     tmp.write_all(contents).map_err(err("write", path))?;
     tmp.as_file().sync_all().map_err(err("sync", path))?;
     tmp.persist(path).map_err(|e| FsError {
