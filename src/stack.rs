@@ -47,6 +47,9 @@ const PG_INIT_MOUNT: &str = "/docker-entrypoint-initdb.d/matrixbox-roles.sh";
 const POSTGRES_CAPS: [&str; 5] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"];
 /// `PG_VERSION` holds a major version and a newline; anything longer is not PostgreSQL's.
 const PG_VERSION_LIMIT: usize = 64;
+/// A superuser that exists only while the old superuser `synapse` is renamed (a role cannot
+/// rename itself).
+const MIGRATION_ROLE: &str = "matrixbox_migrate";
 /// Synapse's rendered files that older versions kept in its writable data dir.
 const OLD_SYNAPSE_FILES: [&str; 3] = ["homeserver.yaml", "log.config", "signing.key"];
 const POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -73,6 +76,10 @@ pub enum StackError {
         logs: String,
     },
     #[error(
+        "could not give Synapse's database role in {container} up its superuser rights; psql said:\n{output}"
+    )]
+    RoleMigration { container: String, output: String },
+    #[error(
         "the database in {dir} was made by PostgreSQL {data}, but images.postgres is `{image}` (PostgreSQL {wanted}), which cannot open it"
     )]
     PostgresMajorChange {
@@ -93,6 +100,9 @@ impl Diagnostic for StackError {
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
             ),
             StackError::SynapseUnhealthy { .. } => "fix the cause shown in the log (often an option under `synapse:` in matrixbox.yaml) and run again".into(),
+            StackError::RoleMigration { container, .. } => format!(
+                "nothing was changed (one transaction); Synapse is stopped until the next `run` tries again; see `docker logs {container}`"
+            ),
             StackError::PostgresMajorChange { data, .. } => format!(
                 "set images.postgres back to a PostgreSQL {data} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change"
             ),
@@ -348,7 +358,7 @@ impl Stack {
         self.wait_postgres_ready(engine).await?;
         if postgres != Action::None || !self.locale_verified.load(Ordering::Relaxed) {
             self.verify_database_locale(engine).await?;
-            self.warn_if_superuser(engine).await;
+            self.ensure_synapse_not_superuser(engine).await?;
             self.locale_verified.store(true, Ordering::Relaxed);
         }
 
@@ -375,18 +385,85 @@ impl Stack {
         }
     }
 
-    /// Databases made before Synapse had its own role log Synapse in as the superuser. They keep
-    /// working; the log says how to change it (the objects' owner must change with Synapse stopped).
-    async fn warn_if_superuser(&self, engine: &Engine) {
+    /// Databases made before Synapse had its own role have Synapse log in as the bootstrap
+    /// superuser, named `synapse`. Once, with Synapse stopped, that superuser becomes `postgres`
+    /// (without a password, so it logs in only inside the container) and a new `synapse` role,
+    /// not a superuser, gets the database and everything Synapse made in it, in one transaction.
+    async fn ensure_synapse_not_superuser(&self, engine: &Engine) -> Result<(), StackError> {
+        let postgres = &self.names.postgres;
         let query = format!("SELECT rolsuper FROM pg_roles WHERE rolname = '{DB_USER}'");
-        let psql = ["psql", "-U", DB_USER, "-d", DB_NAME, "-tA", "-c", &query];
-        if let Ok((0, out)) = engine.exec(&self.names.postgres, &psql, vec![]).await
-            && out.trim() == "t"
+        let (code, out) = engine
+            .exec(
+                postgres,
+                &["psql", "-U", DB_USER, "-d", DB_NAME, "-tA", "-c", &query],
+                vec![],
+            )
+            .await?;
+        // A new database: `synapse` is not a superuser (and cannot log in over the socket as
+        // one), so psql either says `f` or fails; either way there is nothing to move.
+        if code != 0 || out.trim() != "t" {
+            return Ok(());
+        }
+        tracing::info!(
+            container = %postgres,
+            "Synapse's database role `{DB_USER}` is a superuser (made by an older matrixbox): stopping Synapse to give it a role without superuser rights"
+        );
+        if engine
+            .inspect(&self.names.synapse)
+            .await?
+            .is_some_and(|o| o.running)
         {
-            tracing::warn!(
-                container = %self.names.postgres,
-                "Synapse's database role `{DB_USER}` is a PostgreSQL superuser (a database made by an older matrixbox); hint: databases matrixbox makes now give Synapse a role without superuser rights; to move this one, dump it, move the postgres directory aside and restore into the new database"
+            engine.stop(&self.names.synapse, 30).await?;
+        }
+        let run = |user: &'static str, db: &'static str, sql: String| async move {
+            // SQL through the environment and stdin: the password stays out of argv.
+            let script = format!(
+                "printf '%s\n' \"$MATRIXBOX_SQL\" | psql -v ON_ERROR_STOP=1 -X -q -1 -U {user} -d {db} -f -"
             );
+            engine
+                .exec(
+                    postgres,
+                    &["sh", "-c", &script],
+                    vec![format!("MATRIXBOX_SQL={sql}")],
+                )
+                .await
+        };
+        let password = self.secrets.postgres_password.replace('\'', "''");
+        let outcome = async {
+            let (code, out) = run(
+                DB_USER,
+                "postgres",
+                format!("CREATE ROLE {MIGRATION_ROLE} SUPERUSER LOGIN;"),
+            )
+            .await?;
+            if code != 0 {
+                return Ok::<_, DockerError>(Err(out));
+            }
+            let (code, out) = run(MIGRATION_ROLE, DB_NAME, migrate_role_sql(&password)).await?;
+            Ok(if code == 0 { Ok(()) } else { Err(out) })
+        }
+        .await?;
+        // The helper role goes whatever happened; after a failure, from the old superuser.
+        let dropper = if outcome.is_ok() {
+            DB_SUPERUSER
+        } else {
+            DB_USER
+        };
+        let _ = run(
+            dropper,
+            "postgres",
+            format!("DROP ROLE IF EXISTS {MIGRATION_ROLE};"),
+        )
+        .await;
+        match outcome {
+            Ok(()) => {
+                tracing::info!(container = %postgres, "Synapse's database role `{DB_USER}` is no longer a superuser; the superuser is `{DB_SUPERUSER}`");
+                Ok(())
+            }
+            Err(out) => Err(StackError::RoleMigration {
+                container: postgres.clone(),
+                output: out.trim().to_string(),
+            }),
         }
     }
 
@@ -508,6 +585,56 @@ impl Stack {
         engine.remove_network(&self.names.network).await?;
         Ok(())
     }
+}
+
+/// Pure: the transaction, run as the helper superuser in Synapse's database, that renames the old
+/// superuser `synapse` to `postgres` and gives a new `synapse` role the database and every object
+/// in its `public` schema. Sequences that belong to a table move with their table.
+fn migrate_role_sql(password: &str) -> String {
+    format!(
+        r#"ALTER ROLE {DB_USER} RENAME TO {DB_SUPERUSER};
+ALTER ROLE {DB_SUPERUSER} PASSWORD NULL;
+CREATE ROLE {DB_USER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{password}';
+ALTER DATABASE {DB_NAME} OWNER TO {DB_USER};
+DO $$
+DECLARE r record;
+BEGIN
+  IF (SELECT nspowner FROM pg_namespace WHERE nspname = 'public') = '{DB_SUPERUSER}'::regrole THEN
+    ALTER SCHEMA public OWNER TO {DB_USER};
+  END IF;
+  FOR r IN
+    SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relowner = '{DB_SUPERUSER}'::regrole
+      AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+        AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {DB_USER}',
+      CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+        WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.name);
+  END LOOP;
+  FOR r IN
+    SELECT p.oid::regprocedure AS name, p.prokind FROM pg_proc p
+    WHERE p.pronamespace = 'public'::regnamespace AND p.proowner = '{DB_SUPERUSER}'::regrole
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {DB_USER}',
+      CASE r.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.name);
+  END LOOP;
+  FOR r IN
+    SELECT t.oid::regtype AS name, t.typtype FROM pg_type t
+    WHERE t.typnamespace = 'public'::regnamespace AND t.typowner = '{DB_SUPERUSER}'::regrole
+      AND t.typtype IN ('e', 'd', 'r', 'c') AND t.typrelid = 0 AND t.typelem = 0
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {DB_USER}',
+      CASE r.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, r.name);
+  END LOOP;
+  IF EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = 'public'::regnamespace
+      AND relowner = '{DB_SUPERUSER}'::regrole) THEN
+    RAISE EXCEPTION 'objects in schema public are still owned by {DB_SUPERUSER}';
+  END IF;
+END
+$$;"#
+    )
 }
 
 /// Runs file work on the blocking pool: a slow disk must not stall the edge's runtime.
