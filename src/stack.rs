@@ -399,8 +399,7 @@ impl Stack {
                 vec![],
             )
             .await?;
-        // A new database: `synapse` is not a superuser (and cannot log in over the socket as
-        // one), so psql either says `f` or fails; either way there is nothing to move.
+        // `f` for a database matrixbox made with its own role: nothing to move.
         if code != 0 || out.trim() != "t" {
             return Ok(());
         }
