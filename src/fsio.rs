@@ -1,9 +1,16 @@
-//! Atomic, permission-aware file writes: temp file + fsync + rename, so nothing is ever half-written.
+//! Atomic, permission-aware file writes (temp file + fsync + rename, so nothing is ever half-written),
+//! and by-descriptor access to directories a container can write, which never follows its links.
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::{Gid, Uid};
 
 use crate::diagnostic::Diagnostic;
 
@@ -24,6 +31,9 @@ impl Diagnostic for FsError {
             }
             _ if self.source.raw_os_error() == Some(nix::libc::ENOSPC) => {
                 "the disk is full: free some space and run the command again; the previous file is intact".into()
+            }
+            io::ErrorKind::InvalidData => {
+                "a container can write there and put this in place: see what replaced it (a compromised container?); matrixbox never follows links or reads special files inside a container's data".into()
             }
             _ => "check that the directory exists and is writable".into(),
         })
@@ -57,6 +67,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsErr
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(err("create a temporary file in", dir))?;
+    // The umask (systemd's UMask=0077) narrows the mode given at creation: set it exactly.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(err("set permissions on", path))?;
     tmp.write_all(contents).map_err(err("write", path))?;
     tmp.as_file().sync_all().map_err(err("sync", path))?;
     tmp.persist(path).map_err(|e| FsError {
@@ -87,6 +101,143 @@ pub fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), FsError> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(err("change the owner of", path))
 }
 
+/// What root refuses to touch inside a directory a container can write: links, special files and
+/// files too large to be what they claim.
+fn refused(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+fn errno(e: Errno) -> io::Error {
+    match e {
+        // O_NOFOLLOW on a symbolic link; O_DIRECTORY on anything else.
+        Errno::ELOOP => refused("it is a symbolic link, which matrixbox does not follow"),
+        Errno::ENOTDIR => refused("it is not a directory"),
+        e => io::Error::from(e),
+    }
+}
+
+/// A directory held open by descriptor. Names inside it are resolved relative to it, one component
+/// at a time and never through a symbolic link, so a container that owns the directory's contents
+/// cannot redirect what root does to a path outside it.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+const NOFOLLOW_DIR: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+impl Dir {
+    /// Opens a directory that only root can change (the state dir); links on the way are the
+    /// administrator's and are followed.
+    pub fn open_trusted(path: &Path) -> Result<Dir, FsError> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(path, flags, Mode::empty())
+            .map_err(|e| err("open directory", path)(errno(e)))?;
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The subdirectory `name`, refused when it is a link or not a directory; `None` if absent.
+    pub fn open_dir(&self, name: &str) -> Result<Option<Dir>, FsError> {
+        let path = self.path.join(name);
+        match nix::fcntl::openat(&self.fd, name, NOFOLLOW_DIR, Mode::empty()) {
+            Ok(fd) => Ok(Some(Dir { fd, path })),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(err("open directory", &path)(errno(e))),
+        }
+    }
+
+    /// The subdirectory `name`, made with `mode` and given to `uid`:`gid` when missing. An existing
+    /// one gets the same owner and mode through its descriptor, never through its path.
+    pub fn ensure_dir(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<Dir, FsError> {
+        let path = self.path.join(name);
+        let dir = match self.open_dir(name)? {
+            Some(dir) => dir,
+            None => {
+                match nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(mode)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(err("create directory", &path)(errno(e))),
+                }
+                self.open_dir(name)?
+                    .ok_or_else(|| err("open directory", &path)(io::ErrorKind::NotFound.into()))?
+            }
+        };
+        let stat = nix::sys::stat::fstat(&dir.fd).map_err(|e| err("inspect", &path)(errno(e)))?;
+        if (stat.st_uid, stat.st_gid) != (uid, gid) {
+            nix::unistd::fchown(&dir.fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                .map_err(|e| err("change the owner of", &path)(errno(e)))?;
+        }
+        if stat.st_mode & 0o7777 != mode {
+            nix::sys::stat::fchmod(&dir.fd, Mode::from_bits_truncate(mode))
+                .map_err(|e| err("set permissions on", &path)(errno(e)))?;
+        }
+        Ok(dir)
+    }
+
+    /// Reads the regular file `name` when it holds at most `limit` bytes; `None` if absent. A link,
+    /// a FIFO, a device or a larger file is refused without blocking or reading it.
+    pub fn read_small(&self, name: &str, limit: usize) -> Result<Option<Vec<u8>>, FsError> {
+        let path = self.path.join(name);
+        // O_NONBLOCK: opening a FIFO must not wait for a writer.
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(err("read", &path)(errno(e))),
+        };
+        let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(err("read", &path)(refused("it is not a regular file")));
+        }
+        if stat.st_size as u64 > limit as u64 {
+            return Err(err("read", &path)(refused(&format!(
+                "it holds {} bytes, more than the {limit} expected",
+                stat.st_size
+            ))));
+        }
+        // Bounded even if the file grows between fstat and read.
+        let mut buf = vec![0; limit + 1];
+        let mut len = 0;
+        while len < buf.len() {
+            match nix::unistd::read(&fd, &mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(err("read", &path)(errno(e))),
+            }
+        }
+        if len > limit {
+            return Err(err("read", &path)(refused("it grew while being read")));
+        }
+        buf.truncate(len);
+        Ok(Some(buf))
+    }
+
+    /// Removes the entry `name` if it is not a directory; a link is removed, never its target.
+    /// Returns whether something was removed.
+    pub fn remove_file(&self, name: &str) -> Result<bool, FsError> {
+        match nix::unistd::unlinkat(&self.fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(err("remove", &self.path.join(name))(errno(e))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +262,53 @@ mod tests {
         let file = dir.path().join("missing-dir").join("f");
         assert!(write_atomic(&file, b"x", 0o600).is_err());
         assert!(!file.exists());
+    }
+
+    /// What a container could put in its writable mount, and what root must do with each.
+    #[test]
+    fn dir_never_follows_what_a_container_planted() {
+        let base = tempfile::tempdir().unwrap();
+        let victim = base.path().join("victim");
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("PG_VERSION"), "15\n").unwrap();
+        let victim_mode = fs::metadata(&victim).unwrap().mode();
+        let state = Dir::open_trusted(base.path()).unwrap();
+        let data = state.ensure_dir("data", 0o700, 0, 0).unwrap();
+        assert_eq!(fs::metadata(data.path()).unwrap().mode() & 0o7777, 0o700);
+
+        fs::write(data.path().join("PG_VERSION"), "15\n").unwrap();
+        assert_eq!(
+            data.read_small("PG_VERSION", 64).unwrap().as_deref(),
+            Some(&b"15\n"[..])
+        );
+        assert_eq!(data.read_small("missing", 64).unwrap(), None);
+
+        let refused = |name: &str| {
+            let e = data.read_small(name, 64).unwrap_err();
+            assert_eq!(e.source.kind(), io::ErrorKind::InvalidData, "{name}: {e:?}");
+            assert!(e.hint().unwrap().contains("never follows links"));
+        };
+        std::os::unix::fs::symlink(victim.join("PG_VERSION"), data.path().join("link")).unwrap();
+        refused("link");
+        std::os::unix::fs::symlink("/dev/zero", data.path().join("zero")).unwrap();
+        refused("zero");
+        nix::unistd::mkfifo(&data.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        refused("fifo");
+        fs::write(data.path().join("big"), vec![b'1'; 65]).unwrap();
+        refused("big");
+        fs::create_dir(data.path().join("dir")).unwrap();
+        refused("dir");
+
+        std::os::unix::fs::symlink(&victim, data.path().join("media")).unwrap();
+        assert_eq!(
+            data.open_dir("media").unwrap_err().source.kind(),
+            io::ErrorKind::InvalidData
+        );
+        assert!(data.ensure_dir("media", 0o700, 0, 0).is_err());
+        assert!(data.remove_file("link").unwrap(), "the link goes");
+        assert!(!data.remove_file("link").unwrap());
+        assert!(data.remove_file("media").unwrap());
+        assert!(victim.join("PG_VERSION").exists(), "never the target");
+        assert_eq!(fs::metadata(&victim).unwrap().mode(), victim_mode);
     }
 }

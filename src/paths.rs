@@ -4,6 +4,11 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = "/etc/matrixbox/matrixbox.yaml";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/matrixbox";
+/// Entries of the state dir, which the stack opens by name relative to it (see `fsio::Dir`).
+pub const SYNAPSE_DATA: &str = "synapse";
+pub const SYNAPSE_CONFIG: &str = "synapse-config";
+pub const POSTGRES_DATA: &str = "postgres";
+pub const POSTGRES_INIT: &str = "postgres-init";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -24,18 +29,30 @@ impl Paths {
         self.state_dir.join("secrets")
     }
 
-    /// Mounted at /data in the Synapse container: rendered config, signing key, media.
+    /// Mounted read-write at /data in the Synapse container: media store and pid file. Synapse owns
+    /// what is inside; matrixbox never follows a path in it.
     pub fn synapse_dir(&self) -> PathBuf {
-        self.state_dir.join("synapse")
+        self.state_dir.join(SYNAPSE_DATA)
+    }
+
+    /// Mounted read-only at /config in the Synapse container: the rendered config and signing key,
+    /// owned by root (group synapse, so Synapse can read them).
+    pub fn synapse_config_dir(&self) -> PathBuf {
+        self.state_dir.join(SYNAPSE_CONFIG)
+    }
+
+    /// Root's init script for a new PostgreSQL data directory (mounted read-only).
+    pub fn postgres_init_dir(&self) -> PathBuf {
+        self.state_dir.join(POSTGRES_INIT)
     }
 
     /// Mounted as PostgreSQL's data directory.
     pub fn postgres_dir(&self) -> PathBuf {
-        self.state_dir.join("postgres")
+        self.state_dir.join(POSTGRES_DATA)
     }
 
     pub fn homeserver_yaml(&self) -> PathBuf {
-        self.synapse_dir().join("homeserver.yaml")
+        self.synapse_config_dir().join("homeserver.yaml")
     }
 
     /// ACME account and renewal bookkeeping (directory 0700).

@@ -11,13 +11,17 @@ use crate::diagnostic::Diagnostic;
 use crate::docker::{
     self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Observed, Publish, Runtime,
 };
-use crate::fsio::{self, FsError};
-use crate::paths::Paths;
+use crate::embedded;
+use crate::fsio::{self, Dir, FsError};
+use crate::paths::{self, Paths};
 use crate::secrets::{self, Secrets};
 use crate::synapse::{self, admin::Synapse};
 use crate::tuning::{self, Tuning};
 
+/// Synapse's role: owns its database, not a superuser (made by `embedded/postgres/init-roles.sh`).
 const DB_USER: &str = "synapse";
+/// The superuser `initdb` makes; it has no password, so it logs in only inside the container.
+const DB_SUPERUSER: &str = "postgres";
 const DB_NAME: &str = "synapse";
 /// Ready means accepting TCP connections: the init-time server listens on the socket only.
 const PG_ISREADY: [&str; 7] = [
@@ -35,6 +39,19 @@ const PGDATA_MOUNT: &str = "/var/lib/postgresql/data";
 /// PGDATA inside the mount (and the postgres directory of the state dir).
 const PGDATA_SUBDIR: &str = "pgdata";
 const PG_PASSWORD_MOUNT: &str = "/run/secrets/postgres_password";
+const PG_INIT_SCRIPT: &str = "matrixbox-roles.sh";
+/// Run by the image's entrypoint (official and bench alike) once, when it creates the database.
+const PG_INIT_MOUNT: &str = "/docker-entrypoint-initdb.d/matrixbox-roles.sh";
+/// What the postgres entrypoint needs as root: fix ownership of PGDATA (CHOWN, FOWNER, and
+/// DAC_OVERRIDE to enter it), then drop to uid 999 (SETUID, SETGID). Nothing else.
+const POSTGRES_CAPS: [&str; 5] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"];
+/// `PG_VERSION` holds a major version and a newline; anything longer is not PostgreSQL's.
+const PG_VERSION_LIMIT: usize = 64;
+/// A superuser that exists only while the old superuser `synapse` is renamed (a role cannot
+/// rename itself).
+const MIGRATION_ROLE: &str = "matrixbox_migrate";
+/// Synapse's rendered files that older versions kept in its writable data dir.
+const OLD_SYNAPSE_FILES: [&str; 3] = ["homeserver.yaml", "log.config", "signing.key"];
 const POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// First start runs all database migrations; a slow VPS needs a while.
 const SYNAPSE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(240);
@@ -66,6 +83,10 @@ pub enum StackError {
         logs: String,
     },
     #[error(
+        "could not give Synapse's database role in {container} up its superuser rights; psql said:\n{output}"
+    )]
+    RoleMigration { container: String, output: String },
+    #[error(
         "the database in {dir} was made by PostgreSQL {data}, but images.postgres is `{image}` (PostgreSQL {wanted}), which cannot open it"
     )]
     PostgresMajorChange {
@@ -86,6 +107,9 @@ impl Diagnostic for StackError {
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
             ),
             StackError::SynapseUnhealthy { .. } => "fix the cause shown in the log (often an option under `synapse:` in matrixbox.yaml) and run again".into(),
+            StackError::RoleMigration { container, .. } => format!(
+                "nothing was changed (one transaction); Synapse is stopped until the next `run` tries again; see `docker logs {container}`"
+            ),
             StackError::PostgresMajorChange { data, .. } => format!(
                 "set images.postgres back to a PostgreSQL {data} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change"
             ),
@@ -159,7 +183,7 @@ impl Stack {
             name: self.names.postgres.clone(),
             image: self.config.postgres_image.clone(),
             env: vec![
-                format!("POSTGRES_USER={DB_USER}"),
+                format!("POSTGRES_USER={DB_SUPERUSER}"),
                 format!("POSTGRES_DB={DB_NAME}"),
                 // A file, not the value: environment values show in `docker inspect`.
                 format!("POSTGRES_PASSWORD_FILE={PG_PASSWORD_MOUNT}"),
@@ -183,11 +207,22 @@ impl Stack {
                     container: PG_PASSWORD_MOUNT.into(),
                     read_only: true,
                 },
+                Bind {
+                    host: self
+                        .paths
+                        .postgres_init_dir()
+                        .join(PG_INIT_SCRIPT)
+                        .display()
+                        .to_string(),
+                    container: PG_INIT_MOUNT.into(),
+                    read_only: true,
+                },
             ],
             network: self.names.network.clone(),
             publish: vec![],
             // The official entrypoint starts as root to fix ownership, then drops to uid 999.
-            cap_drop_all: false,
+            cap_drop_all: true,
+            cap_add: POSTGRES_CAPS.map(String::from).to_vec(),
             shm_size: Some(self.tuning.postgres_shm_bytes),
             // SIGINT is PostgreSQL's "fast" shutdown: clean, without waiting for clients.
             stop_signal: Some("SIGINT".into()),
@@ -206,28 +241,36 @@ impl Stack {
     }
 
     fn synapse_spec(&self, files_digest: String) -> ContainerSpec {
+        let config = format!("{}/homeserver.yaml", synapse::CONFIG_MOUNT);
         ContainerSpec {
             name: self.names.synapse.clone(),
             image: self.config.synapse_image.clone(),
-            env: vec!["SYNAPSE_CONFIG_PATH=/data/homeserver.yaml".into()],
+            env: vec![format!("SYNAPSE_CONFIG_PATH={config}")],
             entrypoint: Some(
                 [
                     "/usr/local/bin/python",
                     "-m",
                     "synapse.app.homeserver",
                     "--config-path",
-                    "/data/homeserver.yaml",
+                    &config,
                 ]
                 .map(String::from)
                 .to_vec(),
             ),
             cmd: vec![],
             user: Some(format!("{0}:{0}", synapse::UID)),
-            binds: vec![Bind {
-                host: self.paths.synapse_dir().display().to_string(),
-                container: "/data".into(),
-                read_only: false,
-            }],
+            binds: vec![
+                Bind {
+                    host: self.paths.synapse_dir().display().to_string(),
+                    container: synapse::DATA_MOUNT.into(),
+                    read_only: false,
+                },
+                Bind {
+                    host: self.paths.synapse_config_dir().display().to_string(),
+                    container: synapse::CONFIG_MOUNT.into(),
+                    read_only: true,
+                },
+            ],
             network: self.names.network.clone(),
             publish: vec![Publish {
                 host_ip: "127.0.0.1".into(),
@@ -235,6 +278,7 @@ impl Stack {
                 container_port: synapse::CONTAINER_PORT,
             }],
             cap_drop_all: true,
+            cap_add: vec![],
             shm_size: None,
             stop_signal: Some("SIGTERM".into()),
             stop_timeout_s: 30,
@@ -244,7 +288,8 @@ impl Stack {
         }
     }
 
-    /// Everything Synapse reads from /data: (file name, contents, mode).
+    /// Everything Synapse reads from its config dir: (file name, contents, mode). Owned by root,
+    /// readable by Synapse's group.
     fn synapse_files(&self) -> [(&'static str, String, u32); 3] {
         [
             (
@@ -255,13 +300,13 @@ impl Stack {
                     &self.tuning,
                     &self.names.postgres,
                 ),
-                0o600,
+                0o640,
             ),
-            ("log.config", synapse::render_log_config(), 0o644),
+            ("log.config", synapse::render_log_config(), 0o640),
             (
                 "signing.key",
                 format!("{}\n", self.secrets.signing_key),
-                0o600,
+                0o640,
             ),
         ]
     }
@@ -271,27 +316,35 @@ impl Stack {
         self.synapse_spec(files_digest(&self.synapse_files()))
     }
 
-    /// Writes Synapse's files (only those that changed) and returns the spec that mounts them.
-    fn write_synapse_files(&self) -> Result<ContainerSpec, FsError> {
-        let dir = self.paths.synapse_dir();
-        fsio::ensure_dir(&dir, 0o700)?;
+    /// Writes Synapse's files (only those that changed) off the async runtime and returns the spec
+    /// that mounts them.
+    async fn prepare_synapse_files(&self) -> Result<ContainerSpec, StackError> {
         let files = self.synapse_files();
-        for (name, contents, mode) in &files {
-            let path = dir.join(name);
-            fsio::write_if_changed(&path, contents.as_bytes(), *mode)?;
-            fsio::chown(&path, synapse::UID, synapse::UID)?;
-        }
-        let media = dir.join("media_store");
-        fsio::ensure_dir(&media, 0o700)?;
-        fsio::chown(&media, synapse::UID, synapse::UID)?;
-        fsio::chown(&dir, synapse::UID, synapse::UID)?;
-        Ok(self.synapse_spec(files_digest(&files)))
+        let digest = files_digest(&files);
+        let paths = self.paths.clone();
+        blocking(move || write_synapse_files(&paths, &files)).await?;
+        Ok(self.synapse_spec(digest))
+    }
+
+    /// PostgreSQL's data dir and init script, off the async runtime.
+    async fn prepare_postgres_files(&self) -> Result<(), StackError> {
+        let paths = self.paths.clone();
+        blocking(move || {
+            let state = Dir::open_trusted(paths.state())?;
+            state.ensure_dir(paths::POSTGRES_DATA, 0o700, POSTGRES_UID, POSTGRES_UID)?;
+            // Root's, read-only in the container: the entrypoint runs it as the postgres user.
+            let init = state.ensure_dir(paths::POSTGRES_INIT, 0o755, 0, 0)?;
+            let script = embedded::text("postgres/init-roles.sh");
+            fsio::write_if_changed(&init.path().join(PG_INIT_SCRIPT), script.as_bytes(), 0o644)?;
+            Ok(())
+        })
+        .await
     }
 
     /// One reconcile pass: observe, diff, act, and wait until both services are healthy.
     pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
-        self.check_postgres_major()?;
+        self.check_postgres_major().await?;
         engine.ensure_image(&self.config.postgres_image).await?;
         engine.ensure_image(&self.config.synapse_image).await?;
         // A busy port is found before anything starts, so nothing is left half-up.
@@ -307,27 +360,26 @@ impl Stack {
             .ensure_network(&names.network, &names.instance)
             .await?;
 
-        let pg_dir = self.paths.postgres_dir();
-        fsio::ensure_dir(&pg_dir, 0o700)?;
-        fsio::chown(&pg_dir, POSTGRES_UID, POSTGRES_UID)?;
+        self.prepare_postgres_files().await?;
         let postgres = docker::ensure(engine, &self.postgres_spec()).await?;
         self.wait_postgres_ready(engine).await?;
         if postgres != Action::None || !self.locale_verified.load(Ordering::Relaxed) {
             self.verify_database_locale(engine).await?;
+            self.ensure_synapse_not_superuser(engine).await?;
             self.locale_verified.store(true, Ordering::Relaxed);
         }
 
-        let spec = self.write_synapse_files()?;
+        let spec = self.prepare_synapse_files().await?;
         let synapse = docker::ensure(engine, &spec).await?;
         self.wait_synapse_healthy(engine).await?;
         Ok(UpReport { postgres, synapse })
     }
 
     /// A new major version cannot open the old data: refuse before the running container goes.
-    fn check_postgres_major(&self) -> Result<(), StackError> {
+    async fn check_postgres_major(&self) -> Result<(), StackError> {
         let pg_dir = self.paths.postgres_dir();
-        let data_version =
-            std::fs::read_to_string(pg_dir.join(PGDATA_SUBDIR).join("PG_VERSION")).ok();
+        let paths = self.paths.clone();
+        let data_version = blocking(move || read_pg_version(&paths)).await?;
         let image = &self.config.postgres_image;
         match postgres_major_change(data_version.as_deref(), image) {
             Some((data, wanted)) => Err(StackError::PostgresMajorChange {
@@ -337,6 +389,87 @@ impl Stack {
                 wanted,
             }),
             None => Ok(()),
+        }
+    }
+
+    /// Databases made before Synapse had its own role have Synapse log in as the bootstrap
+    /// superuser, named `synapse`. Once, with Synapse stopped, that superuser becomes `postgres`
+    /// (without a password, so it logs in only inside the container) and a new `synapse` role,
+    /// not a superuser, gets the database and everything Synapse made in it, in one transaction.
+    async fn ensure_synapse_not_superuser(&self, engine: &Engine) -> Result<(), StackError> {
+        let postgres = &self.names.postgres;
+        let query = format!("SELECT rolsuper FROM pg_roles WHERE rolname = '{DB_USER}'");
+        let (code, out) = engine
+            .exec(
+                postgres,
+                &["psql", "-U", DB_USER, "-d", DB_NAME, "-tA", "-c", &query],
+                vec![],
+            )
+            .await?;
+        // `f` for a database matrixbox made with its own role: nothing to move.
+        if code != 0 || out.trim() != "t" {
+            return Ok(());
+        }
+        tracing::info!(
+            container = %postgres,
+            "Synapse's database role `{DB_USER}` is a superuser (made by an older matrixbox): stopping Synapse to give it a role without superuser rights"
+        );
+        if engine
+            .inspect(&self.names.synapse)
+            .await?
+            .is_some_and(|o| o.running)
+        {
+            engine.stop(&self.names.synapse, 30).await?;
+        }
+        let run = |user: &'static str, db: &'static str, sql: String| async move {
+            // SQL through the environment and stdin: the password stays out of argv.
+            let script = format!(
+                "printf '%s\n' \"$MATRIXBOX_SQL\" | psql -v ON_ERROR_STOP=1 -X -q -1 -U {user} -d {db} -f -"
+            );
+            engine
+                .exec(
+                    postgres,
+                    &["sh", "-c", &script],
+                    vec![format!("MATRIXBOX_SQL={sql}")],
+                )
+                .await
+        };
+        let password = self.secrets.postgres_password.replace('\'', "''");
+        let outcome = async {
+            let (code, out) = run(
+                DB_USER,
+                "postgres",
+                format!("CREATE ROLE {MIGRATION_ROLE} SUPERUSER LOGIN;"),
+            )
+            .await?;
+            if code != 0 {
+                return Ok::<_, DockerError>(Err(out));
+            }
+            let (code, out) = run(MIGRATION_ROLE, DB_NAME, migrate_role_sql(&password)).await?;
+            Ok(if code == 0 { Ok(()) } else { Err(out) })
+        }
+        .await?;
+        // The helper role goes whatever happened; after a failure, from the old superuser.
+        let dropper = if outcome.is_ok() {
+            DB_SUPERUSER
+        } else {
+            DB_USER
+        };
+        let _ = run(
+            dropper,
+            "postgres",
+            format!("DROP ROLE IF EXISTS {MIGRATION_ROLE};"),
+        )
+        .await;
+        match outcome {
+            Ok(()) => {
+                tracing::info!(container = %postgres, "Synapse's database role `{DB_USER}` is no longer a superuser; the superuser is `{DB_SUPERUSER}`");
+                Ok(())
+            }
+            Err(out) => Err(StackError::RoleMigration {
+                container: postgres.clone(),
+                output: out.trim().to_string(),
+            }),
         }
     }
 
@@ -524,6 +657,134 @@ fn progress(observed: Option<&Observed>, restarts_before: Option<i64>) -> Progre
     }
 }
 
+/// Pure: the transaction, run as the helper superuser in Synapse's database, that renames the old
+/// superuser `synapse` to `postgres` and gives a new `synapse` role the database and every object
+/// in its `public` schema. Sequences that belong to a table move with their table.
+fn migrate_role_sql(password: &str) -> String {
+    format!(
+        r#"ALTER ROLE {DB_USER} RENAME TO {DB_SUPERUSER};
+ALTER ROLE {DB_SUPERUSER} PASSWORD NULL;
+CREATE ROLE {DB_USER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD '{password}';
+ALTER DATABASE {DB_NAME} OWNER TO {DB_USER};
+DO $$
+DECLARE r record;
+BEGIN
+  IF (SELECT nspowner FROM pg_namespace WHERE nspname = 'public') = '{DB_SUPERUSER}'::regrole THEN
+    ALTER SCHEMA public OWNER TO {DB_USER};
+  END IF;
+  FOR r IN
+    SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relowner = '{DB_SUPERUSER}'::regrole
+      AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+        AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {DB_USER}',
+      CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+        WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.name);
+  END LOOP;
+  FOR r IN
+    SELECT p.oid::regprocedure AS name, p.prokind FROM pg_proc p
+    WHERE p.pronamespace = 'public'::regnamespace AND p.proowner = '{DB_SUPERUSER}'::regrole
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {DB_USER}',
+      CASE r.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END, r.name);
+  END LOOP;
+  FOR r IN
+    SELECT t.oid::regtype AS name, t.typtype FROM pg_type t
+    WHERE t.typnamespace = 'public'::regnamespace AND t.typowner = '{DB_SUPERUSER}'::regrole
+      AND t.typtype IN ('e', 'd', 'r', 'c') AND t.typrelid = 0 AND t.typelem = 0
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {DB_USER}',
+      CASE r.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, r.name);
+  END LOOP;
+  IF EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = 'public'::regnamespace
+      AND relowner = '{DB_SUPERUSER}'::regrole) THEN
+    RAISE EXCEPTION 'objects in schema public are still owned by {DB_SUPERUSER}';
+  END IF;
+END
+$$;"#
+    )
+}
+
+/// Runs file work on the blocking pool: a slow disk must not stall the edge's runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, FsError> + Send + 'static,
+) -> Result<T, StackError> {
+    Ok(tokio::task::spawn_blocking(work)
+        .await
+        .expect("file work does not panic")?)
+}
+
+/// Renders Synapse's files into the root-owned config dir, and makes its writable data dir once.
+/// Nothing inside the data dir is written, chmod-ed or chown-ed: Synapse controls it.
+fn write_synapse_files(
+    paths: &Paths,
+    files: &[(&'static str, String, u32)],
+) -> Result<(), FsError> {
+    let state = Dir::open_trusted(paths.state())?;
+    let data = state.ensure_dir(paths::SYNAPSE_DATA, 0o700, synapse::UID, synapse::UID)?;
+    let existed = state.open_dir(paths::SYNAPSE_CONFIG)?.is_some();
+    let config = state.ensure_dir(paths::SYNAPSE_CONFIG, 0o750, 0, synapse::UID)?;
+    for (name, contents, mode) in files {
+        let path = config.path().join(name);
+        fsio::write_if_changed(&path, contents.as_bytes(), *mode)?;
+        // Root's directory, which no container can write: the path is safe to follow.
+        fsio::chown(&path, 0, synapse::UID)?;
+    }
+    if !existed {
+        remove_old_synapse_files(&data, config.path());
+    }
+    Ok(())
+}
+
+/// Older versions rendered Synapse's config into its data dir: once the new copies exist, the old
+/// ones go, so that nobody edits a file that is no longer read. Only the names are removed
+/// (a link, never its target).
+fn remove_old_synapse_files(data: &Dir, config: &std::path::Path) {
+    for name in OLD_SYNAPSE_FILES {
+        match data.remove_file(name) {
+            Ok(true) => tracing::info!(
+                "removed the old copy of {name} from Synapse's data dir {}: it is now rendered into {}, read-only for Synapse",
+                data.path().display(),
+                config.display()
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("{e}: {}", e.source),
+        }
+    }
+}
+
+/// `PG_VERSION` of the data dir, read by descriptor: PostgreSQL's container can replace it (or the
+/// directory holding it) with a link, a FIFO or a huge file. Those are refused in the log and the
+/// version check is skipped; PostgreSQL itself refuses a data dir it cannot read.
+fn read_pg_version(paths: &Paths) -> Result<Option<String>, FsError> {
+    let read = || -> Result<Option<Vec<u8>>, FsError> {
+        let state = Dir::open_trusted(paths.state())?;
+        let Some(postgres) = state.open_dir(paths::POSTGRES_DATA)? else {
+            return Ok(None);
+        };
+        let Some(pgdata) = postgres.open_dir(PGDATA_SUBDIR)? else {
+            return Ok(None);
+        };
+        pgdata.read_small("PG_VERSION", PG_VERSION_LIMIT)
+    };
+    match read() {
+        Ok(bytes) => Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned())),
+        Err(e) if e.source.kind() == std::io::ErrorKind::InvalidData => {
+            let hint = e.hint().unwrap_or_default();
+            tracing::warn!(
+                "refused: {e}: {}; the PostgreSQL major-version check is skipped; hint: {hint}",
+                e.source
+            );
+            Ok(None)
+        }
+        // No state dir yet: nothing to check.
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn files_digest(files: &[(&str, String, u32)]) -> String {
     let mut digest = Sha256::new();
     for (name, contents, _) in files {
@@ -625,6 +886,32 @@ mod tests {
             progress(Some(&look("running", 3)), None),
             Progress::Failed(_)
         ));
+    }
+
+    #[test]
+    fn pg_version_is_read_only_from_a_small_regular_file() {
+        let base = tempfile::tempdir().unwrap();
+        let paths = Paths::new("/nonexistent.yaml", base.path().join("state"));
+        assert_eq!(read_pg_version(&paths).unwrap(), None, "no state dir yet");
+        let pgdata = paths.postgres_dir().join(PGDATA_SUBDIR);
+        std::fs::create_dir_all(&pgdata).unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap(), None, "a fresh data dir");
+        std::fs::write(pgdata.join("PG_VERSION"), "15\n").unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap().as_deref(), Some("15\n"));
+        std::fs::remove_file(pgdata.join("PG_VERSION")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", pgdata.join("PG_VERSION")).unwrap();
+        assert_eq!(
+            read_pg_version(&paths).unwrap(),
+            None,
+            "refused, check skipped"
+        );
+        // The data dir itself swapped for a link to a directory holding a PG_VERSION.
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("PG_VERSION"), "16\n").unwrap();
+        std::fs::remove_dir_all(&pgdata).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &pgdata).unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap(), None);
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn two_instances_share_an_engine_and_one_removed_leaves_the_other_serving() {
             );
         }
         // Synapse reaches its own PostgreSQL by the instance's container name.
-        let homeserver = read(&mbx.state_dir().join("synapse/homeserver.yaml"));
+        let homeserver = read(&mbx.state_dir().join("synapse-config/homeserver.yaml"));
         assert!(
             homeserver.contains(&format!("host: {}", objects.postgres())),
             "{homeserver}"

@@ -89,10 +89,12 @@ fn full_lifecycle_on_a_real_engine() {
     assert_eq!(locale, "UTF8|C|C");
     let shm = inspect(postgres, "{{.HostConfig.ShmSize}}");
     assert_eq!(shm, (128u64 << 20).to_string(), "1 GB profile shm");
-    let hs_mode = std::fs::metadata(mbx.state_dir().join("synapse/homeserver.yaml")).unwrap();
+    // Root's file, readable by Synapse's group only, in a directory Synapse mounts read-only.
+    let hs_mode =
+        std::fs::metadata(mbx.state_dir().join("synapse-config/homeserver.yaml")).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&hs_mode.permissions()) & 0o777,
-        0o600
+        0o640
     );
 
     // Users: created through the shared-secret API; a duplicate is refused clearly.
@@ -155,7 +157,7 @@ fn full_lifecycle_on_a_real_engine() {
         "PostgreSQL is not touched by a Synapse option"
     );
     assert_ne!(after.1, before.1, "Synapse is recreated");
-    let rendered = read(&mbx.state_dir().join("synapse/homeserver.yaml"));
+    let rendered = read(&mbx.state_dir().join("synapse-config/homeserver.yaml"));
     assert!(
         rendered.contains("federation_domain_whitelist")
             && rendered.contains("smtp_host: 127.0.0.1")

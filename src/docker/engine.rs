@@ -363,6 +363,7 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         network_mode: Some(spec.network.clone()),
         port_bindings: Some(ports),
         cap_drop: spec.cap_drop_all.then(|| vec!["ALL".to_string()]),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         security_opt: Some(vec!["no-new-privileges".into()]),
         shm_size: spec.shm_size,
         restart_policy: Some(RestartPolicy {

@@ -49,6 +49,9 @@ pub struct ContainerSpec {
     pub network: String,
     pub publish: Vec<Publish>,
     pub cap_drop_all: bool,
+    /// Capabilities kept after dropping all. Skipped when empty, so older specs hash as they did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
     pub shm_size: Option<i64>,
     pub stop_signal: Option<String>,
     pub stop_timeout_s: i64,
@@ -180,6 +183,7 @@ mod tests {
             network: "n".into(),
             publish: vec![],
             cap_drop_all: true,
+            cap_add: vec![],
             shm_size: None,
             stop_signal: None,
             stop_timeout_s: 10,
