@@ -152,14 +152,21 @@ pub async fn run(
     ));
     let tls = Arc::new(tls::server_config(store.clone()));
     let listening = shutdown.child_token();
+    let connections = proxy::Connections::new(proxy::ConnPolicy::default());
     if let Some(http) = listeners.http {
-        tasks.spawn(proxy::serve_http(http, edge.clone(), listening.clone()));
+        tasks.spawn(proxy::serve_http(
+            http,
+            edge.clone(),
+            connections.clone(),
+            listening.clone(),
+        ));
     }
     for https in listeners.https {
         tasks.spawn(proxy::serve_https(
             https,
             tls.clone(),
             edge.clone(),
+            connections.clone(),
             listening.clone(),
         ));
     }

@@ -1,6 +1,7 @@
 //! The public edge: listeners on :80 and :443, local answers (well-known, landing page, ACME
 //! HTTP-01) and forwarding of the Matrix API to Synapse.
 
+mod admit;
 mod forward;
 mod pool;
 pub mod route;
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::embedded;
 use crate::wellknown;
 
+pub use admit::{ConnPolicy, Connections};
 pub use serve::{serve_http, serve_https};
 
 /// A response body: a document of ours or Synapse's streamed answer. An enum rather than a boxed
