@@ -45,8 +45,8 @@ async fn silent_and_preface_only_h2_connections_are_closed_by_the_first_request_
     let policy = short_timeouts();
     let h = start(policy.clone()).await;
     let normal = NormalClient::start(&h, NORMAL, EVERY);
-    let silent = (0..20).map(|_| hostile::silent_h2(&h, ATTACKER));
-    let preface = (0..20).map(|_| hostile::preface_only(&h, ATTACKER));
+    let silent = (0..20).map(|_| async { hostile::silent_h2(&h, ATTACKER).await.unwrap() });
+    let preface = (0..20).map(|_| async { hostile::preface_only(&h, ATTACKER).await.unwrap() });
     let (silent, preface) = tokio::join!(
         futures_util::future::join_all(silent),
         futures_util::future::join_all(preface)
@@ -81,6 +81,7 @@ async fn an_idle_h2_client_answering_pings_is_closed_by_the_idle_timeout() {
     let normal = NormalClient::start(&h, NORMAL, EVERY);
     let pingers = (0..10).map(|_| hostile::idle_pinger(&h, ATTACKER, Duration::from_millis(200)));
     for pinged in futures_util::future::join_all(pingers).await {
+        let pinged = pinged.unwrap();
         closed_by(
             pinged.idle_for,
             policy.http2_idle_timeout,
@@ -170,7 +171,9 @@ async fn resets_after_accept_exhaust_the_cancel_budget() {
     let policy = short_timeouts();
     let h = start(policy.clone()).await;
     let normal = NormalClient::start(&h, NORMAL, EVERY);
-    let (resets, goaway) = hostile::reset_after_accept(&h, ATTACKER, 2_000).await;
+    let (resets, goaway) = hostile::reset_after_accept(&h, ATTACKER, 2_000)
+        .await
+        .unwrap();
     normal.finish("resets after accept").await;
     assert!(goaway, "GOAWAY after {resets} resets");
     // The budget, plus the streams sent before GOAWAY reached the attacker.
@@ -186,7 +189,9 @@ async fn a_continuation_flood_is_refused() {
     let h = start(short_timeouts()).await;
     let normal = NormalClient::start(&h, NORMAL, EVERY);
     for _ in 0..5 {
-        let (closed, written) = hostile::continuation_flood(&h, ATTACKER, 10_000).await;
+        let (closed, written) = hostile::continuation_flood(&h, ATTACKER, 10_000)
+            .await
+            .unwrap();
         // ENHANCE_YOUR_CALM (too many CONTINUATION frames, or a header list 4x over the limit)
         // or COMPRESSION_ERROR (a block past the limit that is no longer decoded).
         assert!(

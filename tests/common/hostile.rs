@@ -209,10 +209,15 @@ impl NormalClient {
         NormalClient { stop, task }
     }
 
+    /// Every request's latency or failure.
+    pub async fn stop(self) -> Vec<Result<Duration, String>> {
+        self.stop.cancel();
+        self.task.await.unwrap()
+    }
+
     /// Every answer's latency; panics with the failures if any request failed.
     pub async fn finish(self, during: &str) -> Vec<Duration> {
-        self.stop.cancel();
-        let results = self.task.await.unwrap();
+        let results = self.stop().await;
         let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
         assert!(
             failures.is_empty(),
@@ -275,21 +280,49 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A TLS connection that negotiates h2 and then sends nothing.
-pub async fn silent_h2(h: &Harness, source: IpAddr) -> Closed {
+/// A TLS connection that negotiates h2 and then sends nothing; an error if the edge refused it.
+pub async fn silent_h2(h: &Harness, source: IpAddr) -> std::io::Result<Closed> {
     let started = Instant::now();
-    let tls = h.tls(source, b"h2").await.unwrap();
-    read_until_closed(tls, started).await
+    let tls = h.tls(source, b"h2").await?;
+    Ok(read_until_closed(tls, started).await)
 }
 
 /// An h2 connection that sends the preface and its SETTINGS, and opens no stream.
-pub async fn preface_only(h: &Harness, source: IpAddr) -> Closed {
+pub async fn preface_only(h: &Harness, source: IpAddr) -> std::io::Result<Closed> {
     let started = Instant::now();
-    let mut tls = h.tls(source, b"h2").await.unwrap();
+    let mut tls = h.tls(source, b"h2").await?;
     let mut hello = H2_PREFACE.to_vec();
     hello.extend(frame(0x4, 0, 0, &[]));
-    tls.write_all(&hello).await.unwrap();
-    read_until_closed(tls, started).await
+    tls.write_all(&hello).await?;
+    Ok(read_until_closed(tls, started).await)
+}
+
+/// Slowloris: an HTTP/1.1 request whose header lines trickle in, one every `every`, never
+/// ending; how long the edge kept the connection.
+pub async fn slowloris(h: &Harness, source: IpAddr, every: Duration) -> std::io::Result<Duration> {
+    let started = Instant::now();
+    let mut tls = h.tls(source, b"http/1.1").await?;
+    tls.write_all(format!("GET {VERSIONS} HTTP/1.1\r\nHost: {NAME}\r\n").as_bytes())
+        .await?;
+    let trickle = async {
+        for i in 0.. {
+            let mut buf = [0u8; 256];
+            match tokio::time::timeout(every, tls.read(&mut buf)).await {
+                Ok(_) => return,
+                Err(_) => {
+                    if tls
+                        .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLIENT_PATIENCE, trickle).await;
+    Ok(started.elapsed())
 }
 
 /// What an idle, PING-answering h2 client saw.
@@ -303,19 +336,27 @@ pub struct Pinged {
 
 /// An h2 client (the h2 crate, which answers the server's PINGs) that makes one request and
 /// then stays idle, sending a PING of its own every `ping_every`.
-pub async fn idle_pinger(h: &Harness, source: IpAddr, ping_every: Duration) -> Pinged {
-    let tls = h.tls(source, b"h2").await.unwrap();
-    let (send, mut conn) = h2::client::handshake(tls).await.unwrap();
+pub async fn idle_pinger(
+    h: &Harness,
+    source: IpAddr,
+    ping_every: Duration,
+) -> Result<Pinged, String> {
+    let tls = h.tls(source, b"h2").await.map_err(|e| e.to_string())?;
+    let (send, mut conn) = h2::client::handshake(tls)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut ping_pong = conn.ping_pong().expect("a ping handle");
     let mut conn = tokio::spawn(conn);
-    let mut send = send.ready().await.unwrap();
+    let mut send = send.ready().await.map_err(|e| e.to_string())?;
     let request = http::Request::get(format!("https://{NAME}{VERSIONS}"))
         .body(())
         .unwrap();
-    let (response, _) = send.send_request(request, true).unwrap();
-    let mut body = response.await.unwrap().into_body();
+    let (response, _) = send
+        .send_request(request, true)
+        .map_err(|e| e.to_string())?;
+    let mut body = response.await.map_err(|e| e.to_string())?.into_body();
     while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
+        let chunk = chunk.map_err(|e| e.to_string())?;
         let _ = body.flow_control().release_capacity(chunk.len());
     }
     let idle_since = Instant::now();
@@ -336,10 +377,10 @@ pub async fn idle_pinger(h: &Harness, source: IpAddr, ping_every: Duration) -> P
     };
     let _ = tokio::time::timeout(CLIENT_PATIENCE, watch).await;
     drop(send);
-    Pinged {
+    Ok(Pinged {
         idle_for: idle_since.elapsed(),
         pongs,
-    }
+    })
 }
 
 /// Opens up to `count` TLS connections from `source`, `parallel` at a time, and holds the ones
@@ -441,9 +482,15 @@ pub async fn rapid_reset(
 /// edge has accepted it and started forwarding it (as a client switching rooms would, but
 /// `max` times in a row). Returns how many were reset before the connection ended, and whether
 /// it ended with GOAWAY.
-pub async fn reset_after_accept(h: &Harness, source: IpAddr, max: usize) -> (usize, bool) {
-    let tls = h.tls(source, b"h2").await.unwrap();
-    let (mut send, conn) = h2::client::handshake(tls).await.unwrap();
+pub async fn reset_after_accept(
+    h: &Harness,
+    source: IpAddr,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    let tls = h.tls(source, b"h2").await?;
+    let (mut send, conn) = h2::client::handshake(tls)
+        .await
+        .map_err(std::io::Error::other)?;
     let conn = tokio::spawn(conn);
     let mut resets = 0;
     let mut goaway = false;
@@ -474,7 +521,7 @@ pub async fn reset_after_accept(h: &Harness, source: IpAddr, max: usize) -> (usi
     }
     drop(send);
     let _ = tokio::time::timeout(CLIENT_PATIENCE, conn).await;
-    (resets, goaway)
+    Ok((resets, goaway))
 }
 
 /// A header literal (HPACK, "without indexing", new name), valid so the flood is not refused
@@ -505,9 +552,13 @@ fn hpack_literal(name: &str, value_len: usize) -> Vec<u8> {
 /// CONTINUATION flood (CVE-2024-27316 and kin): a HEADERS frame without END_HEADERS followed by
 /// up to `frames` CONTINUATION frames of about 1 KiB of headers each, never ending the block.
 /// Returns how the connection ended and how many frames were written.
-pub async fn continuation_flood(h: &Harness, source: IpAddr, frames: usize) -> (Closed, usize) {
+pub async fn continuation_flood(
+    h: &Harness,
+    source: IpAddr,
+    frames: usize,
+) -> std::io::Result<(Closed, usize)> {
     let started = Instant::now();
-    let tls = h.tls(source, b"h2").await.unwrap();
+    let tls = h.tls(source, b"h2").await?;
     let (reader, mut writer) = tokio::io::split(tls);
     let reading = tokio::spawn(read_until_closed(reader, started));
     let mut hello = H2_PREFACE.to_vec();
@@ -534,7 +585,7 @@ pub async fn continuation_flood(h: &Harness, source: IpAddr, frames: usize) -> (
         written += 1;
     }
     let closed = reading.await.unwrap();
-    (closed, written)
+    Ok((closed, written))
 }
 
 /// The value under which `fraction` of `sorted` lies.
