@@ -64,10 +64,7 @@ pub struct Listeners {
 /// Binds every configured listener, or fails naming the first one that cannot be bound.
 pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
     let open = |addr: SocketAddr, role: &'static str| {
-        let bound = std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .and_then(TcpListener::from_std);
-        bound.map_err(|source| ServiceError::Bind { addr, role, source })
+        proxy::listener(addr).map_err(|source| ServiceError::Bind { addr, role, source })
     };
     let http = config.listen.http.map(|a| open(a, "http")).transpose()?;
     let mut https = Vec::new();

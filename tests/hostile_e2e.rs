@@ -285,3 +285,107 @@ async fn the_server_cipher_order_wins() {
         rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
     );
 }
+
+/// Set in the child process of `accept_out_of_fds_backs_off_and_warns_rarely`.
+const EMFILE_CHILD: &str = "MATRIXBOX_TEST_EMFILE_CHILD";
+
+/// The edge in a child process with a tiny fd limit (and a connection cap above it, so `accept`
+/// itself runs out), flooded with connections from this process: the accept loop backs off,
+/// warns at most once per 10 s however long it lasts, and serves again once fds are free.
+#[tokio::test]
+async fn accept_out_of_fds_backs_off_and_warns_rarely() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    if std::env::var_os(EMFILE_CHILD).is_some() {
+        return emfile_child().await;
+    }
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "accept_out_of_fds_backs_off_and_warns_rarely",
+            "--nocapture",
+        ])
+        .env(EMFILE_CHILD, "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let port: u16 = loop {
+        let line = lines.next_line().await.unwrap().expect("the child's port");
+        if let Some(port) = line.strip_prefix("port ") {
+            break port.parse().unwrap();
+        }
+        log.push(line);
+    };
+    let flood: Vec<_> = futures_util::future::join_all(
+        (0..100).map(|_| tokio::net::TcpStream::connect(("127.0.0.1", port))),
+    )
+    .await;
+    // Out of fds for three seconds: a loop retrying at once would warn and burn CPU all along.
+    let cpu_before = cpu_ticks(child.id().unwrap());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu = cpu_ticks(child.id().unwrap()) - cpu_before;
+    drop(flood);
+    stdin.write_all(b"released\n").await.unwrap();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        log.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("served after the flood"), "{log}");
+    assert!(cpu < 50, "the child used {cpu} CPU ticks in 3 s out of fds");
+    let warnings = log.matches("accept failed").count();
+    assert!(
+        warnings == 1 && log.contains("Too many open files"),
+        "{warnings} warnings: {log}"
+    );
+}
+
+/// User and system CPU time of process `pid`, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which ends with the last ')': utime and stime are the
+    // 12th and 13th of them.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+async fn emfile_child() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .with_ansi(false)
+        .init();
+    let policy = ConnPolicy {
+        max_connections: 10_000,
+        max_per_address: 10_000,
+        ..ConnPolicy::default()
+    };
+    let h = start(policy).await;
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(
+        Resource::RLIMIT_NOFILE,
+        hostile::open_fds() as u64 + 30,
+        hard,
+    )
+    .unwrap();
+    println!("port {}", h.https.port());
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    assert_eq!(
+        stdin.next_line().await.unwrap().as_deref(),
+        Some("released")
+    );
+    // The flood's sockets close as their handshakes fail. Only then does the normal client (in
+    // this process, under the same fd limit) connect, so it takes no fd the edge needs to drain.
+    let started = Instant::now();
+    while h.connections.open() > 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    hostile::versions(&h, NORMAL).await.unwrap();
+    println!("served after the flood");
+}

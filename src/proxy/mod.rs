@@ -25,7 +25,7 @@ use crate::embedded;
 use crate::wellknown;
 
 pub use admit::{ConnPolicy, Connections};
-pub use serve::{serve_http, serve_https};
+pub use serve::{listener, serve_http, serve_https};
 
 /// A response body: a document of ours or Synapse's streamed answer. An enum rather than a boxed
 /// trait object, so answering costs no allocation for the body itself.

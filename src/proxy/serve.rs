@@ -56,6 +56,21 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// At most one warning per this for each kind of trouble an attacker can cause.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// Connections the kernel queues until `accept` takes them; capped by `net.core.somaxconn`.
+/// std's 128 is short: in a burst of connections (a flood the caps then refuse) the kernel drops
+/// further SYNs, and a normal client waits for its 1 s retransmission.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket for the edge on `addr`, with a long accept queue. Needs a Tokio runtime.
+pub fn listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The protocol settings shared by both listeners.
 struct Protocols {
     http1: http1::Builder,

@@ -74,7 +74,8 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(policy: ConnPolicy) -> Harness {
-        let https = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Bound as the daemon binds its listeners.
+        let https = proxy::listener("127.0.0.1:0".parse().unwrap()).unwrap();
         let https_addr = https.local_addr().unwrap();
         let config = matrixbox::config::parse(
             &format!("domain: {NAME}\nlisten: {{https: '{https_addr}'}}\n"),
