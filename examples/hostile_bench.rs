@@ -1,7 +1,8 @@
 //! The normal client's latency against the edge (production policy), quiet and under each
 //! attack of tests/common/hostile.rs, with what the edge held meanwhile. Attackers, normal client
-//! and edge share this process (and its fds and RSS), all on loopback. Run by
-//! bench/hostile-bench.sh. Usage: hostile_bench [SECONDS_PER_PHASE]
+//! and edge share this process (and its fds and RSS), all on loopback, each on a runtime of its
+//! own (one worker thread each) so the edge's tasks do not queue behind the attackers'. Run by
+//! bench/hostile-bench.sh. Usage: hostile_bench [SECONDS_PER_PHASE [PHASE_FILTER]]
 
 #[path = "../tests/common/hostile.rs"]
 mod hostile;
@@ -71,18 +72,31 @@ fn attackers(n: u8) -> Vec<IpAddr> {
         .collect()
 }
 
-async fn phase(
-    h: &Arc<Harness>,
-    name: &str,
+/// What every phase needs: the edge, the normal client's runtime, the phase length and filter.
+struct Bench {
+    h: Arc<Harness>,
+    normal: tokio::runtime::Handle,
     seconds: u64,
+    only: Option<String>,
+}
+
+async fn phase(
+    bench: &Bench,
+    name: &str,
     start: impl FnOnce(&CancellationToken) -> Vec<tokio::task::JoinSet<()>>,
 ) {
+    if let Some(only) = &bench.only
+        && !name.contains(only.as_str())
+    {
+        return;
+    }
+    let (h, seconds) = (&bench.h, bench.seconds);
     let stop = CancellationToken::new();
     let refused_before = h.connections.refused();
     let sets = start(&stop);
     // Let the attack build up before measuring.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let normal = hostile::NormalClient::start(h, NORMAL, EVERY);
+    let normal = hostile::NormalClient::start_on(&bench.normal, h, NORMAL, EVERY);
     let (mut peak_open, mut peak_fds, mut peak_rss) = (0, 0, 0);
     let until = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < until {
@@ -120,11 +134,19 @@ async fn phase(
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn main() {
     let seconds: u64 = std::env::args()
         .nth(1)
         .map_or(10, |s| s.parse().expect("SECONDS_PER_PHASE"));
+    let only = std::env::args().nth(2);
     let policy = ConnPolicy::default();
     println!(
         "edge policy: {} connections in all, {} per address; first request {:?}, HTTP/2 idle {:?}, \
@@ -138,35 +160,47 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         EVERY,
     );
-    let h = Arc::new(Harness::start(policy).await);
+    let (edge, normal, attackers_rt) = (runtime(), runtime(), runtime());
+    let h = Arc::new(edge.block_on(Harness::start(policy)));
+    let bench = Bench {
+        h: h.clone(),
+        normal: normal.handle().clone(),
+        seconds,
+        only,
+    };
+    attackers_rt.block_on(phases(&bench));
+}
+
+async fn phases(bench: &Bench) {
+    let h = &bench.h;
     println!(
         "{:<38} {:>5} {:>6} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6} {:>8}",
         "phase", "ok", "failed", "p50 ms", "p99 ms", "max ms", "open", "refused", "fds", "RSS MiB"
     );
     let four = attackers(4);
-    phase(&h, "quiet", seconds, |_| vec![]).await;
-    phase(&h, "silent h2 x1000 (4 addresses)", seconds, |stop| {
-        vec![swarm(&h, &four, 1000, stop, |h, s| async move {
+    phase(bench, "quiet", |_| vec![]).await;
+    phase(bench, "silent h2 x1000 (4 addresses)", |stop| {
+        vec![swarm(h, &four, 1000, stop, |h, s| async move {
             hostile::silent_h2(&h, s).await.is_ok()
         })]
     })
     .await;
-    phase(&h, "preface-only h2 x1000 (4 addresses)", seconds, |stop| {
-        vec![swarm(&h, &four, 1000, stop, |h, s| async move {
+    phase(bench, "preface-only h2 x1000 (4 addresses)", |stop| {
+        vec![swarm(h, &four, 1000, stop, |h, s| async move {
             hostile::preface_only(&h, s).await.is_ok()
         })]
     })
     .await;
-    phase(&h, "idle PINGing h2 x1000 (4 addresses)", seconds, |stop| {
-        vec![swarm(&h, &four, 1000, stop, |h, s| async move {
+    phase(bench, "idle PINGing h2 x1000 (4 addresses)", |stop| {
+        vec![swarm(h, &four, 1000, stop, |h, s| async move {
             hostile::idle_pinger(&h, s, Duration::from_secs(1))
                 .await
                 .is_ok()
         })]
     })
     .await;
-    phase(&h, "idle TLS x1000 (1 address)", seconds, |stop| {
-        vec![swarm(&h, &[ATTACKER], 1000, stop, |h, s| async move {
+    phase(bench, "idle TLS x1000 (1 address)", |stop| {
+        vec![swarm(h, &[ATTACKER], 1000, stop, |h, s| async move {
             match h.tls(s, b"http/1.1").await {
                 Ok(mut tls) => {
                     let mut buf = [0u8; 64];
@@ -178,30 +212,30 @@ async fn main() {
         })]
     })
     .await;
-    phase(&h, "slowloris x200", seconds, |stop| {
-        vec![swarm(&h, &[ATTACKER], 200, stop, |h, s| async move {
+    phase(bench, "slowloris x200", |stop| {
+        vec![swarm(h, &[ATTACKER], 200, stop, |h, s| async move {
             hostile::slowloris(&h, s, Duration::from_secs(1))
                 .await
                 .is_ok()
         })]
     })
     .await;
-    phase(&h, "rapid reset x4 connections", seconds, |stop| {
-        vec![swarm(&h, &[ATTACKER], 4, stop, |h, s| async move {
+    phase(bench, "rapid reset x4 connections", |stop| {
+        vec![swarm(h, &[ATTACKER], 4, stop, |h, s| async move {
             hostile::rapid_reset(&h, s, usize::MAX, Duration::ZERO, Duration::from_secs(3600))
                 .await;
             true
         })]
     })
     .await;
-    phase(&h, "resets after accept x16", seconds, |stop| {
-        vec![swarm(&h, &[ATTACKER], 16, stop, |h, s| async move {
+    phase(bench, "resets after accept x16", |stop| {
+        vec![swarm(h, &[ATTACKER], 16, stop, |h, s| async move {
             hostile::reset_after_accept(&h, s, 100_000).await.is_ok()
         })]
     })
     .await;
-    phase(&h, "CONTINUATION flood x4", seconds, |stop| {
-        vec![swarm(&h, &[ATTACKER], 4, stop, |h, s| async move {
+    phase(bench, "CONTINUATION flood x4", |stop| {
+        vec![swarm(h, &[ATTACKER], 4, stop, |h, s| async move {
             hostile::continuation_flood(&h, s, 100_000).await.is_ok()
         })]
     })

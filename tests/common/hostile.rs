@@ -194,9 +194,19 @@ pub struct NormalClient {
 
 impl NormalClient {
     pub fn start(h: &Arc<Harness>, source: IpAddr, every: Duration) -> NormalClient {
+        NormalClient::start_on(&tokio::runtime::Handle::current(), h, source, every)
+    }
+
+    /// `start` on the runtime of `runtime` (a benchmark keeps the client off the attackers').
+    pub fn start_on(
+        runtime: &tokio::runtime::Handle,
+        h: &Arc<Harness>,
+        source: IpAddr,
+        every: Duration,
+    ) -> NormalClient {
         let stop = CancellationToken::new();
         let (h, until) = (h.clone(), stop.clone());
-        let task = tokio::spawn(async move {
+        let task = runtime.spawn(async move {
             let mut results = Vec::new();
             while !until.is_cancelled() {
                 results.push(versions(&h, source).await);
