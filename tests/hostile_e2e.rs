@@ -97,6 +97,43 @@ async fn an_idle_h2_client_answering_pings_is_closed_by_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn long_polls_outlive_the_idle_timeouts() {
+    let policy = short_timeouts();
+    let h = start(policy.clone()).await;
+    // HTTP/2: a /sync open for longer than the idle timeout is answered, then the idle
+    // connection closes by that timeout.
+    let wait = policy.http2_idle_timeout * 2;
+    let (status, answered, idle) = hostile::h2_long_poll(&h, ATTACKER, wait).await;
+    assert_eq!(status, 200);
+    assert!(answered >= wait, "{answered:?}");
+    closed_by(
+        idle,
+        policy.http2_idle_timeout,
+        policy.close_grace,
+        "an h2 connection idle after a long-poll",
+    );
+    // HTTP/1.1: the same, against the keep-alive and header timeouts.
+    let wait = policy.http1_idle_timeout + Duration::from_secs(1);
+    let mut tls = h.tls(ATTACKER, b"http/1.1").await.unwrap();
+    tls.write_all(
+        format!(
+            "GET {}?timeout={} HTTP/1.1\r\nHost: {NAME}\r\nConnection: close\r\n\r\n",
+            hostile::SYNC,
+            wait.as_millis()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut out)).await;
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(started.elapsed() >= wait);
+}
+
+#[tokio::test]
 async fn idle_tls_connections_from_one_address_stop_at_its_cap() {
     let policy = ConnPolicy {
         max_per_address: 100,

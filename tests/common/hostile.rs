@@ -40,7 +40,8 @@ impl ChallengeLookup for NoChallenges {
     }
 }
 
-/// A Synapse stand-in: `/versions` at once, `/sync` after `SYNC_DELAY`.
+/// A Synapse stand-in: `/versions` at once, `/sync` after `SYNC_DELAY`, or after its
+/// `timeout` query parameter (milliseconds) like a long-poll with nothing to say.
 async fn upstream() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -49,7 +50,13 @@ async fn upstream() -> SocketAddr {
             tokio::spawn(async move {
                 let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
                     if req.uri().path() == SYNC {
-                        tokio::time::sleep(SYNC_DELAY).await;
+                        let timeout = req
+                            .uri()
+                            .query()
+                            .and_then(|q| q.strip_prefix("timeout="))
+                            .and_then(|ms| ms.parse().ok())
+                            .map_or(SYNC_DELAY, Duration::from_millis);
+                        tokio::time::sleep(timeout).await;
                     }
                     Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
                         Bytes::from_static(br#"{"versions":["v1.11"]}"#),
@@ -334,6 +341,38 @@ pub async fn slowloris(h: &Harness, source: IpAddr, every: Duration) -> std::io:
     };
     let _ = tokio::time::timeout(CLIENT_PATIENCE, trickle).await;
     Ok(started.elapsed())
+}
+
+/// A long-poll `/sync` (the upstream answers after `wait`) over HTTP/2, then the time until the
+/// idle connection is closed; the status and both times.
+pub async fn h2_long_poll(
+    h: &Harness,
+    source: IpAddr,
+    wait: Duration,
+) -> (u16, Duration, Duration) {
+    let tls = h.tls(source, b"h2").await.unwrap();
+    let (send, conn) = h2::client::handshake(tls).await.unwrap();
+    let mut conn = tokio::spawn(conn);
+    let mut send = send.ready().await.unwrap();
+    let started = Instant::now();
+    let request = http::Request::get(format!("https://{NAME}{SYNC}?timeout={}", wait.as_millis()))
+        .body(())
+        .unwrap();
+    let (response, _) = send.send_request(request, true).unwrap();
+    let response = tokio::time::timeout(CLIENT_PATIENCE, response)
+        .await
+        .unwrap()
+        .unwrap();
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    while let Some(chunk) = body.data().await {
+        let _ = body.flow_control().release_capacity(chunk.unwrap().len());
+    }
+    let answered = started.elapsed();
+    let idle = Instant::now();
+    let _ = tokio::time::timeout(CLIENT_PATIENCE, &mut conn).await;
+    drop(send);
+    (status, answered, idle.elapsed())
 }
 
 /// What an idle, PING-answering h2 client saw.
