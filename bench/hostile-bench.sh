@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hostile-bench.sh - the normal client's latency (p50/p99) against the edge, quiet and under each
 # attack of tests/common/hostile.rs: silent, preface-only and idle PING-answering HTTP/2, idle TLS
-# floods, slowloris, rapid reset, resets after accept, CONTINUATION floods. The edge runs with its
+# floods, slowloris, rapid reset, resets after accept, MadeYouReset, CONTINUATION floods. The edge runs with its
 # production policy against a loopback upstream; attackers, the normal client (a new TLS
 # connection every 20 ms from 127.0.0.2) and the edge share one process on loopback, each on a
 # Tokio runtime of its own with one worker thread, so the fd and RSS columns include the

@@ -234,6 +234,12 @@ async fn phases(bench: &Bench) {
         })]
     })
     .await;
+    phase(bench, "MadeYouReset x4", |stop| {
+        vec![swarm(h, &[ATTACKER], 4, stop, |h, s| async move {
+            hostile::made_you_reset(&h, s, 100_000).await.is_ok()
+        })]
+    })
+    .await;
     phase(bench, "CONTINUATION flood x4", |stop| {
         vec![swarm(h, &[ATTACKER], 4, stop, |h, s| async move {
             hostile::continuation_flood(&h, s, 100_000).await.is_ok()

