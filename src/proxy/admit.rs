@@ -17,8 +17,9 @@ const MAX_CONNECTIONS_CEILING: u64 = 16_384;
 /// The soft fd limit is raised towards the hard one up to this (systemd's unit sets 65536).
 const WANTED_FD_LIMIT: u64 = 65_536;
 
-/// How many connections the edge holds and for how long. `Default` is the production policy;
-/// tests shorten the timeouts.
+/// How many connections the edge holds and for how long. `Default` is the production policy
+/// (it raises the soft fd limit towards the hard one, then derives the global cap from it); tests
+/// shorten the timeouts.
 #[derive(Clone, Debug)]
 pub struct ConnPolicy {
     /// Open client connections on all listeners together.
