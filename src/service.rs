@@ -84,10 +84,7 @@ pub struct Listeners {
 /// Binds every configured listener, or fails naming the first one that cannot be bound.
 pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
     let open = |addr: SocketAddr, role: &'static str| {
-        let bound = std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .and_then(TcpListener::from_std);
-        bound.map_err(|source| ServiceError::Bind { addr, role, source })
+        proxy::listener(addr).map_err(|source| ServiceError::Bind { addr, role, source })
     };
     let http = config.listen.http.map(|a| open(a, "http")).transpose()?;
     let mut https = Vec::new();
@@ -485,18 +482,31 @@ impl Supervisor {
     fn serve(&mut self, listeners: Listeners) {
         let tls = Arc::new(tls::server_config(self.certificates.store.clone()));
         let listening = self.shutdown.child_token();
+        // One count of client connections for all listeners: the caps are per process.
+        let connections = proxy::Connections::new(proxy::ConnPolicy::default());
         if let Some(http) = listeners.http {
             self.tasks.spawn(
                 "the HTTP listener",
                 listening.clone(),
-                proxy::serve_http(http, self.edge.clone(), listening.clone()),
+                proxy::serve_http(
+                    http,
+                    self.edge.clone(),
+                    connections.clone(),
+                    listening.clone(),
+                ),
             );
         }
         for https in listeners.https {
             self.tasks.spawn(
                 "an HTTPS listener",
                 listening.clone(),
-                proxy::serve_https(https, tls.clone(), self.edge.clone(), listening.clone()),
+                proxy::serve_https(
+                    https,
+                    tls.clone(),
+                    self.edge.clone(),
+                    connections.clone(),
+                    listening.clone(),
+                ),
             );
         }
         tracing::info!("edge serving https://{}/", self.config.domain);

@@ -148,7 +148,9 @@ pub fn client_roots(extra: &[&std::path::Path]) -> Result<rustls::RootCertStore,
     Ok(roots)
 }
 
-/// TLS 1.2+ with ALPN h2, http/1.1 and acme-tls/1, certificates from `store`.
+/// TLS 1.2+ with ALPN h2, http/1.1 and acme-tls/1, certificates from `store`. The server's
+/// cipher suite order wins over the client's, so a client cannot steer the choice to the weakest
+/// suite both support.
 pub fn server_config(store: Arc<CertStore>) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -157,6 +159,7 @@ pub fn server_config(store: Arc<CertStore>) -> rustls::ServerConfig {
         .with_no_client_auth()
         .with_cert_resolver(store);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ALPN_ACME_TLS.to_vec()];
+    config.ignore_client_order = true;
     config
 }
 

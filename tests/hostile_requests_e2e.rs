@@ -220,13 +220,15 @@ async fn start_named(
         limits,
     ));
     let shutdown = CancellationToken::new();
+    let connections = proxy::Connections::new(proxy::ConnPolicy::default());
     tokio::spawn(proxy::serve_https(
         https,
         Arc::new(tls::server_config(store)),
         edge.clone(),
+        connections.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(proxy::serve_http(http, edge, shutdown.clone()));
+    tokio::spawn(proxy::serve_http(http, edge, connections, shutdown.clone()));
     Harness {
         name,
         https: https_addr,

@@ -1,6 +1,7 @@
 //! The public edge: listeners on :80 and :443, local answers (well-known, landing page, ACME
 //! HTTP-01) and forwarding of the Matrix API to Synapse.
 
+mod admit;
 mod client_body;
 mod forward;
 mod pool;
@@ -27,7 +28,8 @@ use crate::config::{self, Config, Directory};
 use crate::embedded;
 use crate::wellknown;
 
-pub use serve::{serve_http, serve_https};
+pub use admit::{ConnPolicy, Connections};
+pub use serve::{listener, serve_http, serve_https};
 
 /// A response body: a document of ours or Synapse's streamed answer. An enum rather than a boxed
 /// trait object, so answering costs no allocation for the body itself.

@@ -1,33 +1,75 @@
-//! Accept loops for the plain-HTTP and TLS listeners, with timeouts for slow clients and a
-//! graceful drain on shutdown. Listeners come from the caller (tests bind 127.0.0.1:0).
+//! Accept loops for the plain-HTTP and TLS listeners: connection caps, the timeouts that close
+//! silent, idle and slow connections, and a graceful drain on shutdown. Listeners come from the
+//! caller (tests bind 127.0.0.1:0).
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::Either;
+use futures_util::task::AtomicWaker;
+use hyper::body::{Frame, SizeHint};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{Edge, Peer, SharedEdge};
+use super::admit::{Admitted, ConnPolicy, Connections, Throttled};
+use super::{Body, Edge, Peer, SharedEdge};
 use crate::tls::ALPN_ACME_TLS;
 
-/// Slow clients (slowloris) lose their connection after this long without complete headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests with more header bytes than this are refused.
+/// HTTP/1.1 requests with more header bytes than this are refused.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// HTTP/2 header lists over this are refused, and h2 answers a header block (CONTINUATION
+/// frames included) over four times this with GOAWAY. Matrix requests carry a few hundred bytes
+/// of headers; 16 KiB is hyper's default and nginx's typical buffer.
+const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
+/// Streams one HTTP/2 connection may have open. A Matrix client needs a long-poll `/sync` and a
+/// few requests beside it; a browser loading thumbnails gets 64 at once and queues the rest.
+/// Below hyper's 200 (and RFC 9113's advice of at least 100, given for parallelism) to bound what
+/// one connection can ask of Synapse at once.
+const H2_MAX_CONCURRENT_STREAMS: u32 = 64;
+/// Response bytes buffered per HTTP/2 stream before the upstream read waits (hyper: 400 KiB);
+/// 64 streams x 64 KiB bounds a connection that never reads to 4 MiB.
+const H2_MAX_SEND_BUF: usize = 64 * 1024;
+/// Streams the client resets before the server has accepted them (rapid reset, CVE-2023-44487)
+/// before h2 sends GOAWAY; h2's own default, stated here.
+const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
+/// Streams the server resets because the client broke a rule (MadeYouReset, CVE-2025-8671), over
+/// the life of a connection, before GOAWAY (hyper: 1024). Correct clients provoke none.
+const H2_MAX_LOCAL_ERROR_RESETS: usize = 64;
 /// How long open connections may finish their requests after shutdown begins.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// `accept` failing for want of resources (EMFILE and the like) is retried after a pause growing
+/// to this, rather than spinning.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one warning per this for each kind of trouble an attacker can cause.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Connections the kernel queues until `accept` takes them; capped by `net.core.somaxconn`.
+/// std's 128 is short: in a burst of connections (a flood the caps then refuse) the kernel drops
+/// further SYNs, and a normal client waits for its 1 s retransmission.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket for the edge on `addr`, with a long accept queue. Needs a Tokio runtime.
+pub fn listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// The protocol settings shared by both listeners.
 struct Protocols {
@@ -38,36 +80,70 @@ struct Protocols {
 impl Protocols {
     fn new() -> Protocols {
         let mut http1 = http1::Builder::new();
+        // hyper's header timer starts whenever it waits for a request, so it would also cut idle
+        // keep-alive; `drive` times headers and idleness apart instead.
         http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(None)
             .max_buf_size(MAX_HEADER_BYTES);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
-            .max_header_list_size(MAX_HEADER_BYTES as u32)
-            .max_concurrent_streams(256)
+            .max_header_list_size(H2_MAX_HEADER_LIST)
+            .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+            .max_send_buf_size(H2_MAX_SEND_BUF)
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_ACCEPT_RESETS)
+            .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
+            // Finds dead peers under a long-poll; idleness is `drive`'s job, and a client
+            // answering PINGs does not count as active there.
             .keep_alive_interval(Some(Duration::from_secs(60)));
         Protocols { http1, http2 }
     }
 }
 
-/// Accepts the next connection unless shutdown comes first.
+/// Accepts the next connection that fits under the caps, unless shutdown comes first. Over-cap
+/// connections are reset at once, before any TLS work.
 async fn accept(
     listener: &TcpListener,
+    connections: &Arc<Connections>,
+    errors: &Throttled,
     shutdown: &CancellationToken,
-) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+) -> Option<(TcpStream, SocketAddr, Admitted)> {
+    let mut backoff = Duration::from_millis(10);
     loop {
-        tokio::select! {
+        let accepted = tokio::select! {
             _ = shutdown.cancelled() => return None,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => return Some(pair),
-                Err(e) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((tcp, peer)) => match connections.admit(peer.ip()) {
+                Some(admitted) => return Some((tcp, peer, admitted)),
+                // RST rather than FIN: no TIME_WAIT left behind for a refused connection.
+                None => drop(tcp.set_zero_linger()),
             },
+            // The peer gave up before we got to it: nothing wrong here.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                // Out of file descriptors and the like: pause rather than spin, and say so at a
+                // pace the attacker does not set.
+                if let Some(suppressed) = errors.ready() {
+                    tracing::warn!(
+                        "accept failed on {}: {e} ({suppressed} more failures since the last \
+                         warning); hint: raise LimitNOFILE, or look for a client holding \
+                         connections open",
+                        listener
+                            .local_addr()
+                            .map_or_else(|_| "a listener".into(), |a| a.to_string())
+                    );
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            }
         }
     }
 }
@@ -78,23 +154,31 @@ pub async fn serve_https(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     edge: Arc<SharedEdge>,
+    connections: Arc<Connections>,
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let protocols = Arc::new(Protocols::new());
-    let graceful = GracefulShutdown::new();
-    while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
+    let errors = Throttled::new(WARN_EVERY);
+    while let Some((tcp, peer, admitted)) =
+        accept(&listener, &connections, &errors, &shutdown).await
+    {
         let _ = tcp.set_nodelay(true);
-        let (protocols, watcher, edge) = (protocols.clone(), graceful.watcher(), edge.current());
+        let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
         // Combinators rather than an `async` block: the task then holds the handshake or the
         // connection, never room for both.
-        let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+        let handshake = tokio::time::timeout(
+            connections.policy().tls_handshake_timeout,
+            acceptor.accept(tcp),
+        );
         tokio::spawn(handshake.then(move |handshake| match handshake {
-            Ok(Ok(stream)) => Either::Left(serve_tls(stream, peer, edge, &protocols, watcher)),
-            _ => Either::Right(std::future::ready(Ok(()))),
+            Ok(Ok(stream)) => Either::Left(serve_tls(
+                stream, peer, edge, &protocols, admitted, shutdown,
+            )),
+            _ => Either::Right(std::future::ready(())),
         }));
     }
-    drain(graceful).await;
+    drain(&connections).await;
 }
 
 /// The connection future for a completed handshake, in the protocol ALPN chose (HTTP/1.1 when
@@ -104,61 +188,404 @@ fn serve_tls(
     peer: SocketAddr,
     edge: Arc<Edge>,
     protocols: &Protocols,
-    watcher: Watcher,
-) -> impl Future<Output = Result<(), hyper::Error>> + use<> {
+    admitted: Admitted,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + use<> {
     let alpn = stream.get_ref().1.alpn_protocol();
     // A TLS-ALPN-01 validation is complete once the handshake is.
     if alpn == Some(ALPN_ACME_TLS) {
-        return Either::Left(std::future::ready(Ok(())));
+        return Either::Left(std::future::ready(()));
     }
     let h2 = alpn == Some(b"h2");
     let stream = super::stall::WriteStall::new(stream, edge.write_idle_timeout());
-    let context = (edge, Peer::new(peer));
+    let state = ConnState::new(admitted.policy());
+    let context = (edge, Peer::new(peer), state.clone());
     let service = service_fn(move |req| {
-        let (edge, peer) = &context;
-        edge.handle_https(req, peer).map(Ok::<_, Infallible>)
+        let (edge, peer, state) = &context;
+        let mut in_flight = state.begin();
+        edge.handle_https(req, peer).map(move |response| {
+            in_flight.answered = true;
+            Ok::<_, Infallible>(response.map(|body| Tracked {
+                body,
+                _in_flight: in_flight,
+            }))
+        })
     });
-    let io = TokioIo::new(stream);
     if h2 {
         // Boxed: HTTP/2 state is larger than HTTP/1.1's, and the task of every connection would
         // otherwise be sized for it.
-        Either::Right(Either::Left(Box::pin(
-            watcher.watch(protocols.http2.serve_connection(io, service)),
-        )))
+        let conn = protocols
+            .http2
+            .serve_connection(TokioIo::new(stream), service);
+        Either::Right(Either::Left(Box::pin(drive(
+            conn, state, true, peer, admitted, shutdown,
+        ))))
     } else {
-        Either::Right(Either::Right(
-            watcher.watch(protocols.http1.serve_connection(io, service)),
-        ))
+        let io = TokioIo::new(Watched {
+            io: stream,
+            state: state.clone(),
+        });
+        let conn = protocols.http1.serve_connection(io, service);
+        Either::Right(Either::Right(drive(
+            conn, state, false, peer, admitted, shutdown,
+        )))
     }
 }
 
 /// Serves plain HTTP (ACME HTTP-01 and redirects to HTTPS) until `shutdown`.
-pub async fn serve_http(listener: TcpListener, edge: Arc<SharedEdge>, shutdown: CancellationToken) {
+pub async fn serve_http(
+    listener: TcpListener,
+    edge: Arc<SharedEdge>,
+    connections: Arc<Connections>,
+    shutdown: CancellationToken,
+) {
     let protocols = Arc::new(Protocols::new());
-    let graceful = GracefulShutdown::new();
-    while let Some((tcp, _)) = accept(&listener, &shutdown).await {
-        let (protocols, watcher, edge) = (protocols.clone(), graceful.watcher(), edge.current());
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let response = edge.handle_http(&req);
-                async move { Ok::<_, std::convert::Infallible>(response) }
+    let errors = Throttled::new(WARN_EVERY);
+    while let Some((tcp, peer, admitted)) =
+        accept(&listener, &connections, &errors, &shutdown).await
+    {
+        let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
+        let state = ConnState::new(admitted.policy());
+        let service_state = state.clone();
+        let service = service_fn(move |req| {
+            let mut in_flight = service_state.begin();
+            in_flight.answered = true;
+            let response = edge.handle_http(&req).map(|body| Tracked {
+                body,
+                _in_flight: in_flight,
             });
-            let _ = watcher
-                .watch(protocols.http1.serve_connection(TokioIo::new(tcp), service))
-                .await;
+            std::future::ready(Ok::<_, Infallible>(response))
         });
+        let io = TokioIo::new(Watched {
+            io: tcp,
+            state: state.clone(),
+        });
+        let conn = protocols.http1.serve_connection(io, service);
+        tokio::spawn(drive(conn, state, false, peer, admitted, shutdown));
     }
-    drain(graceful).await;
+    drain(&connections).await;
 }
 
-async fn drain(graceful: GracefulShutdown) {
-    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
+async fn drain(connections: &Connections) {
+    // Each connection closes itself within DRAIN_DEADLINE of the shutdown; a TLS handshake
+    // under way may take its own timeout first.
+    let deadline = DRAIN_DEADLINE + connections.policy().close_grace;
+    if tokio::time::timeout(deadline, connections.drained())
         .await
         .is_err()
     {
         tracing::info!(
-            "closing connections still open after {}s",
-            DRAIN_DEADLINE.as_secs()
+            "leaving {} connections still open after {}s",
+            connections.open(),
+            deadline.as_secs()
         );
+    }
+}
+
+/// A hyper connection that can be asked to finish: HTTP/1.1 closes once the request in progress
+/// is answered, HTTP/2 sends GOAWAY.
+trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, E> Graceful for http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http2::Connection::graceful_shutdown(self)
+    }
+}
+
+/// Runs one connection under its timeouts: the first request must come within
+/// `first_request_timeout`, HTTP/1.1 headers within `header_timeout` of their first byte, and a
+/// connection with nothing in flight is closed after its idle timeout (HTTP/2: GOAWAY). Requests
+/// in flight (a long-poll `/sync` among them) are never cut, except by shutdown's drain deadline.
+/// A connection asked to close that has not within `close_grace` is dropped.
+async fn drive<C: Graceful>(
+    conn: C,
+    state: Arc<ConnState>,
+    h2: bool,
+    peer: SocketAddr,
+    admitted: Admitted,
+    shutdown: CancellationToken,
+) {
+    static CANCEL_WARNINGS: std::sync::LazyLock<Throttled> =
+        std::sync::LazyLock::new(|| Throttled::new(WARN_EVERY));
+    let policy = admitted.policy();
+    let mut conn = pin!(conn);
+    let mut stop = pin!(shutdown.cancelled());
+    let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
+    let mut armed: Option<Instant> = None;
+    let mut closing: Option<Instant> = None;
+    poll_fn(|cx| {
+        loop {
+            if conn.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            // Registered before the state is read, so a change made by another task after the
+            // read still wakes this one.
+            state.waker.register(cx.waker());
+            if closing.is_none() && stop.as_mut().poll(cx).is_ready() {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now());
+                continue;
+            }
+            let Some(deadline) = state.deadline(policy, h2, closing) else {
+                return Poll::Pending;
+            };
+            if armed != Some(deadline) {
+                sleep.as_mut().reset(deadline.into());
+                armed = Some(deadline);
+            }
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if closing.is_some() {
+                return Poll::Ready(());
+            }
+            if let Some(cancels) = state.abusive()
+                && let Some(suppressed) = CANCEL_WARNINGS.ready()
+            {
+                tracing::warn!(
+                    "sent GOAWAY to {peer}: it cancelled {cancels} requests within {}s \
+                     (rapid reset; {suppressed} more such connections since the last warning)",
+                    policy.cancel_window.as_secs()
+                );
+            }
+            conn.as_mut().graceful_shutdown();
+            closing = Some(Instant::now());
+        }
+    })
+    .await;
+    drop(admitted);
+}
+
+/// What the timeouts of one connection look at. Shared by its request handlers (HTTP/2 runs each
+/// in a task of its own), its reads and the task that drives it.
+struct ConnState {
+    activity: Mutex<Activity>,
+    waker: AtomicWaker,
+    max_cancels: u32,
+    cancel_window: Duration,
+}
+
+struct Activity {
+    /// Requests whose answer is not yet fully sent.
+    in_flight: usize,
+    served_any: bool,
+    /// Since when nothing has been in flight.
+    idle_since: Instant,
+    /// When the first byte of an HTTP/1.1 request not yet handed to us arrived.
+    head_started: Option<Instant>,
+    cancels: u32,
+    cancels_since: Instant,
+    abusive: bool,
+}
+
+impl ConnState {
+    fn new(policy: &ConnPolicy) -> Arc<ConnState> {
+        let now = Instant::now();
+        Arc::new(ConnState {
+            activity: Mutex::new(Activity {
+                in_flight: 0,
+                served_any: false,
+                idle_since: now,
+                head_started: None,
+                cancels: 0,
+                cancels_since: now,
+                abusive: false,
+            }),
+            waker: AtomicWaker::new(),
+            max_cancels: policy.max_cancels,
+            cancel_window: policy.cancel_window,
+        })
+    }
+
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().expect("connection activity")
+    }
+
+    /// A request has arrived; it is in flight until the returned guard is dropped.
+    fn begin(self: &Arc<ConnState>) -> InFlight {
+        let mut activity = self.activity();
+        activity.in_flight += 1;
+        activity.served_any = true;
+        activity.head_started = None;
+        InFlight {
+            state: self.clone(),
+            answered: false,
+        }
+    }
+
+    /// When the connection is to be closed (or, when `closing`, dropped), as things stand;
+    /// `None` while requests are in flight.
+    fn deadline(&self, policy: &ConnPolicy, h2: bool, closing: Option<Instant>) -> Option<Instant> {
+        let activity = self.activity();
+        if let Some(since) = closing {
+            // Nothing left to finish, or an abuser: a short grace. Requests in flight: the
+            // drain deadline.
+            let grace = if activity.in_flight == 0 || activity.abusive {
+                policy.close_grace
+            } else {
+                DRAIN_DEADLINE
+            };
+            return Some(since + grace);
+        }
+        if activity.abusive {
+            return Some(activity.cancels_since);
+        }
+        if activity.in_flight > 0 {
+            return None;
+        }
+        if let Some(started) = activity.head_started {
+            return Some(started + policy.header_timeout);
+        }
+        let wait = match (activity.served_any, h2) {
+            (false, _) => policy.first_request_timeout,
+            (true, true) => policy.http2_idle_timeout,
+            (true, false) => policy.http1_idle_timeout,
+        };
+        Some(activity.idle_since + wait)
+    }
+
+    /// The cancels counted when the connection went over its budget.
+    fn abusive(&self) -> Option<u32> {
+        let activity = self.activity();
+        activity.abusive.then_some(activity.cancels)
+    }
+
+    /// Bytes have been read: if nothing is in flight, they begin a request, and its headers
+    /// must now arrive within the header timeout.
+    fn bytes_read(&self) {
+        let mut activity = self.activity();
+        if activity.in_flight == 0 && activity.head_started.is_none() {
+            activity.head_started = Some(Instant::now());
+        }
+    }
+}
+
+/// One request in flight; dropped when its answer is fully sent, or when the request is dropped
+/// unanswered (the client reset the stream or went away).
+struct InFlight {
+    state: Arc<ConnState>,
+    answered: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let state = &self.state;
+        let mut activity = state.activity();
+        activity.in_flight -= 1;
+        let now = Instant::now();
+        if activity.in_flight == 0 {
+            activity.idle_since = now;
+            activity.head_started = None;
+        }
+        if !self.answered {
+            if now.duration_since(activity.cancels_since) > state.cancel_window {
+                activity.cancels = 0;
+                activity.cancels_since = now;
+            }
+            activity.cancels += 1;
+            activity.abusive |= activity.cancels > state.max_cancels;
+        }
+        drop(activity);
+        state.waker.wake();
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is fully sent.
+struct Tracked {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// HTTP/1.1 connection IO that tells the connection's timeouts when a request begins to arrive.
+struct Watched<T> {
+    io: T,
+    state: Arc<ConnState>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.state.bytes_read();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
