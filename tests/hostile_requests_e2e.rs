@@ -405,15 +405,15 @@ async fn bodiless_posts_on_one_h2_connection_hit_its_cap_while_others_are_served
     .await
     .expect("every bodiless POST answered within 60 s");
     // The connection's turns are taken by 4 requests waiting for their bodies (408 after the
-    // body timeout); the rest wait briefly for a turn and get 503.
+    // body timeout); the rest wait briefly for a turn and get 503. Each early answer resets a
+    // stream whose body never came; past the edge's budget of such resets the connection gets
+    // GOAWAY, and the requests still queued on it fail at the client (0).
     assert!(
-        statuses.keys().all(|s| *s == 408 || *s == 503),
+        statuses.keys().all(|s| [0, 408, 503].contains(s)),
         "{statuses:?}"
     );
-    assert!(
-        statuses.get(&503).copied().unwrap_or(0) >= 128,
-        "{statuses:?}"
-    );
+    let refused = statuses.get(&503).copied().unwrap_or(0) + statuses.get(&0).copied().unwrap_or(0);
+    assert!(refused >= 128, "{statuses:?}");
     assert!(
         statuses.get(&408).copied().unwrap_or(0) >= 4,
         "{statuses:?}"
