@@ -1,30 +1,34 @@
 //! The `run` daemon: the edge listeners, the certificate manager and (unless an external Synapse
 //! is configured) the homeserver stack, reloaded on request and stopped cleanly on shutdown.
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::acme::{AcmeError, CertManager, Http01Tokens};
+use crate::acme::{AcmeError, Http01Tokens};
 use crate::config::{self, Config};
 use crate::diagnostic::{self, Diagnostic};
 use crate::docker::Engine;
 use crate::docker::engine::ContainerEvent;
 use crate::notify::{self, Backend, Notifier};
 use crate::paths::Paths;
-use crate::proxy::{self, ChallengeLookup, Edge, SharedEdge};
+use crate::proxy::{self, Edge, SharedEdge};
 use crate::secrets::Secrets;
 use crate::stack::{Stack, StackError};
-use crate::tls::{self, CertStore};
+use crate::tls;
+
+mod certificates;
+mod events;
+mod tasks;
+
+use certificates::Certificates;
+use events::{News, watch_events};
+use tasks::Tasks;
 
 /// How often a running stack is observed and repaired. The engine's events bring a container
 /// that died back within seconds; this tick is the fallback (a missed event, a changed image).
@@ -33,11 +37,6 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(30);
 /// broken stack is not restarted every 30 s for days, and the log says when the next try is.
 const RETRY_FIRST: Duration = Duration::from_secs(10);
 const RETRY_MAX: Duration = Duration::from_secs(300);
-/// Reconnecting to the engine's events after it went away (Docker restarted).
-const EVENTS_RETRY_FIRST: Duration = Duration::from_secs(1);
-const EVENTS_RETRY_MAX: Duration = Duration::from_secs(30);
-/// An event stream that lived this long was healthy: the next loss starts a fresh backoff.
-const EVENTS_STABLE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -99,12 +98,6 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
     Ok(Listeners { http, https })
 }
 
-impl ChallengeLookup for Http01Tokens {
-    fn key_authorization(&self, token: &str) -> Option<String> {
-        self.get(token)
-    }
-}
-
 /// Where the edge sends the Matrix API: the configured external Synapse or our container.
 fn upstream(config: &Config) -> http::uri::Authority {
     match &config.external_upstream {
@@ -115,75 +108,6 @@ fn upstream(config: &Config) -> http::uri::Authority {
         None => format!("127.0.0.1:{}", config.synapse_port)
             .parse()
             .expect("an IP and port form an authority"),
-    }
-}
-
-/// The certificate side of the daemon: the store the edge serves from, the HTTP-01 tokens it
-/// answers with, and the running manager (replaced when a reload changes what to certify).
-struct Certificates {
-    store: Arc<CertStore>,
-    tokens: Http01Tokens,
-    /// Cancels the running manager.
-    manager: CancellationToken,
-}
-
-impl Certificates {
-    /// Installs what can be served right away, then starts the manager that keeps it fresh.
-    fn start(
-        config: &Config,
-        paths: &Paths,
-        tasks: &mut Tasks,
-        shutdown: &CancellationToken,
-    ) -> Result<Certificates, AcmeError> {
-        let certificates = Certificates {
-            store: CertStore::new(),
-            tokens: Http01Tokens::default(),
-            manager: shutdown.child_token(),
-        };
-        certificates.spawn_manager(config, paths, tasks)?;
-        Ok(certificates)
-    }
-
-    /// Starts a certificate manager for `config` after installing what can be served right away.
-    fn spawn_manager(
-        &self,
-        config: &Config,
-        paths: &Paths,
-        tasks: &mut Tasks,
-    ) -> Result<(), AcmeError> {
-        let manager = CertManager::new(config, paths, self.store.clone(), self.tokens.clone());
-        manager.install_initial()?;
-        tasks.spawn(
-            "the certificate manager",
-            self.manager.clone(),
-            manager.run(self.manager.clone()),
-        );
-        Ok(())
-    }
-
-    /// Stops the running manager and starts one for `config`; on failure the certificates
-    /// already in the store stay in service.
-    fn restart(
-        &mut self,
-        config: &Config,
-        paths: &Paths,
-        tasks: &mut Tasks,
-        shutdown: &CancellationToken,
-    ) {
-        self.manager.cancel();
-        self.manager = shutdown.child_token();
-        if let Err(e) = self.spawn_manager(config, paths, tasks) {
-            tracing::error!(
-                "certificates for the new configuration failed, serving the previous ones: {e}"
-            );
-        }
-    }
-
-    /// The `notAfter` of the certificate served for `config`'s primary name.
-    fn served_until(&self, config: &Config) -> Option<time::OffsetDateTime> {
-        self.store
-            .get(&config.tls_names()[0])
-            .and_then(|key| key.cert.first().and_then(|der| notify::not_after(der)))
     }
 }
 
@@ -217,174 +141,11 @@ pub async fn run(
     }
 }
 
-/// The daemon's long-running tasks: the listeners, the certificate manager and the engine's
-/// event watcher. None of them ends before it is asked to, so one that ends or panics is a bug
-/// that would otherwise go unnoticed while the watchdog is still fed (certificates silently
-/// stop renewing, a port stops answering). The daemon then exits with the reason rather than
-/// restarting the task itself: systemd restarts it from a clean state with its own rate limit,
-/// and the failure is in the journal and the unit's state for everyone to see.
-struct Tasks {
-    set: JoinSet<()>,
-    /// Each task's name and the token that asks it to stop.
-    running: HashMap<tokio::task::Id, (&'static str, CancellationToken)>,
-}
-
-/// How a task ended.
-#[derive(Debug, PartialEq)]
-enum Ended {
-    Returned,
-    Panicked(String),
-    Aborted,
-}
-
-impl Tasks {
-    fn new() -> Tasks {
-        Tasks {
-            set: JoinSet::new(),
-            running: HashMap::new(),
-        }
-    }
-
-    /// Runs `task`, which must run until `stop` is cancelled.
-    fn spawn(
-        &mut self,
-        name: &'static str,
-        stop: CancellationToken,
-        task: impl Future<Output = ()> + Send + 'static,
-    ) {
-        let handle = self.set.spawn(task);
-        self.running.insert(handle.id(), (name, stop));
-    }
-
-    /// The first task that ends or panics without having been asked to stop; pends while
-    /// none does. Cancel-safe (a `select!` branch).
-    async fn failure(&mut self) -> ServiceError {
-        loop {
-            let Some(joined) = self.set.join_next_with_id().await else {
-                return std::future::pending().await;
-            };
-            let (id, ended) = match joined {
-                Ok((id, ())) => (id, Ended::Returned),
-                Err(e) if e.is_panic() => (e.id(), Ended::Panicked(panic_message(e.into_panic()))),
-                Err(e) => (e.id(), Ended::Aborted),
-            };
-            let Some((name, stop)) = self.running.remove(&id) else {
-                continue;
-            };
-            if let Some(failure) = judge_end(name, ended, stop.is_cancelled()) {
-                return failure;
-            }
-        }
-    }
-
-    /// Waits until every task has ended (after they were asked to stop).
-    async fn wait_all(&mut self) {
-        while let Some(joined) = self.set.join_next_with_id().await {
-            let id = match &joined {
-                Ok((id, ())) => *id,
-                Err(e) => e.id(),
-            };
-            let name = self.running.remove(&id).map_or("a task", |(name, _)| name);
-            if let Err(e) = joined
-                && e.is_panic()
-            {
-                tracing::error!(
-                    "{name} panicked while stopping: {}",
-                    panic_message(e.into_panic())
-                );
-            }
-        }
-    }
-}
-
-/// Pure: whether a task's end is a failure of the daemon. A task asked to stop may return; a
-/// panic is a failure whenever it happens.
-fn judge_end(name: &'static str, ended: Ended, asked_to_stop: bool) -> Option<ServiceError> {
-    let how = match ended {
-        Ended::Returned | Ended::Aborted if asked_to_stop => return None,
-        Ended::Returned => "ended on its own".to_string(),
-        Ended::Aborted => "was cancelled".to_string(),
-        Ended::Panicked(message) => format!("panicked ({message})"),
-    };
-    Some(ServiceError::TaskEnded { task: name, how })
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(text) => *text,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map_or("no message".into(), |text| text.to_string()),
-    }
-}
-
 /// Pure: the wait before attempt `failures + 1` after `failures` in a row (at least one):
 /// `first`, doubled each time, at most `max`.
 fn backoff(first: Duration, failures: u32, max: Duration) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     first.saturating_mul(1 << doublings).min(max)
-}
-
-/// What the event watcher tells the supervisor.
-#[derive(Debug)]
-enum News {
-    /// A managed container died or was removed.
-    Died(ContainerEvent),
-    /// The engine answers again after its events were lost: events may have been missed.
-    Reconnected,
-}
-
-/// Follows the engine's `die` and `destroy` events of `names` until `stop`, reconnecting (with
-/// backoff) when the engine goes away. A full channel means a look is already due: dropped.
-async fn watch_events(
-    engine: Engine,
-    names: Vec<String>,
-    news: mpsc::Sender<News>,
-    stop: CancellationToken,
-) {
-    let mut failures = 0;
-    loop {
-        let subscribed = Instant::now();
-        let mut events = std::pin::pin!(engine.container_events(&names));
-        loop {
-            let event = tokio::select! {
-                _ = stop.cancelled() => return,
-                event = events.next() => event,
-            };
-            match event {
-                Some(Ok(event)) => {
-                    let _ = news.try_send(News::Died(event));
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(
-                        "lost the Docker engine's events ({}); reconnecting",
-                        diagnostic::one_line(&e)
-                    );
-                    break;
-                }
-                None => {
-                    tracing::warn!("the Docker engine ended its event stream; reconnecting");
-                    break;
-                }
-            }
-        }
-        if subscribed.elapsed() >= EVENTS_STABLE {
-            failures = 0;
-        }
-        loop {
-            failures += 1;
-            let wait = backoff(EVENTS_RETRY_FIRST, failures, EVENTS_RETRY_MAX);
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            if engine.ping().await.is_ok() {
-                break;
-            }
-        }
-        tracing::info!("following the Docker engine's events again");
-        let _ = news.try_send(News::Reconnected);
-    }
 }
 
 /// Why a reconcile runs.
@@ -748,100 +509,4 @@ impl Supervisor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let waits: Vec<u64> = (1..=8)
-            .map(|n| backoff(RETRY_FIRST, n, RETRY_MAX).as_secs())
-            .collect();
-        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
-        assert_eq!(backoff(RETRY_FIRST, u32::MAX, RETRY_MAX), RETRY_MAX);
-        assert_eq!(
-            backoff(EVENTS_RETRY_FIRST, 1, EVENTS_RETRY_MAX).as_secs(),
-            1
-        );
-    }
-
-    #[test]
-    fn a_task_may_end_only_when_asked() {
-        assert!(judge_end("t", Ended::Returned, true).is_none());
-        assert!(judge_end("t", Ended::Aborted, true).is_none());
-        let text = |e: Option<ServiceError>| e.expect("a failure").to_string();
-        assert_eq!(
-            text(judge_end("the certificate manager", Ended::Returned, false)),
-            "the certificate manager ended on its own while the daemon was running"
-        );
-        assert_eq!(
-            text(judge_end(
-                "an HTTPS listener",
-                Ended::Panicked("boom".into()),
-                true
-            )),
-            "an HTTPS listener panicked (boom) while the daemon was running",
-            "a panic is a failure even during shutdown"
-        );
-    }
-
-    /// The join-set logic with real tasks: the first unexpected end is reported by name, a task
-    /// stopped on request is not, and `failure` pends while every task runs.
-    #[tokio::test]
-    async fn the_first_task_that_dies_is_reported_by_name() {
-        let mut tasks = Tasks::new();
-        let stop = CancellationToken::new();
-        let waiting = stop.clone();
-        tasks.spawn("the HTTP listener", stop.clone(), async move {
-            waiting.cancelled().await
-        });
-        let manager = CancellationToken::new();
-        let replaced = manager.clone();
-        tasks.spawn("the old certificate manager", manager.clone(), async move {
-            replaced.cancelled().await
-        });
-        let quiet = tokio::time::timeout(Duration::from_millis(200), tasks.failure()).await;
-        assert!(quiet.is_err(), "no failure while every task runs");
-        // A manager replaced on reload ends on request: not a failure.
-        manager.cancel();
-        let quiet = tokio::time::timeout(Duration::from_millis(200), tasks.failure()).await;
-        assert!(quiet.is_err(), "a task stopped on request is no failure");
-
-        let (go, now) = tokio::sync::oneshot::channel::<()>();
-        tasks.spawn(
-            "the certificate manager",
-            CancellationToken::new(),
-            async move {
-                let _ = now.await;
-                panic!("renewal state is corrupt");
-            },
-        );
-        go.send(()).unwrap();
-        let failure = tokio::time::timeout(Duration::from_secs(5), tasks.failure())
-            .await
-            .expect("the panic is seen");
-        assert_eq!(
-            failure.to_string(),
-            "the certificate manager panicked (renewal state is corrupt) while the daemon was running"
-        );
-        assert!(failure.hint().unwrap().contains("systemd"));
-
-        tasks.spawn(
-            "the Docker event watcher",
-            CancellationToken::new(),
-            async {},
-        );
-        let failure = tokio::time::timeout(Duration::from_secs(5), tasks.failure())
-            .await
-            .expect("the end is seen");
-        assert!(
-            failure
-                .to_string()
-                .starts_with("the Docker event watcher ended on its own")
-        );
-
-        stop.cancel();
-        tokio::time::timeout(Duration::from_secs(5), tasks.wait_all())
-            .await
-            .expect("every task ends once asked");
-    }
-}
+mod tests;
