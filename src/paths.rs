@@ -34,6 +34,11 @@ impl Paths {
         self.state_dir.join("postgres")
     }
 
+    /// The digest each image tag resolved to when matrixbox first used it.
+    pub fn image_digests(&self) -> PathBuf {
+        self.state_dir.join("image-digests.json")
+    }
+
     pub fn homeserver_yaml(&self) -> PathBuf {
         self.synapse_dir().join("homeserver.yaml")
     }
