@@ -62,6 +62,11 @@ impl ImageDigests {
     }
 }
 
+/// Whether a reference (without digest) names a tag, so pulling it does not mean `latest`.
+pub fn has_tag(reference: &str) -> bool {
+    repository(reference) != reference
+}
+
 /// `host:5000/name:tag` → `host:5000/name`: a colon after the last slash starts the tag.
 fn repository(reference: &str) -> &str {
     let slash = reference.rfind('/').map_or(0, |i| i + 1);
@@ -175,6 +180,8 @@ mod tests {
             "the digest is split off"
         );
         assert_eq!(split_pin(REF), (REF, None));
+        assert!(has_tag(REF));
+        assert!(!has_tag("127.0.0.1:5000/pg"), "a registry port is no tag");
         assert!(is_sha256_digest(A));
         assert!(!is_sha256_digest("sha256:abc"));
         assert!(!is_sha256_digest(

@@ -46,7 +46,7 @@ pub enum DockerError {
     PullFailed { image: String, message: String },
     #[error("cannot publish {object} on 127.0.0.1:{port}: the port is already in use")]
     PortInUse { object: String, port: u16 },
-    #[error("image {image} is pinned to {expected}, but the engine's image is {found}")]
+    #[error("image {image} is pinned to digest {expected}, but its tag names {found}")]
     DigestMismatch {
         image: String,
         expected: String,
@@ -73,8 +73,8 @@ impl Diagnostic for DockerError {
             DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml or load the image with `docker load`, then run again".into(),
             DockerError::PortInUse { port, .. } => format!("stop what listens on 127.0.0.1:{port} (`ss -ltnp | grep :{port}`) or set `synapse_port:` in matrixbox.yaml to a free port"),
             DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
-            DockerError::DigestMismatch { image, .. } => format!("check the digest after `@` in matrixbox.yaml (`docker image inspect --format '{{{{.RepoDigests}}}}' {}` shows the image's); if the registry serves other contents under it, the registry or mirror is not trustworthy", digests::split_pin(image).0),
-            DockerError::DigestChanged { image, found, record, .. } => format!("find out why the tag changed before running it; if you trust the new image, accept it by pinning it in matrixbox.yaml (`{image}@{found}`), or delete its entry from {record}, and run again"),
+            DockerError::DigestMismatch { found, .. } => format!("check the digest after `@` under `images:` in matrixbox.yaml; if you trust the image the tag names now, pin `@{found}` instead, and run again"),
+            DockerError::DigestChanged { found, record, .. } => format!("find out why the tag changed before running it; if you trust the new image, accept it by pinning it: append `@{found}` to its tag under `images:` in matrixbox.yaml (or delete its entry from {record}), and run again"),
             DockerError::DigestRecord(e) => return e.hint(),
         })
     }
@@ -313,7 +313,9 @@ impl Engine {
         let observed = match self.image_digests(image).await? {
             Some(observed) => observed,
             None => {
-                super::pull::pull(&self.docker, image).await?;
+                if let Err(e) = super::pull::pull(&self.docker, image).await {
+                    return Err(self.explain_pinned_pull(image, e).await);
+                }
                 self.image_digests(image)
                     .await?
                     .ok_or_else(|| DockerError::PullFailed {
@@ -347,6 +349,26 @@ impl Engine {
                 found,
                 record: record.display().to_string(),
             }),
+        }
+    }
+
+    /// A pinned pull fails when the registry has no such digest under that name; pulling the
+    /// tag alone then tells what it names, so the error can show both digests.
+    async fn explain_pinned_pull(&self, image: &str, failure: DockerError) -> DockerError {
+        let (reference, Some(expected)) = digests::split_pin(image) else {
+            return failure;
+        };
+        if !digests::has_tag(reference) || super::pull::pull(&self.docker, reference).await.is_err()
+        {
+            return failure;
+        }
+        match self.image_digests(reference).await {
+            Ok(Some(observed)) => DockerError::DigestMismatch {
+                image: image.to_string(),
+                expected: expected.to_string(),
+                found: observed.primary(reference),
+            },
+            _ => failure,
         }
     }
 
