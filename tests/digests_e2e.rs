@@ -260,7 +260,21 @@ fn pins_and_recorded_digests_are_enforced_through_a_mirror() {
     assert_error(&mbx.run(&["run"]), &["re-pushed"]);
 
     // The override: pinning the new digest accepts it, and the record follows.
-    pin(&mbx, &format!("{pg_image}@{new_digest}"), &synapse_image);
+    let pinned_pg = format!("{mirrored_pg}@{new_digest}");
+    pin(
+        &mbx,
+        &format!("{pg_image}@{new_digest}"),
+        &format!("{synapse_image}@{synapse_digest}"),
+    );
     assert_error(&pull_only(&mbx), &["already in use"]);
     assert_eq!(record(&mbx)[&mirrored_pg], new_digest.as_str());
+
+    // Pinned references run: the containers are made from them and the stack comes up.
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, Duration::from_secs(300));
+    assert_eq!(
+        inspect(&mbx.objects.postgres(), "{{.Config.Image}}"),
+        pinned_pg
+    );
+    daemon.stop();
 }
