@@ -325,7 +325,8 @@ fn looks_like_email(email: &str) -> bool {
     }
 }
 
-/// Validates a pinned image reference (a version tag, a `@sha256:` digest, or both) and applies the mirror prefix to Docker Hub images.
+/// Validates a pinned image reference (a version tag, a `@sha256:` digest, or both) and applies
+/// the mirror prefix to Docker Hub images.
 fn check_image(
     path: &str,
     image: &str,

@@ -267,6 +267,9 @@ mod tests {
         save(&path, &record).unwrap();
         assert_eq!(load(&path).unwrap(), record);
         std::fs::write(&path, b"{not json").unwrap();
-        assert!(load(&path).is_err());
+        let err = load(&path).unwrap_err();
+        assert!(err.to_string().contains("image-digests.json"), "{err}");
+        let hint = crate::diagnostic::Diagnostic::hint(&err).unwrap();
+        assert!(hint.contains("damaged"), "{hint}");
     }
 }

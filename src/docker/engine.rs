@@ -363,6 +363,8 @@ impl Engine {
             return failure;
         }
         match self.image_digests(reference).await {
+            // The tag does name the pin: the pinned pull failed for another reason.
+            Ok(Some(observed)) if observed.has(expected) => failure,
             Ok(Some(observed)) => DockerError::DigestMismatch {
                 image: image.to_string(),
                 expected: expected.to_string(),
