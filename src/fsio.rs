@@ -29,6 +29,9 @@ impl Diagnostic for FsError {
             io::ErrorKind::PermissionDenied => {
                 "run as root, or choose paths you own with --config / --state-dir".into()
             }
+            io::ErrorKind::InvalidData => {
+                "the file is damaged: move it aside and run again (matrixbox writes a new one)".into()
+            }
             _ if self.source.raw_os_error() == Some(nix::libc::ENOSPC) => {
                 "the disk is full: free some space and run the command again; the previous file is intact".into()
             }

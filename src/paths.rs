@@ -51,6 +51,11 @@ impl Paths {
         self.state_dir.join(POSTGRES_DATA)
     }
 
+    /// The digest each image tag resolved to when matrixbox first used it.
+    pub fn image_digests(&self) -> PathBuf {
+        self.state_dir.join("image-digests.json")
+    }
+
     pub fn homeserver_yaml(&self) -> PathBuf {
         self.synapse_config_dir().join("homeserver.yaml")
     }

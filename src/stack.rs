@@ -345,8 +345,13 @@ impl Stack {
     pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
         self.check_postgres_major().await?;
-        engine.ensure_image(&self.config.postgres_image).await?;
-        engine.ensure_image(&self.config.synapse_image).await?;
+        let record = self.paths.image_digests();
+        engine
+            .ensure_image(&self.config.postgres_image, &record)
+            .await?;
+        engine
+            .ensure_image(&self.config.synapse_image, &record)
+            .await?;
         // A busy port is found before anything starts, so nothing is left half-up.
         let names = &self.names;
         if !engine

@@ -88,6 +88,44 @@ fn mirror_applies_to_hub_images_only() {
 }
 
 #[test]
+fn digest_pins_are_kept_and_mirrored() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let c = parse_str(&format!(
+        "domain: x.org\nregistry_mirror: 127.0.0.1:5000\nimages: {{synapse: 'matrixdotorg/synapse:v1.163.2@{digest}', postgres: 'registry.example.com/pg@{digest}'}}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.synapse_image,
+        format!("127.0.0.1:5000/matrixdotorg/synapse:v1.163.2@{digest}")
+    );
+    assert_eq!(
+        c.postgres_image,
+        format!("registry.example.com/pg@{digest}")
+    );
+}
+
+#[test]
+fn malformed_digests_are_refused() {
+    for bad in [
+        "sha256:abc",
+        "md5:0123",
+        "",
+        "sha256:ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB",
+    ] {
+        let p = problems(&format!(
+            "domain: x.org\nimages: {{postgres: 'postgres:15@{bad}'}}\n"
+        ));
+        assert_eq!(p[0].path, "images.postgres", "{bad}: {p:#?}");
+        assert!(p[0].message.contains("malformed digest"), "{bad}: {p:#?}");
+    }
+    let p = problems(&format!(
+        "domain: x.org\nimages: {{postgres: '@sha256:{}'}}\n",
+        "ab".repeat(32)
+    ));
+    assert_eq!(p[0].path, "images.postgres", "{p:#?}");
+}
+
+#[test]
 fn images_must_be_pinned() {
     let p = problems("domain: x.org\nimages: {postgres: postgres}\n");
     assert_eq!(p[0].path, "images.postgres");

@@ -325,19 +325,33 @@ fn looks_like_email(email: &str) -> bool {
     }
 }
 
-/// Validates a pinned image reference and applies the mirror prefix to Docker Hub images.
+/// Validates a pinned image reference (a version tag, a `@sha256:` digest, or both) and applies
+/// the mirror prefix to Docker Hub images.
 fn check_image(
     path: &str,
     image: &str,
     mirror: Option<&str>,
     problems: &mut Vec<Problem>,
 ) -> Option<String> {
-    let (name, tag) = match image.rsplit_once(':') {
+    let (reference, digest) = crate::docker::digests::split_pin(image);
+    let (name, tag) = match reference.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
-        _ => (image, None),
+        _ => (reference, None),
     };
-    if image.contains('@') {
-        return Some(with_mirror(image, mirror));
+    match digest {
+        Some(d) if !crate::docker::digests::is_sha256_digest(d) => {
+            problems.push(problem(
+                path,
+                format!("`{image}` has a malformed digest `{d}`"),
+                Some("write `name:tag@sha256:` followed by the 64 lowercase hex digits `docker image inspect --format '{{.RepoDigests}}'` shows".into()),
+            ));
+            return None;
+        }
+        // A digest pins the contents, so the tag is only a label (even `latest`).
+        Some(_) if !reference.is_empty() && !reference.contains(char::is_whitespace) => {
+            return Some(with_mirror(image, mirror));
+        }
+        _ => {}
     }
     match tag {
         None | Some("") => {

@@ -1,6 +1,7 @@
 //! The Docker Engine API through bollard: connection and version check, containers, images, exec, logs.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
@@ -16,8 +17,10 @@ use bollard::query_parameters::{
 };
 use futures_util::{Stream, StreamExt};
 
+use super::digests::{self, ImageDigests, Verdict};
 use super::{ContainerSpec, INSTANCE_LABEL, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
 use crate::diagnostic::Diagnostic;
+use crate::fsio::FsError;
 
 /// Oldest engine API we support (Docker 20.10).
 pub const MIN_API: (usize, usize) = (1, 41);
@@ -43,6 +46,23 @@ pub enum DockerError {
     PullFailed { image: String, message: String },
     #[error("cannot publish {object} on 127.0.0.1:{port}: the port is already in use")]
     PortInUse { object: String, port: u16 },
+    #[error("image {image} is pinned to digest {expected}, but its tag names {found}")]
+    DigestMismatch {
+        image: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "image {image} was {recorded} when matrixbox first used it, but is now {found}: the tag was re-pushed with other contents"
+    )]
+    DigestChanged {
+        image: String,
+        recorded: String,
+        found: String,
+        record: String,
+    },
+    #[error(transparent)]
+    DigestRecord(#[from] FsError),
 }
 
 impl Diagnostic for DockerError {
@@ -53,6 +73,9 @@ impl Diagnostic for DockerError {
             DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml or load the image with `docker load`, then run again".into(),
             DockerError::PortInUse { port, .. } => format!("stop what listens on 127.0.0.1:{port} (`ss -ltnp | grep :{port}`) or set `synapse_port:` in matrixbox.yaml to a free port"),
             DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
+            DockerError::DigestMismatch { found, .. } => format!("check the digest after `@` under `images:` in matrixbox.yaml; if you trust the image the tag names now, pin `@{found}` instead, and run again"),
+            DockerError::DigestChanged { found, record, .. } => format!("find out why the tag changed before running it; if you trust the new image, accept it by pinning it: append `@{found}` to its tag under `images:` in matrixbox.yaml (or delete its entry from {record}), and run again"),
+            DockerError::DigestRecord(e) => return e.hint(),
         })
     }
 }
@@ -271,12 +294,84 @@ impl Engine {
         }
     }
 
-    /// Pulls `image` only when the engine does not have it yet.
-    pub async fn ensure_image(&self, image: &str) -> Result<(), DockerError> {
-        if self.image_present(image).await? {
-            return Ok(());
+    /// The digests the engine reports for a local image; `None` when it has no such image.
+    pub async fn image_digests(&self, image: &str) -> Result<Option<ImageDigests>, DockerError> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => Ok(Some(ImageDigests {
+                repo_digests: inspect.repo_digests.unwrap_or_default(),
+                id: inspect.id.unwrap_or_default(),
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api_error("inspect image", image)(e)),
         }
-        super::pull::pull(&self.docker, image).await
+    }
+
+    /// Pulls `image` only when the engine does not have it yet, then checks its digest against
+    /// the pin (`name:tag@sha256:…`) and against `record`, the digest the tag had when first used,
+    /// recording it the first time. Checked on every call: a local tag can change too.
+    pub async fn ensure_image(&self, image: &str, record: &Path) -> Result<(), DockerError> {
+        let observed = match self.image_digests(image).await? {
+            Some(observed) => observed,
+            None => {
+                if let Err(e) = super::pull::pull(&self.docker, image).await {
+                    return Err(self.explain_pinned_pull(image, e).await);
+                }
+                self.image_digests(image)
+                    .await?
+                    .ok_or_else(|| DockerError::PullFailed {
+                        image: image.to_string(),
+                        message: "the engine reported success but has no such image".into(),
+                    })?
+            }
+        };
+        let (reference, pinned) = digests::split_pin(image);
+        let mut recorded = digests::load(record)?;
+        match digests::judge(
+            reference,
+            pinned,
+            recorded.get(reference).map(String::as_str),
+            &observed,
+        ) {
+            Verdict::Accept => Ok(()),
+            Verdict::Record(digest) => {
+                tracing::info!(image, digest, "recording the image's digest");
+                recorded.insert(reference.to_string(), digest);
+                Ok(digests::save(record, &recorded)?)
+            }
+            Verdict::PinMismatch { found } => Err(DockerError::DigestMismatch {
+                image: image.to_string(),
+                expected: pinned.unwrap_or_default().to_string(),
+                found,
+            }),
+            Verdict::Changed { recorded, found } => Err(DockerError::DigestChanged {
+                image: image.to_string(),
+                recorded,
+                found,
+                record: record.display().to_string(),
+            }),
+        }
+    }
+
+    /// A pinned pull fails when the registry has no such digest under that name; pulling the
+    /// tag alone then tells what it names, so the error can show both digests.
+    async fn explain_pinned_pull(&self, image: &str, failure: DockerError) -> DockerError {
+        let (reference, Some(expected)) = digests::split_pin(image) else {
+            return failure;
+        };
+        if !digests::has_tag(reference) || super::pull::pull(&self.docker, reference).await.is_err()
+        {
+            return failure;
+        }
+        match self.image_digests(reference).await {
+            // The tag does name the pin: the pinned pull failed for another reason.
+            Ok(Some(observed)) if observed.has(expected) => failure,
+            Ok(Some(observed)) => DockerError::DigestMismatch {
+                image: image.to_string(),
+                expected: expected.to_string(),
+                found: observed.primary(reference),
+            },
+            _ => failure,
+        }
     }
 
     /// The last `lines` lines of a container's output, for error messages.
