@@ -26,6 +26,9 @@ pub struct FsError {
 impl Diagnostic for FsError {
     fn hint(&self) -> Option<String> {
         Some(match self.source.kind() {
+            _ if self.is_refusal() => {
+                "a container can write there and put this in place: see what replaced it (a compromised container?); matrixbox never follows links or reads special files inside a container's data".into()
+            }
             io::ErrorKind::PermissionDenied => {
                 "run as root, or choose paths you own with --config / --state-dir".into()
             }
@@ -34,9 +37,6 @@ impl Diagnostic for FsError {
             }
             _ if self.source.raw_os_error() == Some(nix::libc::ENOSPC) => {
                 "the disk is full: free some space and run the command again; the previous file is intact".into()
-            }
-            io::ErrorKind::InvalidData => {
-                "a container can write there and put this in place: see what replaced it (a compromised container?); matrixbox never follows links or reads special files inside a container's data".into()
             }
             _ => "check that the directory exists and is writable".into(),
         })
@@ -107,7 +107,19 @@ pub fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), FsError> {
 /// What root refuses to touch inside a directory a container can write: links, special files and
 /// files too large to be what they claim.
 fn refused(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+    io::Error::new(io::ErrorKind::InvalidData, Refused(what.to_string()))
+}
+
+/// The cause of an error that is a refusal (see `refused`), not a damaged file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+impl FsError {
+    /// Whether root refused a path a container could have put in its way.
+    pub fn is_refusal(&self) -> bool {
+        self.source.get_ref().is_some_and(|e| e.is::<Refused>())
+    }
 }
 
 fn errno(e: Errno) -> io::Error {
@@ -244,6 +256,23 @@ impl Dir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_damaged_file_is_not_mistaken_for_a_refusal() {
+        let damaged = FsError {
+            action: "parse",
+            path: "/x".into(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "not JSON"),
+        };
+        assert!(!damaged.is_refusal());
+        assert!(damaged.hint().unwrap().contains("damaged"));
+        let refusal = FsError {
+            source: refused("a link"),
+            ..damaged
+        };
+        assert!(refusal.is_refusal());
+        assert!(refusal.hint().unwrap().contains("never follows links"));
+    }
     use std::os::unix::fs::MetadataExt;
 
     #[test]

@@ -776,7 +776,7 @@ fn read_pg_version(paths: &Paths) -> Result<Option<String>, FsError> {
     };
     match read() {
         Ok(bytes) => Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned())),
-        Err(e) if e.source.kind() == std::io::ErrorKind::InvalidData => {
+        Err(e) if e.is_refusal() => {
             let hint = e.hint().unwrap_or_default();
             tracing::warn!(
                 "refused: {e}: {}; the PostgreSQL major-version check is skipped; hint: {hint}",
