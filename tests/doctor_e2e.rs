@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::pebble::{self, Options, Pebble};
+use common::relay::EngineRelay;
 use common::*;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -152,7 +153,10 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
         ),
     )
     .unwrap();
-    let mut daemon = mbx.spawn_run();
+    // Through a relay that the check with Synapse stopped cuts: the daemon brings a stopped
+    // container back within seconds of the engine's event, which would undo the fault.
+    let relay = EngineRelay::start(mbx.dir.path());
+    let mut daemon = mbx.spawn_run_on(&relay.docker_host());
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     let issued = pebble::wait_until_served(&pebble.tls_addr(), DOMAIN, &pebble.issuing_root).await;
     assert!(issued, "no certificate from Pebble:\n{}", daemon.log_text());
@@ -292,25 +296,20 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
     );
     assert_eq!(wrong.step("keys")["status"], "skip");
 
-    // Synapse stopped: the edge still answers, the keys do not.
-    // `run` starts a stopped Synapse again at its next 30 s reconcile: if that raced this check
-    // (Synapse is running again afterwards), stop it and check again.
+    // Synapse stopped: the edge still answers, the keys do not. The daemon is cut off from the
+    // engine meanwhile, so it cannot start Synapse again (it would on the `die` event).
     let synapse = mbx.objects.synapse();
-    let mut attempts = 0;
-    let down = loop {
-        docker_ok(&["stop", &synapse]);
-        let report = doctor(
-            &mbx,
-            &pebble.dns_addr,
-            &ca,
-            &[edge(SERVER_NAME), edge(DOMAIN)],
-            true,
-        );
-        attempts += 1;
-        if inspect(&synapse, "{{.State.Running}}") == "false" || attempts == 3 {
-            break report;
-        }
-    };
+    relay.cut();
+    docker_ok(&["stop", &synapse]);
+    let down = doctor(
+        &mbx,
+        &pebble.dns_addr,
+        &ca,
+        &[edge(SERVER_NAME), edge(DOMAIN)],
+        true,
+    );
+    assert_eq!(inspect(&synapse, "{{.State.Running}}"), "false");
+    relay.restore();
     assert!(!down.out.status.success());
     assert_eq!(down.first_failure(), "keys", "{:#}", down.report);
     assert!(

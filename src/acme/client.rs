@@ -416,10 +416,18 @@ impl AcmeIssuer {
             }
             // A resumed order may find the challenge already submitted; submitting twice is an error.
             if challenge.status == ChallengeStatus::Pending {
-                challenge
-                    .set_ready()
-                    .await
-                    .map_err(|e| Step::Acme("submit a challenge to", e))?;
+                challenge.set_ready().await.map_err(|e| {
+                    // A CA that validates at once (Pebble under load) answers the submission
+                    // with the validation's failure: this type failed, so try the other.
+                    match problem_type(&e) {
+                        Some(
+                            "connection" | "dns" | "incorrectResponse" | "tls" | "unauthorized",
+                        ) => {
+                            Step::Stop(Stop::Challenge(self.acme_error("submit a challenge to", e)))
+                        }
+                        _ => Step::Acme("submit a challenge to", e),
+                    }
+                })?;
             }
         }
         Ok(())
