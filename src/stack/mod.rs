@@ -1,0 +1,394 @@
+//! The homeserver stack: PostgreSQL and Synapse specs derived from config, brought up in order and down cleanly.
+//!
+//! `specs` derives the containers, `files` prepares what root writes for them, `database` keeps
+//! Synapse's role and database as they must be, `health` waits for both to be healthy.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::diagnostic::Diagnostic;
+use crate::docker::{
+    self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Observed, Publish, Runtime,
+};
+use crate::embedded;
+use crate::fsio::{self, Dir, FsError};
+use crate::paths::{self, Paths};
+use crate::secrets::{self, Secrets};
+use crate::synapse::{self, admin::Synapse};
+use crate::tuning::{self, Tuning};
+
+mod database;
+mod files;
+mod health;
+mod specs;
+
+/// Synapse's role: owns its database, not a superuser (made by `embedded/postgres/init-roles.sh`).
+const DB_USER: &str = "synapse";
+/// The superuser `initdb` makes; it has no password, so it logs in only inside the container.
+const DB_SUPERUSER: &str = "postgres";
+const DB_NAME: &str = "synapse";
+/// Ready means accepting TCP connections: the init-time server listens on the socket only.
+const PG_ISREADY: [&str; 7] = [
+    "pg_isready",
+    "-h",
+    "127.0.0.1",
+    "-U",
+    DB_USER,
+    "-d",
+    DB_NAME,
+];
+/// The official postgres image's uid/gid.
+const POSTGRES_UID: u32 = 999;
+const PGDATA_MOUNT: &str = "/var/lib/postgresql/data";
+/// PGDATA inside the mount (and the postgres directory of the state dir).
+const PGDATA_SUBDIR: &str = "pgdata";
+const PG_PASSWORD_MOUNT: &str = "/run/secrets/postgres_password";
+const PG_INIT_SCRIPT: &str = "matrixbox-roles.sh";
+/// Run by the image's entrypoint (official and bench alike) once, when it creates the database.
+const PG_INIT_MOUNT: &str = "/docker-entrypoint-initdb.d/matrixbox-roles.sh";
+/// What the postgres entrypoint needs as root: fix ownership of PGDATA (CHOWN, FOWNER, and
+/// DAC_OVERRIDE to enter it), then drop to uid 999 (SETUID, SETGID). Nothing else.
+const POSTGRES_CAPS: [&str; 5] = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"];
+/// `PG_VERSION` holds a major version and a newline; anything longer is not PostgreSQL's.
+const PG_VERSION_LIMIT: usize = 64;
+/// A superuser that exists only while the old superuser `synapse` is renamed (a role cannot
+/// rename itself).
+const MIGRATION_ROLE: &str = "matrixbox_migrate";
+/// Synapse's rendered files that older versions kept in its writable data dir.
+const OLD_SYNAPSE_FILES: [&str; 3] = ["homeserver.yaml", "log.config", "signing.key"];
+const POSTGRES_READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// First start runs all database migrations; a slow VPS needs a while.
+const SYNAPSE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(240);
+const LOG_LINES_ON_FAILURE: usize = 30;
+/// Restarts by Docker while a container is awaited that make it a crash loop: one can be the
+/// crash being repaired, several in a row are not.
+const CRASH_LOOP_RESTARTS: i64 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("PostgreSQL ({container}) {reason}; its last log lines:\n{logs}")]
+    PostgresUnhealthy {
+        container: String,
+        reason: String,
+        logs: String,
+    },
+    #[error(
+        "database `{DB_NAME}` in {container} has {found}, but Synapse needs encoding UTF8 with C collation and ctype"
+    )]
+    WrongLocale { container: String, found: String },
+    #[error("Synapse ({container}) {reason}; its last log lines:\n{logs}")]
+    SynapseUnhealthy {
+        container: String,
+        reason: String,
+        logs: String,
+    },
+    #[error(
+        "could not give Synapse's database role in {container} up its superuser rights; psql said:\n{output}"
+    )]
+    RoleMigration { container: String, output: String },
+    #[error(
+        "the database in {dir} was made by PostgreSQL {data}, but images.postgres is `{image}` (PostgreSQL {wanted}), which cannot open it"
+    )]
+    PostgresMajorChange {
+        dir: String,
+        data: u32,
+        image: String,
+        wanted: u32,
+    },
+}
+
+impl Diagnostic for StackError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            StackError::Docker(e) => return e.hint(),
+            StackError::Fs(e) => return e.hint(),
+            StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
+            StackError::WrongLocale { container, .. } => format!(
+                "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
+            ),
+            StackError::SynapseUnhealthy { .. } => "fix the cause shown in the log (often an option under `synapse:` in matrixbox.yaml) and run again".into(),
+            StackError::RoleMigration { container, .. } => format!(
+                "nothing was changed (one transaction); Synapse is stopped until the next `run` tries again; see `docker logs {container}`"
+            ),
+            StackError::PostgresMajorChange { data, .. } => format!(
+                "set images.postgres back to a PostgreSQL {data} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change"
+            ),
+        })
+    }
+}
+
+/// The Docker objects of one instance (config `instance:`): its network and both containers.
+/// The default instance keeps the names matrixbox always used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Names {
+    pub instance: String,
+    pub network: String,
+    pub postgres: String,
+    pub synapse: String,
+}
+
+impl Names {
+    pub fn of(instance: &str) -> Names {
+        Names {
+            instance: instance.into(),
+            network: instance.into(),
+            postgres: format!("{instance}-postgres"),
+            synapse: format!("{instance}-synapse"),
+        }
+    }
+}
+
+/// What the stack needs to derive its containers: validated config, secrets and sizing.
+pub struct Stack {
+    pub config: Config,
+    pub names: Names,
+    pub paths: Paths,
+    pub secrets: Secrets,
+    pub tuning: Tuning,
+    /// The database's locale cannot change under a running container: checked once per container.
+    locale_verified: AtomicBool,
+}
+
+/// What one reconcile pass did.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct UpReport {
+    pub postgres: Action,
+    pub synapse: Action,
+}
+
+impl Stack {
+    pub fn new(config: Config, paths: Paths, secrets: Secrets) -> Stack {
+        let memory = config
+            .memory_mb
+            .or_else(tuning::host_memory_mb)
+            .unwrap_or(1024);
+        let tuning = tuning::for_memory(memory);
+        Stack {
+            names: Names::of(&config.instance),
+            config,
+            paths,
+            secrets,
+            tuning,
+            locale_verified: AtomicBool::new(false),
+        }
+    }
+
+    /// One reconcile pass: observe, diff, act, and wait until both services are healthy.
+    pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
+        // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
+        self.check_postgres_major().await?;
+        let record = self.paths.image_digests();
+        engine
+            .ensure_image(&self.config.postgres_image, &record)
+            .await?;
+        engine
+            .ensure_image(&self.config.synapse_image, &record)
+            .await?;
+        // A busy port is found before anything starts, so nothing is left half-up.
+        let names = &self.names;
+        if !engine
+            .inspect(&names.synapse)
+            .await?
+            .is_some_and(|o| o.running)
+        {
+            ensure_port_free(&names.synapse, self.config.synapse_port)?;
+        }
+        engine
+            .ensure_network(&names.network, &names.instance)
+            .await?;
+
+        self.prepare_postgres_files().await?;
+        let postgres = docker::ensure(engine, &self.postgres_spec()).await?;
+        self.wait_postgres_ready(engine).await?;
+        if postgres != Action::None || !self.locale_verified.load(Ordering::Relaxed) {
+            self.verify_database_locale(engine).await?;
+            self.ensure_synapse_not_superuser(engine).await?;
+            self.locale_verified.store(true, Ordering::Relaxed);
+        }
+
+        let spec = self.prepare_synapse_files().await?;
+        let synapse = docker::ensure(engine, &spec).await?;
+        self.wait_synapse_healthy(engine).await?;
+        Ok(UpReport { postgres, synapse })
+    }
+
+    /// Why the stack needs a reconcile now, if it does: a container is missing, stopped or
+    /// restarting. A cheap look that tells a container that died from those a reconcile itself
+    /// stopped and started again.
+    pub async fn needs_repair(&self, engine: &Engine) -> Result<Option<String>, DockerError> {
+        for name in [&self.names.postgres, &self.names.synapse] {
+            let why = match engine.inspect(name).await? {
+                None => "is missing",
+                Some(o) if o.status == "restarting" => "is restarting",
+                Some(o) if !o.running => "is not running",
+                Some(_) => continue,
+            };
+            return Ok(Some(format!("{name} {why}")));
+        }
+        Ok(None)
+    }
+
+    /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
+    pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
+        let synapse = self.desired_synapse_spec();
+        let postgres = self.postgres_spec();
+        for spec in [synapse, postgres] {
+            if engine.inspect(&spec.name).await?.is_some_and(|o| o.running) {
+                tracing::info!(container = %spec.name, "stopping");
+                engine.stop(&spec.name, spec.stop_timeout_s).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes this instance's containers and network; run after `down`, so both stopped cleanly.
+    pub async fn remove(&self, engine: &Engine) -> Result<(), StackError> {
+        for name in [&self.names.synapse, &self.names.postgres] {
+            engine.remove(name).await?;
+        }
+        engine.remove_network(&self.names.network).await?;
+        Ok(())
+    }
+}
+
+fn ensure_port_free(object: &str, port: u16) -> Result<(), DockerError> {
+    TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .map_err(|_| DockerError::PortInUse {
+            object: object.into(),
+            port,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database::check_database_locale;
+    use super::files::{postgres_major_change, read_pg_version};
+    use super::health::{Progress, progress};
+    use super::*;
+
+    #[test]
+    fn postgres_major_change_is_read_from_the_tag() {
+        let change = postgres_major_change;
+        assert_eq!(change(Some("15\n"), "postgres:15.14-bookworm"), None);
+        assert_eq!(
+            change(Some("15\n"), "postgres:16.4-bookworm"),
+            Some((15, 16))
+        );
+        assert_eq!(
+            change(Some("15"), "mirror.example:5000/library/postgres:16"),
+            Some((15, 16))
+        );
+        assert_eq!(change(Some("15"), "mirror.example:5000/postgres"), None);
+        assert_eq!(change(Some("15"), "postgres:latest"), None);
+        assert_eq!(change(Some("15"), "postgres@sha256:abcd"), None);
+        assert_eq!(change(None, "postgres:16"), None, "a fresh data directory");
+    }
+
+    #[test]
+    fn restarts_are_waited_for_until_they_make_a_loop() {
+        let look = |status: &str, restart_count: i64| Observed {
+            spec_hash: None,
+            running: status != "exited",
+            health: None,
+            image: "postgres:15".into(),
+            status: status.into(),
+            exit_code: Some(3),
+            restart_count,
+        };
+        assert_eq!(
+            progress(Some(&look("running", 5)), Some(5)),
+            Progress::Running
+        );
+        assert_eq!(
+            progress(Some(&look("restarting", 6)), Some(5)),
+            Progress::Restarting,
+            "one restart is waited for"
+        );
+        assert_eq!(
+            progress(Some(&look("running", 7)), Some(5)),
+            Progress::Running
+        );
+        assert!(matches!(
+            progress(Some(&look("restarting", 8)), Some(5)),
+            Progress::Failed(r) if r.contains("keeps exiting") && r.contains("3 times")
+        ));
+        assert!(matches!(
+            progress(Some(&look("exited", 5)), Some(5)),
+            Progress::Failed(r) if r == "exited (status 3)"
+        ));
+        assert!(matches!(progress(None, Some(1)), Progress::Failed(_)));
+        // Counted from zero when the container did not exist before the wait.
+        assert!(matches!(
+            progress(Some(&look("running", 3)), None),
+            Progress::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn pg_version_is_read_only_from_a_small_regular_file() {
+        let base = tempfile::tempdir().unwrap();
+        let paths = Paths::new("/nonexistent.yaml", base.path().join("state"));
+        assert_eq!(read_pg_version(&paths).unwrap(), None, "no state dir yet");
+        let pgdata = paths.postgres_dir().join(PGDATA_SUBDIR);
+        std::fs::create_dir_all(&pgdata).unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap(), None, "a fresh data dir");
+        std::fs::write(pgdata.join("PG_VERSION"), "15\n").unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap().as_deref(), Some("15\n"));
+        std::fs::remove_file(pgdata.join("PG_VERSION")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", pgdata.join("PG_VERSION")).unwrap();
+        assert_eq!(
+            read_pg_version(&paths).unwrap(),
+            None,
+            "refused, check skipped"
+        );
+        // The data dir itself swapped for a link to a directory holding a PG_VERSION.
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("PG_VERSION"), "16\n").unwrap();
+        std::fs::remove_dir_all(&pgdata).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &pgdata).unwrap();
+        assert_eq!(read_pg_version(&paths).unwrap(), None);
+    }
+
+    #[test]
+    fn locale_check() {
+        assert_eq!(check_database_locale("UTF8|C|C"), Ok(()));
+        assert_eq!(
+            check_database_locale("UTF8|en_US.utf8|en_US.utf8"),
+            Err("encoding UTF8, collation en_US.utf8, ctype en_US.utf8".into())
+        );
+        assert!(check_database_locale("").is_err());
+    }
+
+    #[test]
+    fn names_derive_from_the_instance_and_default_to_the_old_ones() {
+        let default = Names::of(crate::config::DEFAULT_INSTANCE);
+        assert_eq!(
+            (
+                default.network.as_str(),
+                default.postgres.as_str(),
+                default.synapse.as_str()
+            ),
+            ("matrixbox", "matrixbox-postgres", "matrixbox-synapse")
+        );
+        assert_eq!(Names::of("two").synapse, "two-synapse");
+    }
+
+    #[test]
+    fn busy_port_is_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(
+            matches!(ensure_port_free("x", port), Err(DockerError::PortInUse { port: p, .. }) if p == port)
+        );
+    }
+}

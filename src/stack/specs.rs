@@ -1,0 +1,157 @@
+//! The containers' specs: what PostgreSQL and Synapse run with, derived from the config.
+
+use super::*;
+
+impl Stack {
+    pub fn postgres_spec(&self) -> ContainerSpec {
+        let mut cmd = vec!["postgres".to_string()];
+        for (name, value) in &self.tuning.postgres {
+            cmd.push("-c".into());
+            cmd.push(format!("{name}={value}"));
+        }
+        ContainerSpec {
+            name: self.names.postgres.clone(),
+            image: self.config.postgres_image.clone(),
+            env: vec![
+                format!("POSTGRES_USER={DB_SUPERUSER}"),
+                format!("POSTGRES_DB={DB_NAME}"),
+                // A file, not the value: environment values show in `docker inspect`.
+                format!("POSTGRES_PASSWORD_FILE={PG_PASSWORD_MOUNT}"),
+                "POSTGRES_INITDB_ARGS=--encoding=UTF8 --lc-collate=C --lc-ctype=C".into(),
+                format!("PGDATA={PGDATA_MOUNT}/{PGDATA_SUBDIR}"),
+            ],
+            entrypoint: None,
+            cmd,
+            user: None,
+            binds: vec![
+                Bind {
+                    host: self.paths.postgres_dir().display().to_string(),
+                    container: PGDATA_MOUNT.into(),
+                    read_only: false,
+                },
+                // Read by the entrypoint as root, before it drops to the postgres user.
+                Bind {
+                    host: secrets::postgres_password_file(&self.paths.secrets_dir())
+                        .display()
+                        .to_string(),
+                    container: PG_PASSWORD_MOUNT.into(),
+                    read_only: true,
+                },
+                Bind {
+                    host: self
+                        .paths
+                        .postgres_init_dir()
+                        .join(PG_INIT_SCRIPT)
+                        .display()
+                        .to_string(),
+                    container: PG_INIT_MOUNT.into(),
+                    read_only: true,
+                },
+            ],
+            network: self.names.network.clone(),
+            publish: vec![],
+            // The official entrypoint starts as root to fix ownership, then drops to uid 999.
+            cap_drop_all: true,
+            cap_add: POSTGRES_CAPS.map(String::from).to_vec(),
+            shm_size: Some(self.tuning.postgres_shm_bytes),
+            // SIGINT is PostgreSQL's "fast" shutdown: clean, without waiting for clients.
+            stop_signal: Some("SIGINT".into()),
+            stop_timeout_s: 90,
+            healthcheck: Some(Healthcheck {
+                test: std::iter::once("CMD")
+                    .chain(PG_ISREADY)
+                    .map(String::from)
+                    .collect(),
+                // Frequent enough that `status` and `doctor` see "healthy" soon after start.
+                interval_s: 3,
+            }),
+            files_digest: String::new(),
+            instance: self.names.instance.clone(),
+        }
+    }
+
+    pub(super) fn synapse_spec(&self, files_digest: String) -> ContainerSpec {
+        let config = format!("{}/homeserver.yaml", synapse::CONFIG_MOUNT);
+        ContainerSpec {
+            name: self.names.synapse.clone(),
+            image: self.config.synapse_image.clone(),
+            env: vec![format!("SYNAPSE_CONFIG_PATH={config}")],
+            entrypoint: Some(
+                [
+                    "/usr/local/bin/python",
+                    "-m",
+                    "synapse.app.homeserver",
+                    "--config-path",
+                    &config,
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            cmd: vec![],
+            user: Some(format!("{0}:{0}", synapse::UID)),
+            binds: vec![
+                Bind {
+                    host: self.paths.synapse_dir().display().to_string(),
+                    container: synapse::DATA_MOUNT.into(),
+                    read_only: false,
+                },
+                Bind {
+                    host: self.paths.synapse_config_dir().display().to_string(),
+                    container: synapse::CONFIG_MOUNT.into(),
+                    read_only: true,
+                },
+            ],
+            network: self.names.network.clone(),
+            publish: vec![Publish {
+                host_ip: "127.0.0.1".into(),
+                host_port: self.config.synapse_port,
+                container_port: synapse::CONTAINER_PORT,
+            }],
+            cap_drop_all: true,
+            cap_add: vec![],
+            shm_size: None,
+            stop_signal: Some("SIGTERM".into()),
+            stop_timeout_s: 30,
+            healthcheck: None,
+            files_digest,
+            instance: self.names.instance.clone(),
+        }
+    }
+
+    /// Everything Synapse reads from its config dir: (file name, contents, mode). Owned by root,
+    /// readable by Synapse's group.
+    pub(super) fn synapse_files(&self) -> [(&'static str, String, u32); 3] {
+        [
+            (
+                "homeserver.yaml",
+                synapse::render_homeserver(
+                    &self.config,
+                    &self.secrets,
+                    &self.tuning,
+                    &self.names.postgres,
+                ),
+                0o640,
+            ),
+            ("log.config", synapse::render_log_config(), 0o640),
+            (
+                "signing.key",
+                format!("{}\n", self.secrets.signing_key),
+                0o640,
+            ),
+        ]
+    }
+
+    /// The Synapse spec as it would be after writing its files now.
+    pub fn desired_synapse_spec(&self) -> ContainerSpec {
+        self.synapse_spec(files_digest(&self.synapse_files()))
+    }
+}
+
+pub(super) fn files_digest(files: &[(&str, String, u32)]) -> String {
+    let mut digest = Sha256::new();
+    for (name, contents, _) in files {
+        digest.update(name.as_bytes());
+        digest.update(contents.as_bytes());
+    }
+    hex::encode(&digest.finalize()[..16])
+}
