@@ -62,6 +62,8 @@ ensure_packages() {
     command -v flock >/dev/null 2>&1 || missing+=(util-linux)
     # ACME tests: Pebble and its DNS (pebble-challtestsrv), started per test by tests/common/pebble.rs.
     command -v pebble >/dev/null 2>&1 || missing+=(pebble)
+    # TLS scan of the edge (tests/tls_scan_e2e.rs): Debian's testssl.sh, whose command is `testssl`.
+    command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
     # Package tests: a signed apt repository (gpg, apt-ftparchive) served by python3 on loopback.
     command -v gpg >/dev/null 2>&1 || missing+=(gpg)
     command -v apt-ftparchive >/dev/null 2>&1 || missing+=(apt-utils)
