@@ -199,8 +199,10 @@ async fn testssl_finds_nothing_medium_or_above_but_what_a_test_ca_implies() {
         Command::new("testssl")
             .args(["--quiet", "--warnings", "off", "--color", "0"])
             // Only loopback: the name is not resolved (`--ip`, `--nodns none`), no CRL or OCSP
-            // fetches (no `--phone-out`).
+            // fetches (no `--phone-out`), and testssl's probes of its own OpenSSL connect to a
+            // closed loopback port instead of looking up `invalid.` in DNS.
             .args(["--ip", "127.0.0.1", "--nodns", "none"])
+            .env("NXCONNECT", "127.0.0.1:0")
             .args(["--connect-timeout", "10", "--openssl-timeout", "10"])
             .arg("--add-ca")
             .arg(&root)
