@@ -64,6 +64,8 @@ ensure_packages() {
     command -v pebble >/dev/null 2>&1 || missing+=(pebble)
     # Image digest tests: a registry on loopback, started per test by tests/digests_e2e.rs.
     command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+    # TLS scan of the edge (tests/tls_scan_e2e.rs): Debian's testssl.sh, whose command is `testssl`.
+    command -v testssl >/dev/null 2>&1 || missing+=(testssl.sh)
     # Package tests: a signed apt repository (gpg, apt-ftparchive) served by python3 on loopback.
     command -v gpg >/dev/null 2>&1 || missing+=(gpg)
     command -v apt-ftparchive >/dev/null 2>&1 || missing+=(apt-utils)
