@@ -19,24 +19,41 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-// Here rather than in mod.rs: examples/acme_bench.rs includes this file alone.
 /// A loopback port free for TCP and UDP, for a server a test starts later (Pebble, a container).
 ///
-/// Drawn at random below the kernel's ephemeral range (32768-60999 here), because the tests
-/// running side by side open client connections all the time and the kernel gives those ports
-/// from that range: a port picked there could be taken by a client before its server binds it.
+/// Handed out in turn from one counter shared by every test process on the machine (a file under
+/// a lock), below the kernel's ephemeral range (32768-60999 here): the tests running side by side
+/// never get the same port, and no client connection is given it by the kernel meanwhile. Here
+/// rather than in mod.rs: examples/acme_bench.rs includes this file alone.
 pub fn free_port() -> u16 {
-    use std::hash::{BuildHasher, Hasher};
-    loop {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u32(std::process::id());
-        let port = 20_000 + (hasher.finish() % 12_000) as u16;
+    use std::io::{Read, Seek, Write};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let path = std::env::temp_dir().join("matrixbox-test-ports");
+    let mut counter = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .unwrap();
+    counter.lock().expect("lock for the test port counter");
+    let mut text = String::new();
+    counter.read_to_string(&mut text).unwrap();
+    let mut next: u32 = text.trim().parse().unwrap_or(0) % SPAN;
+    let port = loop {
+        let port = (FIRST + next) as u16;
+        next = (next + 1) % SPAN;
         let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
         let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
         if tcp.is_ok() && udp.is_ok() {
-            return port;
+            break port;
         }
-    }
+    };
+    counter.set_len(0).unwrap();
+    counter.rewind().unwrap();
+    write!(counter, "{next}").unwrap();
+    port
 }
 
 fn loopback(port: u16) -> String {
