@@ -370,6 +370,26 @@ impl<B> H2Body for hyper::client::conn::http2::SendRequest<B> {
     type B = B;
 }
 
+/// Waits (serving a normal client meanwhile) until the upstream's big response is dropped by the
+/// edge, which must happen before the upstream could write 96 MiB of it: backpressure held it.
+async fn upstream_released_while_others_are_served(h: &Harness, seen: &Seen, what: &str) {
+    let started = Instant::now();
+    normal_client_throughout(h, Duration::from_secs(2)).await;
+    while !seen.big_gone.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = seen.big_sent.load(Ordering::SeqCst);
+    assert!(
+        seen.big_gone.load(Ordering::SeqCst),
+        "the edge still holds the {what} after {:?} ({sent} bytes sent)",
+        started.elapsed()
+    );
+    assert!(
+        sent < 96 << 20,
+        "the upstream wrote {sent} bytes before stalling"
+    );
+}
+
 #[tokio::test]
 async fn bodiless_posts_on_one_h2_connection_hit_its_cap_while_others_are_served() {
     let (up, seen) = upstream().await;
@@ -636,21 +656,7 @@ async fn a_client_that_never_reads_stalls_the_upstream_and_is_closed() {
         .unwrap();
     // The client reads nothing. Backpressure reaches the upstream: it stops being read well
     // before 512 MiB, and once the edge gives up (write timeout) its stream is dropped.
-    let started = Instant::now();
-    normal_client_throughout(&h, Duration::from_secs(2)).await;
-    while !seen.big_gone.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let sent = seen.big_sent.load(Ordering::SeqCst);
-    assert!(
-        seen.big_gone.load(Ordering::SeqCst),
-        "the edge still holds the response after {:?} ({sent} bytes sent)",
-        started.elapsed()
-    );
-    assert!(
-        sent < 96 << 20,
-        "the upstream wrote {sent} bytes before stalling"
-    );
+    upstream_released_while_others_are_served(&h, &seen, "response").await;
     // The client finds its connection closed after what was buffered.
     let mut total = 0u64;
     let mut buf = vec![0u8; 1 << 16];
@@ -689,21 +695,7 @@ async fn an_h2_client_that_grants_no_window_loses_its_stream_not_the_upstream() 
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let started = Instant::now();
-    normal_client_throughout(&h, Duration::from_secs(2)).await;
-    while !seen.big_gone.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let sent = seen.big_sent.load(Ordering::SeqCst);
-    assert!(
-        seen.big_gone.load(Ordering::SeqCst),
-        "the edge still holds the stalled response after {:?} ({sent} bytes sent)",
-        started.elapsed()
-    );
-    assert!(
-        sent < 96 << 20,
-        "the upstream wrote {sent} bytes before stalling"
-    );
+    upstream_released_while_others_are_served(&h, &seen, "stalled response").await;
     // Only the stalled stream ended: the same connection still gets answers.
     let versions = sender
         .send_request(h2_get(&h, "/_matrix/client/versions"))
