@@ -46,17 +46,17 @@ impl ImageDigests {
     }
 
     /// The digest worth recording: the registry's for `reference`'s repository when there is one,
-    /// else any registry's, else the image ID (images that never came from a registry).
+    /// else the image ID. Another registry's digest is never recorded: it is there only while
+    /// someone keeps that push or pull around, and its removal would look like a changed tag.
     pub fn primary(&self, reference: &str) -> String {
-        let repo = repository(reference);
+        let repo = canonical(repository(reference));
         self.repo_digests
             .iter()
             .find_map(|r| {
                 r.split_once('@')
-                    .filter(|(r, _)| *r == repo)
+                    .filter(|(r, _)| canonical(r) == repo)
                     .map(|(_, d)| d)
             })
-            .or_else(|| self.digests().next())
             .unwrap_or(&self.id)
             .to_string()
     }
@@ -65,6 +65,18 @@ impl ImageDigests {
 /// Whether a reference (without digest) names a tag, so pulling it does not mean `latest`.
 pub fn has_tag(reference: &str) -> bool {
     repository(reference) != reference
+}
+
+/// Docker Hub's spellings of one repository (`docker.io/library/postgres`, `postgres`) as the
+/// engine reports them in `RepoDigests`.
+fn canonical(repository: &str) -> &str {
+    let path = repository
+        .strip_prefix("docker.io/")
+        .or_else(|| repository.strip_prefix("index.docker.io/"));
+    match path {
+        Some(path) => path.strip_prefix("library/").unwrap_or(path),
+        None => repository,
+    }
 }
 
 /// `host:5000/name:tag` → `host:5000/name`: a colon after the last slash starts the tag.
@@ -194,7 +206,17 @@ mod tests {
     fn primary_prefers_the_references_repository_then_the_image_id() {
         assert_eq!(pulled(A).primary(REF), A);
         assert_eq!(pulled(A).primary(&format!("{REF}@{A}")), A);
-        assert_eq!(pulled(A).primary("elsewhere/x:1"), B, "any registry's");
+        assert_eq!(
+            pulled(A).primary("elsewhere/x:1"),
+            ID,
+            "another registry's digest comes and goes with that registry's reference"
+        );
+        let hub = ImageDigests {
+            repo_digests: vec![format!("postgres@{A}")],
+            id: ID.into(),
+        };
+        assert_eq!(hub.primary("docker.io/library/postgres:15"), A);
+        assert_eq!(hub.primary("postgres:15"), A);
         assert_eq!(local().primary(REF), ID);
     }
 
@@ -213,6 +235,23 @@ mod tests {
         assert_eq!(judge(REF, None, Some(ID), &local()), Verdict::Accept);
         // Recorded as the ID before the image came from a registry: still the same image.
         assert_eq!(judge(REF, None, Some(ID), &pulled(A)), Verdict::Accept);
+    }
+
+    #[test]
+    fn a_push_elsewhere_coming_and_going_changes_nothing() {
+        // A local image someone pushed to another registry, then untagged again.
+        let pushed = ImageDigests {
+            repo_digests: vec![format!("127.0.0.1:5999/pg@{B}")],
+            id: ID.into(),
+        };
+        let recorded = match judge("pg:15", None, None, &pushed) {
+            Verdict::Record(d) => d,
+            v => panic!("{v:?}"),
+        };
+        assert_eq!(
+            judge("pg:15", None, Some(&recorded), &local()),
+            Verdict::Accept
+        );
     }
 
     #[test]
