@@ -399,6 +399,27 @@ impl Daemon {
         }
     }
 
+    /// Whether the process has exited (a zombie not yet reaped), read from /proc so that
+    /// waiting with `&self` can stop at once instead of running into its timeout.
+    fn has_exited(&self) -> bool {
+        let pid = self.child.as_ref().map(|c| c.id());
+        pid.is_none_or(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                // The state follows the command name, which is in parentheses.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'))
+            })
+        })
+    }
+
+    fn assert_running(&self, waiting_for: &str) {
+        assert!(
+            !self.has_exited(),
+            "`run` exited while the test waited for {waiting_for}:\n{}",
+            self.log_text()
+        );
+    }
+
     /// Waits until `occurrences` notifications held the line `line` (e.g. `READY=1`); needs
     /// `spawn_run_notified`.
     pub fn wait_notified(&self, line: &str, occurrences: usize, timeout: Duration) {
@@ -412,6 +433,13 @@ impl Daemon {
         };
         let deadline = Instant::now() + timeout;
         while count() < occurrences {
+            if self.has_exited() {
+                // Give the listener thread a moment for a last datagram in flight.
+                std::thread::sleep(Duration::from_millis(300));
+                if count() < occurrences {
+                    self.assert_running(line);
+                }
+            }
             assert!(
                 Instant::now() < deadline,
                 "no {line} x{occurrences} among the notifications {:?}:\n{}",
@@ -433,7 +461,12 @@ impl Daemon {
     /// Waits until the log contains `needle` (or fails after `timeout`).
     pub fn wait_log(&self, needle: &str, occurrences: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while self.log_text().matches(needle).count() < occurrences {
+        let seen = || self.log_text().matches(needle).count() >= occurrences;
+        while !seen() {
+            // Exited: the last lines it wrote are all there will be.
+            if self.has_exited() && !seen() {
+                self.assert_running(needle);
+            }
             assert!(
                 Instant::now() < deadline,
                 "log never showed {needle:?} x{occurrences}:\n{}",
