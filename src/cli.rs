@@ -19,6 +19,10 @@ pub struct Cli {
     /// Where secrets and data live.
     #[arg(long, global = true, env = "MATRIXBOX_STATE_DIR", default_value = paths::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Language of what matrixbox prints: `en` or `zh_CN` (default: from LC_ALL, LC_MESSAGES,
+    /// LANG; English unless they ask for zh_CN).
+    #[arg(long, global = true, env = "MATRIXBOX_LANG", value_parser = crate::i18n::Lang::parse)]
+    pub lang: Option<crate::i18n::Lang>,
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -19,7 +19,32 @@ impl serde::Serialize for Lang {
     }
 }
 
+/// The language chosen on the command line (`--lang`), which outranks the locale.
+static CHOSEN: std::sync::OnceLock<Lang> = std::sync::OnceLock::new();
+
 impl Lang {
+    /// Sets the language for the rest of the process (once, from `--lang`).
+    pub fn choose(lang: Lang) {
+        let _ = CHOSEN.set(lang);
+    }
+
+    /// The language this process speaks: `--lang` when given, else the locale.
+    pub fn current() -> Lang {
+        CHOSEN.get().copied().unwrap_or_else(Lang::from_env)
+    }
+
+    /// `en`, `zh_CN` (also `zh`, `zh-CN`, `zh_CN.UTF-8`): how `--lang` is written.
+    pub fn parse(text: &str) -> Result<Lang, String> {
+        let lower = text.to_ascii_lowercase().replace('-', "_");
+        match lower.split('.').next().unwrap_or_default() {
+            "en" | "en_us" | "en_gb" | "c" => Ok(Lang::En),
+            "zh" | "zh_cn" | "zh_hans" => Ok(Lang::ZhCn),
+            _ => Err(format!(
+                "`{text}` is not a language matrixbox speaks; use `en` or `zh_CN`"
+            )),
+        }
+    }
+
     /// The language the locale asks for: LC_ALL, then LC_MESSAGES, then LANG (POSIX order).
     pub fn from_env() -> Lang {
         Lang::from_vars(|name| std::env::var(name).ok())
@@ -114,6 +139,17 @@ pub(crate) fn assert_complete<T: Texts + std::fmt::Debug>(all: &[T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lang_flag_accepts_the_usual_spellings() {
+        for text in ["zh_CN", "zh", "zh-CN", "zh_CN.UTF-8", "ZH_cn"] {
+            assert_eq!(Lang::parse(text), Ok(Lang::ZhCn), "{text}");
+        }
+        for text in ["en", "en_US.UTF-8", "C"] {
+            assert_eq!(Lang::parse(text), Ok(Lang::En), "{text}");
+        }
+        assert!(Lang::parse("fr").unwrap_err().contains("`en` or `zh_CN`"));
+    }
 
     #[test]
     fn locale_selection_follows_posix_precedence() {

@@ -15,6 +15,9 @@ fn main() {
         .install_default()
         .expect("no other rustls crypto provider is installed before main");
     let cli = matrixbox::cli::Cli::parse();
+    if let Some(lang) = cli.lang {
+        matrixbox::i18n::Lang::choose(lang);
+    }
     matrixbox::logging::init(cli.verbose);
     let runtime = runtime().expect("cannot start the async runtime");
     if let Err(err) = runtime.block_on(matrixbox::commands::execute(cli)) {

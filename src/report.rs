@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::diagnostic::{self, Diagnostic, ExitCode};
 use crate::docker::DockerError;
 use crate::fsio::FsError;
+use crate::i18n::{Lang, messages};
 use crate::secrets::SecretsError;
 use crate::service::ServiceError;
 use crate::stack::StackError;
@@ -103,19 +104,31 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         .code()
 }
 
-/// Renders the error for a person. `Exit` renders as nothing.
+messages! {
+    Error => "error: {0}", "错误：{0}";
+    CausedBy => "caused by: {0}", "原因：{0}";
+    Hint => "hint: {0}", "提示：{0}";
+}
+
+/// Renders the error for a person, in the language of this process. `Exit` renders as nothing.
 pub fn render(err: &anyhow::Error) -> String {
+    render_in(err, Lang::current())
+}
+
+/// Renders the error with its labels in `lang`.
+pub fn render_in(err: &anyhow::Error, lang: Lang) -> String {
     if err.is::<Exit>() {
         return String::new();
     }
     let mut messages = diagnostic::messages(err.as_ref()).into_iter();
-    let mut out = format!("error: {}\n", messages.next().unwrap_or_default());
+    let first = messages.next().unwrap_or_default();
+    let mut out = format!("{}\n", lang.t(M::Error, &[&first]));
     for cause in messages {
-        out.push_str(&format!("caused by: {cause}\n"));
+        out.push_str(&format!("{}\n", lang.t(M::CausedBy, &[&cause])));
     }
     // The hint of the first error in the chain that has one.
     if let Some(hint) = diagnostics(err).find_map(|d| d.hint()) {
-        out.push_str(&format!("hint: {hint}\n"));
+        out.push_str(&format!("{}\n", lang.t(M::Hint, &[&hint])));
     }
     out
 }
@@ -129,7 +142,7 @@ mod tests {
     fn config_errors_render_with_hint_and_config_exit_code() {
         let err = crate::config::parse("domian: x\n", Path::new("/etc/m.yaml")).unwrap_err();
         let err = anyhow::Error::from(err).context("cannot load the configuration");
-        let text = render(&err);
+        let text = render_in(&err, Lang::En);
         assert!(
             text.starts_with("error: cannot load the configuration\ncaused by: /etc/m.yaml has"),
             "{text}"
@@ -142,13 +155,27 @@ mod tests {
     #[test]
     fn exit_and_hinted_name_their_exit_code() {
         let exit = anyhow::Error::from(Exit(ExitCode::Unhealthy));
-        assert_eq!(render(&exit), "");
+        assert_eq!(render_in(&exit, Lang::ZhCn), "");
         assert_eq!(exit_code(&exit), 3);
         let usage = anyhow::Error::from(Hinted::usage("no domain", "pass --domain"));
-        assert_eq!(render(&usage), "error: no domain\nhint: pass --domain\n");
+        assert_eq!(
+            render_in(&usage, Lang::En),
+            "error: no domain\nhint: pass --domain\n"
+        );
         assert_eq!(exit_code(&usage), 2);
         let plain = anyhow::anyhow!("something broke");
-        assert_eq!(render(&plain), "error: something broke\n");
+        assert_eq!(render_in(&plain, Lang::En), "error: something broke\n");
         assert_eq!(exit_code(&plain), 1);
+    }
+
+    #[test]
+    fn labels_speak_the_readers_language() {
+        crate::i18n::assert_complete(M::ALL);
+        let err = anyhow::Error::from(Hinted::usage("no domain", "pass --domain"))
+            .context("cannot set up");
+        assert_eq!(
+            render_in(&err, Lang::ZhCn),
+            "错误：cannot set up\n原因：no domain\n提示：pass --domain\n"
+        );
     }
 }

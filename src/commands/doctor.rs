@@ -13,7 +13,7 @@ pub async fn doctor(paths: &Paths, args: DoctorArgs) -> anyhow::Result<()> {
         connect_to: args.connect_to,
         ca_file: args.ca_file,
     };
-    let report = doctor::run(paths, &config, &options, Lang::from_env()).await;
+    let report = doctor::run(paths, &config, &options, Lang::current()).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -14,7 +14,7 @@ pub(super) enum Show {
 
 /// Runs the checks for `target`; a blocking failure becomes the command's error.
 pub(super) async fn pass(target: &Target, show: Show) -> anyhow::Result<()> {
-    let lang = Lang::from_env();
+    let lang = Lang::current();
     let report = preflight::run(target, lang).await;
     match show {
         Show::All => print!("{}", render::text(&report, &target.names)),

@@ -21,7 +21,7 @@ pub async fn preflight(paths: &Paths, args: PreflightArgs) -> anyhow::Result<()>
             Err(_) => Target::without_config(Mode::Preflight, paths),
         },
     };
-    let report = preflight::run(&target, Lang::from_env()).await;
+    let report = preflight::run(&target, Lang::current()).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

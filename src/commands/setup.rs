@@ -6,10 +6,37 @@ use super::gate::{self, Show};
 use crate::cli::SetupArgs;
 use crate::config::{self, Config};
 use crate::fsio;
+use crate::i18n::{Lang, messages};
 use crate::paths::Paths;
 use crate::preflight::{Mode, Target};
 use crate::report::Hinted;
 use crate::secrets;
+
+messages! {
+    BadDomain => "{0} `{1}` is not a valid domain name; nothing was written",
+        "{0} `{1}` 不是有效的域名；未写入任何内容";
+    ConfigExists => "{0} already exists with other settings; not overwritten",
+        "{0} 已存在且设置不同；未覆盖";
+    ConfigExistsHint => "edit it by hand, or run `matrixbox setup --force ...` to replace it (secrets are kept)",
+        "手动编辑它，或运行 `matrixbox setup --force ...` 替换它（密钥会保留）";
+    Kept => "{0} already configures {1}; left as it is.", "{0} 已配置 {1}；保持不变。";
+    Wrote => "wrote {0}", "已写入 {0}";
+    Secrets => "secrets are in {0} (generated once, never rotated)",
+        "密钥位于 {0}（只生成一次，不会轮换）";
+    Running => "matrixbox.service is running: `systemctl status matrixbox` shows how it is doing",
+        "matrixbox.service 正在运行：`systemctl status matrixbox` 可查看其状态";
+    Next => "next: start the homeserver with `matrixbox run` (or `systemctl enable --now matrixbox`),",
+        "下一步：用 `matrixbox run`（或 `systemctl enable --now matrixbox`）启动主服务器，";
+    FirstUser => "      then create your first user: `matrixbox user add alice --admin`",
+        "      然后创建第一个用户：`matrixbox user add alice --admin`";
+    Reloading => "reloading matrixbox.service with this configuration",
+        "正在用此配置重新加载 matrixbox.service";
+    Starting => "starting matrixbox.service (a first start pulls images and prepares the database; `journalctl -fu matrixbox` follows it)",
+        "正在启动 matrixbox.service（首次启动会拉取镜像并准备数据库；`journalctl -fu matrixbox` 可跟踪进度）";
+    SystemctlFailed => "`systemctl {0}` failed: {1}", "`systemctl {0}` 失败：{1}";
+    SystemctlFailedHint => "`systemctl status matrixbox` and `journalctl -u matrixbox` say why; fix it and run `systemctl start matrixbox`",
+        "`systemctl status matrixbox` 和 `journalctl -u matrixbox` 会说明原因；修复后运行 `systemctl start matrixbox`";
+}
 
 /// The configuration `setup` would write for these arguments: its text and what it means.
 pub(super) fn config_from_args(
@@ -21,10 +48,7 @@ pub(super) fn config_from_args(
     for (flag, name) in [("--domain", Some(domain)), ("--server-name", server_name)] {
         if let Some(hint) = name.and_then(config::domain_problem) {
             return Err(Hinted::usage(
-                format!(
-                    "{flag} `{}` is not a valid domain name; nothing was written",
-                    name.unwrap()
-                ),
+                Lang::current().t(M::BadDomain, &[&flag, &name.unwrap()]),
                 hint,
             )
             .into());
@@ -38,6 +62,7 @@ pub(super) fn config_from_args(
 }
 
 pub async fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
+    let lang = Lang::current();
     let (text, wanted) = config_from_args(
         paths,
         &args.domain,
@@ -55,8 +80,8 @@ pub async fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
             }
             _ => {
                 return Err(Hinted::new(
-                    format!("{} already exists with other settings; not overwritten", paths.config.display()),
-                    "edit it by hand, or run `matrixbox setup --force ...` to replace it (secrets are kept)",
+                    lang.t(M::ConfigExists, &[&paths.config.display()]),
+                    lang.t(M::ConfigExistsHint, &[]),
                 )
                 .into());
             }
@@ -73,37 +98,29 @@ pub async fn setup(paths: &Paths, args: SetupArgs) -> anyhow::Result<()> {
 
     match kept {
         Some(current) => println!(
-            "{} already configures {}; left as it is.",
-            paths.config.display(),
-            current.domain
+            "{}",
+            lang.t(M::Kept, &[&paths.config.display(), &current.domain])
         ),
         None => {
             if let Some(dir) = paths.config.parent() {
                 fsio::ensure_dir(dir, 0o755)?;
             }
             fsio::write_atomic(&paths.config, text.as_bytes(), 0o640)?;
-            println!("wrote {}", paths.config.display());
+            println!("{}", lang.t(M::Wrote, &[&paths.config.display()]));
         }
     }
 
     fsio::ensure_dir(paths.state(), 0o700)?;
     secrets::load_or_create(&paths.secrets_dir())?;
-    println!(
-        "secrets are in {} (generated once, never rotated)",
-        paths.secrets_dir().display()
-    );
+    println!("{}", lang.t(M::Secrets, &[&paths.secrets_dir().display()]));
     println!();
     if !args.no_start && service_installed(paths) {
-        start_service()?;
-        println!(
-            "matrixbox.service is running: `systemctl status matrixbox` shows how it is doing"
-        );
+        start_service(lang)?;
+        println!("{}", lang.t(M::Running, &[]));
     } else {
-        println!(
-            "next: start the homeserver with `matrixbox run` (or `systemctl enable --now matrixbox`),"
-        );
+        println!("{}", lang.t(M::Next, &[]));
     }
-    println!("      then create your first user: `matrixbox user add alice --admin`");
+    println!("{}", lang.t(M::FirstUser, &[]));
     Ok(())
 }
 
@@ -123,29 +140,39 @@ fn systemctl(args: &[&str]) -> std::io::Result<std::process::Output> {
 
 /// Starts the service (a running one reloads the config instead); returns once systemd reports
 /// it ready, which is when Synapse answers behind the edge.
-fn start_service() -> anyhow::Result<()> {
+fn start_service(lang: Lang) -> anyhow::Result<()> {
     let running = systemctl(&["is-active", "--quiet", "matrixbox.service"])
         .is_ok_and(|out| out.status.success());
     let args: &[&str] = if running {
-        println!("reloading matrixbox.service with this configuration");
+        println!("{}", lang.t(M::Reloading, &[]));
         &["reload", "matrixbox.service"]
     } else {
-        println!(
-            "starting matrixbox.service (a first start pulls images and prepares the database; `journalctl -fu matrixbox` follows it)"
-        );
+        println!("{}", lang.t(M::Starting, &[]));
         &["enable", "--now", "matrixbox.service"]
     };
     let out = systemctl(args).context("cannot run systemctl")?;
     if !out.status.success() {
         return Err(Hinted::new(
-            format!(
-                "`systemctl {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
+            lang.t(
+                M::SystemctlFailed,
+                &[
+                    &args.join(" "),
+                    &String::from_utf8_lossy(&out.stderr).trim(),
+                ],
             ),
-            "`systemctl status matrixbox` and `journalctl -u matrixbox` say why; fix it and run `systemctl start matrixbox`",
+            lang.t(M::SystemctlFailedHint, &[]),
         )
         .into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_has_both_languages() {
+        crate::i18n::assert_complete(M::ALL);
+    }
 }

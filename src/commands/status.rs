@@ -6,6 +6,7 @@ use crate::acme;
 use crate::diagnostic::ExitCode;
 use crate::docker::engine::{self, EngineVersion};
 use crate::docker::{Engine, Observed, Runtime};
+use crate::i18n::{self, Lang, messages};
 use crate::paths::Paths;
 use crate::report::Exit;
 use crate::secrets;
@@ -138,7 +139,10 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print_text(&status, stack.config.synapse_port);
+        print!(
+            "{}",
+            render_text(&status, stack.config.synapse_port, Lang::current())
+        );
     }
     if status.healthy {
         Ok(())
@@ -147,25 +151,61 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
     }
 }
 
-fn print_text(s: &Status, port: u16) {
-    println!(
-        "homeserver  https://{}/  (user IDs: @name:{})",
-        s.domain, s.server_name
-    );
-    match (&s.docker.version, &s.docker.error) {
-        (Some(v), _) => println!(
-            "docker      {} (API {}) at {}",
-            v.version, v.api, s.docker.host
-        ),
-        (None, e) => println!(
-            "docker      unreachable at {}: {}",
-            s.docker.host,
-            e.as_deref().unwrap_or("")
-        ),
-    }
+messages! {
+    Homeserver => "https://{0}/  (user IDs: @name:{1})", "https://{0}/  (用户 ID：@用户名:{1})";
+    Docker => "{0} (API {1}) at {2}", "{0}（API {1}），地址 {2}";
+    DockerUnreachable => "unreachable at {0}: {1}", "无法连接 {0}：{1}";
+    NotCreated => "not created (run `matrixbox run`)", "尚未创建（运行 `matrixbox run`）";
+    OutOfDate => ", out of date: `matrixbox run` recreates it", "，已过期：`matrixbox run` 会重建它";
+    SynapseHealthy => "healthy (http://127.0.0.1:{0}/health)", "健康（http://127.0.0.1:{0}/health）";
+    SynapseDown => "not answering on http://127.0.0.1:{0}/health", "http://127.0.0.1:{0}/health 无应答";
+    CertIssued => "{0}: issued by {1}, valid until {2}", "{0}：由 {1} 签发，有效期至 {2}";
+    CertNextRenewal => "next renewal {0}", "下次续期 {0}";
+    CertNone => "{0}: none stored yet", "{0}：尚无证书";
+    CertInternal => "from the internal CA; clients must trust {0}", "由内部 CA 签发；客户端必须信任 {0}";
+    CertFailing => "last renewal failed ({0} in a row): {1}", "上次续期失败（连续 {0} 次）：{1}";
+    Delegation => "user IDs use another name: unless it points here, publish at {0}", "用户 ID 使用另一个域名：除非它已指向本机，请在 {0} 发布";
+    DataDirs => "{0} (postgres/, synapse/, secrets/)", "{0}（postgres/、synapse/、secrets/）";
+    LabelHomeserver => "homeserver", "主服务器";
+    LabelDocker => "docker", "docker";
+    LabelSynapse => "synapse", "synapse";
+    LabelCertificate => "certificate", "证书";
+    LabelDelegation => "delegation", "委托";
+    LabelConfig => "config", "配置";
+    LabelData => "data", "数据";
+}
+
+/// The label column's width in display columns (Chinese labels take two per character).
+const LABEL_COLUMNS: usize = 12;
+
+enum Line {
+    Labelled(M, String),
+    /// More about the labelled line above, under its text.
+    Continued(String),
+    /// A row of the containers' table, which has no label.
+    Table(String),
+}
+
+/// `status` for a person, in `lang`: one labelled line per part, continuation lines indented.
+fn render_text(s: &Status, port: u16, lang: Lang) -> String {
+    let mut lines: Vec<Line> = Vec::new();
+    lines.push(Line::Labelled(
+        M::LabelHomeserver,
+        lang.t(M::Homeserver, &[&s.domain, &s.server_name]),
+    ));
+    lines.push(Line::Labelled(
+        M::LabelDocker,
+        match (&s.docker.version, &s.docker.error) {
+            (Some(v), _) => lang.t(M::Docker, &[&v.version, &v.api, &s.docker.host]),
+            (None, e) => lang.t(
+                M::DockerUnreachable,
+                &[&s.docker.host, &e.as_deref().unwrap_or("")],
+            ),
+        },
+    ));
     for c in &s.containers {
         let state = match &c.observed {
-            None => "not created (run `matrixbox run`)".to_string(),
+            None => lang.t(M::NotCreated, &[]),
             Some(o) => {
                 let health = o
                     .health
@@ -173,50 +213,162 @@ fn print_text(s: &Status, port: u16) {
                     .map(|h| format!(", {h}"))
                     .unwrap_or_default();
                 let stale = if c.up_to_date {
-                    ""
+                    String::new()
                 } else {
-                    ", out of date: `matrixbox run` recreates it"
+                    lang.t(M::OutOfDate, &[])
                 };
                 format!("{}{health}{stale}", o.status)
             }
         };
-        println!("{:<20}  {:<40}  {state}", c.name, c.image);
+        lines.push(Line::Table(format!(
+            "{:<20}  {:<40}  {state}",
+            c.name, c.image
+        )));
     }
     match s.synapse_health {
-        Some(true) => println!("synapse     healthy (http://127.0.0.1:{port}/health)"),
-        Some(false) => println!("synapse     not answering on http://127.0.0.1:{port}/health"),
+        Some(true) => lines.push(Line::Labelled(
+            M::LabelSynapse,
+            lang.t(M::SynapseHealthy, &[&port]),
+        )),
+        Some(false) => lines.push(Line::Labelled(
+            M::LabelSynapse,
+            lang.t(M::SynapseDown, &[&port]),
+        )),
         None => {}
     }
     for cert in &s.certificates {
         let names = cert.names.join(", ");
         match (&cert.issuer, cert.not_after) {
             (Some(issuer), Some(not_after)) => {
-                println!("certificate {names}: issued by {issuer}, valid until {not_after}");
+                lines.push(Line::Labelled(
+                    M::LabelCertificate,
+                    lang.t(M::CertIssued, &[&names, issuer, &utc(not_after)]),
+                ));
                 if let Some(next) = cert.next_renewal {
-                    println!("            next renewal {next}");
+                    lines.push(Line::Continued(lang.t(M::CertNextRenewal, &[&utc(next)])));
                 }
             }
-            _ => println!("certificate {names}: none stored yet"),
+            _ => lines.push(Line::Labelled(
+                M::LabelCertificate,
+                lang.t(M::CertNone, &[&names]),
+            )),
         }
         if let Some(root) = &cert.trust_root {
-            println!("            from the internal CA; clients must trust {root}");
+            lines.push(Line::Continued(lang.t(M::CertInternal, &[root])));
         }
         if let Some(error) = &cert.last_error {
-            println!(
-                "            last renewal failed ({} in a row): {error}",
-                cert.failures
-            );
+            lines.push(Line::Continued(
+                lang.t(M::CertFailing, &[&cert.failures, error]),
+            ));
         }
     }
     if let Some(d) = &s.delegation {
-        println!(
-            "delegation  user IDs use another name: unless it points here, publish at {}\n            {}",
-            d.url, d.document
+        lines.push(Line::Labelled(
+            M::LabelDelegation,
+            lang.t(M::Delegation, &[&d.url]),
+        ));
+        lines.push(Line::Continued(d.document.clone()));
+    }
+    lines.push(Line::Labelled(M::LabelConfig, s.data.config.clone()));
+    lines.push(Line::Labelled(
+        M::LabelData,
+        lang.t(M::DataDirs, &[&s.data.state_dir]),
+    ));
+    lines
+        .into_iter()
+        .map(|line| match line {
+            Line::Labelled(label, text) => {
+                format!("{}{text}\n", i18n::pad(&lang.t(label, &[]), LABEL_COLUMNS))
+            }
+            Line::Continued(text) => format!("{}{text}\n", " ".repeat(LABEL_COLUMNS)),
+            Line::Table(text) => format!("{text}\n"),
+        })
+        .collect()
+}
+
+/// `2026-12-01 08:00 UTC`: minutes are enough for a person, and the zone is said.
+fn utc(t: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::Observed;
+
+    fn sample() -> Status {
+        let when = time::macros::datetime!(2026-12-01 08:00 UTC);
+        Status {
+            domain: "matrix.example.com".into(),
+            server_name: "example.com".into(),
+            docker: DockerStatus {
+                host: "unix:///var/run/docker.sock".into(),
+                version: Some(EngineVersion {
+                    version: "20.10.24".into(),
+                    api: "1.41".into(),
+                }),
+                error: None,
+            },
+            containers: vec![
+                ContainerStatus {
+                    name: "matrixbox-postgres".into(),
+                    image: "postgres:15".into(),
+                    observed: Some(Observed {
+                        spec_hash: None,
+                        running: true,
+                        health: Some("healthy".into()),
+                        image: "postgres:15".into(),
+                        status: "running".into(),
+                        exit_code: None,
+                        restart_count: 0,
+                    }),
+                    up_to_date: true,
+                },
+                ContainerStatus {
+                    name: "matrixbox-synapse".into(),
+                    image: "matrixdotorg/synapse:v1.163.2".into(),
+                    observed: None,
+                    up_to_date: false,
+                },
+            ],
+            synapse_health: Some(false),
+            certificates: vec![acme::CertStatus {
+                names: vec!["matrix.example.com".into()],
+                issuer: Some("CN=R11".into()),
+                source: None,
+                not_after: Some(when),
+                next_renewal: Some(when - time::Duration::days(30)),
+                next_attempt: None,
+                failures: 2,
+                last_error: Some("timed out".into()),
+                path: None,
+                trust_root: None,
+            }],
+            delegation: Some(Delegation {
+                url: "https://example.com/.well-known/matrix/server".into(),
+                document: r#"{"m.server":"matrix.example.com:443"}"#.into(),
+            }),
+            data: Data {
+                config: "/etc/matrixbox/matrixbox.yaml".into(),
+                state_dir: "/var/lib/matrixbox".into(),
+                postgres: String::new(),
+                synapse: String::new(),
+                secrets: String::new(),
+            },
+            healthy: false,
+        }
+    }
+
+    #[test]
+    fn status_text_in_both_languages() {
+        crate::i18n::assert_complete(M::ALL);
+        crate::golden::assert_golden("status.en.txt", &render_text(&sample(), 8008, Lang::En));
+        crate::golden::assert_golden(
+            "status.zh_CN.txt",
+            &render_text(&sample(), 8008, Lang::ZhCn),
         );
     }
-    println!("config      {}", s.data.config);
-    println!(
-        "data        {} (postgres/, synapse/, secrets/)",
-        s.data.state_dir
-    );
 }
