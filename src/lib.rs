@@ -23,6 +23,7 @@
 //! - [`stack`]: PostgreSQL and Synapse as containers, brought up in order and down cleanly.
 //! - [`docker`]: the engine's API: desired specs, what it reports, reconciling the two.
 //! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API.
+//! - [`upstream`]: where Synapse is reached: its UNIX socket (held by Synapse alone) or TCP.
 //! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.
 //!
 //! What everything reads:
@@ -67,5 +68,6 @@ pub mod throttle;
 pub mod tls;
 pub mod tuning;
 pub mod unit;
+pub mod upstream;
 pub mod wellknown;
 pub mod yaml;

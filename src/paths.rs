@@ -7,6 +7,7 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/matrixbox";
 /// Entries of the state dir, which the stack opens by name relative to it (see `fsio::Dir`).
 pub const SYNAPSE_DATA: &str = "synapse";
 pub const SYNAPSE_CONFIG: &str = "synapse-config";
+pub const SYNAPSE_SOCKET: &str = "synapse-socket";
 pub const POSTGRES_DATA: &str = "postgres";
 pub const POSTGRES_INIT: &str = "postgres-init";
 
@@ -39,6 +40,12 @@ impl Paths {
     /// owned by root (group synapse, so Synapse can read them).
     pub fn synapse_config_dir(&self) -> PathBuf {
         self.state_dir.join(SYNAPSE_CONFIG)
+    }
+
+    /// Mounted read-write in the Synapse container, where Synapse makes its listening socket:
+    /// only root and Synapse's user may enter it, so no other local user reaches Synapse.
+    pub fn synapse_socket_dir(&self) -> PathBuf {
+        self.state_dir.join(SYNAPSE_SOCKET)
     }
 
     /// Root's init script for a new PostgreSQL data directory (mounted read-only).

@@ -144,11 +144,18 @@ fn pin(mbx: &Instance, postgres: &str, synapse: &str) {
     std::fs::write(mbx.config_path(), config + "\n").unwrap();
 }
 
-/// Runs `run` while Synapse's port is taken: `run` ensures and verifies both images, then stops
-/// at the busy port before starting anything. The port error proves the images were accepted.
+/// What `pull_only`'s `run` ends with.
+const PULLED: &str = "postgres-init";
+
+/// Runs `run` with a file where PostgreSQL's init directory goes: `run` ensures and verifies
+/// both images, then stops at that directory before starting anything. Its error proves the
+/// images were accepted.
 fn pull_only(mbx: &Instance) -> std::process::Output {
-    let _busy = TcpListener::bind(("127.0.0.1", mbx.port)).unwrap();
-    mbx.run(&["run"])
+    let blocker = mbx.state_dir().join("postgres-init");
+    std::fs::write(&blocker, b"").unwrap();
+    let out = mbx.run(&["run"]);
+    std::fs::remove_file(&blocker).unwrap();
+    out
 }
 
 fn record(mbx: &Instance) -> serde_json::Value {
@@ -200,7 +207,7 @@ fn pins_and_recorded_digests_are_enforced_through_a_mirror() {
         &format!("{synapse_image}@{synapse_digest}"),
     );
     let out = pull_only(&mbx);
-    assert_error(&out, &["already in use"]);
+    assert_error(&out, &[PULLED]);
     let pulled = docker_ok(&[
         "image",
         "inspect",
@@ -214,7 +221,7 @@ fn pins_and_recorded_digests_are_enforced_through_a_mirror() {
     // Unpinned tags are recorded on first use too.
     pin(&mbx, &pg_image, &synapse_image);
     forget_registry_images(&registry.host());
-    assert_error(&pull_only(&mbx), &["already in use"]);
+    assert_error(&pull_only(&mbx), &[PULLED]);
     assert_eq!(record(&mbx)[&mirrored_pg], pg_digest.as_str());
 
     // The tag is re-pushed with other contents; the next pull is refused.
@@ -266,7 +273,7 @@ fn pins_and_recorded_digests_are_enforced_through_a_mirror() {
         &format!("{pg_image}@{new_digest}"),
         &format!("{synapse_image}@{synapse_digest}"),
     );
-    assert_error(&pull_only(&mbx), &["already in use"]);
+    assert_error(&pull_only(&mbx), &[PULLED]);
     assert_eq!(record(&mbx)[&mirrored_pg], new_digest.as_str());
 
     // Pinned references run: the containers are made from them and the stack comes up.

@@ -215,7 +215,7 @@ async fn start_named(
     store.install(&[name.to_string()], Arc::new(key));
     let edge = SharedEdge::new(Edge::with_limits(
         &config,
-        upstream.to_string().parse().unwrap(),
+        matrixbox::upstream::UpstreamAddr::Tcp(upstream.to_string().parse().unwrap()),
         Arc::new(NoChallenges),
         limits,
     ));

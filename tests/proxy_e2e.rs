@@ -89,7 +89,7 @@ async fn start(extra_config: &str, upstream: SocketAddr) -> Harness {
     store.install(&[NAME.to_string()], Arc::new(key));
     let edge = SharedEdge::new(Edge::new(
         &config,
-        upstream.to_string().parse().unwrap(),
+        matrixbox::upstream::UpstreamAddr::Tcp(upstream.to_string().parse().unwrap()),
         Arc::new(NoChallenges),
     ));
     let shutdown = CancellationToken::new();

@@ -37,7 +37,7 @@ fn start_sender(mbx: &Instance, stop: &std::path::Path) -> Child {
         .args(["--max-seconds", "400", "--timeout", "500"])
         .arg("--stop-file")
         .arg(stop)
-        .args(["--base-url", &mbx.base_url()])
+        .args(mbx.client_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -158,10 +158,9 @@ impl Machine {
         self.sh_ok(&format!(
             "{env} matrixbox setup --domain localhost --no-start --skip-preflight"
         ));
-        let synapse_port = free_port();
         let (instance, edge_ip) = (&self.objects.name, self.edge_ip);
         self.sh_ok(&format!(
-            "cat >> /etc/matrixbox/matrixbox.yaml <<'EOF'\ninstance: {instance}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {synapse_port}\nmemory_mb: 1024\nlisten:\n  http: {edge_ip}:80\n  https: {edge_ip}:443\nEOF",
+            "cat >> /etc/matrixbox/matrixbox.yaml <<'EOF'\ninstance: {instance}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nmemory_mb: 1024\nlisten:\n  http: {edge_ip}:80\n  https: {edge_ip}:443\nEOF",
             env_var("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
             env_var("MATRIXBOX_TEST_PG_IMAGE"),
         ));

@@ -15,6 +15,12 @@ use crate::service;
 
 pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
+    for key in &config.ignored_keys {
+        tracing::warn!(
+            "`{key}` in {} is no longer used (Synapse listens on a UNIX socket that only matrixbox reaches); delete the line",
+            paths.config.display()
+        );
+    }
     // Before anything is created (secrets included) or started.
     if !skip_preflight {
         let target = preflight::Target::from_config(preflight::Mode::Run, paths, &config);

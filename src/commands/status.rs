@@ -11,7 +11,7 @@ use crate::paths::Paths;
 use crate::report::Exit;
 use crate::secrets;
 use crate::stack::Stack;
-use crate::synapse::admin::Synapse;
+use crate::synapse::{self, admin::Synapse};
 use crate::wellknown;
 
 #[derive(Serialize)]
@@ -94,14 +94,10 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
         data,
         healthy: false,
     };
-    if let Some(upstream) = &stack.config.external_upstream {
+    let synapse = Synapse::new(synapse::upstream(&stack.config, paths));
+    if stack.config.external_upstream.is_some() {
         // An existing Synapse: no containers of ours to report.
-        let base = upstream.to_string();
-        status.synapse_health = Some(
-            Synapse::at(base.trim_end_matches('/').to_string())
-                .healthy()
-                .await,
-        );
+        status.synapse_health = Some(synapse.healthy().await);
     } else {
         match Engine::connect().await {
             Err(e) => status.docker.error = Some(e.to_string()),
@@ -121,11 +117,7 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
                         observed,
                     });
                 }
-                status.synapse_health = Some(
-                    Synapse::on_loopback(stack.config.synapse_port)
-                        .healthy()
-                        .await,
-                );
+                status.synapse_health = Some(synapse.healthy().await);
             }
         }
     }
@@ -139,10 +131,7 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!(
-            "{}",
-            render_text(&status, stack.config.synapse_port, Lang::current())
-        );
+        print!("{}", render_text(&status, synapse.base(), Lang::current()));
     }
     if status.healthy {
         Ok(())
@@ -157,8 +146,8 @@ messages! {
     DockerUnreachable => "unreachable at {0}: {1}", "无法连接 {0}：{1}";
     NotCreated => "not created (run `matrixbox run`)", "尚未创建（运行 `matrixbox run`）";
     OutOfDate => ", out of date: `matrixbox run` recreates it", "，已过期：`matrixbox run` 会重建它";
-    SynapseHealthy => "healthy (http://127.0.0.1:{0}/health)", "健康（http://127.0.0.1:{0}/health）";
-    SynapseDown => "not answering on http://127.0.0.1:{0}/health", "http://127.0.0.1:{0}/health 无应答";
+    SynapseHealthy => "healthy (/health at {0})", "健康（{0} 上的 /health）";
+    SynapseDown => "not answering /health at {0}", "{0} 上的 /health 无应答";
     CertIssued => "{0}: issued by {1}, valid until {2}", "{0}：由 {1} 签发，有效期至 {2}";
     CertNextRenewal => "next renewal {0}", "下次续期 {0}";
     CertNone => "{0}: none stored yet", "{0}：尚无证书";
@@ -187,7 +176,7 @@ enum Line {
 }
 
 /// `status` for a person, in `lang`: one labelled line per part, continuation lines indented.
-fn render_text(s: &Status, port: u16, lang: Lang) -> String {
+fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
     let mut lines: Vec<Line> = Vec::new();
     lines.push(Line::Labelled(
         M::LabelHomeserver,
@@ -228,11 +217,11 @@ fn render_text(s: &Status, port: u16, lang: Lang) -> String {
     match s.synapse_health {
         Some(true) => lines.push(Line::Labelled(
             M::LabelSynapse,
-            lang.t(M::SynapseHealthy, &[&port]),
+            lang.t(M::SynapseHealthy, &[&synapse_at]),
         )),
         Some(false) => lines.push(Line::Labelled(
             M::LabelSynapse,
-            lang.t(M::SynapseDown, &[&port]),
+            lang.t(M::SynapseDown, &[&synapse_at]),
         )),
         None => {}
     }
@@ -298,6 +287,8 @@ fn utc(t: time::OffsetDateTime) -> String {
 mod tests {
     use super::*;
     use crate::docker::Observed;
+
+    const SOCKET: &str = "unix:/var/lib/matrixbox/synapse-socket/synapse.sock";
 
     fn sample() -> Status {
         let when = time::macros::datetime!(2026-12-01 08:00 UTC);
@@ -365,10 +356,10 @@ mod tests {
     #[test]
     fn status_text_in_both_languages() {
         crate::i18n::assert_complete(M::ALL);
-        crate::golden::assert_golden("status.en.txt", &render_text(&sample(), 8008, Lang::En));
+        crate::golden::assert_golden("status.en.txt", &render_text(&sample(), SOCKET, Lang::En));
         crate::golden::assert_golden(
             "status.zh_CN.txt",
-            &render_text(&sample(), 8008, Lang::ZhCn),
+            &render_text(&sample(), SOCKET, Lang::ZhCn),
         );
     }
 }

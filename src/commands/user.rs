@@ -1,4 +1,4 @@
-//! `matrixbox user add`: shared-secret registration on loopback, no `docker exec`.
+//! `matrixbox user add`: shared-secret registration over Synapse's socket, no `docker exec`.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -8,7 +8,7 @@ use crate::paths::Paths;
 use crate::report::Hinted;
 use crate::secrets;
 use crate::stack::Names;
-use crate::synapse::admin::Synapse;
+use crate::synapse::{self, admin::Synapse};
 
 pub async fn add(
     paths: &Paths,
@@ -19,7 +19,7 @@ pub async fn add(
     let config = super::load_config(paths)?;
     let secrets = secrets::load(&paths.secrets_dir())?;
     let password = read_password(password_stdin)?;
-    let registered = Synapse::on_loopback(config.synapse_port)
+    let registered = Synapse::new(synapse::upstream(&config, paths))
         .register(&secrets.registration_shared_secret, name, &password, admin)
         .await
         .map_err(|e| -> anyhow::Error {

@@ -24,7 +24,7 @@ mod validate;
 
 pub use defaults::{
     DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
-    DEFAULT_SYNAPSE_IMAGE, DEFAULT_SYNAPSE_PORT, is_private_name,
+    DEFAULT_SYNAPSE_IMAGE, is_private_name,
 };
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
@@ -47,8 +47,9 @@ pub struct Config {
     pub synapse_image: String,
     pub postgres_image: String,
     pub trusted_key_servers: Vec<String>,
-    /// Port on the host's 127.0.0.1 where Synapse is published.
-    pub synapse_port: u16,
+    /// Keys an older matrixbox read that are now ignored; `run` says so (they stay accepted, so
+    /// that an upgrade never stops a server over its config).
+    pub ignored_keys: Vec<&'static str>,
     /// Memory to tune for; `None` means "read the host's".
     pub memory_mb: Option<u64>,
     /// Deep-merged last into homeserver.yaml.

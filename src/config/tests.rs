@@ -23,22 +23,31 @@ fn minimal_config_gets_safe_defaults() {
     assert_eq!(c.registration, Registration::Closed);
     assert_eq!(c.synapse_image, DEFAULT_SYNAPSE_IMAGE);
     assert_eq!(c.postgres_image, DEFAULT_POSTGRES_IMAGE);
-    assert_eq!(c.synapse_port, 8008);
+    assert!(c.ignored_keys.is_empty());
     assert_eq!(c.memory_mb, None);
     assert!(!c.synapse_image.ends_with(":latest"));
 }
 
 #[test]
+fn an_old_synapse_port_is_accepted_and_named_as_ignored() {
+    let c = parse_str("domain: a.org\nsynapse_port: 8008\n").unwrap();
+    assert_eq!(c.ignored_keys, vec!["synapse_port"]);
+}
+
+#[test]
 fn all_problems_are_reported_at_once_with_dotted_paths() {
     let p = problems(
-        "domain: https://x.org\nacme: {emial: a@b.c}\nimages: {synapse: 'matrixdotorg/synapse:latest'}\nregistration: maybe\nsynapse_port: 0\ndomian: x\n",
+        "domain: https://x.org\nacme: {emial: a@b.c}\nimages: {synapse: 'matrixdotorg/synapse:latest'}\nregistration: maybe\nsynapse_port: lots\ndomian: x\n",
     );
     let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
     assert!(paths.contains(&"domain"), "{p:#?}");
     assert!(paths.contains(&"acme.emial"), "{p:#?}");
     assert!(paths.contains(&"images.synapse"), "{p:#?}");
     assert!(paths.contains(&"registration"), "{p:#?}");
-    assert!(paths.contains(&"synapse_port"), "{p:#?}");
+    assert!(
+        paths.contains(&"synapse_port"),
+        "a type error still: {p:#?}"
+    );
     assert!(paths.contains(&"domian"), "{p:#?}");
     let typo = p.iter().find(|p| p.path == "acme.emial").unwrap();
     assert_eq!(typo.hint.as_deref(), Some("did you mean `email`?"));

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::defaults::{
     DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
-    DEFAULT_SYNAPSE_IMAGE, DEFAULT_SYNAPSE_PORT, MAX_INSTANCE_LEN, MIN_MEMORY_MB, is_private_name,
+    DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB, is_private_name,
 };
 use super::error::{Problem, problem};
 use super::raw::{MemorySetting, RawConfig};
@@ -75,10 +75,11 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     for (i, server) in trusted_key_servers.iter().enumerate() {
         check_domain(&format!("trusted_key_servers[{i}]"), server, problems);
     }
-    let synapse_port = raw.synapse_port.unwrap_or(DEFAULT_SYNAPSE_PORT);
-    if synapse_port == 0 {
-        problems.push(problem("synapse_port", "must be between 1 and 65535", None));
-    }
+    // Synapse listens on a UNIX socket now (see `synapse::upstream`); there is no port to set.
+    let ignored_keys = raw
+        .synapse_port
+        .map(|_| vec!["synapse_port"])
+        .unwrap_or_default();
     let memory_mb = match raw.memory_mb.unwrap_or(MemorySetting::Auto) {
         MemorySetting::Auto => None,
         MemorySetting::Megabytes(mb) if mb < MIN_MEMORY_MB => {
@@ -223,7 +224,7 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         synapse_image: synapse_image?,
         postgres_image: postgres_image?,
         trusted_key_servers,
-        synapse_port,
+        ignored_keys,
         memory_mb,
         synapse_overrides: raw.synapse.unwrap_or_default(),
     })

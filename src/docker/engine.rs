@@ -71,7 +71,7 @@ impl Diagnostic for DockerError {
             DockerError::Unreachable { .. } => "install and start Docker (`apt install docker.io && systemctl start docker`), or point DOCKER_HOST at a running engine".into(),
             DockerError::TooOld { .. } => "upgrade Docker to 20.10 or newer (Debian 12's docker.io is new enough)".into(),
             DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml or load the image with `docker load`, then run again".into(),
-            DockerError::PortInUse { port, .. } => format!("stop what listens on 127.0.0.1:{port} (`ss -ltnp | grep :{port}`) or set `synapse_port:` in matrixbox.yaml to a free port"),
+            DockerError::PortInUse { port, .. } => format!("stop what listens on port {port} (`ss -ltnp | grep :{port}`), then run again"),
             DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
             DockerError::DigestMismatch { found, .. } => format!("check the digest after `@` under `images:` in matrixbox.yaml; if you trust the image the tag names now, pin `@{found}` instead, and run again"),
             DockerError::DigestChanged { found, record, .. } => format!("find out why the tag changed before running it; if you trust the new image, accept it by pinning it: append `@{found}` to its tag under `images:` in matrixbox.yaml (or delete its entry from {record}), and run again"),

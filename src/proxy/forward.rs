@@ -15,6 +15,7 @@ use super::client_body::{BodyError, ClientBody};
 use super::pool::{Pool, UpstreamError};
 use super::{Body, Limits, Peer, json_response, matrix_error, route};
 use crate::throttle::Throttle;
+use crate::upstream::UpstreamAddr;
 use crate::warn_throttled;
 
 /// Long-poll `/sync` holds a request for up to its `timeout` (clients use 30 s); leave ample room.
@@ -35,7 +36,8 @@ static UPSTREAM_BUSY: Throttle = Throttle::new(5, Duration::from_secs(10));
 static BAD_BODY: Throttle = Throttle::new(5, Duration::from_secs(10));
 
 pub struct Upstream {
-    authority: http::uri::Authority,
+    /// Where Synapse is, as log lines name it (made once: cloned per request).
+    label: Arc<str>,
     /// Sent as Host when a request has none (an HTTP/1.0 client).
     host: HeaderValue,
     /// Everything but long-poll `/sync`, which has its own pool so that waiting syncs and other
@@ -47,15 +49,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(authority: http::uri::Authority, max_body: u64, limits: &Limits) -> Upstream {
-        let address = match authority.port() {
-            Some(_) => authority.to_string(),
-            None => format!("{authority}:80"),
-        };
+    pub fn new(address: UpstreamAddr, max_body: u64, limits: &Limits) -> Upstream {
         Upstream {
-            host: HeaderValue::from_str(authority.as_str())
-                .expect("an authority is a valid header"),
-            authority,
+            host: HeaderValue::from_str(&address.host()).expect("a host name is a valid header"),
             pool: Pool::new(
                 address.clone(),
                 limits.upstream_connections,
@@ -63,11 +59,12 @@ impl Upstream {
                 limits.write_idle_timeout,
             ),
             sync_pool: Pool::new(
-                address,
+                address.clone(),
                 limits.sync_connections,
                 limits.queue_timeout,
                 limits.write_idle_timeout,
             ),
+            label: address.describe().into(),
             max_body,
             limits: limits.clone(),
         }
@@ -133,7 +130,7 @@ impl Upstream {
             .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
 
         let turns = peer.turns(self.limits.requests_per_connection);
-        let (upstream, max_body) = (self.authority.clone(), self.max_body);
+        let (upstream, max_body) = (self.label.clone(), self.max_body);
         let (wait, stall) = (self.limits.turn_timeout, self.limits.body_idle_timeout);
         // Boxed: allocated per request, it keeps the room hyper reserves in every open
         // connection small.
@@ -244,7 +241,7 @@ fn body_failure(error: &BodyError) -> Response<Body> {
     }
 }
 
-fn upstream_failure(upstream: &http::uri::Authority, error: &UpstreamError) -> Response<Body> {
+fn upstream_failure(upstream: &str, error: &UpstreamError) -> Response<Body> {
     if let UpstreamError::Busy(_) = error {
         warn_throttled!(
             UPSTREAM_BUSY,

@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{self, Config, Directory};
 use crate::embedded;
+use crate::upstream::UpstreamAddr;
 use crate::wellknown;
 
 pub use admit::{ConnPolicy, Connections};
@@ -181,10 +182,10 @@ impl SharedEdge {
 }
 
 impl Edge {
-    /// `upstream` is Synapse's `host:port` (plain HTTP/1.1).
+    /// `upstream` is where Synapse speaks plain HTTP/1.1.
     pub fn new(
         config: &Config,
-        upstream: http::uri::Authority,
+        upstream: UpstreamAddr,
         challenges: Arc<dyn ChallengeLookup>,
     ) -> Edge {
         Edge::with_limits(config, upstream, challenges, Limits::default())
@@ -192,7 +193,7 @@ impl Edge {
 
     pub fn with_limits(
         config: &Config,
-        upstream: http::uri::Authority,
+        upstream: UpstreamAddr,
         challenges: Arc<dyn ChallengeLookup>,
         limits: Limits,
     ) -> Edge {

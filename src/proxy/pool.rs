@@ -18,14 +18,13 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::client_body::ClientBody as Body;
+use crate::upstream::UpstreamAddr;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections unused for this long are closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How often a request waiting for room looks for a connection that became ready, should it have
@@ -36,8 +35,6 @@ const WAIT_POLL: Duration = Duration::from_millis(250);
 pub enum UpstreamError {
     #[error("cannot connect: {0}")]
     Connect(#[source] std::io::Error),
-    #[error("connecting timed out after {}s", CONNECT_TIMEOUT.as_secs())]
-    ConnectTimeout,
     #[error("{0}")]
     Http(#[source] hyper::Error),
     #[error("all {0} connections to the homeserver are busy")]
@@ -45,8 +42,7 @@ pub enum UpstreamError {
 }
 
 pub struct Pool {
-    /// `host:port`, resolved on every connect.
-    address: String,
+    address: UpstreamAddr,
     /// Open connections; busy ones become ready again once their response has been read.
     kept: Mutex<Vec<Kept>>,
     reaper: Once,
@@ -62,7 +58,12 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(address: String, max: usize, wait: Duration, stall_after: Duration) -> Arc<Pool> {
+    pub fn new(
+        address: UpstreamAddr,
+        max: usize,
+        wait: Duration,
+        stall_after: Duration,
+    ) -> Arc<Pool> {
         Arc::new(Pool {
             address,
             kept: Mutex::new(Vec::new()),
@@ -170,14 +171,14 @@ impl Pool {
         self.reaper.call_once(|| {
             tokio::spawn(reap(Arc::downgrade(self)));
         });
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&*self.address))
+        let stream = self
+            .address
+            .connect()
             .await
-            .map_err(|_| UpstreamError::ConnectTimeout)?
             .map_err(UpstreamError::Connect)?;
-        let _ = tcp.set_nodelay(true);
         let reads = Arc::new(Reads::default());
         let io = WritesLast::new(ReadWatch {
-            io: TokioIo::new(tcp),
+            io: TokioIo::new(stream),
             reads: reads.clone(),
         });
         let (sender, connection) = http1::handshake(io).await.map_err(UpstreamError::Http)?;

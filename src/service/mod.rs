@@ -20,6 +20,7 @@ use crate::paths::Paths;
 use crate::proxy::{self, Edge, SharedEdge};
 use crate::secrets::Secrets;
 use crate::stack::{Stack, StackError};
+use crate::synapse;
 use crate::tls;
 
 mod certificates;
@@ -98,22 +99,13 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
     Ok(Listeners { http, https })
 }
 
-/// Where the edge sends the Matrix API: the configured external Synapse or our container.
-fn upstream(config: &Config) -> http::uri::Authority {
-    match &config.external_upstream {
-        Some(uri) => uri
-            .authority()
-            .expect("validated: upstream has an authority")
-            .clone(),
-        None => format!("127.0.0.1:{}", config.synapse_port)
-            .parse()
-            .expect("an IP and port form an authority"),
-    }
-}
-
 /// The edge's routing for `config`, answering ACME challenges from `tokens`.
-fn edge(config: &Config, tokens: &Http01Tokens) -> Edge {
-    Edge::new(config, upstream(config), Arc::new(tokens.clone()))
+fn edge(config: &Config, paths: &Paths, tokens: &Http01Tokens) -> Edge {
+    Edge::new(
+        config,
+        synapse::upstream(config, paths),
+        Arc::new(tokens.clone()),
+    )
 }
 
 /// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.
@@ -204,7 +196,7 @@ impl Supervisor {
         };
         let mut tasks = Tasks::new();
         let certificates = Certificates::start(&config, &paths, &mut tasks, &shutdown)?;
-        let edge = SharedEdge::new(edge(&config, &certificates.tokens));
+        let edge = SharedEdge::new(edge(&config, &paths, &certificates.tokens));
         let stack = engine
             .as_ref()
             .map(|_| Stack::new(config.clone(), paths.clone(), secrets.clone()));
@@ -284,9 +276,9 @@ impl Supervisor {
             tracing::info!(
                 postgres = ?report.postgres,
                 synapse = ?report.synapse,
-                "homeserver is up: https://{}/ (Synapse on 127.0.0.1:{})",
+                "homeserver is up: https://{}/ (Synapse at {})",
                 self.config.domain,
-                self.config.synapse_port
+                synapse::upstream(&self.config, &self.paths).describe()
             );
         }
         self.next_reconcile = Instant::now() + RECONCILE_EVERY;
@@ -374,7 +366,7 @@ impl Supervisor {
         match config::load(&self.paths.config) {
             Ok(new_config) => {
                 self.edge
-                    .replace(edge(&new_config, &self.certificates.tokens));
+                    .replace(edge(&new_config, &self.paths, &self.certificates.tokens));
                 if new_config.tls_names() != self.config.tls_names()
                     || new_config.acme != self.config.acme
                     || new_config.tls_files != self.config.tls_files

@@ -55,7 +55,7 @@ impl Stack {
 
     pub(super) async fn wait_synapse_healthy(&self, engine: &Engine) -> Result<(), StackError> {
         let synapse = &self.names.synapse;
-        let client = Synapse::on_loopback(self.config.synapse_port);
+        let client = Synapse::new(synapse::upstream(&self.config, &self.paths));
         let deadline = Instant::now() + SYNAPSE_HEALTHY_TIMEOUT;
         let restarts_before = engine.inspect(synapse).await?.map(|o| o.restart_count);
         loop {

@@ -3,7 +3,6 @@
 //! `specs` derives the containers, `files` prepares what root writes for them, `database` keeps
 //! Synapse's role and database as they must be, `health` waits for both to be healthy.
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::docker::{
-    self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Observed, Publish, Runtime,
+    self, Action, Bind, ContainerSpec, DockerError, Engine, Healthcheck, Observed, Runtime,
 };
 use crate::embedded;
 use crate::fsio::{self, Dir, FsError};
@@ -192,15 +191,7 @@ impl Stack {
         engine
             .ensure_image(&self.config.synapse_image, &record)
             .await?;
-        // A busy port is found before anything starts, so nothing is left half-up.
         let names = &self.names;
-        if !engine
-            .inspect(&names.synapse)
-            .await?
-            .is_some_and(|o| o.running)
-        {
-            ensure_port_free(&names.synapse, self.config.synapse_port)?;
-        }
         engine
             .ensure_network(&names.network, &names.instance)
             .await?;
@@ -257,15 +248,6 @@ impl Stack {
         engine.remove_network(&self.names.network).await?;
         Ok(())
     }
-}
-
-fn ensure_port_free(object: &str, port: u16) -> Result<(), DockerError> {
-    TcpListener::bind(("127.0.0.1", port))
-        .map(drop)
-        .map_err(|_| DockerError::PortInUse {
-            object: object.into(),
-            port,
-        })
 }
 
 #[cfg(test)]
@@ -381,14 +363,5 @@ mod tests {
             ("matrixbox", "matrixbox-postgres", "matrixbox-synapse")
         );
         assert_eq!(Names::of("two").synapse, "two-synapse");
-    }
-
-    #[test]
-    fn busy_port_is_reported() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        assert!(
-            matches!(ensure_port_free("x", port), Err(DockerError::PortInUse { port: p, .. }) if p == port)
-        );
     }
 }

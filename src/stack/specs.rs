@@ -100,13 +100,15 @@ impl Stack {
                     container: synapse::CONFIG_MOUNT.into(),
                     read_only: true,
                 },
+                Bind {
+                    host: self.paths.synapse_socket_dir().display().to_string(),
+                    container: synapse::SOCKET_MOUNT.into(),
+                    read_only: false,
+                },
             ],
+            // For federation and key fetches out; nothing listens on it (see SOCKET_MOUNT).
             network: self.names.network.clone(),
-            publish: vec![Publish {
-                host_ip: "127.0.0.1".into(),
-                host_port: self.config.synapse_port,
-                container_port: synapse::CONTAINER_PORT,
-            }],
+            publish: vec![],
             cap_drop_all: true,
             cap_add: vec![],
             shm_size: None,

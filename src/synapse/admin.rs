@@ -1,4 +1,5 @@
-//! Synapse's HTTP API on the host's loopback: health probe and shared-secret user registration.
+//! Synapse's HTTP API, over its socket (or an existing Synapse's address): health probe and
+//! shared-secret user registration.
 
 use std::time::Duration;
 
@@ -6,13 +7,12 @@ use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use sha1::Sha1;
 
 use crate::diagnostic::Diagnostic;
+use crate::upstream::UpstreamAddr;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -71,10 +71,12 @@ impl AdminError {
     }
 }
 
-/// A client for one Synapse reachable at `127.0.0.1:port`.
+/// A client for one Synapse. Calls are few (a probe, a registration): each opens its own
+/// connection, so none is kept open to a Synapse that restarts.
 pub struct Synapse {
+    address: UpstreamAddr,
+    /// How messages name it.
     base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,16 +85,18 @@ pub struct Registered {
 }
 
 impl Synapse {
-    pub fn on_loopback(port: u16) -> Self {
-        Synapse::at(format!("http://127.0.0.1:{port}"))
+    /// The Synapse at `address`: see `synapse::upstream`.
+    pub fn new(address: UpstreamAddr) -> Self {
+        let base = match &address {
+            UpstreamAddr::Tcp(authority) => format!("http://{authority}"),
+            unix => unix.describe(),
+        };
+        Synapse { address, base }
     }
 
-    /// A Synapse at `base` (`http://host:port`), e.g. an existing one given as `upstream:`.
-    pub fn at(base: String) -> Self {
-        Synapse {
-            base,
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
+    /// How messages name this Synapse: `http://host:port` or `unix:/path`.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     async fn call(
@@ -105,28 +109,36 @@ impl Synapse {
         let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         let request = Request::builder()
             .method(method)
-            .uri(&url)
+            .uri(path)
+            .header(hyper::header::HOST, self.address.host())
             .header("content-type", "application/json")
             .body(Full::new(body))
             .expect("static request parts are valid");
+        let unreachable = |e: Box<dyn std::error::Error + Send + Sync>| AdminError::Unreachable {
+            url: url.clone(),
+            source: e,
+        };
         let exchange = async {
-            let response =
-                self.client
-                    .request(request)
+            let stream = self
+                .address
+                .connect()
+                .await
+                .map_err(|e| unreachable(Box::new(e)))?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
                     .await
-                    .map_err(|e| AdminError::Unreachable {
-                        url: url.clone(),
-                        source: Box::new(e),
-                    })?;
+                    .map_err(|e| unreachable(Box::new(e)))?;
+            tokio::spawn(connection);
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| unreachable(Box::new(e)))?;
             let status = response.status();
             let bytes = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| AdminError::Unreachable {
-                    url: url.clone(),
-                    source: Box::new(e),
-                })?
+                .map_err(|e| unreachable(Box::new(e)))?
                 .to_bytes();
             Ok((status, bytes))
         };

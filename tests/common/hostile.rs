@@ -99,7 +99,7 @@ impl Harness {
         store.install(&[NAME.to_string()], Arc::new(key));
         let edge = SharedEdge::new(Edge::new(
             &config,
-            upstream().await.to_string().parse().unwrap(),
+            matrixbox::upstream::UpstreamAddr::Tcp(upstream().await.to_string().parse().unwrap()),
             Arc::new(NoChallenges),
         ));
         let shutdown = CancellationToken::new();

@@ -101,14 +101,15 @@ impl Drop for InstanceObjects {
     }
 }
 
+/// The domain every test instance is set up for; its certificate comes from the internal CA.
+pub const TEST_DOMAIN: &str = "matrix.test.internal";
+
 /// One matrixbox installation with its config and state under a temporary directory. Fields drop
 /// in order: the containers go before the directory they mount.
 pub struct Instance {
     /// Its name (config `instance:`) and containers.
     pub objects: InstanceObjects,
     pub dir: tempfile::TempDir,
-    /// Synapse's loopback port.
-    pub port: u16,
     /// The edge's listeners.
     pub http_port: u16,
     pub https_port: u16,
@@ -121,7 +122,6 @@ impl Instance {
                 name: unique_instance(),
             },
             dir: tempfile::tempdir().unwrap(),
-            port: free_port(),
             http_port: free_port(),
             https_port: free_port(),
         }
@@ -172,7 +172,7 @@ impl Instance {
         let out = self.run(&[
             "setup",
             "--domain",
-            "matrix.test.internal",
+            TEST_DOMAIN,
             "--email",
             "admin@test.internal",
         ]);
@@ -183,11 +183,10 @@ impl Instance {
     /// Config lines that point an instance at the bench's images, its own name and free ports.
     pub fn bench_lines(&self) -> String {
         format!(
-            "instance: {}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nsynapse_port: {}\nmemory_mb: 1024\nlisten:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n",
+            "instance: {}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nmemory_mb: 1024\nlisten:\n  http: 127.0.0.1:{}\n  https: 127.0.0.1:{}\n",
             self.objects.name,
             env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
             env("MATRIXBOX_TEST_PG_IMAGE"),
-            self.port,
             self.http_port,
             self.https_port,
         )
@@ -273,8 +272,22 @@ impl Instance {
         }
     }
 
+    /// The homeserver as clients reach it: through the edge (Synapse has no port of its own).
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("https://{TEST_DOMAIN}:{}", self.https_port)
+    }
+
+    /// What the test client needs to reach `base_url`: the internal CA's root (which issued the
+    /// edge's certificate for the test domain) and the test domain's address.
+    pub fn client_args(&self) -> Vec<String> {
+        vec![
+            "--base-url".into(),
+            self.base_url(),
+            "--ca-file".into(),
+            self.state_dir().join("ca/root.pem").display().to_string(),
+            "--resolve".into(),
+            format!("{TEST_DOMAIN}:127.0.0.1"),
+        ]
     }
 
     /// Runs the real Matrix client (matrix-nio) with a subcommand.
@@ -282,7 +295,7 @@ impl Instance {
         Command::new(env("MATRIXBOX_TEST_CLIENT_PY"))
             .arg(env("MATRIXBOX_TEST_CLIENT_SCRIPT"))
             .args(args)
-            .args(["--base-url", &self.base_url()])
+            .args(self.client_args())
             .output()
             .unwrap()
     }
