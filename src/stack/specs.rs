@@ -76,15 +76,19 @@ impl Stack {
             name: self.names.synapse.clone(),
             image: self.config.synapse_image.clone(),
             env: vec![format!("SYNAPSE_CONFIG_PATH={config}")],
+            // Twisted guards the socket with a lock naming Synapse's pid; after a kill, the
+            // restarted Synapse has the same pid (1), takes the stale lock for its own and
+            // refuses to start. One Synapse per container: socket and lock go at every start.
             entrypoint: Some(
                 [
-                    "/usr/local/bin/python",
-                    "-m",
-                    "synapse.app.homeserver",
-                    "--config-path",
-                    &config,
+                    "/bin/sh".to_string(),
+                    "-c".to_string(),
+                    format!(
+                        "rm -f {mount}/{name} {mount}/{name}.lock && exec /usr/local/bin/python -m synapse.app.homeserver --config-path {config}",
+                        mount = synapse::SOCKET_MOUNT,
+                        name = synapse::SOCKET_NAME,
+                    ),
                 ]
-                .map(String::from)
                 .to_vec(),
             ),
             cmd: vec![],
