@@ -9,6 +9,7 @@
 //!   process's exit code.
 //! - [`preflight`]: what the host must offer, checked before anything is written or started.
 //! - [`doctor`]: on a running installation, walks the path a remote server takes.
+//! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.
 //! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
 //!
 //! The daemon (`matrixbox run`):
@@ -49,6 +50,7 @@ pub mod dns;
 pub mod docker;
 pub mod doctor;
 pub mod embedded;
+pub mod ess;
 pub mod fsio;
 #[cfg(test)]
 mod golden;
