@@ -14,7 +14,9 @@
 //!
 //! The daemon (`matrixbox run`):
 //! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown.
-//! - [`proxy`]: the public edge on :80/:443, local answers and forwarding to Synapse.
+//! - [`proxy`]: the public edge on :80/:443, local answers and forwarding to Synapse, and the
+//!   metrics listener.
+//! - [`metrics`]: the edge's Prometheus counters (lock-free) and their exposition.
 //! - [`tls`]: the certificate store the listeners read, and the rustls configuration.
 //! - [`acme`]: certificates: ACME, the internal CA, the user's files, storage and renewal.
 //! - [`notify`]: telling systemd how the daemon is doing (readiness, watchdog, status line).
@@ -56,6 +58,7 @@ pub mod fsio;
 mod golden;
 pub mod i18n;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod paths;
 pub mod preflight;

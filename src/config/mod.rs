@@ -29,8 +29,8 @@ pub use defaults::{
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
 pub use raw::{
-    Challenge, Contact, MemorySetting, RawAcme, RawConfig, RawImages, RawListen, RawTls,
-    Registration, Support,
+    Challenge, Contact, MemorySetting, RawAcme, RawConfig, RawImages, RawListen, RawMetrics,
+    RawTls, Registration, Support,
 };
 pub use validate::{check_domain, domain_problem};
 
@@ -68,6 +68,9 @@ pub struct Config {
     pub serve_server_name: bool,
     /// Prefixes every Docker object matrixbox makes, so installations can share one engine.
     pub instance: String,
+    /// Where the Prometheus metrics listener binds; `None`: off. Only `admin_allow` peers are
+    /// answered.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `synapse:` as written: any homeserver.yaml option. Its values may be secrets

@@ -47,6 +47,13 @@ pub struct RawListen {
     pub federation: Option<String>,
 }
 
+/// `metrics:`: the Prometheus listener (off unless `listen` is given).
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
+}
+
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
@@ -123,6 +130,7 @@ pub struct RawConfig {
     pub public_address: Option<String>,
     pub serve_server_name: Option<bool>,
     pub instance: Option<String>,
+    pub metrics: RawMetrics,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -144,6 +152,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "memory_mb",
     "synapse",
     "instance",
+    "metrics",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -188,6 +197,7 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "serve_server_name" => raw.serve_server_name = field(&key, value, problems),
             "public_address" => raw.public_address = field(&key, value, problems),
             "instance" => raw.instance = field(&key, value, problems),
+            "metrics" => raw.metrics = field(&key, value, problems).unwrap_or_default(),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

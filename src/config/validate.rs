@@ -201,7 +201,10 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             Some(format!("e.g. `{DEFAULT_INSTANCE}` or `matrix-2`: lowercase letters, digits and `-`, starting with a letter, at most {MAX_INSTANCE_LEN} characters")),
         ));
     }
+    // Off unless asked for: a listener nobody scrapes is only another open port.
+    let metrics_listen = listen_addr("metrics.listen", raw.metrics.listen, "off", problems);
     Some(Config {
+        metrics_listen,
         instance,
         public_address,
         listen,

@@ -73,6 +73,23 @@ impl Upstream {
         }
     }
 
+    pub fn authority(&self) -> &http::uri::Authority {
+        &self.authority
+    }
+
+    /// Both pools as they are now.
+    pub fn pool_states(&self) -> [crate::metrics::PoolState; 2] {
+        [("main", &self.pool), ("sync", &self.sync_pool)].map(|(pool, p)| {
+            let (in_use, idle, max) = p.state();
+            crate::metrics::PoolState {
+                pool,
+                in_use,
+                idle,
+                max,
+            }
+        })
+    }
+
     /// Sends `req` on its way; the returned future only waits for the answer. It borrows nothing
     /// and stays small: hyper keeps room for one in every open connection.
     pub fn forward(

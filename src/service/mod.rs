@@ -78,6 +78,8 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
     /// :443 and, when enabled, :8448: both serve the same TLS edge.
     pub https: Vec<TcpListener>,
+    /// `metrics.listen`, when configured.
+    pub metrics: Option<TcpListener>,
 }
 
 /// Binds every configured listener, or fails naming the first one that cannot be bound.
@@ -95,7 +97,15 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
             https.push(open(addr, role)?);
         }
     }
-    Ok(Listeners { http, https })
+    let metrics = config
+        .metrics_listen
+        .map(|a| open(a, "metrics"))
+        .transpose()?;
+    Ok(Listeners {
+        http,
+        https,
+        metrics,
+    })
 }
 
 /// Where the edge sends the Matrix API: the configured external Synapse or our container.
@@ -270,6 +280,18 @@ impl Supervisor {
                 ),
             );
         }
+        if let Some(metrics) = listeners.metrics {
+            self.tasks.spawn(
+                "the metrics listener",
+                listening.clone(),
+                proxy::serve_metrics(
+                    metrics,
+                    self.edge.clone(),
+                    self.certificates.store.clone(),
+                    listening.clone(),
+                ),
+            );
+        }
         tracing::info!("edge serving https://{}/", self.config.domain);
     }
 
@@ -428,6 +450,7 @@ impl Supervisor {
             _ = self.shutdown.cancelled() => return Ok(()),
             failure = self.tasks.failure() => return Err(failure),
         };
+        self.edge.metrics().reconciled(outcome.is_ok());
         match outcome {
             Ok(_) => {
                 if let Trigger::Event { at, .. } = trigger {
