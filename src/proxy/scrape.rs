@@ -3,7 +3,6 @@
 //! connection is reset at accept, before a byte is read, so it learns nothing.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,7 +77,7 @@ pub async fn serve_metrics(
         };
         let (edge, certificates, shutdown) = (edge.clone(), certificates.clone(), shutdown.clone());
         tokio::spawn(async move {
-            serve_connection(tcp, peer, edge, certificates, shutdown).await;
+            serve_connection(tcp, edge, certificates, shutdown).await;
             drop(permit);
         });
     }
@@ -86,7 +85,6 @@ pub async fn serve_metrics(
 
 async fn serve_connection(
     tcp: TcpStream,
-    _peer: SocketAddr,
     edge: Arc<SharedEdge>,
     certificates: Arc<CertStore>,
     shutdown: CancellationToken,

@@ -395,6 +395,11 @@ impl Supervisor {
         self.notify.reloading();
         match config::load(&self.paths.config) {
             Ok(new_config) => {
+                if new_config.metrics_listen != self.config.metrics_listen {
+                    tracing::warn!(
+                        "metrics.listen changed: the listener moves when matrixbox restarts (admin_allow applies now)"
+                    );
+                }
                 self.edge
                     .replace(edge(&new_config, &self.certificates.tokens));
                 if new_config.tls_names() != self.config.tls_names()
