@@ -111,7 +111,7 @@ const CHART_OWNED: &[&str] = &[
 
 /// Builds the values, the Secret manifests and the list of what was left behind.
 pub fn export(config: &Config, secrets: &Secrets, postgres: &Postgres) -> Export {
-    let mut dropped = own_dropped();
+    let mut dropped = own_dropped(config);
     let mut values = Mapping::new();
     values.insert("serverName".into(), config.server_name.as_str().into());
 
@@ -271,8 +271,8 @@ fn settings(config: &Config) -> Mapping {
 }
 
 /// What matrixbox itself puts in homeserver.yaml and leaves behind.
-fn own_dropped() -> Vec<Dropped> {
-    let owned = [
+fn own_dropped(config: &Config) -> Vec<Dropped> {
+    let mut owned = vec![
         "server_name",
         "public_baseurl",
         "listeners",
@@ -283,6 +283,10 @@ fn own_dropped() -> Vec<Dropped> {
         "signing_key_path",
         "serve_server_wellknown",
     ];
+    // The chart exposes Synapse's metrics itself (its `serviceMonitors`).
+    if config.metrics_listen.is_some() {
+        owned.push("enable_metrics");
+    }
     let mut dropped: Vec<Dropped> = owned
         .iter()
         .map(|key| Dropped {

@@ -142,6 +142,20 @@ fn minimal_config_has_no_override_snippet() {
 }
 
 #[test]
+fn metrics_stay_behind_with_the_chart_owning_them() {
+    let with = config("domain: a.example.org\nmetrics:\n  listen: 127.0.0.1:9101\n");
+    let dropped = export(&with, &secrets(), &Postgres::Bundled).dropped;
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d.key == "enable_metrics" && !d.override_)
+    );
+    let without = config("domain: a.example.org\n");
+    let dropped = export(&without, &secrets(), &Postgres::Bundled).dropped;
+    assert!(!dropped.iter().any(|d| d.key == "enable_metrics"));
+}
+
+#[test]
 fn upload_sizes_in_the_charts_syntax() {
     assert_eq!(upload_size(50 << 20), "50M");
     assert_eq!(upload_size(1536), "2K");
