@@ -217,3 +217,84 @@ fn text(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::Path;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::proxy::{ChallengeLookup, Edge};
+
+    struct NoChallenges;
+
+    impl ChallengeLookup for NoChallenges {
+        fn key_authorization(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    /// A metrics listener for an edge whose Synapse (a port nothing listens on) is down.
+    async fn listener() -> (SocketAddr, CancellationToken) {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let upstream = dead.local_addr().unwrap().to_string().parse().unwrap();
+        drop(dead);
+        let config = crate::config::parse(
+            "domain: matrix.example.org\nadmin_allow: [127.0.0.1/32]\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap();
+        let edge = SharedEdge::new(Edge::new(&config, upstream, Arc::new(NoChallenges)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve_metrics(
+            listener,
+            edge,
+            CertStore::new(),
+            shutdown.clone(),
+        ));
+        (addr, shutdown)
+    }
+
+    /// What a client bound to `from` reads after sending a GET of `path`.
+    async fn get(from: &str, to: SocketAddr, path: &str) -> String {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut stream = socket.connect(to).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn answers_admin_peers_only() {
+        let (addr, shutdown) = listener().await;
+        let metrics = get("127.0.0.1", addr, "/metrics").await;
+        assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        assert!(metrics.contains(OPENMETRICS), "{metrics}");
+        assert!(
+            metrics.contains("matrixbox_edge_requests_total"),
+            "{metrics}"
+        );
+        assert!(metrics.contains(r#"matrixbox_upstream_connections_max{pool="main"} 256"#));
+        // Not in admin_allow: reset before a byte is read, nothing said.
+        assert_eq!(get("127.0.0.2", addr, "/metrics").await, "");
+        let missing = get("127.0.0.1", addr, "/_synapse/admin").await;
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn synapse_down_is_a_502_that_says_why() {
+        let (addr, shutdown) = listener().await;
+        let relayed = get("127.0.0.1", addr, "/synapse").await;
+        assert!(relayed.starts_with("HTTP/1.1 502"), "{relayed}");
+        assert!(relayed.contains("cannot connect"), "{relayed}");
+        shutdown.cancel();
+    }
+}
