@@ -60,16 +60,25 @@ pub enum ServiceError {
 impl Diagnostic for ServiceError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            ServiceError::Bind { addr, source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
-                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `listen:` in matrixbox.yaml",
-                addr.port()
+            ServiceError::Bind { addr, source, role } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
+                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `{1}` in matrixbox.yaml",
+                addr.port(),
+                config_key(role)
             ),
-            ServiceError::Bind { .. } => "ports below 1024 need root or CAP_NET_BIND_SERVICE; run as root or change `listen:` in matrixbox.yaml".into(),
+            ServiceError::Bind { role, .. } => format!("ports below 1024 need root or CAP_NET_BIND_SERVICE, and the address must be this host's; run as root or change `{}` in matrixbox.yaml", config_key(role)),
             ServiceError::Stack(e) => return e.hint(),
             ServiceError::Certificates(e) => return e.hint(),
             ServiceError::Docker(e) => return e.hint(),
             ServiceError::TaskEnded { .. } => "a bug in matrixbox: please report it with the log above. The daemon exits so that systemd starts it afresh (Restart=on-failure); Synapse and PostgreSQL keep running meanwhile, and `matrixbox run` takes them over".into(),
         })
+    }
+}
+
+/// Where a listener's address is configured.
+fn config_key(role: &str) -> &'static str {
+    match role {
+        "metrics" => "metrics.listen",
+        _ => "listen:",
     }
 }
 
