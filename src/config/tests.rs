@@ -279,3 +279,25 @@ fn instance_names_are_docker_and_dns_safe() {
         );
     }
 }
+
+#[test]
+fn metrics_listener_is_off_unless_given_an_address() {
+    assert_eq!(parse_str("domain: a.org\n").unwrap().metrics_listen, None);
+    assert_eq!(
+        parse_str("domain: a.org\nmetrics: {}\n")
+            .unwrap()
+            .metrics_listen,
+        None
+    );
+    assert_eq!(
+        parse_str("domain: a.org\nmetrics:\n  listen: 127.0.0.1:9101\n")
+            .unwrap()
+            .metrics_listen,
+        Some("127.0.0.1:9101".parse().unwrap())
+    );
+    let p = problems("domain: a.org\nmetrics:\n  listen: localhost\n  lisen: x\n");
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert!(paths.contains(&"metrics.lisen"), "{p:#?}");
+    let p = problems("domain: a.org\nmetrics:\n  listen: localhost\n");
+    assert_eq!(p[0].path, "metrics.listen", "{p:#?}");
+}
