@@ -64,7 +64,7 @@ fn scraped_while_a_client_sends_and_refused_from_elsewhere() {
         "--no-start",
     ]));
     mbx.append_config(&format!(
-        "{}metrics:\n  listen: 127.0.0.1:{metrics_port}\nadmin_allow: [127.0.0.1/32]\nsynapse:\n  rc_message:\n    per_second: 100\n    burst_count: 200\n",
+        "{}  metrics: 127.0.0.1:{metrics_port}\nadmin_allow: [127.0.0.1/32]\nsynapse:\n  rc_message:\n    per_second: 100\n    burst_count: 200\n",
         mbx.bench_lines()
     ));
     let mut daemon = mbx.spawn_run();

@@ -29,8 +29,8 @@ pub use defaults::{
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
 pub use raw::{
-    Challenge, Contact, MemorySetting, RawAcme, RawConfig, RawImages, RawListen, RawMetrics,
-    RawTls, Registration, Support,
+    Challenge, Contact, MemorySetting, RawAcme, RawConfig, RawImages, RawListen, RawTls,
+    Registration, Support,
 };
 pub use validate::{check_domain, domain_problem};
 
@@ -68,9 +68,6 @@ pub struct Config {
     pub serve_server_name: bool,
     /// Prefixes every Docker object matrixbox makes, so installations can share one engine.
     pub instance: String,
-    /// Where the Prometheus metrics listener binds; `None`: off. Only `admin_allow` peers are
-    /// answered.
-    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `synapse:` as written: any homeserver.yaml option. Its values may be secrets
@@ -100,6 +97,8 @@ pub struct Listen {
     pub http: Option<SocketAddr>,
     pub https: Option<SocketAddr>,
     pub federation: Option<SocketAddr>,
+    /// The Prometheus metrics listener; off by default. Only `admin_allow` peers are answered.
+    pub metrics: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

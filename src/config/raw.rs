@@ -45,13 +45,8 @@ pub struct RawListen {
     pub http: Option<String>,
     pub https: Option<String>,
     pub federation: Option<String>,
-}
-
-/// `metrics:`: the Prometheus listener (off unless `listen` is given).
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RawMetrics {
-    pub listen: Option<String>,
+    /// The Prometheus metrics listener (off unless given).
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -130,7 +125,6 @@ pub struct RawConfig {
     pub public_address: Option<String>,
     pub serve_server_name: Option<bool>,
     pub instance: Option<String>,
-    pub metrics: RawMetrics,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -152,7 +146,6 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "memory_mb",
     "synapse",
     "instance",
-    "metrics",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -197,7 +190,6 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "serve_server_name" => raw.serve_server_name = field(&key, value, problems),
             "public_address" => raw.public_address = field(&key, value, problems),
             "instance" => raw.instance = field(&key, value, problems),
-            "metrics" => raw.metrics = field(&key, value, problems).unwrap_or_default(),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

@@ -105,6 +105,8 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             problems,
         ),
         federation: listen_addr("listen.federation", raw.listen.federation, "off", problems),
+        // Off unless asked for: a listener nobody scrapes is only another open port.
+        metrics: listen_addr("listen.metrics", raw.listen.metrics, "off", problems),
     };
     let directory = match raw.acme.directory.as_deref() {
         None if domain.as_deref().is_some_and(is_private_name) => Directory::Internal,
@@ -201,10 +203,7 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             Some(format!("e.g. `{DEFAULT_INSTANCE}` or `matrix-2`: lowercase letters, digits and `-`, starting with a letter, at most {MAX_INSTANCE_LEN} characters")),
         ));
     }
-    // Off unless asked for: a listener nobody scrapes is only another open port.
-    let metrics_listen = listen_addr("metrics.listen", raw.metrics.listen, "off", problems);
     Some(Config {
-        metrics_listen,
         instance,
         public_address,
         listen,

@@ -284,7 +284,7 @@ fn own_dropped(config: &Config) -> Vec<Dropped> {
         "serve_server_wellknown",
     ];
     // The chart exposes Synapse's metrics itself (its `serviceMonitors`).
-    if config.metrics_listen.is_some() {
+    if config.listen.metrics.is_some() {
         owned.push("enable_metrics");
     }
     let mut dropped: Vec<Dropped> = owned

@@ -143,7 +143,7 @@ fn minimal_config_has_no_override_snippet() {
 
 #[test]
 fn metrics_stay_behind_with_the_chart_owning_them() {
-    let with = config("domain: a.example.org\nmetrics:\n  listen: 127.0.0.1:9101\n");
+    let with = config("domain: a.example.org\nlisten:\n  metrics: 127.0.0.1:9101\n");
     let dropped = export(&with, &secrets(), &Postgres::Bundled).dropped;
     assert!(
         dropped

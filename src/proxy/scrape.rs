@@ -189,7 +189,7 @@ async fn relay(upstream: &http::uri::Authority) -> Result<Response<Full<Bytes>>,
     let response = sender.send_request(req).await.map_err(|e| e.to_string())?;
     if response.status() != StatusCode::OK {
         return Err(format!(
-            "Synapse answered {} (is `metrics.listen` set, so that matrixbox enables Synapse's metrics?)",
+            "Synapse answered {} (is `listen.metrics` set, so that matrixbox enables Synapse's metrics?)",
             response.status()
         ));
     }

@@ -61,11 +61,11 @@ impl Diagnostic for ServiceError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             ServiceError::Bind { addr, source, role } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
-                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `{1}` in matrixbox.yaml",
+                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `listen.{1}` in matrixbox.yaml",
                 addr.port(),
-                config_key(role)
+                role
             ),
-            ServiceError::Bind { role, .. } => format!("ports below 1024 need root or CAP_NET_BIND_SERVICE, and the address must be this host's; run as root or change `{}` in matrixbox.yaml", config_key(role)),
+            ServiceError::Bind { role, .. } => format!("ports below 1024 need root or CAP_NET_BIND_SERVICE, and the address must be this host's; run as root or change `listen.{role}` in matrixbox.yaml"),
             ServiceError::Stack(e) => return e.hint(),
             ServiceError::Certificates(e) => return e.hint(),
             ServiceError::Docker(e) => return e.hint(),
@@ -74,20 +74,12 @@ impl Diagnostic for ServiceError {
     }
 }
 
-/// Where a listener's address is configured.
-fn config_key(role: &str) -> &'static str {
-    match role {
-        "metrics" => "metrics.listen",
-        _ => "listen:",
-    }
-}
-
 /// The sockets the edge serves; bound by the caller before anything else starts.
 pub struct Listeners {
     pub http: Option<TcpListener>,
     /// :443 and, when enabled, :8448: both serve the same TLS edge.
     pub https: Vec<TcpListener>,
-    /// `metrics.listen`, when configured.
+    /// `listen.metrics`, when configured.
     pub metrics: Option<TcpListener>,
 }
 
@@ -107,7 +99,8 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
         }
     }
     let metrics = config
-        .metrics_listen
+        .listen
+        .metrics
         .map(|a| open(a, "metrics"))
         .transpose()?;
     Ok(Listeners {
@@ -404,9 +397,9 @@ impl Supervisor {
         self.notify.reloading();
         match config::load(&self.paths.config) {
             Ok(new_config) => {
-                if new_config.metrics_listen != self.config.metrics_listen {
+                if new_config.listen.metrics != self.config.listen.metrics {
                     tracing::warn!(
-                        "metrics.listen changed: the listener moves when matrixbox restarts (admin_allow applies now)"
+                        "listen.metrics changed: the listener moves when matrixbox restarts (admin_allow applies now)"
                     );
                 }
                 self.edge

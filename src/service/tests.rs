@@ -97,7 +97,7 @@ async fn the_first_task_that_dies_is_reported_by_name() {
 }
 
 #[test]
-fn a_busy_metrics_port_names_its_own_key() {
+fn a_busy_port_names_its_own_key() {
     let busy = |role| ServiceError::Bind {
         addr: "127.0.0.1:9101".parse().unwrap(),
         role,
@@ -105,8 +105,8 @@ fn a_busy_metrics_port_names_its_own_key() {
     };
     let hint = busy("metrics").hint().unwrap();
     assert!(
-        hint.contains("`metrics.listen`") && hint.contains("9101"),
+        hint.contains("`listen.metrics`") && hint.contains("9101"),
         "{hint}"
     );
-    assert!(busy("https").hint().unwrap().contains("`listen:`"));
+    assert!(busy("https").hint().unwrap().contains("`listen.https`"));
 }

@@ -34,7 +34,7 @@ pub fn render_homeserver(
         &mut doc,
         Value::Mapping(typed_settings(config, secrets, tuning, db_host)),
     );
-    if config.metrics_listen.is_some() {
+    if config.listen.metrics.is_some() {
         enable_metrics(&mut doc);
     }
     yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
@@ -208,7 +208,7 @@ mod tests {
             yaml::parse("[client, federation]").unwrap()
         );
         let on = yaml::parse(&render_homeserver(
-            &config("domain: a.org\nmetrics:\n  listen: 127.0.0.1:9101\n"),
+            &config("domain: a.org\nlisten:\n  metrics: 127.0.0.1:9101\n"),
             &s,
             &t,
             "db",
