@@ -57,6 +57,9 @@ pub enum Command {
         #[arg(long)]
         remove: bool,
     },
+    /// Write what another platform needs to take this homeserver over.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
     Unit,
     /// Print shell completions (used to build the package).
@@ -137,4 +140,38 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Values, Kubernetes Secret manifests and a runbook (English and Simplified Chinese) for the
+    /// Element Server Suite Community Helm chart (`matrix-stack`).
+    Ess(EssArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PostgresMode {
+    /// The chart's own PostgreSQL in the cluster (nothing to provide beforehand).
+    Bundled,
+    /// A PostgreSQL server you run (e.g. a managed service): give --postgres-host.
+    External,
+}
+
+#[derive(Debug, Args)]
+pub struct EssArgs {
+    /// Directory for the files; created if missing, refused if not empty (see --force).
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Where the cluster's Synapse keeps its database.
+    #[arg(long, value_enum, default_value_t = PostgresMode::Bundled)]
+    pub postgres: PostgresMode,
+    /// With --postgres external: the database server's host name or address.
+    #[arg(long, required_if_eq("postgres", "external"))]
+    pub postgres_host: Option<String>,
+    /// With --postgres external: its port.
+    #[arg(long, default_value_t = 5432)]
+    pub postgres_port: u16,
+    /// Write into a non-empty directory, replacing the files of an earlier export.
+    #[arg(long)]
+    pub force: bool,
 }

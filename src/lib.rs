@@ -9,11 +9,14 @@
 //!   process's exit code.
 //! - [`preflight`]: what the host must offer, checked before anything is written or started.
 //! - [`doctor`]: on a running installation, walks the path a remote server takes.
+//! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.
 //! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
 //!
 //! The daemon (`matrixbox run`):
 //! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown.
-//! - [`proxy`]: the public edge on :80/:443, local answers and forwarding to Synapse.
+//! - [`proxy`]: the public edge on :80/:443, local answers and forwarding to Synapse, and the
+//!   metrics listener.
+//! - [`metrics`]: the edge's Prometheus counters (lock-free) and their exposition.
 //! - [`tls`]: the certificate store the listeners read, and the rustls configuration.
 //! - [`acme`]: certificates: ACME, the internal CA, the user's files, storage and renewal.
 //! - [`notify`]: telling systemd how the daemon is doing (readiness, watchdog, status line).
@@ -50,11 +53,13 @@ pub mod dns;
 pub mod docker;
 pub mod doctor;
 pub mod embedded;
+pub mod ess;
 pub mod fsio;
 #[cfg(test)]
 mod golden;
 pub mod i18n;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod paths;
 pub mod preflight;

@@ -2,6 +2,7 @@
 
 mod doctor;
 mod down;
+mod export;
 mod gate;
 mod generate;
 mod preflight;
@@ -12,7 +13,7 @@ mod user;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, UserCommand};
+use crate::cli::{Cli, Command, ExportCommand, UserCommand};
 use crate::config::{self, Config};
 use crate::paths::Paths;
 
@@ -30,6 +31,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
         Command::Down { remove } => down::down(&paths, remove).await,
+        Command::Export(ExportCommand::Ess(args)) => export::ess(&paths, args),
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),

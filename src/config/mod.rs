@@ -98,6 +98,8 @@ pub struct Listen {
     pub http: Option<SocketAddr>,
     pub https: Option<SocketAddr>,
     pub federation: Option<SocketAddr>,
+    /// The Prometheus metrics listener; off by default. Only `admin_allow` peers are answered.
+    pub metrics: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

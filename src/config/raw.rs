@@ -45,6 +45,8 @@ pub struct RawListen {
     pub http: Option<String>,
     pub https: Option<String>,
     pub federation: Option<String>,
+    /// The Prometheus metrics listener (off unless given).
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

@@ -288,3 +288,21 @@ fn instance_names_are_docker_and_dns_safe() {
         );
     }
 }
+
+#[test]
+fn metrics_listener_is_off_unless_given_an_address() {
+    assert_eq!(parse_str("domain: a.org\n").unwrap().listen.metrics, None);
+    assert_eq!(
+        parse_str("domain: a.org\nlisten:\n  metrics: 127.0.0.1:9101\n")
+            .unwrap()
+            .listen
+            .metrics,
+        Some("127.0.0.1:9101".parse().unwrap())
+    );
+    let p = problems("domain: a.org\nlisten:\n  metrics: localhost\n  metrix: x\n");
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert!(paths.contains(&"listen.metrix"), "{p:#?}");
+    let p = problems("domain: a.org\nlisten:\n  metrics: localhost\n");
+    assert_eq!(p[0].path, "listen.metrics", "{p:#?}");
+    assert!(p[0].message.contains("not an address:port"), "{p:#?}");
+}

@@ -106,6 +106,8 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             problems,
         ),
         federation: listen_addr("listen.federation", raw.listen.federation, "off", problems),
+        // Off unless asked for: a listener nobody scrapes is only another open port.
+        metrics: listen_addr("listen.metrics", raw.listen.metrics, "off", problems),
     };
     let directory = match raw.acme.directory.as_deref() {
         None if domain.as_deref().is_some_and(is_private_name) => Directory::Internal,

@@ -77,7 +77,7 @@ pub struct Target {
     pub paths: Paths,
     /// Names that must resolve to this host: domain, then server_name when it differs.
     pub names: Vec<String>,
-    /// (role, address) of every public listener: http, https, federation.
+    /// (role, address) of every listener: http, https, federation, metrics.
     pub listen: Vec<(&'static str, SocketAddr)>,
     pub acme: AcmeTarget,
     /// Image references as the engine will be asked for them (mirror applied).
@@ -95,6 +95,7 @@ impl Target {
             ("http", config.listen.http),
             ("https", config.listen.https),
             ("federation", config.listen.federation),
+            ("metrics", config.listen.metrics),
         ]
         .into_iter()
         .filter_map(|(role, addr)| addr.map(|a| (role, a)))

@@ -36,6 +36,7 @@ static UPSTREAM_BUSY: Throttle = Throttle::new(5, Duration::from_secs(10));
 static BAD_BODY: Throttle = Throttle::new(5, Duration::from_secs(10));
 
 pub struct Upstream {
+    address: UpstreamAddr,
     /// Where Synapse is, as log lines name it (made once: cloned per request).
     label: Arc<str>,
     /// Sent as Host when a request has none (an HTTP/1.0 client).
@@ -65,9 +66,28 @@ impl Upstream {
                 limits.write_idle_timeout,
             ),
             label: address.describe().into(),
+            address,
             max_body,
             limits: limits.clone(),
         }
+    }
+
+    /// Where Synapse is (for the metrics relay, which dials it on its own).
+    pub fn address(&self) -> &UpstreamAddr {
+        &self.address
+    }
+
+    /// Both pools as they are now.
+    pub fn pool_states(&self) -> [crate::metrics::PoolState; 2] {
+        [("main", &self.pool), ("sync", &self.sync_pool)].map(|(pool, p)| {
+            let (in_use, idle, max) = p.state();
+            crate::metrics::PoolState {
+                pool,
+                in_use,
+                idle,
+                max,
+            }
+        })
     }
 
     /// Sends `req` on its way; the returned future only waits for the answer. It borrows nothing

@@ -6,6 +6,7 @@ mod client_body;
 mod forward;
 mod pool;
 pub mod route;
+mod scrape;
 mod serve;
 mod stall;
 
@@ -26,10 +27,12 @@ use tokio::sync::Semaphore;
 
 use crate::config::{self, Config, Directory};
 use crate::embedded;
+use crate::metrics::{EdgeMetrics, RouteClass};
 use crate::upstream::UpstreamAddr;
 use crate::wellknown;
 
 pub use admit::{ConnPolicy, Connections};
+pub use scrape::{SYNAPSE_METRICS_PATH, serve_metrics};
 pub use serve::{listener, serve_http, serve_https};
 
 /// A response body: a document of ours or Synapse's streamed answer. An enum rather than a boxed
@@ -165,19 +168,30 @@ pub struct Edge {
 }
 
 /// The current `Edge`, swapped as a whole on reload; each connection uses the one it started with.
-pub struct SharedEdge(RwLock<Arc<Edge>>);
+/// The metrics outlive every `Edge`.
+pub struct SharedEdge {
+    edge: RwLock<Arc<Edge>>,
+    metrics: Arc<EdgeMetrics>,
+}
 
 impl SharedEdge {
     pub fn new(edge: Edge) -> Arc<SharedEdge> {
-        Arc::new(SharedEdge(RwLock::new(Arc::new(edge))))
+        Arc::new(SharedEdge {
+            edge: RwLock::new(Arc::new(edge)),
+            metrics: Arc::default(),
+        })
     }
 
     pub fn replace(&self, edge: Edge) {
-        *self.0.write().expect("edge lock") = Arc::new(edge);
+        *self.edge.write().expect("edge lock") = Arc::new(edge);
     }
 
     fn current(&self) -> Arc<Edge> {
-        self.0.read().expect("edge lock").clone()
+        self.edge.read().expect("edge lock").clone()
+    }
+
+    pub fn metrics(&self) -> &Arc<EdgeMetrics> {
+        &self.metrics
     }
 }
 
@@ -228,18 +242,32 @@ impl Edge {
     }
 
     /// Answers at once, or forwards to Synapse; the returned future borrows nothing and stays
-    /// small, as hyper keeps room for one in every open connection.
+    /// small, as hyper keeps room for one in every open connection. The route class is the
+    /// metrics'.
     fn handle_https(
         &self,
         req: Request<Incoming>,
         peer: &Peer,
-    ) -> impl Future<Output = Response<Body>> + Send + use<> {
+    ) -> (
+        RouteClass,
+        impl Future<Output = Response<Body>> + Send + use<>,
+    ) {
         let route = route::route_https(
             req.method(),
             req.uri().path(),
             |ip| self.admin_allowed(ip),
             peer.ip,
         );
+        let class = route::class(&route, req.method(), req.uri().path());
+        (class, self.answer_https(route, req, peer))
+    }
+
+    fn answer_https(
+        &self,
+        route: route::Route,
+        req: Request<Incoming>,
+        peer: &Peer,
+    ) -> impl Future<Output = Response<Body>> + Send + use<> {
         let mut response = match route {
             route::Route::Upstream => {
                 return Either::Right(Either::Left(self.upstream.forward(req, peer)));

@@ -76,6 +76,16 @@ impl Pool {
         })
     }
 
+    /// (in use, idle, max) now, for the metrics: open connections hold a permit of `room`; idle
+    /// ones are kept and ready (a kept one still streaming its response is not).
+    pub fn state(&self) -> (usize, usize, usize) {
+        let open = self.max - self.room.available_permits().min(self.max);
+        let idle = (self.kept.lock().expect("pool lock").iter())
+            .filter(|k| k.conn.sender.is_ready())
+            .count();
+        (open.saturating_sub(idle), idle.min(open), self.max)
+    }
+
     /// Called when a response from this pool has been passed on whole (or dropped): one request
     /// waiting for a connection looks again.
     pub fn response_finished(&self) {

@@ -4,6 +4,8 @@ use std::net::IpAddr;
 
 use percent_encoding::percent_decode_str;
 
+use crate::metrics::RouteClass;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WellKnown {
     Server,
@@ -86,6 +88,59 @@ pub fn route_https(
 /// open until there is news or its `timeout` passes, so it gets a pool of connections of its own.
 pub fn is_long_poll(method: &http::Method, path: &str) -> bool {
     method == http::Method::GET && path.starts_with("/_matrix/client/") && path.ends_with("/sync")
+}
+
+/// The metrics' route class of a request `route_https` or `route_http` sent to `route`. Pure and
+/// cheap: prefix checks, allocating only for a disguised path (as `route_https` does).
+pub fn class(route: &Route, method: &http::Method, path: &str) -> RouteClass {
+    match route {
+        Route::WellKnown(_) | Route::WellKnownOptions => RouteClass::WellKnown,
+        Route::Landing => RouteClass::Landing,
+        Route::AdminForbidden => RouteClass::Admin,
+        Route::NotFound => RouteClass::Other,
+        Route::AcmeChallenge(_) | Route::RedirectToHttps => RouteClass::PlainHttp,
+        Route::Upstream => {
+            let disguised = path.contains('%') || path.contains("//") || path.contains("/.");
+            if disguised {
+                upstream_class(method, &normalized(path))
+            } else {
+                upstream_class(method, path)
+            }
+        }
+    }
+}
+
+fn upstream_class(method: &http::Method, path: &str) -> RouteClass {
+    if path.starts_with("/_synapse/admin") {
+        return RouteClass::Admin;
+    }
+    if path.starts_with("/_synapse/client/") {
+        return RouteClass::SynapseClient;
+    }
+    if path.starts_with("/_matrix/federation/") || path.starts_with("/_matrix/key/") {
+        return RouteClass::Federation;
+    }
+    if path.starts_with("/_matrix/media/") {
+        return RouteClass::Media;
+    }
+    let Some(client) = path.strip_prefix("/_matrix/client/") else {
+        return RouteClass::Other;
+    };
+    // `v1/media/...` (authenticated media) after the version segment.
+    let rest = client.split_once('/').map_or("", |(_, rest)| rest);
+    if rest.starts_with("media/") {
+        RouteClass::Media
+    } else if path.ends_with("/sync") {
+        // Sliding sync long-polls with POST.
+        RouteClass::ClientSync
+    } else if method == http::Method::PUT
+        && rest.starts_with("rooms/")
+        && (rest.contains("/send/") || rest.contains("/state/"))
+    {
+        RouteClass::ClientSend
+    } else {
+        RouteClass::Client
+    }
 }
 
 /// Percent-decoded, duplicate slashes collapsed, `.`/`..` segments resolved.
@@ -171,6 +226,81 @@ mod tests {
         assert!(!is_long_poll(&Method::POST, "/_matrix/client/v3/sync"));
         assert!(!is_long_poll(&Method::GET, "/_matrix/client/v3/syncs"));
         assert!(!is_long_poll(&Method::GET, "/sync"));
+    }
+
+    fn class_of(method: Method, path: &str, allowed: bool) -> RouteClass {
+        let route = route(method.clone(), path, allowed);
+        class(&route, &method, path)
+    }
+
+    #[test]
+    fn route_classes() {
+        use RouteClass::*;
+        for (method, path, allowed, expected) in [
+            (Method::GET, "/_matrix/client/v3/sync", false, ClientSync),
+            (
+                Method::POST,
+                "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync",
+                false,
+                ClientSync,
+            ),
+            (
+                Method::PUT,
+                "/_matrix/client/v3/rooms/!a:x/send/m.room.message/t1",
+                false,
+                ClientSend,
+            ),
+            (
+                Method::PUT,
+                "/_matrix/client/v3/rooms/!a:x/state/m.room.name/",
+                false,
+                ClientSend,
+            ),
+            (
+                Method::GET,
+                "/_matrix/client/v3/rooms/!a:x/messages",
+                false,
+                Client,
+            ),
+            (Method::POST, "/_matrix/client/v3/login", false, Client),
+            (Method::GET, "/_matrix/client/versions", false, Client),
+            (Method::POST, "/_matrix/media/v3/upload", false, Media),
+            (
+                Method::GET,
+                "/_matrix/client/v1/media/download/x/y",
+                false,
+                Media,
+            ),
+            (
+                Method::PUT,
+                "/_matrix/federation/v1/send/1",
+                false,
+                Federation,
+            ),
+            (Method::GET, "/_matrix/key/v2/server", false, Federation),
+            (Method::GET, "/_synapse/client/sso", false, SynapseClient),
+            (Method::GET, "/_synapse/admin/v1/users", true, Admin),
+            (Method::GET, "/_synapse/admin/v1/users", false, Admin),
+            (Method::GET, "/_matrix/%2e%2e/_synapse/admin", true, Admin),
+            (Method::GET, "/_matrix/../_synapse/admin/v1/x", false, Admin),
+            (Method::GET, "/.well-known/matrix/server", false, WellKnown),
+            (
+                Method::OPTIONS,
+                "/.well-known/matrix/client",
+                false,
+                WellKnown,
+            ),
+            (Method::GET, "/", false, Landing),
+            (Method::GET, "/_synapse/metrics", true, Other),
+            (Method::GET, "/favicon.ico", false, Other),
+            (Method::GET, "/_matrix/unknown", false, Other),
+        ] {
+            assert_eq!(class_of(method, path, allowed), expected, "{path}");
+        }
+        let get = Method::GET;
+        let challenge = route_http("/.well-known/acme-challenge/abc");
+        assert_eq!(class(&challenge, &get, "/x"), PlainHttp);
+        assert_eq!(class(&route_http("/"), &get, "/"), PlainHttp);
     }
 
     #[test]

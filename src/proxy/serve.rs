@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::admit::{Admitted, ConnPolicy, Connections, Throttled};
 use super::{Body, Edge, Peer, SharedEdge};
+use crate::metrics::{EdgeMetrics, Protocol, RouteClass};
 use crate::tls::ALPN_ACME_TLS;
 
 /// HTTP/1.1 requests with more header bytes than this are refused.
@@ -164,6 +165,7 @@ pub async fn serve_https(
         accept(&listener, &connections, &errors, &shutdown).await
     {
         let _ = tcp.set_nodelay(true);
+        let metrics = edge.metrics().clone();
         let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
         // Combinators rather than an `async` block: the task then holds the handshake or the
         // connection, never room for both.
@@ -173,7 +175,7 @@ pub async fn serve_https(
         );
         tokio::spawn(handshake.then(move |handshake| match handshake {
             Ok(Ok(stream)) => Either::Left(serve_tls(
-                stream, peer, edge, &protocols, admitted, shutdown,
+                stream, peer, edge, metrics, &protocols, admitted, shutdown,
             )),
             _ => Either::Right(std::future::ready(())),
         }));
@@ -187,6 +189,7 @@ fn serve_tls(
     stream: TlsStream<TcpStream>,
     peer: SocketAddr,
     edge: Arc<Edge>,
+    metrics: Arc<EdgeMetrics>,
     protocols: &Protocols,
     admitted: Admitted,
     shutdown: CancellationToken,
@@ -197,13 +200,22 @@ fn serve_tls(
         return Either::Left(std::future::ready(()));
     }
     let h2 = alpn == Some(b"h2");
+    let open = metrics.connection(if h2 {
+        Protocol::Https2
+    } else {
+        Protocol::Https1
+    });
     let stream = super::stall::WriteStall::new(stream, edge.write_idle_timeout());
     let state = ConnState::new(admitted.policy());
-    let context = (edge, Peer::new(peer), state.clone());
+    let context = (edge, Peer::new(peer), state.clone(), metrics);
     let service = service_fn(move |req| {
-        let (edge, peer, state) = &context;
+        let (edge, peer, state, metrics) = &context;
+        let started = Instant::now();
         let mut in_flight = state.begin();
-        edge.handle_https(req, peer).map(move |response| {
+        let (class, answer) = edge.handle_https(req, peer);
+        let metrics = metrics.clone();
+        answer.map(move |response| {
+            metrics.request(class, response.status().as_u16(), started.elapsed());
             in_flight.answered = true;
             Ok::<_, Infallible>(response.map(|body| Tracked {
                 body,
@@ -217,18 +229,18 @@ fn serve_tls(
         let conn = protocols
             .http2
             .serve_connection(TokioIo::new(stream), service);
-        Either::Right(Either::Left(Box::pin(drive(
-            conn, state, true, peer, admitted, shutdown,
-        ))))
+        Either::Right(Either::Left(Box::pin(
+            drive(conn, state, true, peer, admitted, shutdown).map(move |()| drop(open)),
+        )))
     } else {
         let io = TokioIo::new(Watched {
             io: stream,
             state: state.clone(),
         });
         let conn = protocols.http1.serve_connection(io, service);
-        Either::Right(Either::Right(drive(
-            conn, state, false, peer, admitted, shutdown,
-        )))
+        Either::Right(Either::Right(
+            drive(conn, state, false, peer, admitted, shutdown).map(move |()| drop(open)),
+        ))
     }
 }
 
@@ -244,13 +256,22 @@ pub async fn serve_http(
     while let Some((tcp, peer, admitted)) =
         accept(&listener, &connections, &errors, &shutdown).await
     {
+        let metrics = edge.metrics().clone();
+        let open = metrics.connection(Protocol::Http1);
         let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
         let state = ConnState::new(admitted.policy());
         let service_state = state.clone();
         let service = service_fn(move |req| {
+            let started = Instant::now();
             let mut in_flight = service_state.begin();
             in_flight.answered = true;
-            let response = edge.handle_http(&req).map(|body| Tracked {
+            let response = edge.handle_http(&req);
+            metrics.request(
+                RouteClass::PlainHttp,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+            let response = response.map(|body| Tracked {
                 body,
                 _in_flight: in_flight,
             });
@@ -261,7 +282,7 @@ pub async fn serve_http(
             state: state.clone(),
         });
         let conn = protocols.http1.serve_connection(io, service);
-        tokio::spawn(drive(conn, state, false, peer, admitted, shutdown));
+        tokio::spawn(drive(conn, state, false, peer, admitted, shutdown).map(move |()| drop(open)));
     }
     drain(&connections).await;
 }

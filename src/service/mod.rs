@@ -61,11 +61,12 @@ pub enum ServiceError {
 impl Diagnostic for ServiceError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            ServiceError::Bind { addr, source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
-                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `listen:` in matrixbox.yaml",
-                addr.port()
+            ServiceError::Bind { addr, source, role } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
+                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `listen.{1}` in matrixbox.yaml",
+                addr.port(),
+                role
             ),
-            ServiceError::Bind { .. } => "ports below 1024 need root or CAP_NET_BIND_SERVICE; run as root or change `listen:` in matrixbox.yaml".into(),
+            ServiceError::Bind { role, .. } => format!("ports below 1024 need root or CAP_NET_BIND_SERVICE, and the address must be this host's; run as root or change `listen.{role}` in matrixbox.yaml"),
             ServiceError::Stack(e) => return e.hint(),
             ServiceError::Certificates(e) => return e.hint(),
             ServiceError::Docker(e) => return e.hint(),
@@ -79,6 +80,8 @@ pub struct Listeners {
     pub http: Option<TcpListener>,
     /// :443 and, when enabled, :8448: both serve the same TLS edge.
     pub https: Vec<TcpListener>,
+    /// `listen.metrics`, when configured.
+    pub metrics: Option<TcpListener>,
 }
 
 /// Binds every configured listener, or fails naming the first one that cannot be bound.
@@ -96,7 +99,16 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
             https.push(open(addr, role)?);
         }
     }
-    Ok(Listeners { http, https })
+    let metrics = config
+        .listen
+        .metrics
+        .map(|a| open(a, "metrics"))
+        .transpose()?;
+    Ok(Listeners {
+        http,
+        https,
+        metrics,
+    })
 }
 
 /// The edge's routing for `config`, answering ACME challenges from `tokens`.
@@ -262,6 +274,18 @@ impl Supervisor {
                 ),
             );
         }
+        if let Some(metrics) = listeners.metrics {
+            self.tasks.spawn(
+                "the metrics listener",
+                listening.clone(),
+                proxy::serve_metrics(
+                    metrics,
+                    self.edge.clone(),
+                    self.certificates.store.clone(),
+                    listening.clone(),
+                ),
+            );
+        }
         tracing::info!("edge serving https://{}/", self.config.domain);
     }
 
@@ -365,6 +389,11 @@ impl Supervisor {
         self.notify.reloading();
         match config::load(&self.paths.config) {
             Ok(new_config) => {
+                if new_config.listen.metrics != self.config.listen.metrics {
+                    tracing::warn!(
+                        "listen.metrics changed: the listener moves when matrixbox restarts (admin_allow applies now)"
+                    );
+                }
                 self.edge
                     .replace(edge(&new_config, &self.paths, &self.certificates.tokens));
                 if new_config.tls_names() != self.config.tls_names()
@@ -420,6 +449,7 @@ impl Supervisor {
             _ = self.shutdown.cancelled() => return Ok(()),
             failure = self.tasks.failure() => return Err(failure),
         };
+        self.edge.metrics().reconciled(outcome.is_ok());
         match outcome {
             Ok(_) => {
                 if let Trigger::Event { at, .. } = trigger {

@@ -95,3 +95,18 @@ async fn the_first_task_that_dies_is_reported_by_name() {
         .await
         .expect("every task ends once asked");
 }
+
+#[test]
+fn a_busy_port_names_its_own_key() {
+    let busy = |role| ServiceError::Bind {
+        addr: "127.0.0.1:9101".parse().unwrap(),
+        role,
+        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+    };
+    let hint = busy("metrics").hint().unwrap();
+    assert!(
+        hint.contains("`listen.metrics`") && hint.contains("9101"),
+        "{hint}"
+    );
+    assert!(busy("https").hint().unwrap().contains("`listen.https`"));
+}

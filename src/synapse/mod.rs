@@ -54,8 +54,27 @@ pub fn render_homeserver(
         &mut doc,
         Value::Mapping(typed_settings(config, secrets, tuning, db_host)),
     );
+    if config.listen.metrics.is_some() {
+        enable_metrics(&mut doc);
+    }
     yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
     format!("{HEADER}{}", yaml::to_string(&doc))
+}
+
+/// Synapse's metrics as a resource of its one listener: reachable only where the edge reaches
+/// Synapse (its socket), never through the edge, which forwards no `/_synapse/metrics`.
+/// The edge's metrics listener relays them to `admin_allow` peers.
+fn enable_metrics(doc: &mut Value) {
+    doc["enable_metrics"] = true.into();
+    let names = doc
+        .get_mut("listeners")
+        .and_then(|l| l.get_mut(0))
+        .and_then(|l| l.get_mut("resources"))
+        .and_then(|r| r.get_mut(0))
+        .and_then(|r| r.get_mut("names"))
+        .and_then(Value::as_sequence_mut)
+        .expect("the embedded template has one listener with resources");
+    names.push("metrics".into());
 }
 
 pub fn render_log_config() -> String {
@@ -196,6 +215,32 @@ mod tests {
             rendered["database"]["args"]["password"],
             Value::from("PG-PASSWORD")
         );
+    }
+
+    #[test]
+    fn metrics_only_when_the_listener_is_configured() {
+        let (s, t) = (fixed_secrets(), tuning::for_memory(1024));
+        let off =
+            yaml::parse(&render_homeserver(&config("domain: a.org\n"), &s, &t, "db")).unwrap();
+        assert!(off.get("enable_metrics").is_none());
+        assert_eq!(
+            off["listeners"][0]["resources"][0]["names"],
+            yaml::parse("[client, federation]").unwrap()
+        );
+        let on = yaml::parse(&render_homeserver(
+            &config("domain: a.org\nlisten:\n  metrics: 127.0.0.1:9101\n"),
+            &s,
+            &t,
+            "db",
+        ))
+        .unwrap();
+        assert_eq!(on["enable_metrics"], Value::from(true));
+        assert_eq!(
+            on["listeners"][0]["resources"][0]["names"],
+            yaml::parse("[client, federation, metrics]").unwrap()
+        );
+        // Still one listener: nothing new is published on the host.
+        assert_eq!(on["listeners"].as_sequence().unwrap().len(), 1);
     }
 
     #[test]
