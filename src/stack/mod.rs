@@ -74,6 +74,8 @@ pub enum StackError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    FederationCa(#[from] crate::synapse::federation::CaRootError),
     #[error("PostgreSQL ({container}) {reason}; its last log lines:\n{logs}")]
     PostgresUnhealthy {
         container: String,
@@ -110,6 +112,7 @@ impl Diagnostic for StackError {
         Some(match self {
             StackError::Docker(e) => return e.hint(),
             StackError::Fs(e) => return e.hint(),
+            StackError::FederationCa(e) => return e.hint(),
             StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
             StackError::WrongLocale { container, .. } => format!(
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
@@ -238,7 +241,7 @@ impl Stack {
 
     /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
     pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
-        let synapse = self.desired_synapse_spec();
+        let synapse = self.desired_synapse_spec()?;
         let postgres = self.postgres_spec();
         for spec in [synapse, postgres] {
             if engine.inspect(&spec.name).await?.is_some_and(|o| o.running) {

@@ -120,8 +120,8 @@ impl Stack {
 
     /// Everything Synapse reads from its config dir: (file name, contents, mode). Owned by root,
     /// readable by Synapse's group.
-    pub(super) fn synapse_files(&self) -> [(&'static str, String, u32); 3] {
-        [
+    pub(super) fn synapse_files(&self) -> Result<Vec<(&'static str, String, u32)>, StackError> {
+        let mut files = vec![
             (
                 "homeserver.yaml",
                 synapse::render_homeserver(
@@ -138,12 +138,16 @@ impl Stack {
                 format!("{}\n", self.secrets.signing_key),
                 0o640,
             ),
-        ]
+        ];
+        if let Some(bundle) = synapse::federation::read_bundle(&self.config.federation)? {
+            files.push((synapse::federation::CA_BUNDLE, bundle, 0o640));
+        }
+        Ok(files)
     }
 
     /// The Synapse spec as it would be after writing its files now.
-    pub fn desired_synapse_spec(&self) -> ContainerSpec {
-        self.synapse_spec(files_digest(&self.synapse_files()))
+    pub fn desired_synapse_spec(&self) -> Result<ContainerSpec, StackError> {
+        Ok(self.synapse_spec(files_digest(&self.synapse_files()?)))
     }
 }
 
