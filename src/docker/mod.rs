@@ -2,6 +2,7 @@
 
 pub mod digests;
 pub mod engine;
+mod mirrors;
 mod pull;
 
 use serde::Serialize;

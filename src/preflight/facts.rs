@@ -143,12 +143,13 @@ pub async fn gather(target: &Target) -> Facts {
             AcmeTarget::OwnFiles => AcmeFacts::OwnFiles,
         }
     };
+    let references: Vec<String> = target.images.iter().flatten().cloned().collect();
     let (docker, dns, acme) = tokio::join!(
-        gather_docker(&target.images),
+        gather_docker(&references),
         dns::lookup_all(&target.names),
         acme_probe
     );
-    let registries = gather_registries(&target.images, &docker).await;
+    let registries = gather_registries(&references, &docker).await;
     let mut disks = vec![disk(DiskRole::State, target.paths.state())];
     // The data root is a path on the engine's host: only a local (unix socket) engine's is ours.
     if let Ok(engine) = &docker.engine
@@ -321,6 +322,23 @@ pub fn registry_of(image: &str) -> String {
     }
 }
 
+/// Where a registry's API answers. Docker Hub's lives on its own host; Docker speaks plain HTTP
+/// to registries on loopback (its default insecure range), HTTPS to every other. Any HTTP answer
+/// (401 included) means reachable.
+pub fn registry_url(host: &str) -> String {
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let loopback = name == "localhost"
+        || name
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match host {
+        DOCKER_HUB => "https://registry-1.docker.io/v2/".into(),
+        _ if loopback => format!("http://{host}/v2/"),
+        _ => format!("https://{host}/v2/"),
+    }
+}
+
 async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Registry> {
     let mut registries: Vec<Registry> = Vec::new();
     for image in images {
@@ -344,13 +362,7 @@ async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Regis
         if r.images.iter().all(present) {
             return None;
         }
-        // Docker Hub's API lives on its own host; any HTTP answer (401 included) means reachable.
-        let url = if r.host == DOCKER_HUB {
-            "https://registry-1.docker.io/v2/".to_string()
-        } else {
-            format!("https://{}/v2/", r.host)
-        };
-        Some(probe::get(&url, None).await)
+        Some(probe::get(&registry_url(&r.host), None).await)
     });
     let results = futures_util::future::join_all(probes).await;
     for (registry, probe) in registries.iter_mut().zip(results) {
@@ -436,5 +448,14 @@ mod tests {
         );
         assert_eq!(registry_of("ghcr.io/element-hq/synapse:v1"), "ghcr.io");
         assert_eq!(registry_of("localhost/pg:15"), "localhost");
+    }
+
+    #[test]
+    fn registry_urls_follow_dockers_rules() {
+        assert_eq!(registry_url(DOCKER_HUB), "https://registry-1.docker.io/v2/");
+        assert_eq!(registry_url("m.example:5000"), "https://m.example:5000/v2/");
+        assert_eq!(registry_url("127.0.0.1:5000"), "http://127.0.0.1:5000/v2/");
+        assert_eq!(registry_url("localhost:5000"), "http://localhost:5000/v2/");
+        assert_eq!(registry_url("[::1]:5000"), "http://[::1]:5000/v2/");
     }
 }

@@ -158,6 +158,16 @@ pub struct Stack {
     pub tuning: Tuning,
     /// The database's locale cannot change under a running container: checked once per container.
     locale_verified: AtomicBool,
+    /// The references the containers run (which mirror's copy of each image): the first
+    /// candidates until `up` or `resolve_images` finds what the engine has.
+    images: std::sync::Mutex<Images>,
+}
+
+/// The image references the containers are made from.
+#[derive(Debug, Clone)]
+pub struct Images {
+    pub postgres: String,
+    pub synapse: String,
 }
 
 /// What one reconcile pass did.
@@ -175,6 +185,10 @@ impl Stack {
             .unwrap_or(1024);
         let tuning = tuning::for_memory(memory);
         Stack {
+            images: std::sync::Mutex::new(Images {
+                postgres: config.postgres_image.clone(),
+                synapse: config.synapse_image.clone(),
+            }),
             names: Names::of(&config.instance),
             config,
             paths,
@@ -189,12 +203,15 @@ impl Stack {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
         self.check_postgres_major().await?;
         let record = self.paths.image_digests();
-        engine
-            .ensure_image(&self.config.postgres_image, &record)
-            .await?;
-        engine
-            .ensure_image(&self.config.synapse_image, &record)
-            .await?;
+        let images = Images {
+            postgres: engine
+                .ensure_image(&self.config.postgres_candidates, &record)
+                .await?,
+            synapse: engine
+                .ensure_image(&self.config.synapse_candidates, &record)
+                .await?,
+        };
+        *self.images.lock().expect("never poisoned") = images;
         // A busy port is found before anything starts, so nothing is left half-up.
         let names = &self.names;
         if !engine
@@ -237,6 +254,27 @@ impl Stack {
             return Ok(Some(format!("{name} {why}")));
         }
         Ok(None)
+    }
+
+    /// Finds which copy of each image the engine has (no pulling), for the specs that `status`
+    /// and `down` compare and stop.
+    pub async fn resolve_images(&self, engine: &Engine) -> Result<(), DockerError> {
+        let record = self.paths.image_digests();
+        let images = Images {
+            postgres: engine
+                .resolve_local(&self.config.postgres_candidates, &record)
+                .await?,
+            synapse: engine
+                .resolve_local(&self.config.synapse_candidates, &record)
+                .await?,
+        };
+        *self.images.lock().expect("never poisoned") = images;
+        Ok(())
+    }
+
+    /// The image references the containers are made from.
+    pub fn images(&self) -> Images {
+        self.images.lock().expect("never poisoned").clone()
     }
 
     /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.

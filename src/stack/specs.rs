@@ -11,7 +11,7 @@ impl Stack {
         }
         ContainerSpec {
             name: self.names.postgres.clone(),
-            image: self.config.postgres_image.clone(),
+            image: self.images().postgres,
             env: vec![
                 format!("POSTGRES_USER={DB_SUPERUSER}"),
                 format!("POSTGRES_DB={DB_NAME}"),
@@ -74,7 +74,7 @@ impl Stack {
         let config = format!("{}/homeserver.yaml", synapse::CONFIG_MOUNT);
         ContainerSpec {
             name: self.names.synapse.clone(),
-            image: self.config.synapse_image.clone(),
+            image: self.images().synapse,
             env: vec![format!("SYNAPSE_CONFIG_PATH={config}")],
             entrypoint: Some(
                 [

@@ -67,7 +67,7 @@ const PRIVATE_RANGES: &[&str] = &[
 /// URL previews stay off unless the user turns them on under `synapse:`; then the private ranges
 /// are blocked unless the user chose their own list.
 fn guard_url_previews(doc: &mut Value) {
-    let enabled = doc["url_preview_enabled"] == Value::from(true);
+    let enabled = doc["url_preview_enabled"].as_bool() == Some(true);
     let Value::Mapping(m) = doc else { return };
     let key = Value::from("url_preview_ip_range_blacklist");
     if enabled && !m.contains_key(&key) {
