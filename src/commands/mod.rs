@@ -4,6 +4,7 @@ mod doctor;
 mod down;
 mod gate;
 mod generate;
+mod images;
 mod preflight;
 mod run;
 mod setup;
@@ -12,7 +13,7 @@ mod user;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, UserCommand};
+use crate::cli::{Cli, Command, ImagesCommand, UserCommand};
 use crate::config::{self, Config};
 use crate::paths::Paths;
 
@@ -30,6 +31,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
         Command::Down { remove } => down::down(&paths, remove).await,
+        Command::Images(ImagesCommand::Export { file }) => images::export(&paths, &file).await,
+        Command::Images(ImagesCommand::Import { file }) => images::import(&paths, &file).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),

@@ -1,5 +1,6 @@
 //! Containers: the desired spec, what the engine reports, and reconciling one into the other.
 
+pub mod archive;
 pub mod digests;
 pub mod engine;
 mod mirrors;
