@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod pebble;
+pub mod registry;
 pub mod relay;
 
 pub use pebble::free_port;
