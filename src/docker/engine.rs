@@ -43,7 +43,7 @@ pub enum DockerError {
     },
     #[error("image {image} is not on this host and pulling it failed: {message}")]
     PullFailed { image: String, message: String },
-    #[error("image {image} is not on this host and no registry mirror has it:{}", attempts.iter().map(|(r, m)| format!("\n  {r}: {m}")).collect::<String>())]
+    #[error("{}", super::messages::no_mirror(image, attempts))]
     NoMirrorAnswered {
         image: String,
         /// (reference tried, why it failed), in the order tried.
@@ -76,7 +76,7 @@ impl Diagnostic for DockerError {
             DockerError::Unreachable { .. } => "install and start Docker (`apt install docker.io && systemctl start docker`), or point DOCKER_HOST at a running engine".into(),
             DockerError::TooOld { .. } => "upgrade Docker to 20.10 or newer (Debian 12's docker.io is new enough)".into(),
             DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml, or bring the images with `matrixbox images export` on a connected host and `matrixbox images import` here, then run again".into(),
-            DockerError::NoMirrorAnswered { .. } => "check that at least one mirror under `registry_mirror:` in matrixbox.yaml is reachable from this host (`matrixbox preflight` checks each), add `docker.io` to the list to fall back to Docker Hub, or bring the images with `matrixbox images export` / `matrixbox images import`, then run again".into(),
+            DockerError::NoMirrorAnswered { .. } => super::messages::no_mirror_hint(),
             DockerError::PortInUse { port, .. } => format!("stop what listens on 127.0.0.1:{port} (`ss -ltnp | grep :{port}`) or set `synapse_port:` in matrixbox.yaml to a free port"),
             DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
             DockerError::DigestMismatch { found, .. } => format!("check the digest after `@` under `images:` in matrixbox.yaml; if you trust the image the tag names now, pin `@{found}` instead, and run again"),
