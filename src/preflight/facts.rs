@@ -149,7 +149,7 @@ pub async fn gather(target: &Target) -> Facts {
         dns::lookup_all(&target.names),
         acme_probe
     );
-    let registries = gather_registries(&references, &docker).await;
+    let registries = gather_registries(&target.images, &docker).await;
     let mut disks = vec![disk(DiskRole::State, target.paths.state())];
     // The data root is a path on the engine's host: only a local (unix socket) engine's is ours.
     if let Ok(engine) = &docker.engine
@@ -339,9 +339,11 @@ pub fn registry_url(host: &str) -> String {
     }
 }
 
-async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Registry> {
+/// Each registry the images' candidates pull from, probed unless every image it would serve is
+/// already on the engine under one of its names (a copy from another mirror counts).
+async fn gather_registries(images: &[Vec<String>], docker: &DockerFacts) -> Vec<Registry> {
     let mut registries: Vec<Registry> = Vec::new();
-    for image in images {
+    for image in images.iter().flatten() {
         let host = registry_of(image);
         match registries.iter_mut().find(|r| r.host == host) {
             Some(r) => r.images.push(image.clone()),
@@ -352,11 +354,17 @@ async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Regis
             }),
         }
     }
-    let present = |image: &String| {
+    let on_engine = |reference: &String| {
         docker
             .engine
             .as_ref()
-            .is_ok_and(|e| e.images.iter().any(|(i, p)| i == image && *p))
+            .is_ok_and(|e| e.images.iter().any(|(i, p)| i == reference && *p))
+    };
+    let present = |reference: &String| {
+        images
+            .iter()
+            .filter(|candidates| candidates.contains(reference))
+            .all(|candidates| candidates.iter().any(on_engine))
     };
     let probes = registries.iter().map(|r| async {
         if r.images.iter().all(present) {

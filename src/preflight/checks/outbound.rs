@@ -194,7 +194,14 @@ pub fn registry(f: &Facts, t: &Target, l: Lang) -> Check {
         .iter()
         .filter(|candidates| {
             let probed_here = |c: &String| probed.iter().any(|(r, _)| r.images.contains(c));
+            let on_engine = |c: &String| {
+                f.docker
+                    .engine
+                    .as_ref()
+                    .is_ok_and(|e| e.images.iter().any(|(i, p)| i == c && *p))
+            };
             candidates.iter().any(probed_here)
+                && !candidates.iter().any(on_engine)
                 && !candidates.iter().any(|c| answers(&registry_of(c)))
         })
         .collect();

@@ -730,6 +730,9 @@ fn outbound_reachability_only_warns() {
         vec!["postgres:15".into()],
         vec!["matrixdotorg/synapse:v1".into()],
     ];
+    if let Ok(engine) = &mut f.docker.engine {
+        engine.images = vec![("postgres:15".into(), false)];
+    }
     let c = registry(&f, &t, EN);
     assert_eq!((c.status, c.blocking), (Status::Warn, false));
     let fix = c.remedy.unwrap();
