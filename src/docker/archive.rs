@@ -11,8 +11,10 @@ use sha2::{Digest, Sha256};
 /// The archive's first entry; the rest is the engine's own `docker save` format.
 pub const MANIFEST_NAME: &str = "matrixbox-images.json";
 pub const FORMAT: u32 = 1;
-/// JSON files in a save archive (configs, manifest.json) are small; a bigger one is refused.
-const SMALL_FILE_LIMIT: u64 = 16 << 20;
+/// Files this small (configs, manifest.json, tiny layers) are kept in memory to be parsed.
+const SMALL_FILE_LIMIT: u64 = 1 << 20;
+/// Past this much kept in memory, the archive is refused: a save of two images is far below.
+const SMALL_FILES_TOTAL: usize = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +158,7 @@ pub fn verify(
     let mut hashes: HashMap<String, String> = HashMap::new();
     let mut links: HashMap<String, String> = HashMap::new();
     let mut small: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut kept_total = 0;
     for entry in archive.entries().map_err(unreadable)? {
         let mut entry = entry.map_err(unreadable)?;
         let path = entry
@@ -164,6 +167,10 @@ pub fn verify(
             .to_string_lossy()
             .into_owned();
         let path = path.trim_start_matches("./").to_string();
+        // The engine would load the last of two same-named entries: refuse the ambiguity.
+        if hashes.contains_key(&path) || links.contains_key(&path) {
+            return Err(Problem::Unexpected(format!("{path} appears twice")));
+        }
         match entry.header().entry_type() {
             tar::EntryType::Symlink => {
                 let target = entry
@@ -174,8 +181,7 @@ pub fn verify(
                 links.insert(path.clone(), resolve_link(&path, &target));
             }
             tar::EntryType::Regular => {
-                let keep = entry.size() <= SMALL_FILE_LIMIT
-                    && (path.ends_with(".json") || path.ends_with("/json"));
+                let keep = entry.size() <= SMALL_FILE_LIMIT;
                 let mut hasher = Sha256::new();
                 let mut kept = Vec::new();
                 let mut buf = vec![0u8; 1 << 16];
@@ -195,6 +201,10 @@ pub fn verify(
                     format!("sha256:{}", hex::encode(hasher.finalize())),
                 );
                 if keep {
+                    kept_total += kept.len();
+                    if kept_total > SMALL_FILES_TOTAL {
+                        return Err(Problem::Unexpected("too many small files".into()));
+                    }
                     small.insert(path, kept);
                 }
             }
@@ -474,6 +484,27 @@ mod tests {
                 id: "sha256:1".into()
             })
         );
+    }
+
+    #[test]
+    fn a_second_entry_under_the_same_name_is_refused() {
+        let (mut bytes, manifest) = archive(None);
+        // Drop the end-of-archive blocks and append another `a/layer.tar`.
+        while bytes.ends_with(&[0u8; 512]) {
+            bytes.truncate(bytes.len() - 512);
+        }
+        let mut extra = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_cksum();
+        extra
+            .append_data(&mut h, "a/layer.tar", &b"bad"[..])
+            .unwrap();
+        bytes.extend(extra.into_inner().unwrap());
+        assert!(matches!(
+            verify(&bytes[..], &manifest, |_| {}),
+            Err(Problem::Unexpected(m)) if m.contains("a/layer.tar appears twice")
+        ));
     }
 
     #[test]

@@ -204,6 +204,7 @@ pub async fn import(paths: &Paths, file: &Path) -> anyhow::Result<()> {
         };
         Hinted::new(message, lang.t(M::ArchiveHint, &[])).into()
     };
+    let engine = Engine::connect().await?;
     let size = std::fs::metadata(file).map_err(|e| unreadable(&e))?.len();
     let opened = std::fs::File::open(file).map_err(|e| unreadable(&e))?;
     let (manifest, offset) = archive::read_manifest(opened).map_err(archive_problem)?;
@@ -251,7 +252,6 @@ pub async fn import(paths: &Paths, file: &Path) -> anyhow::Result<()> {
         bar.finish_and_clear();
     }
 
-    let engine = Engine::connect().await?;
     engine
         .load_images(
             file_stream(file, offset)
