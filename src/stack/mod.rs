@@ -425,6 +425,58 @@ mod tests {
     }
 
     #[test]
+    fn federation_ca_roots_become_a_file_in_synapses_config_and_change_its_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("private-ca.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+        let stack = |extra: &str| {
+            let config = crate::config::parse(
+                &format!("domain: a.test\n{extra}"),
+                std::path::Path::new("t.yaml"),
+            )
+            .unwrap();
+            let secrets = Secrets {
+                postgres_password: "p".into(),
+                registration_shared_secret: "r".into(),
+                macaroon_secret_key: "m".into(),
+                form_secret: "f".into(),
+                signing_key: "ed25519 a_abc SEED".into(),
+            };
+            Stack::new(
+                config,
+                Paths::new("/x.yaml", dir.path().join("state")),
+                secrets,
+            )
+        };
+        let plain = stack("");
+        let with_ca = stack(&format!("federation: {{ca_roots: [{}]}}\n", ca.display()));
+        let names = |s: &Stack| -> Vec<&'static str> {
+            s.synapse_files().unwrap().iter().map(|f| f.0).collect()
+        };
+        assert!(!names(&plain).contains(&synapse::federation::CA_BUNDLE));
+        let files = with_ca.synapse_files().unwrap();
+        let (_, bundle, mode) = files
+            .iter()
+            .find(|f| f.0 == synapse::federation::CA_BUNDLE)
+            .unwrap();
+        assert_eq!(*mode, 0o640);
+        assert!(bundle.contains(&format!("# {}", ca.display())));
+        assert_ne!(
+            plain.desired_synapse_spec().unwrap().hash(),
+            with_ca.desired_synapse_spec().unwrap().hash(),
+            "a change of roots restarts Synapse"
+        );
+        let missing = stack("federation: {ca_roots: [/nonexistent/ca.pem]}\n");
+        assert!(matches!(
+            missing.desired_synapse_spec(),
+            Err(StackError::FederationCa(e)) if e.path == std::path::Path::new("/nonexistent/ca.pem")
+        ));
+    }
+
+    #[test]
     fn busy_port_is_reported() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
