@@ -317,3 +317,63 @@ fn exported_images_import_verified_and_altered_archives_are_refused() {
     assert_eq!(image_id(&pg), None, "nothing is tagged");
     assert_eq!(image_id(&synapse), None, "nothing is tagged");
 }
+
+/// A pinned image carried offline: the engine knows no registry digest for a loaded image, so the
+/// archive's vouched digest is what `run` holds the pin to; a pin the archive does not vouch for is
+/// refused before anything is loaded.
+#[test]
+fn pinned_images_imported_offline_run_under_their_pin() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let _cleanup = Cleanup(host.clone());
+    let pg_image = env("MATRIXBOX_TEST_PG_IMAGE");
+    let synapse_image = env("MATRIXBOX_TEST_SYNAPSE_IMAGE");
+    let pg_digest = registry.push(&pg_image, &pg_image);
+    let synapse_digest = registry.push(&synapse_image, &synapse_image);
+
+    let mbx = Instance::new();
+    mbx.setup(&format!("registry_mirror: [{host}]\n"));
+    let pinned_pg = format!("{pg_image}@{pg_digest}");
+    set_images(
+        &mbx,
+        &pinned_pg,
+        &format!("{synapse_image}@{synapse_digest}"),
+    );
+    let file = mbx.dir.path().join("pinned.tar");
+    assert_success(&mbx.run(&["images", "export", &file.display().to_string()]));
+
+    // Offline now: the registry is gone, and so are its names on the engine.
+    drop(registry);
+    forget_registry_images(&host);
+    let mirrored_pg = format!("{host}/{pg_image}");
+    assert_eq!(image_id(&mirrored_pg), None);
+
+    // A pin the archive does not vouch for is refused before loading.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    set_images(
+        &mbx,
+        &format!("{pg_image}@{wrong}"),
+        &format!("{synapse_image}@{synapse_digest}"),
+    );
+    let out = mbx.run(&["images", "import", &file.display().to_string()]);
+    assert_error(
+        &out,
+        &["postgres", &wrong, &pg_digest, "nothing was loaded"],
+    );
+    assert_eq!(image_id(&mirrored_pg), None, "nothing is tagged");
+
+    // The right pins: imported under the mirror's names, and `run` accepts them without a pull.
+    set_images(
+        &mbx,
+        &pinned_pg,
+        &format!("{synapse_image}@{synapse_digest}"),
+    );
+    assert_success(&mbx.run(&["images", "import", &file.display().to_string()]));
+    assert!(image_id(&mirrored_pg).is_some());
+    let out = pull_only(&mbx);
+    let err = assert_error(&out, &["already in use"]);
+    assert!(!err.contains("pulling image"), "nothing was pulled: {err}");
+    let record: serde_json::Value =
+        serde_json::from_str(&read(&mbx.state_dir().join("image-digests.json"))).unwrap();
+    assert_eq!(record[&mirrored_pg], pg_digest.as_str(), "{record}");
+}
