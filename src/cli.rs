@@ -60,6 +60,10 @@ pub enum Command {
     /// Write what another platform needs to take this homeserver over.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Carry the images to a host that cannot reach a registry: export them where one is
+    /// reachable, import them there (verified against their digests).
+    #[command(subcommand)]
+    Images(ImagesCommand),
     /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
     Unit,
     /// Print shell completions (used to build the package).
@@ -174,4 +178,20 @@ pub struct EssArgs {
     /// Write into a non-empty directory, replacing the files of an earlier export.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Write the configured images (pulled and verified first if needed) and a manifest of their
+    /// digests into FILE (a tar archive, readable only by you).
+    Export {
+        /// The archive to write, e.g. matrixbox-images.tar.
+        file: PathBuf,
+    },
+    /// Load the images from an archive made by `images export`, after checking each against its
+    /// digest and this host's pins; a mismatch is refused and nothing is tagged.
+    Import {
+        /// The archive to read.
+        file: PathBuf,
+    },
 }

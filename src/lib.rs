@@ -24,7 +24,8 @@
 //!
 //! The homeserver:
 //! - [`stack`]: PostgreSQL and Synapse as containers, brought up in order and down cleanly.
-//! - [`docker`]: the engine's API: desired specs, what it reports, reconciling the two.
+//! - [`docker`]: the engine's API: desired specs, what it reports, reconciling the two; images
+//!   from registry mirrors in order, and offline image archives (`images export`/`import`).
 //! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API.
 //! - [`upstream`]: where Synapse is reached: its UNIX socket (held by Synapse alone) or TCP.
 //! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.

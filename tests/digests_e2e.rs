@@ -4,116 +4,10 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::registry::*;
 use common::*;
-
-/// `docker-registry serve` on 127.0.0.1:<free port>, storing in a temporary directory.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect(
-                "docker-registry (Debian package docker-registry; tests/testbed/up.sh installs it)",
-            );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not listen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Pushes local image `source` as `<registry>/<name>` and returns the registry's digest.
-    fn push(&self, source: &str, name: &str) -> String {
-        let target = format!("{}/{name}", self.host());
-        docker_ok(&["tag", source, &target]);
-        let out = docker_ok(&["push", &target]);
-        // The last line reads `<tag>: digest: sha256:… size: …`.
-        let digest = out
-            .split_whitespace()
-            .skip_while(|w| *w != "digest:")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no digest in push output: {out}"))
-            .to_string();
-        // Only the registry has it now: matrixbox must pull.
-        docker_ok(&["rmi", &target]);
-        digest
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Removes this test's references to the registry's images from the shared engine (never the
-/// bench's own images, which share their layers).
-fn forget_registry_images(registry: &str) {
-    let out = docker_ok(&[
-        "images",
-        "--digests",
-        "--format",
-        "{{.Repository}}:{{.Tag}}@{{.Digest}}",
-    ]);
-    for line in out.lines().filter(|l| l.starts_with(registry)) {
-        let (repo_tag, digest) = line.split_once('@').unwrap();
-        let (repo, tag) = repo_tag.rsplit_once(':').unwrap();
-        if tag != "<none>" {
-            let _ = docker(&["rmi", repo_tag]);
-        }
-        if digest != "<none>" {
-            let _ = docker(&["rmi", &format!("{repo}@{digest}")]);
-        }
-    }
-}
-
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        forget_registry_images(&self.0);
-    }
-}
 
 fn assert_error(out: &std::process::Output, needles: &[&str]) {
     assert!(!out.status.success(), "expected failure: {}", describe(out));
@@ -142,20 +36,6 @@ fn pin(mbx: &Instance, postgres: &str, synapse: &str) {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(mbx.config_path(), config + "\n").unwrap();
-}
-
-/// What `pull_only`'s `run` ends with.
-const PULLED: &str = "postgres-init";
-
-/// Runs `run` with a file where PostgreSQL's init directory goes: `run` ensures and verifies
-/// both images, then stops at that directory before starting anything. Its error proves the
-/// images were accepted.
-fn pull_only(mbx: &Instance) -> std::process::Output {
-    let blocker = mbx.state_dir().join("postgres-init");
-    std::fs::write(&blocker, b"").unwrap();
-    let out = mbx.run(&["run"]);
-    std::fs::remove_file(&blocker).unwrap();
-    out
 }
 
 fn record(mbx: &Instance) -> serde_json::Value {
@@ -200,14 +80,14 @@ fn pins_and_recorded_digests_are_enforced_through_a_mirror() {
     );
     forget_registry_images(&registry.host());
 
-    // Correct pins: pulled through the mirror, verified, recorded; `run` goes on to the port check.
+    // Correct pins: pulled through the mirror, verified, recorded; `run` goes on past the images.
     pin(
         &mbx,
         &format!("{pg_image}@{pg_digest}"),
         &format!("{synapse_image}@{synapse_digest}"),
     );
-    let out = pull_only(&mbx);
-    assert_error(&out, &[PULLED]);
+    let out = mbx.run_until_images();
+    assert_error(&out, &[AFTER_IMAGES]);
     let pulled = docker_ok(&[
         "image",
         "inspect",
@@ -221,7 +101,7 @@ fn pins_and_recorded_digests_are_enforced_through_a_mirror() {
     // Unpinned tags are recorded on first use too.
     pin(&mbx, &pg_image, &synapse_image);
     forget_registry_images(&registry.host());
-    assert_error(&pull_only(&mbx), &[PULLED]);
+    assert_error(&mbx.run_until_images(), &[AFTER_IMAGES]);
     assert_eq!(record(&mbx)[&mirrored_pg], pg_digest.as_str());
 
     // The tag is re-pushed with other contents; the next pull is refused.
@@ -273,7 +153,7 @@ fn pins_and_recorded_digests_are_enforced_through_a_mirror() {
         &format!("{pg_image}@{new_digest}"),
         &format!("{synapse_image}@{synapse_digest}"),
     );
-    assert_error(&pull_only(&mbx), &[PULLED]);
+    assert_error(&mbx.run_until_images(), &[AFTER_IMAGES]);
     assert_eq!(record(&mbx)[&mirrored_pg], new_digest.as_str());
 
     // Pinned references run: the containers are made from them and the stack comes up.

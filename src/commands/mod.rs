@@ -5,6 +5,7 @@ mod down;
 mod export;
 mod gate;
 mod generate;
+mod images;
 mod preflight;
 mod run;
 mod setup;
@@ -13,7 +14,7 @@ mod user;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, ExportCommand, UserCommand};
+use crate::cli::{Cli, Command, ExportCommand, ImagesCommand, UserCommand};
 use crate::config::{self, Config};
 use crate::paths::Paths;
 
@@ -32,6 +33,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         }) => user::add(&paths, &name, admin, password_stdin).await,
         Command::Down { remove } => down::down(&paths, remove).await,
         Command::Export(ExportCommand::Ess(args)) => export::ess(&paths, args),
+        Command::Images(ImagesCommand::Export { file }) => images::export(&paths, &file).await,
+        Command::Images(ImagesCommand::Import { file }) => images::import(&paths, &file).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),

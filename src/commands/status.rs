@@ -106,7 +106,8 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
                     Ok(v) => status.docker.version = Some(v),
                     Err(e) => status.docker.error = Some(e.to_string()),
                 }
-                for spec in [stack.postgres_spec(), stack.desired_synapse_spec()] {
+                stack.resolve_images(&engine).await?;
+                for spec in [stack.postgres_spec(), stack.desired_synapse_spec()?] {
                     let observed = engine.inspect(&spec.name).await?;
                     status.containers.push(ContainerStatus {
                         up_to_date: observed

@@ -54,7 +54,7 @@ pub fn render_initial(domain: &str, server_name: Option<&str>, email: Option<&st
          # images:                     # pinned; change only to upgrade deliberately\n\
          #   synapse: matrixdotorg/synapse:v1.163.2\n\
          #   postgres: postgres:15.14-bookworm\n\
-         # registry_mirror: docker.mirror.example.com\n\
+         # registry_mirror: [docker.mirror.example.com, docker.io]  # tried in order\n\
          # public_address: 203.0.113.5 # behind NAT: the address your domain points at\n\
          # synapse:                    # any homeserver.yaml option, merged last\n\
          #   max_upload_size: 100M\n",

@@ -29,8 +29,8 @@ pub use defaults::{
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
 pub use raw::{
-    Challenge, Contact, MemorySetting, RawAcme, RawConfig, RawImages, RawListen, RawTls,
-    Registration, Support,
+    Challenge, Contact, MemorySetting, MirrorSetting, RawAcme, RawConfig, RawFederation, RawImages,
+    RawListen, RawTls, Registration, Support,
 };
 pub use validate::{check_domain, domain_problem};
 
@@ -43,9 +43,13 @@ pub struct Config {
     pub server_name: String,
     pub acme_email: Option<String>,
     pub registration: Registration,
-    /// Image references as the engine will be asked for them (mirror prefix applied).
+    /// Image references as the engine will be asked for them first (first mirror applied).
     pub synapse_image: String,
     pub postgres_image: String,
+    /// Every reference a pull tries for each image, in order: one per `registry_mirror:` entry
+    /// (the first is the field above), or just the image itself.
+    pub synapse_candidates: Vec<String>,
+    pub postgres_candidates: Vec<String>,
     pub trusted_key_servers: Vec<String>,
     /// Keys an older matrixbox read that are now ignored; `run` says so (they stay accepted, so
     /// that an upgrade never stops a server over its config).
@@ -69,6 +73,16 @@ pub struct Config {
     pub serve_server_name: bool,
     /// Prefixes every Docker object matrixbox makes, so installations can share one engine.
     pub instance: String,
+    pub federation: Federation,
+}
+
+/// Who this server federates with, and whom it trusts for federation TLS.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Federation {
+    /// Only these servers may federate (Synapse's `federation_domain_whitelist`); `None`: any.
+    pub allow: Option<Vec<String>>,
+    /// Extra PEM roots (absolute paths) bundled with the system's for outbound federation.
+    pub ca_roots: Vec<PathBuf>,
 }
 
 /// `synapse:` as written: any homeserver.yaml option. Its values may be secrets

@@ -79,6 +79,24 @@ pub struct RawImages {
     pub postgres: Option<String>,
 }
 
+/// `registry_mirror:` as written: one mirror, or an ordered list of them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum MirrorSetting {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `federation:` as written.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawFederation {
+    /// Synapse's `federation_domain_whitelist`: only these servers may federate with this one.
+    pub allow: Option<Vec<String>>,
+    /// Extra PEM root certificates Synapse trusts for outbound federation TLS.
+    pub ca_roots: Option<Vec<PathBuf>>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemorySetting {
     Auto,
@@ -112,7 +130,7 @@ pub struct RawConfig {
     pub acme: RawAcme,
     pub registration: Option<Registration>,
     pub images: RawImages,
-    pub registry_mirror: Option<String>,
+    pub registry_mirror: Option<MirrorSetting>,
     pub trusted_key_servers: Option<Vec<String>>,
     pub synapse_port: Option<u16>,
     pub memory_mb: Option<MemorySetting>,
@@ -125,6 +143,7 @@ pub struct RawConfig {
     pub public_address: Option<String>,
     pub serve_server_name: Option<bool>,
     pub instance: Option<String>,
+    pub federation: RawFederation,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -146,6 +165,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "memory_mb",
     "synapse",
     "instance",
+    "federation",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -190,6 +210,7 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "serve_server_name" => raw.serve_server_name = field(&key, value, problems),
             "public_address" => raw.public_address = field(&key, value, problems),
             "instance" => raw.instance = field(&key, value, problems),
+            "federation" => raw.federation = field(&key, value, problems).unwrap_or_default(),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

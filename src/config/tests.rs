@@ -306,3 +306,94 @@ fn metrics_listener_is_off_unless_given_an_address() {
     assert_eq!(p[0].path, "listen.metrics", "{p:#?}");
     assert!(p[0].message.contains("not an address:port"), "{p:#?}");
 }
+
+#[test]
+fn no_notary_by_default_and_a_configured_one_is_kept() {
+    assert!(
+        parse_str("domain: x.org\n")
+            .unwrap()
+            .trusted_key_servers
+            .is_empty()
+    );
+    let c = parse_str("domain: x.org\ntrusted_key_servers: [Matrix.org]\n").unwrap();
+    assert_eq!(c.trusted_key_servers, ["matrix.org"]);
+}
+
+#[test]
+fn mirrors_are_tried_in_order_and_docker_io_is_the_hub_itself() {
+    let c = parse_str(
+        "domain: x.org\nregistry_mirror: [m1.example:5000, m2.example/hub/, docker.io]\nimages: {postgres: 'registry.example.com/pg:15.4'}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.synapse_candidates,
+        [
+            format!("m1.example:5000/{DEFAULT_SYNAPSE_IMAGE}"),
+            format!("m2.example/hub/{DEFAULT_SYNAPSE_IMAGE}"),
+            DEFAULT_SYNAPSE_IMAGE.to_string(),
+        ]
+    );
+    assert_eq!(c.synapse_image, c.synapse_candidates[0]);
+    assert_eq!(
+        c.postgres_candidates,
+        ["registry.example.com/pg:15.4"],
+        "an image naming its own registry ignores the mirrors"
+    );
+    // The single string of older configs still works; no mirror means the image itself.
+    let one = parse_str("domain: x.org\nregistry_mirror: m1.example\n").unwrap();
+    assert_eq!(
+        one.postgres_candidates,
+        [format!("m1.example/{DEFAULT_POSTGRES_IMAGE}")]
+    );
+    let none = parse_str("domain: x.org\n").unwrap();
+    assert_eq!(none.postgres_candidates, [DEFAULT_POSTGRES_IMAGE]);
+}
+
+#[test]
+fn bad_mirrors_are_reported_by_position() {
+    let p =
+        problems("domain: x.org\nregistry_mirror: [ok.example, 'https://m.example', ok.example]\n");
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["registry_mirror[1]", "registry_mirror[2]"],
+        "{p:#?}"
+    );
+    assert!(p[0].hint.as_deref().unwrap().contains("without a scheme"));
+    let p = problems("domain: x.org\nregistry_mirror: []\n");
+    assert_eq!(p[0].path, "registry_mirror");
+}
+
+#[test]
+fn federation_allow_list_and_ca_roots() {
+    let c = parse_str(
+        "domain: x.org\nfederation:\n  allow: [A.test, 'b.test:8448']\n  ca_roots: [/etc/matrixbox/ca.pem]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.federation.allow.as_deref(),
+        Some(&["a.test".to_string(), "b.test:8448".to_string()][..])
+    );
+    assert_eq!(c.federation.ca_roots, [Path::new("/etc/matrixbox/ca.pem")]);
+    assert_eq!(
+        parse_str("domain: x.org\n").unwrap().federation,
+        Federation::default()
+    );
+
+    let p = problems(
+        "domain: x.org\nfederation:\n  allow: [ok.test, 'https://bad', 'c.test:0']\n  ca_roots: [relative.pem]\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "federation.allow[1]",
+            "federation.allow[2]",
+            "federation.ca_roots[0]"
+        ],
+        "{p:#?}"
+    );
+    let p = problems("domain: x.org\nfederation: {alow: [a.test]}\n");
+    assert_eq!(p[0].path, "federation.alow");
+    assert!(p[0].hint.as_deref().unwrap().contains("allow"), "{p:#?}");
+}

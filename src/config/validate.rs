@@ -7,8 +7,8 @@ use super::defaults::{
     DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB, is_private_name,
 };
 use super::error::{Problem, problem};
-use super::raw::{MemorySetting, RawConfig};
-use super::{Acme, Config, Directory, Listen, TlsFiles};
+use super::raw::{MemorySetting, MirrorSetting, RawConfig, RawFederation};
+use super::{Acme, Config, Directory, Federation, Listen, TlsFiles};
 
 pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
     let domain = match raw.domain {
@@ -35,46 +35,47 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             Some("Let's Encrypt uses it for expiry warnings, e.g. `me@example.com`".into()),
         ));
     }
-    let mirror = raw
-        .registry_mirror
-        .as_deref()
-        .map(|m| m.trim_end_matches('/'));
-    if let Some(m) = mirror
-        && (m.contains("://") || m.is_empty() || m.contains(char::is_whitespace))
-    {
-        problems.push(problem(
-            "registry_mirror",
-            format!("`{m}` is not a registry prefix"),
-            Some(
-                "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com`"
-                    .into(),
-            ),
-        ));
-    }
-    let synapse_image = check_image(
+    let mirrors = check_mirrors(raw.registry_mirror, problems);
+    let images = |path: &str, written: Option<&str>, default: &str, problems: &mut Vec<Problem>| {
+        let written = written.unwrap_or(default);
+        let candidates: Vec<String> = match mirrors.as_slice() {
+            [] => vec![check_image(path, written, None, problems)?],
+            _ => {
+                // One problem per image, not one per mirror.
+                let first = check_image(path, written, mirrors[0].as_deref(), problems)?;
+                let rest = mirrors[1..]
+                    .iter()
+                    .map(|m| with_mirror(written, m.as_deref()));
+                let mut all: Vec<String> = std::iter::once(first).chain(rest).collect();
+                all.dedup();
+                all
+            }
+        };
+        Some(candidates)
+    };
+    let synapse_candidates = images(
         "images.synapse",
-        raw.images
-            .synapse
-            .as_deref()
-            .unwrap_or(DEFAULT_SYNAPSE_IMAGE),
-        mirror,
+        raw.images.synapse.as_deref(),
+        DEFAULT_SYNAPSE_IMAGE,
         problems,
     );
-    let postgres_image = check_image(
+    let postgres_candidates = images(
         "images.postgres",
-        raw.images
-            .postgres
-            .as_deref()
-            .unwrap_or(DEFAULT_POSTGRES_IMAGE),
-        mirror,
+        raw.images.postgres.as_deref(),
+        DEFAULT_POSTGRES_IMAGE,
         problems,
     );
+    // No notary by default: keys come from each origin server itself, so a default installation
+    // contacts no server its users did not talk to.
     let trusted_key_servers = raw
         .trusted_key_servers
-        .unwrap_or_else(|| vec!["matrix.org".into()]);
-    for (i, server) in trusted_key_servers.iter().enumerate() {
-        check_domain(&format!("trusted_key_servers[{i}]"), server, problems);
-    }
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, server)| {
+            check_domain(&format!("trusted_key_servers[{i}]"), server, problems)
+        })
+        .collect();
     // Synapse listens on a UNIX socket now (see `synapse::upstream`); there is no port to set.
     let ignored_keys = raw
         .synapse_port
@@ -204,7 +205,9 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             Some(format!("e.g. `{DEFAULT_INSTANCE}` or `matrix-2`: lowercase letters, digits and `-`, starting with a letter, at most {MAX_INSTANCE_LEN} characters")),
         ));
     }
+    let federation = check_federation(raw.federation, problems);
     Some(Config {
+        federation,
         instance,
         public_address,
         listen,
@@ -223,12 +226,119 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         server_name: server_name?,
         acme_email: raw.acme.email,
         registration: raw.registration.unwrap_or_default(),
-        synapse_image: synapse_image?,
-        postgres_image: postgres_image?,
+        synapse_image: synapse_candidates.as_ref()?[0].clone(),
+        postgres_image: postgres_candidates.as_ref()?[0].clone(),
+        synapse_candidates: synapse_candidates?,
+        postgres_candidates: postgres_candidates?,
         trusted_key_servers,
         ignored_keys,
         memory_mb,
         synapse_overrides: raw.synapse.unwrap_or_default(),
+    })
+}
+
+/// Registry that `docker.io` in `registry_mirror:` names: Docker Hub itself, tried without a prefix.
+const UPSTREAM: &str = "docker.io";
+
+/// `registry_mirror:` (one or a list) -> the prefixes pulls try in order; `None` is Docker Hub
+/// itself, listed as `docker.io`. Without a list, Docker Hub alone.
+fn check_mirrors(
+    setting: Option<MirrorSetting>,
+    problems: &mut Vec<Problem>,
+) -> Vec<Option<String>> {
+    let written: Vec<(String, String)> = match setting {
+        None => return vec![],
+        Some(MirrorSetting::One(m)) => vec![("registry_mirror".into(), m)],
+        Some(MirrorSetting::Many(list)) => {
+            if list.is_empty() {
+                problems.push(problem(
+                    "registry_mirror",
+                    "the list is empty",
+                    Some(
+                        "list at least one mirror, or remove the key to pull from Docker Hub"
+                            .into(),
+                    ),
+                ));
+            }
+            list.into_iter()
+                .enumerate()
+                .map(|(i, m)| (format!("registry_mirror[{i}]"), m))
+                .collect()
+        }
+    };
+    let mut mirrors: Vec<Option<String>> = Vec::new();
+    for (path, m) in written {
+        let m = m.trim_end_matches('/');
+        if m.contains("://") || m.is_empty() || m.contains(char::is_whitespace) {
+            problems.push(problem(
+                path,
+                format!("`{m}` is not a registry prefix"),
+                Some(
+                    "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com` (`docker.io` is Docker Hub itself)"
+                        .into(),
+                ),
+            ));
+            continue;
+        }
+        let mirror = (m != UPSTREAM).then(|| m.to_string());
+        if mirrors.contains(&mirror) {
+            problems.push(problem(path, format!("`{m}` is listed twice"), None));
+            continue;
+        }
+        mirrors.push(mirror);
+    }
+    mirrors
+}
+
+/// `federation:`: the allow-list's names checked like `server_name`, CA roots absolute and PEM.
+fn check_federation(raw: RawFederation, problems: &mut Vec<Problem>) -> Federation {
+    let allow = raw.allow.map(|names| {
+        names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                check_server_name(&format!("federation.allow[{i}]"), name, problems)
+            })
+            .collect()
+    });
+    let ca_roots = raw.ca_roots.unwrap_or_default();
+    for (i, root) in ca_roots.iter().enumerate() {
+        if !root.is_absolute() {
+            problems.push(problem(
+                format!("federation.ca_roots[{i}]"),
+                format!("`{}` is not an absolute path", root.display()),
+                Some(
+                    "write the full path of a PEM file, e.g. `/etc/matrixbox/private-ca.pem`"
+                        .into(),
+                ),
+            ));
+        }
+    }
+    Federation { allow, ca_roots }
+}
+
+/// A server name as federation writes it: a host name with an optional port.
+fn check_server_name(path: &str, name: &str, problems: &mut Vec<Problem>) -> Option<String> {
+    let (host, port) = match name.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, Some(port)),
+        _ => (name, None),
+    };
+    if let Some(port) = port
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        problems.push(problem(
+            path,
+            format!("`{name}` has no valid port"),
+            Some(
+                "write a server name as in user IDs, e.g. `example.com` or `example.com:8448`"
+                    .into(),
+            ),
+        ));
+        return None;
+    }
+    check_domain(path, host, problems).map(|h| match port {
+        Some(p) => format!("{h}:{p}"),
+        None => h,
     })
 }
 

@@ -157,6 +157,57 @@ pub fn save(path: &Path, record: &Record) -> Result<(), FsError> {
     fsio::write_atomic(path, &json, 0o600)
 }
 
+/// Registry digests an `images import` archive vouched for, by image ID: a loaded image has no
+/// registry digest of its own, and its pin is checked against these once its ID is verified.
+pub type Vouched = BTreeMap<String, Vec<String>>;
+
+/// The vouched digests live next to the record.
+pub fn vouched_path(record: &Path) -> std::path::PathBuf {
+    record.with_file_name("image-imports.json")
+}
+
+pub fn load_vouched(path: &Path) -> Result<Vouched, FsError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| FsError {
+            action: "parse the imported image digests",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vouched::new()),
+        Err(source) => Err(FsError {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+pub fn save_vouched(path: &Path, vouched: &Vouched) -> Result<(), FsError> {
+    let mut json = serde_json::to_vec_pretty(vouched).expect("a string map always serialises");
+    json.push(b'\n');
+    fsio::write_atomic(path, &json, 0o600)
+}
+
+/// Whether an import vouched that the image `observed` is the one `digest` names.
+pub fn vouches(vouched: &Vouched, observed: &ImageDigests, digest: &str) -> bool {
+    observed.has(digest)
+        || vouched
+            .get(&observed.id)
+            .is_some_and(|d| d.iter().any(|d| d == digest))
+}
+
+/// `observed` with the vouched digests added as `reference`'s repository digests.
+pub fn with_vouched(observed: &ImageDigests, reference: &str, vouched: &Vouched) -> ImageDigests {
+    let mut out = observed.clone();
+    let repo = repository(reference);
+    for digest in vouched.get(&observed.id).into_iter().flatten() {
+        if !out.has(digest) {
+            out.repo_digests.push(format!("{repo}@{digest}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +345,27 @@ mod tests {
             judge(REF, Some(A), None, &pulled(A)),
             Verdict::Record(A.into())
         );
+    }
+
+    #[test]
+    fn vouched_digests_count_for_the_image_id_they_were_vouched_for() {
+        let mut vouched = Vouched::new();
+        vouched.insert(ID.into(), vec![A.into()]);
+        assert!(vouches(&vouched, &local(), A));
+        assert!(!vouches(&vouched, &local(), B));
+        let other = ImageDigests {
+            repo_digests: vec![],
+            id: "sha256:22".into(),
+        };
+        assert!(!vouches(&vouched, &other, A), "only for the verified ID");
+        let seen = with_vouched(&local(), REF, &vouched);
+        assert_eq!(judge(REF, Some(A), None, &seen), Verdict::Record(A.into()));
+        assert_eq!(seen.primary(REF), A);
+        let dir = tempfile::tempdir().unwrap();
+        let path = vouched_path(&dir.path().join("image-digests.json"));
+        assert!(load_vouched(&path).unwrap().is_empty());
+        save_vouched(&path, &vouched).unwrap();
+        assert_eq!(load_vouched(&path).unwrap(), vouched);
     }
 
     #[test]

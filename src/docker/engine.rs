@@ -1,7 +1,6 @@
 //! The Docker Engine API through bollard: connection and version check, containers, images, exec, logs.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
@@ -17,7 +16,7 @@ use bollard::query_parameters::{
 };
 use futures_util::{Stream, StreamExt};
 
-use super::digests::{self, ImageDigests, Verdict};
+use super::digests::ImageDigests;
 use super::{ContainerSpec, INSTANCE_LABEL, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
 use crate::diagnostic::Diagnostic;
 use crate::fsio::FsError;
@@ -44,6 +43,12 @@ pub enum DockerError {
     },
     #[error("image {image} is not on this host and pulling it failed: {message}")]
     PullFailed { image: String, message: String },
+    #[error("{}", super::messages::no_mirror(image, attempts))]
+    NoMirrorAnswered {
+        image: String,
+        /// (reference tried, why it failed), in the order tried.
+        attempts: Vec<(String, String)>,
+    },
     #[error("cannot publish {object} on 127.0.0.1:{port}: the port is already in use")]
     PortInUse { object: String, port: u16 },
     #[error("image {image} is pinned to digest {expected}, but its tag names {found}")]
@@ -70,7 +75,8 @@ impl Diagnostic for DockerError {
         Some(match self {
             DockerError::Unreachable { .. } => "install and start Docker (`apt install docker.io && systemctl start docker`), or point DOCKER_HOST at a running engine".into(),
             DockerError::TooOld { .. } => "upgrade Docker to 20.10 or newer (Debian 12's docker.io is new enough)".into(),
-            DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml or load the image with `docker load`, then run again".into(),
+            DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml, or bring the images with `matrixbox images export` on a connected host and `matrixbox images import` here, then run again".into(),
+            DockerError::NoMirrorAnswered { .. } => super::messages::no_mirror_hint(),
             DockerError::PortInUse { port, .. } => format!("stop what listens on port {port} (`ss -ltnp | grep :{port}`), then run again"),
             DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
             DockerError::DigestMismatch { found, .. } => format!("check the digest after `@` under `images:` in matrixbox.yaml; if you trust the image the tag names now, pin `@{found}` instead, and run again"),
@@ -110,7 +116,7 @@ pub struct ContainerEvent {
 /// Cheap to clone: the connection pool is shared.
 #[derive(Clone)]
 pub struct Engine {
-    docker: Docker,
+    pub(super) docker: Docker,
     host: String,
 }
 
@@ -303,74 +309,6 @@ impl Engine {
             })),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(api_error("inspect image", image)(e)),
-        }
-    }
-
-    /// Pulls `image` only when the engine does not have it yet, then checks its digest against
-    /// the pin (`name:tag@sha256:…`) and against `record`, the digest the tag had when first used,
-    /// recording it the first time. Checked on every call: a local tag can change too.
-    pub async fn ensure_image(&self, image: &str, record: &Path) -> Result<(), DockerError> {
-        let observed = match self.image_digests(image).await? {
-            Some(observed) => observed,
-            None => {
-                if let Err(e) = super::pull::pull(&self.docker, image).await {
-                    return Err(self.explain_pinned_pull(image, e).await);
-                }
-                self.image_digests(image)
-                    .await?
-                    .ok_or_else(|| DockerError::PullFailed {
-                        image: image.to_string(),
-                        message: "the engine reported success but has no such image".into(),
-                    })?
-            }
-        };
-        let (reference, pinned) = digests::split_pin(image);
-        let mut recorded = digests::load(record)?;
-        match digests::judge(
-            reference,
-            pinned,
-            recorded.get(reference).map(String::as_str),
-            &observed,
-        ) {
-            Verdict::Accept => Ok(()),
-            Verdict::Record(digest) => {
-                tracing::info!(image, digest, "recording the image's digest");
-                recorded.insert(reference.to_string(), digest);
-                Ok(digests::save(record, &recorded)?)
-            }
-            Verdict::PinMismatch { found } => Err(DockerError::DigestMismatch {
-                image: image.to_string(),
-                expected: pinned.unwrap_or_default().to_string(),
-                found,
-            }),
-            Verdict::Changed { recorded, found } => Err(DockerError::DigestChanged {
-                image: image.to_string(),
-                recorded,
-                found,
-                record: record.display().to_string(),
-            }),
-        }
-    }
-
-    /// A pinned pull fails when the registry has no such digest under that name; pulling the
-    /// tag alone then tells what it names, so the error can show both digests.
-    async fn explain_pinned_pull(&self, image: &str, failure: DockerError) -> DockerError {
-        let (reference, Some(expected)) = digests::split_pin(image) else {
-            return failure;
-        };
-        if !digests::has_tag(reference) || super::pull::pull(&self.docker, reference).await.is_err()
-        {
-            return failure;
-        }
-        match self.image_digests(reference).await {
-            // The tag does name the pin: the pinned pull failed for another reason.
-            Ok(Some(observed)) if observed.has(expected) => failure,
-            Ok(Some(observed)) => DockerError::DigestMismatch {
-                image: image.to_string(),
-                expected: expected.to_string(),
-                found: observed.primary(reference),
-            },
-            _ => failure,
         }
     }
 

@@ -1,7 +1,10 @@
 //! Containers: the desired spec, what the engine reports, and reconciling one into the other.
 
+pub mod archive;
 pub mod digests;
 pub mod engine;
+mod messages;
+mod mirrors;
 mod pull;
 
 use serde::Serialize;

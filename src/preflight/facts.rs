@@ -143,8 +143,9 @@ pub async fn gather(target: &Target) -> Facts {
             AcmeTarget::OwnFiles => AcmeFacts::OwnFiles,
         }
     };
+    let references: Vec<String> = target.images.iter().flatten().cloned().collect();
     let (docker, dns, acme) = tokio::join!(
-        gather_docker(&target.images),
+        gather_docker(&references),
         dns::lookup_all(&target.names),
         acme_probe
     );
@@ -321,9 +322,28 @@ pub fn registry_of(image: &str) -> String {
     }
 }
 
-async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Registry> {
+/// Where a registry's API answers. Docker Hub's lives on its own host; Docker speaks plain HTTP
+/// to registries on loopback (its default insecure range), HTTPS to every other. Any HTTP answer
+/// (401 included) means reachable.
+pub fn registry_url(host: &str) -> String {
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let loopback = name == "localhost"
+        || name
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match host {
+        DOCKER_HUB => "https://registry-1.docker.io/v2/".into(),
+        _ if loopback => format!("http://{host}/v2/"),
+        _ => format!("https://{host}/v2/"),
+    }
+}
+
+/// Each registry the images' candidates pull from, probed unless every image it would serve is
+/// already on the engine under one of its names (a copy from another mirror counts).
+async fn gather_registries(images: &[Vec<String>], docker: &DockerFacts) -> Vec<Registry> {
     let mut registries: Vec<Registry> = Vec::new();
-    for image in images {
+    for image in images.iter().flatten() {
         let host = registry_of(image);
         match registries.iter_mut().find(|r| r.host == host) {
             Some(r) => r.images.push(image.clone()),
@@ -334,23 +354,23 @@ async fn gather_registries(images: &[String], docker: &DockerFacts) -> Vec<Regis
             }),
         }
     }
-    let present = |image: &String| {
+    let on_engine = |reference: &String| {
         docker
             .engine
             .as_ref()
-            .is_ok_and(|e| e.images.iter().any(|(i, p)| i == image && *p))
+            .is_ok_and(|e| e.images.iter().any(|(i, p)| i == reference && *p))
+    };
+    let present = |reference: &String| {
+        images
+            .iter()
+            .filter(|candidates| candidates.contains(reference))
+            .all(|candidates| candidates.iter().any(on_engine))
     };
     let probes = registries.iter().map(|r| async {
         if r.images.iter().all(present) {
             return None;
         }
-        // Docker Hub's API lives on its own host; any HTTP answer (401 included) means reachable.
-        let url = if r.host == DOCKER_HUB {
-            "https://registry-1.docker.io/v2/".to_string()
-        } else {
-            format!("https://{}/v2/", r.host)
-        };
-        Some(probe::get(&url, None).await)
+        Some(probe::get(&registry_url(&r.host), None).await)
     });
     let results = futures_util::future::join_all(probes).await;
     for (registry, probe) in registries.iter_mut().zip(results) {
@@ -436,5 +456,14 @@ mod tests {
         );
         assert_eq!(registry_of("ghcr.io/element-hq/synapse:v1"), "ghcr.io");
         assert_eq!(registry_of("localhost/pg:15"), "localhost");
+    }
+
+    #[test]
+    fn registry_urls_follow_dockers_rules() {
+        assert_eq!(registry_url(DOCKER_HUB), "https://registry-1.docker.io/v2/");
+        assert_eq!(registry_url("m.example:5000"), "https://m.example:5000/v2/");
+        assert_eq!(registry_url("127.0.0.1:5000"), "http://127.0.0.1:5000/v2/");
+        assert_eq!(registry_url("localhost:5000"), "http://localhost:5000/v2/");
+        assert_eq!(registry_url("[::1]:5000"), "http://[::1]:5000/v2/");
     }
 }

@@ -165,10 +165,10 @@ messages! {
     AcmeUnreachableFix => "certificates cannot be issued until this host reaches {0} over HTTPS: check the firewall and any proxy",
         "在本机能通过 HTTPS 访问 {0} 之前无法签发证书：请检查防火墙和代理";
     ImagesPresent => "the images are already on this host: {0}", "镜像已在本机：{0}";
-    RegistryHubFix => "set `registry_mirror:` in matrixbox.yaml to a mirror this host can reach, or load the images offline: `docker save {0} -o images.tar` on a connected host, copy the file here, then `docker load -i images.tar`",
-        "请在 matrixbox.yaml 中把 `registry_mirror:` 设为本机能访问的镜像加速地址，或离线导入镜像：在能联网的主机上 `docker save {0} -o images.tar`，把文件复制到本机后执行 `docker load -i images.tar`";
-    RegistryOtherFix => "make {1} reachable from this host, or load the images offline: `docker save {0} -o images.tar` on a connected host, copy the file here, then `docker load -i images.tar`",
-        "请确保本机能访问 {1}，或离线导入镜像：在能联网的主机上 `docker save {0} -o images.tar`，把文件复制到本机后执行 `docker load -i images.tar`";
+    RegistryHubFix => "set `registry_mirror:` in matrixbox.yaml to mirrors this host can reach (a list, tried in order), or bring the images offline: `matrixbox images export images.tar` on a connected host, copy the file here, then `matrixbox images import images.tar` (needed: {0})",
+        "请在 matrixbox.yaml 中把 `registry_mirror:` 设为本机能访问的镜像加速地址（可写成列表，按顺序尝试），或离线导入镜像：在能联网的主机上执行 `matrixbox images export images.tar`，把文件复制到本机后执行 `matrixbox images import images.tar`（所需镜像：{0}）";
+    RegistryOtherFix => "make one of {1} reachable from this host, or bring the images offline: `matrixbox images export images.tar` on a connected host, copy the file here, then `matrixbox images import images.tar` (needed: {0})",
+        "请确保本机能访问 {1} 中的至少一个，或离线导入镜像：在能联网的主机上执行 `matrixbox images export images.tar`，把文件复制到本机后执行 `matrixbox images import images.tar`（所需镜像：{0}）";
 
     // Existing installation.
     InstallNone => "none in {0}: this is a fresh installation", "{0} 中没有：这是全新安装";

@@ -80,8 +80,8 @@ pub struct Target {
     /// (role, address) of every listener: http, https, federation, metrics.
     pub listen: Vec<(&'static str, SocketAddr)>,
     pub acme: AcmeTarget,
-    /// Image references as the engine will be asked for them (mirror applied).
-    pub images: Vec<String>,
+    /// Each image's references as pulls try them, one per registry mirror, in order.
+    pub images: Vec<Vec<String>>,
     pub public_address: Option<IpAddr>,
     /// `memory_mb:` from the config, which sizes PostgreSQL and Synapse instead of the host's.
     pub memory_mb: Option<u64>,
@@ -114,7 +114,10 @@ impl Target {
             names: config.tls_names(),
             listen,
             acme,
-            images: vec![config.postgres_image.clone(), config.synapse_image.clone()],
+            images: vec![
+                config.postgres_candidates.clone(),
+                config.synapse_candidates.clone(),
+            ],
             public_address: config.public_address,
             memory_mb: config.memory_mb,
             upstream: config.external_upstream.as_ref().map(|u| u.to_string()),
@@ -137,8 +140,8 @@ impl Target {
                 ca_root: None,
             },
             images: vec![
-                config::DEFAULT_POSTGRES_IMAGE.into(),
-                config::DEFAULT_SYNAPSE_IMAGE.into(),
+                vec![config::DEFAULT_POSTGRES_IMAGE.into()],
+                vec![config::DEFAULT_SYNAPSE_IMAGE.into()],
             ],
             public_address: None,
             memory_mb: None,

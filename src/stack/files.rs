@@ -8,7 +8,7 @@ impl Stack {
     /// Writes Synapse's files (only those that changed) off the async runtime and returns the spec
     /// that mounts them.
     pub(super) async fn prepare_synapse_files(&self) -> Result<ContainerSpec, StackError> {
-        let files = self.synapse_files();
+        let files = self.synapse_files()?;
         let digest = files_digest(&files);
         let paths = self.paths.clone();
         blocking(move || write_synapse_files(&paths, &files)).await?;

@@ -73,6 +73,8 @@ pub enum StackError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    FederationCa(#[from] crate::synapse::federation::CaRootError),
     #[error("PostgreSQL ({container}) {reason}; its last log lines:\n{logs}")]
     PostgresUnhealthy {
         container: String,
@@ -109,6 +111,7 @@ impl Diagnostic for StackError {
         Some(match self {
             StackError::Docker(e) => return e.hint(),
             StackError::Fs(e) => return e.hint(),
+            StackError::FederationCa(e) => return e.hint(),
             StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
             StackError::WrongLocale { container, .. } => format!(
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
@@ -154,6 +157,16 @@ pub struct Stack {
     pub tuning: Tuning,
     /// The database's locale cannot change under a running container: checked once per container.
     locale_verified: AtomicBool,
+    /// The references the containers run (which mirror's copy of each image): the first
+    /// candidates until `up` or `resolve_images` finds what the engine has.
+    images: std::sync::Mutex<Images>,
+}
+
+/// The image references the containers are made from.
+#[derive(Debug, Clone)]
+pub struct Images {
+    pub postgres: String,
+    pub synapse: String,
 }
 
 /// What one reconcile pass did.
@@ -171,6 +184,10 @@ impl Stack {
             .unwrap_or(1024);
         let tuning = tuning::for_memory(memory);
         Stack {
+            images: std::sync::Mutex::new(Images {
+                postgres: config.postgres_image.clone(),
+                synapse: config.synapse_image.clone(),
+            }),
             names: Names::of(&config.instance),
             config,
             paths,
@@ -185,12 +202,15 @@ impl Stack {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
         self.check_postgres_major().await?;
         let record = self.paths.image_digests();
-        engine
-            .ensure_image(&self.config.postgres_image, &record)
-            .await?;
-        engine
-            .ensure_image(&self.config.synapse_image, &record)
-            .await?;
+        let images = Images {
+            postgres: engine
+                .ensure_image(&self.config.postgres_candidates, &record)
+                .await?,
+            synapse: engine
+                .ensure_image(&self.config.synapse_candidates, &record)
+                .await?,
+        };
+        *self.images.lock().expect("never poisoned") = images;
         let names = &self.names;
         engine
             .ensure_network(&names.network, &names.instance)
@@ -227,9 +247,30 @@ impl Stack {
         Ok(None)
     }
 
+    /// Finds which copy of each image the engine has (no pulling), for the specs that `status`
+    /// and `down` compare and stop.
+    pub async fn resolve_images(&self, engine: &Engine) -> Result<(), DockerError> {
+        let record = self.paths.image_digests();
+        let images = Images {
+            postgres: engine
+                .resolve_local(&self.config.postgres_candidates, &record)
+                .await?,
+            synapse: engine
+                .resolve_local(&self.config.synapse_candidates, &record)
+                .await?,
+        };
+        *self.images.lock().expect("never poisoned") = images;
+        Ok(())
+    }
+
+    /// The image references the containers are made from.
+    pub fn images(&self) -> Images {
+        self.images.lock().expect("never poisoned").clone()
+    }
+
     /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
     pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
-        let synapse = self.desired_synapse_spec();
+        let synapse = self.desired_synapse_spec()?;
         let postgres = self.postgres_spec();
         for spec in [synapse, postgres] {
             if engine.inspect(&spec.name).await?.is_some_and(|o| o.running) {
@@ -363,5 +404,57 @@ mod tests {
             ("matrixbox", "matrixbox-postgres", "matrixbox-synapse")
         );
         assert_eq!(Names::of("two").synapse, "two-synapse");
+    }
+
+    #[test]
+    fn federation_ca_roots_become_a_file_in_synapses_config_and_change_its_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("private-ca.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+        let stack = |extra: &str| {
+            let config = crate::config::parse(
+                &format!("domain: a.test\n{extra}"),
+                std::path::Path::new("t.yaml"),
+            )
+            .unwrap();
+            let secrets = Secrets {
+                postgres_password: "p".into(),
+                registration_shared_secret: "r".into(),
+                macaroon_secret_key: "m".into(),
+                form_secret: "f".into(),
+                signing_key: "ed25519 a_abc SEED".into(),
+            };
+            Stack::new(
+                config,
+                Paths::new("/x.yaml", dir.path().join("state")),
+                secrets,
+            )
+        };
+        let plain = stack("");
+        let with_ca = stack(&format!("federation: {{ca_roots: [{}]}}\n", ca.display()));
+        let names = |s: &Stack| -> Vec<&'static str> {
+            s.synapse_files().unwrap().iter().map(|f| f.0).collect()
+        };
+        assert!(!names(&plain).contains(&synapse::federation::CA_BUNDLE));
+        let files = with_ca.synapse_files().unwrap();
+        let (_, bundle, mode) = files
+            .iter()
+            .find(|f| f.0 == synapse::federation::CA_BUNDLE)
+            .unwrap();
+        assert_eq!(*mode, 0o640);
+        assert!(bundle.contains(&format!("# {}", ca.display())));
+        assert_ne!(
+            plain.desired_synapse_spec().unwrap().hash(),
+            with_ca.desired_synapse_spec().unwrap().hash(),
+            "a change of roots restarts Synapse"
+        );
+        let missing = stack("federation: {ca_roots: [/nonexistent/ca.pem]}\n");
+        assert!(matches!(
+            missing.desired_synapse_spec(),
+            Err(StackError::FederationCa(e)) if e.path == std::path::Path::new("/nonexistent/ca.pem")
+        ));
     }
 }

@@ -11,7 +11,7 @@ impl Stack {
         }
         ContainerSpec {
             name: self.names.postgres.clone(),
-            image: self.config.postgres_image.clone(),
+            image: self.images().postgres,
             env: vec![
                 format!("POSTGRES_USER={DB_SUPERUSER}"),
                 format!("POSTGRES_DB={DB_NAME}"),
@@ -74,7 +74,7 @@ impl Stack {
         let config = format!("{}/homeserver.yaml", synapse::CONFIG_MOUNT);
         ContainerSpec {
             name: self.names.synapse.clone(),
-            image: self.config.synapse_image.clone(),
+            image: self.images().synapse,
             env: vec![format!("SYNAPSE_CONFIG_PATH={config}")],
             // Twisted guards the socket with a lock naming Synapse's pid; after a kill, the
             // restarted Synapse has the same pid (1), takes the stale lock for its own and
@@ -126,8 +126,8 @@ impl Stack {
 
     /// Everything Synapse reads from its config dir: (file name, contents, mode). Owned by root,
     /// readable by Synapse's group.
-    pub(super) fn synapse_files(&self) -> [(&'static str, String, u32); 3] {
-        [
+    pub(super) fn synapse_files(&self) -> Result<Vec<(&'static str, String, u32)>, StackError> {
+        let mut files = vec![
             (
                 "homeserver.yaml",
                 synapse::render_homeserver(
@@ -144,12 +144,16 @@ impl Stack {
                 format!("{}\n", self.secrets.signing_key),
                 0o640,
             ),
-        ]
+        ];
+        if let Some(bundle) = synapse::federation::read_bundle(&self.config.federation)? {
+            files.push((synapse::federation::CA_BUNDLE, bundle, 0o640));
+        }
+        Ok(files)
     }
 
     /// The Synapse spec as it would be after writing its files now.
-    pub fn desired_synapse_spec(&self) -> ContainerSpec {
-        self.synapse_spec(files_digest(&self.synapse_files()))
+    pub fn desired_synapse_spec(&self) -> Result<ContainerSpec, StackError> {
+        Ok(self.synapse_spec(files_digest(&self.synapse_files()?)))
     }
 }
 

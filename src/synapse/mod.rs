@@ -1,6 +1,7 @@
 //! Synapse: rendering homeserver.yaml and its log config, and talking to its HTTP API.
 
 pub mod admin;
+pub mod federation;
 
 use crate::config::{Config, Registration};
 use crate::embedded;
@@ -58,6 +59,7 @@ pub fn render_homeserver(
         enable_metrics(&mut doc);
     }
     yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
+    guard_url_previews(&mut doc);
     format!("{HEADER}{}", yaml::to_string(&doc))
 }
 
@@ -75,6 +77,42 @@ fn enable_metrics(doc: &mut Value) {
         .and_then(Value::as_sequence_mut)
         .expect("the embedded template has one listener with resources");
     names.push("metrics".into());
+}
+
+/// Address ranges URL previews must never fetch from (Synapse's documented example list): a
+/// previewed link must not reach this host, its network or the cloud's metadata service.
+const PRIVATE_RANGES: &[&str] = &[
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "192.0.0.0/24",
+    "169.254.0.0/16",
+    "192.88.99.0/24",
+    "198.18.0.0/15",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+    "2001:db8::/32",
+    "ff00::/8",
+    "fec0::/10",
+];
+
+/// URL previews stay off unless the user turns them on under `synapse:`; then the private ranges
+/// are blocked unless the user chose their own list.
+fn guard_url_previews(doc: &mut Value) {
+    let enabled = doc["url_preview_enabled"].as_bool() == Some(true);
+    let Value::Mapping(m) = doc else { return };
+    let key = Value::from("url_preview_ip_range_blacklist");
+    if enabled && !m.contains_key(&key) {
+        let ranges = PRIVATE_RANGES.iter().map(|r| Value::from(*r)).collect();
+        m.insert(key, Value::Sequence(ranges));
+    }
 }
 
 pub fn render_log_config() -> String {
@@ -133,6 +171,7 @@ fn typed_settings(config: &Config, secrets: &Secrets, tuning: &Tuning, db_host: 
     let mut database = Mapping::new();
     database.insert("args".into(), Value::Mapping(args));
     set("database", Value::Mapping(database));
+    m.extend(federation::settings(&config.federation, CONFIG_MOUNT));
     m
 }
 
@@ -241,6 +280,67 @@ mod tests {
         );
         // Still one listener: nothing new is published on the host.
         assert_eq!(on["listeners"].as_sequence().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn nothing_phones_out_by_default() {
+        let out = render_homeserver(
+            &config("domain: matrix.example.com\n"),
+            &fixed_secrets(),
+            &tuning::for_memory(1024),
+            "db",
+        );
+        let doc = yaml::parse(&out).unwrap();
+        assert_eq!(doc["trusted_key_servers"], Value::Sequence(vec![]));
+        for off in [
+            "report_stats",
+            "url_preview_enabled",
+            "enable_3pid_lookup",
+            "allow_public_rooms_over_federation",
+        ] {
+            assert_eq!(doc[off], Value::from(false), "{off}");
+        }
+        for absent in [
+            "default_identity_server",
+            "url_preview_ip_range_blacklist",
+            "federation_domain_whitelist",
+            "federation_custom_ca_list",
+            "push",
+            "email",
+        ] {
+            assert!(doc.get(absent).is_none(), "{absent} is set: {out}");
+        }
+    }
+
+    #[test]
+    fn federation_options_golden() {
+        let c = config(
+            "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\nsynapse:\n  url_preview_enabled: true\n",
+        );
+        let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db");
+        crate::golden::assert_golden("homeserver.federation.yaml", &out);
+        let doc = yaml::parse(&out).unwrap();
+        let Value::Sequence(blocked) = &doc["url_preview_ip_range_blacklist"] else {
+            panic!("url previews turned on without a blacklist: {out}")
+        };
+        for range in ["10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7"] {
+            assert!(blocked.contains(&Value::from(range)), "{range}");
+        }
+        // A blacklist of the user's own is kept as written.
+        let own = config(
+            "domain: a.test\nsynapse:\n  url_preview_enabled: true\n  url_preview_ip_range_blacklist: [10.0.0.0/8]\n",
+        );
+        let doc = yaml::parse(&render_homeserver(
+            &own,
+            &fixed_secrets(),
+            &tuning::for_memory(1024),
+            "db",
+        ))
+        .unwrap();
+        assert_eq!(
+            doc["url_preview_ip_range_blacklist"],
+            Value::Sequence(vec!["10.0.0.0/8".into()])
+        );
     }
 
     #[test]

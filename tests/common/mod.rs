@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod pebble;
+pub mod registry;
 pub mod relay;
 
 pub use pebble::free_port;
@@ -100,6 +101,9 @@ impl Drop for InstanceObjects {
         }
     }
 }
+
+/// What `Instance::run_until_images` stops at.
+pub const AFTER_IMAGES: &str = "postgres-init";
 
 /// The domain every test instance is set up for; its certificate comes from the internal CA.
 pub const TEST_DOMAIN: &str = "matrix.test.internal";
@@ -196,6 +200,17 @@ impl Instance {
         let mut config = std::fs::read_to_string(self.config_path()).unwrap();
         config.push_str(text);
         std::fs::write(self.config_path(), config).unwrap();
+    }
+
+    /// Runs `run` with a file where PostgreSQL's init directory goes: `run` ensures and verifies
+    /// both images, then stops at that directory, before anything starts. Its error (which names
+    /// `AFTER_IMAGES`) proves the images were accepted.
+    pub fn run_until_images(&self) -> Output {
+        let blocker = self.state_dir().join(AFTER_IMAGES);
+        std::fs::write(&blocker, b"").unwrap();
+        let out = self.run(&["run"]);
+        std::fs::remove_file(&blocker).unwrap();
+        out
     }
 
     /// Starts `run` in the background; its output goes to `run-N.log` in the instance dir.

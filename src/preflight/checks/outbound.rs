@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{check, network_blocking};
 use crate::i18n::Lang;
-use crate::preflight::facts::{AcmeFacts, DOCKER_HUB, Facts, Registry};
+use crate::preflight::facts::{AcmeFacts, DOCKER_HUB, Facts, Registry, registry_of};
 use crate::preflight::messages::M;
 use crate::preflight::probe::{Probe, TimeSample};
 use crate::preflight::{Check, Status, Target};
@@ -174,33 +174,50 @@ pub fn registry(f: &Facts, t: &Target, l: Lang) -> Check {
             false,
         );
     }
-    let failed: Vec<(&Registry, &Probe, &String)> = probed
+    // Every registry probed, in the order pulls try them: which answers and which does not.
+    let evidence = probed
         .iter()
-        .filter_map(|(r, p)| p.result.as_ref().err().map(|e| (*r, *p, e)))
-        .collect();
-    let Some((first, _, _)) = failed.first() else {
-        let evidence = probed
-            .iter()
-            .filter_map(|(_, p)| {
-                p.result
-                    .as_ref()
-                    .ok()
-                    .map(|a| l.t(M::Reachable, &[&host_of(&p.url), &a.status]))
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        return check("registry", title, Status::Pass, evidence, None, false);
-    };
-    let evidence = failed
-        .iter()
-        .map(|(_, p, e)| l.t(M::Unreachable, &[&host_of(&p.url), e]))
+        .map(|(_, p)| match &p.result {
+            Ok(a) => l.t(M::Reachable, &[&host_of(&p.url), &a.status]),
+            Err(e) => l.t(M::Unreachable, &[&host_of(&p.url), e]),
+        })
         .collect::<Vec<_>>()
         .join("; ");
-    let images = first.images.join(" ");
-    let remedy = if first.host == DOCKER_HUB {
+    // Pulls fall back from mirror to mirror: an image is fine when any of its registries answers.
+    let answers = |host: &str| {
+        probed
+            .iter()
+            .any(|(r, p)| r.host == host && p.result.is_ok())
+    };
+    let unserved: Vec<&Vec<String>> = t
+        .images
+        .iter()
+        .filter(|candidates| {
+            let probed_here = |c: &String| probed.iter().any(|(r, _)| r.images.contains(c));
+            let on_engine = |c: &String| {
+                f.docker
+                    .engine
+                    .as_ref()
+                    .is_ok_and(|e| e.images.iter().any(|(i, p)| i == c && *p))
+            };
+            candidates.iter().any(probed_here)
+                && !candidates.iter().any(on_engine)
+                && !candidates.iter().any(|c| answers(&registry_of(c)))
+        })
+        .collect();
+    let Some(first) = unserved.first() else {
+        return check("registry", title, Status::Pass, evidence, None, false);
+    };
+    let images = unserved
+        .iter()
+        .map(|c| c[0].as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let hosts: Vec<String> = first.iter().map(|c| registry_of(c)).collect();
+    let remedy = if hosts.len() == 1 && hosts[0] == DOCKER_HUB {
         l.t(M::RegistryHubFix, &[&images])
     } else {
-        l.t(M::RegistryOtherFix, &[&images, &first.host])
+        l.t(M::RegistryOtherFix, &[&images, &hosts.join(", ")])
     };
     check(
         "registry",

@@ -45,7 +45,7 @@ fn target(mode: Mode) -> Target {
             url: "https://acme.test/dir".into(),
             ca_root: None,
         },
-        images: vec!["postgres:15".into()],
+        images: vec![vec!["postgres:15".into()]],
         public_address: None,
         memory_mb: None,
         upstream: None,
@@ -725,21 +725,32 @@ fn outbound_reachability_only_warns() {
             result: Err("timed out".into()),
         }),
     }];
-    let c = registry(&f, &target(Mode::Setup), EN);
+    let mut t = target(Mode::Setup);
+    t.images = vec![
+        vec!["postgres:15".into()],
+        vec!["matrixdotorg/synapse:v1".into()],
+    ];
+    if let Ok(engine) = &mut f.docker.engine {
+        engine.images = vec![("postgres:15".into(), false)];
+    }
+    let c = registry(&f, &t, EN);
     assert_eq!((c.status, c.blocking), (Status::Warn, false));
     let fix = c.remedy.unwrap();
     assert!(
         fix.contains("registry_mirror")
-            && fix.contains("docker save postgres:15 matrixdotorg/synapse:v1")
-            && fix.contains("docker load"),
+            && fix.contains("matrixbox images export images.tar")
+            && fix.contains("matrixbox images import images.tar")
+            && fix.contains("needed: postgres:15 matrixdotorg/synapse:v1"),
         "{fix}"
     );
     f.registries[0].host = "mirror.local:5000".into();
+    t.images = vec![vec!["mirror.local:5000/postgres:15".into()]];
+    f.registries[0].images = t.images[0].clone();
     assert!(
-        registry(&f, &target(Mode::Setup), EN)
+        registry(&f, &t, EN)
             .remedy
             .unwrap()
-            .contains("make mirror.local:5000 reachable")
+            .contains("make one of mirror.local:5000 reachable")
     );
     f.registries[0].probe = Some(Probe {
         url: "https://mirror.local:5000/v2/".into(),
@@ -749,8 +760,67 @@ fn outbound_reachability_only_warns() {
         }),
     });
     assert_eq!(
-        registry(&f, &target(Mode::Setup), EN).evidence,
+        registry(&f, &t, EN).evidence,
         "mirror.local:5000 answers (HTTP 401)"
+    );
+}
+
+/// Two mirrors, tried in order: preflight says which answers, and passes while one does.
+#[test]
+fn each_mirror_is_checked_and_one_answering_is_enough() {
+    let mut f = healthy();
+    let mirror = |host: &str, result: Result<Answer, String>| Registry {
+        host: host.into(),
+        images: vec![format!("{host}/postgres:15")],
+        probe: Some(Probe {
+            url: format!("https://{host}/v2/"),
+            result,
+        }),
+    };
+    let answer = Ok(Answer {
+        status: 200,
+        date: None,
+    });
+    f.registries = vec![
+        mirror("dead.example", Err("connection refused".into())),
+        mirror("live.example", answer),
+    ];
+    let mut t = target(Mode::Setup);
+    t.images = vec![vec![
+        "dead.example/postgres:15".into(),
+        "live.example/postgres:15".into(),
+    ]];
+    for (lang, expected) in [
+        (
+            EN,
+            "cannot reach dead.example: connection refused; live.example answers (HTTP 200)",
+        ),
+        (
+            Lang::ZhCn,
+            "无法访问 dead.example：connection refused；live.example 可访问（HTTP 200）",
+        ),
+    ] {
+        let c = registry(&f, &t, lang);
+        assert_eq!(c.status, Status::Pass);
+        assert_eq!(c.evidence.replace("; ", "；"), expected.replace("; ", "；"));
+    }
+    f.registries[1].probe.as_mut().unwrap().result = Err("timed out".into());
+    let c = registry(&f, &t, EN);
+    assert_eq!(c.status, Status::Warn);
+    assert_eq!(
+        c.evidence,
+        "cannot reach dead.example: connection refused; cannot reach live.example: timed out"
+    );
+    let fix = c.remedy.unwrap();
+    assert!(
+        fix.contains("make one of dead.example, live.example reachable"),
+        "{fix}"
+    );
+    assert!(
+        registry(&f, &t, Lang::ZhCn)
+            .remedy
+            .unwrap()
+            .contains("matrixbox images import images.tar")
     );
 }
 

@@ -1,0 +1,184 @@
+//! Federation settings in homeserver.yaml: the allow-list, and the CA bundle Synapse trusts for
+//! outbound federation (the system's roots plus `federation.ca_roots`).
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::config::Federation;
+use crate::yaml::{Mapping, Value};
+
+/// The bundle's name in Synapse's read-only config dir.
+pub const CA_BUNDLE: &str = "federation-ca.pem";
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use {} (federation.ca_roots) as a CA root: {reason}", path.display())]
+pub struct CaRootError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl crate::diagnostic::Diagnostic for CaRootError {
+    fn hint(&self) -> Option<String> {
+        Some("list PEM files with `-----BEGIN CERTIFICATE-----` blocks under `federation.ca_roots:` in matrixbox.yaml (e.g. your private CA's root), or remove the entry".into())
+    }
+}
+
+/// The settings `federation:` adds: `federation_domain_whitelist` when an allow-list is set, and
+/// `federation_custom_ca_list` (which replaces Synapse's roots) when extra roots are.
+pub fn settings(federation: &Federation, config_mount: &str) -> Mapping {
+    let mut m = Mapping::new();
+    if let Some(allow) = &federation.allow {
+        let names = allow.iter().map(|n| Value::from(n.as_str())).collect();
+        m.insert("federation_domain_whitelist".into(), Value::Sequence(names));
+    }
+    if !federation.ca_roots.is_empty() {
+        let bundle = format!("{config_mount}/{CA_BUNDLE}");
+        m.insert(
+            "federation_custom_ca_list".into(),
+            Value::Sequence(vec![bundle.into()]),
+        );
+    }
+    m
+}
+
+/// Reads `federation.ca_roots` and bundles them after the host's roots: Synapse's custom list
+/// replaces the system's, and federation with the public servers must keep working. `None` when
+/// no extra roots are configured.
+pub fn read_bundle(federation: &Federation) -> Result<Option<String>, CaRootError> {
+    if federation.ca_roots.is_empty() {
+        return Ok(None);
+    }
+    let mut extra = Vec::new();
+    for path in &federation.ca_roots {
+        let pem = std::fs::read(path).map_err(|e| CaRootError {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        extra.push((path.clone(), pem));
+    }
+    let system = rustls_native_certs::load_native_certs().certs;
+    bundle(&system, &extra).map(Some)
+}
+
+/// Pure: the system roots, then each extra file's certificates, as one PEM text. A file without a
+/// certificate, or with a broken one, is refused naming it.
+pub fn bundle(
+    system: &[CertificateDer<'_>],
+    extra: &[(PathBuf, Vec<u8>)],
+) -> Result<String, CaRootError> {
+    let mut out = String::new();
+    for cert in system {
+        push_pem(&mut out, cert);
+    }
+    for (path, pem) in extra {
+        let certs = certificates(path, pem)?;
+        out.push_str(&format!("# {}\n", path.display()));
+        for cert in &certs {
+            push_pem(&mut out, cert);
+        }
+    }
+    Ok(out)
+}
+
+fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, CaRootError> {
+    let error = |reason: String| CaRootError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| error(format!("invalid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(error("no certificate in the file".into()));
+    }
+    for cert in &certs {
+        x509_parser::parse_x509_certificate(cert)
+            .map_err(|e| error(format!("invalid certificate: {e}")))?;
+    }
+    Ok(certs)
+}
+
+fn push_pem(out: &mut String, cert: &CertificateDer<'_>) {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca() -> (CertificateDer<'static>, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        (cert.der().clone(), cert.pem())
+    }
+
+    #[test]
+    fn bundle_keeps_the_system_roots_first_and_adds_each_file() {
+        let (system, _) = ca();
+        let (_, extra_pem) = ca();
+        let out = bundle(
+            std::slice::from_ref(&system),
+            &[(PathBuf::from("/etc/private-ca.pem"), extra_pem.into_bytes())],
+        )
+        .unwrap();
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(out.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(certs.len(), 2);
+        assert_eq!(certs[0], system, "system roots come first, unchanged");
+        assert!(out.contains("# /etc/private-ca.pem\n"));
+    }
+
+    #[test]
+    fn files_without_certificates_are_refused_by_name() {
+        for bad in [
+            &b"not a pem"[..],
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let err = bundle(&[], &[(PathBuf::from("/etc/x.pem"), bad.to_vec())]).unwrap_err();
+            assert!(err.to_string().contains("/etc/x.pem"), "{err}");
+            assert!(
+                crate::diagnostic::Diagnostic::hint(&err)
+                    .unwrap()
+                    .contains("federation.ca_roots")
+            );
+        }
+        let err = read_bundle(&Federation {
+            allow: None,
+            ca_roots: vec!["/nonexistent/ca.pem".into()],
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn settings_follow_the_config() {
+        assert!(settings(&Federation::default(), "/config").is_empty());
+        let m = settings(
+            &Federation {
+                allow: Some(vec!["a.test".into(), "b.test:8448".into()]),
+                ca_roots: vec!["/etc/ca.pem".into()],
+            },
+            "/config",
+        );
+        assert_eq!(
+            m[&Value::from("federation_domain_whitelist")],
+            Value::Sequence(vec!["a.test".into(), "b.test:8448".into()])
+        );
+        assert_eq!(
+            m[&Value::from("federation_custom_ca_list")],
+            Value::Sequence(vec!["/config/federation-ca.pem".into()])
+        );
+    }
+}
