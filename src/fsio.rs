@@ -242,6 +242,92 @@ impl Dir {
         Ok(Some(buf))
     }
 
+    /// The names in this directory (without `.` and `..`), read through its descriptor.
+    pub fn entries(&self) -> Result<Vec<String>, FsError> {
+        let fail = |e| err("list", &self.path)(errno(e));
+        let mut dir = nix::dir::Dir::openat(
+            &self.fd,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail)?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let name = entry
+                .map_err(fail)?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether `name` is a directory (not a link to one); `None` if absent.
+    pub fn is_dir(&self, name: &str) -> Result<Option<bool>, FsError> {
+        match nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(
+                SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR,
+            )),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(err("inspect", &self.path.join(name))(errno(e))),
+        }
+    }
+
+    /// Opens the regular file `name` for reading, with its size; a link, a FIFO, a device or a
+    /// directory is refused without blocking. `None` if absent.
+    pub fn open_regular(&self, name: &str) -> Result<Option<(fs::File, u64)>, FsError> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(err("read", &path)(errno(e))),
+        };
+        let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(err("read", &path)(refused("it is not a regular file")));
+        }
+        Ok(Some((fs::File::from(fd), stat.st_size as u64)))
+    }
+
+    /// Creates (or truncates) the regular file `name` with `mode`, owned by `uid`:`gid`; a link in
+    /// its place is refused, never followed.
+    pub fn create_file(
+        &self,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<fs::File, FsError> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_TRUNC
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::from_bits_truncate(mode))
+            .map_err(|e| err("create", &path)(errno(e)))?;
+        let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(err("create", &path)(refused("it is not a regular file")));
+        }
+        nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .map_err(|e| err("change the owner of", &path)(errno(e)))?;
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| err("set permissions on", &path)(errno(e)))?;
+        Ok(fs::File::from(fd))
+    }
+
     /// Removes the entry `name` if it is not a directory; a link is removed, never its target.
     /// Returns whether something was removed.
     pub fn remove_file(&self, name: &str) -> Result<bool, FsError> {

@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+mod backup;
 mod doctor;
 mod down;
 mod gate;
@@ -12,7 +13,7 @@ mod user;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, UserCommand};
+use crate::cli::{BackupCommand, Cli, Command, UserCommand};
 use crate::config::{self, Config};
 use crate::paths::Paths;
 
@@ -30,6 +31,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
         Command::Down { remove } => down::down(&paths, remove).await,
+        Command::Backup(BackupCommand::Create { output }) => backup::create(&paths, output).await,
+        Command::Backup(BackupCommand::Verify { file }) => backup::verify(&file).await,
+        Command::Backup(BackupCommand::Restore { file, force }) => {
+            backup::restore(&paths, &file, force).await
+        }
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),

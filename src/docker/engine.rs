@@ -110,7 +110,7 @@ pub struct ContainerEvent {
 /// Cheap to clone: the connection pool is shared.
 #[derive(Clone)]
 pub struct Engine {
-    docker: Docker,
+    pub(super) docker: Docker,
     host: String,
 }
 
@@ -129,7 +129,10 @@ pub struct EngineInfo {
     pub system_time: Option<String>,
 }
 
-fn api_error(action: &'static str, object: &str) -> impl FnOnce(BollardError) -> DockerError {
+pub(super) fn api_error(
+    action: &'static str,
+    object: &str,
+) -> impl FnOnce(BollardError) -> DockerError {
     let object = object.to_string();
     move |source| DockerError::Api {
         action,

@@ -2,6 +2,7 @@
 
 pub mod digests;
 pub mod engine;
+mod exec;
 mod pull;
 
 use serde::Serialize;
