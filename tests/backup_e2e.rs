@@ -198,6 +198,7 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     let archive = outside.path().join("server.tar.gz");
     let created = mbx.run(&["backup", "create", "--output", archive.to_str().unwrap()]);
     assert_success(&created);
+    eprintln!("{}", describe(&created));
     let said = String::from_utf8_lossy(&created.stdout);
     assert!(
         said.contains("backup written") && said.contains("media files"),
@@ -222,6 +223,7 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     let started = Instant::now();
     let restored = mbx.run(&["backup", "restore", archive.to_str().unwrap()]);
     assert_success(&restored);
+    eprintln!("{}", describe(&restored));
     eprintln!("restore took {:?}", started.elapsed());
     assert!(String::from_utf8_lossy(&restored.stdout).contains("Synapse is healthy"));
     assert_eq!(
@@ -401,6 +403,7 @@ fn interrupted_corrupted_and_unforced_restores_change_nothing() {
         vec!["backup", "restore", bad.to_str().unwrap(), "--force"],
     ] {
         let out = mbx.run(&args);
+        eprintln!("{}", describe(&out));
         assert!(!out.status.success(), "{args:?} accepted a damaged archive");
         let err = stderr(&out);
         assert!(
@@ -421,5 +424,36 @@ fn interrupted_corrupted_and_unforced_restores_change_nothing() {
     assert_eq!(mbx.read_secrets(), secrets_before);
     assert_eq!(read(&mbx.config_path()), config_before);
     send("after the refused restore");
+
+    // --force while Synapse runs is refused too: the restore never fights the daemon.
+    let out = mbx.run(&["backup", "restore", good.to_str().unwrap(), "--force"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is running"), "{}", describe(&out));
+    send("after the refused forced restore");
+
+    // Stopped, --force replaces the database and says what is lost; the backup's state is back.
+    daemon.stop();
+    let out = mbx.run(&["backup", "restore", good.to_str().unwrap(), "--force"]);
+    assert_success(&out);
+    eprintln!("{}", describe(&out));
+    assert!(stderr(&out).contains("is lost"), "{}", describe(&out));
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    let read_back = |message: &str| {
+        mbx.client(&[
+            "read",
+            "--user",
+            "alice",
+            "--password",
+            "alice password",
+            "--room-alias-localpart",
+            "lobby",
+            "--expect",
+            message,
+        ])
+    };
+    assert_success(&read_back("after the killed backup"));
+    let lost = read_back("after the refused restore");
+    assert!(!lost.status.success(), "written after the backup: replaced");
     daemon.stop();
 }

@@ -75,7 +75,9 @@ pub async fn create(
             .map(|v| v.iter().map(u32::to_string).collect::<Vec<_>>().join("."))
             .unwrap_or_else(|| "unknown".into()),
     };
-    let now = time::OffsetDateTime::now_utc();
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("zero is a valid nanosecond");
     let out = match output {
         Some(path) => path,
         None => {

@@ -117,13 +117,11 @@ pub async fn restore(
     if !refusals.is_empty() {
         return Err(BackupError::Refused(refusals));
     }
-    if let Some(dir) = existing_database(paths) {
-        if !force {
-            return Err(BackupError::ExistingDatabase {
-                dir: dir.display().to_string(),
-            });
-        }
-        eprintln!("{}", lang.t(M::WillBeLost, &[&dir.display()]));
+    let existing = existing_database(paths);
+    if let (Some(dir), false) = (&existing, force) {
+        return Err(BackupError::ExistingDatabase {
+            dir: dir.display().to_string(),
+        });
     }
     let engine = Engine::connect().await?;
     let names = Names::of(&config.instance);
@@ -135,6 +133,9 @@ pub async fn restore(
         return Err(BackupError::SynapseRunning {
             container: names.synapse.clone(),
         });
+    }
+    if let Some(dir) = &existing {
+        eprintln!("{}", lang.t(M::WillBeLost, &[&dir.display()]));
     }
 
     // 3. Files: secrets (with the signing key), media, and the dump spooled unnamed.
@@ -170,7 +171,7 @@ pub async fn restore(
     }
     database::swap_in(&engine, &names.postgres, &stack.secrets.postgres_password)
         .await
-        .map_err(|e| interrupted("putting the restored database in place", e, paths))?;
+        .map_err(|e| interrupted(SWAPPING, e, paths))?;
 
     // 5. The configuration last: until it is written a fresh host has nothing `run` would serve.
     if let Some(dir) = paths.config.parent() {
@@ -182,7 +183,7 @@ pub async fn restore(
     stack
         .up(&engine)
         .await
-        .map_err(|e| interrupted("starting Synapse on the restored database", e, paths))?;
+        .map_err(|e| interrupted(STARTING_SYNAPSE, e, paths))?;
     Ok(Restored { manifest })
 }
 
@@ -210,6 +211,9 @@ fn extract(
     Ok(dump)
 }
 
+const SWAPPING: &str = "putting the restored database in place";
+const STARTING_SYNAPSE: &str = "starting Synapse on the restored database";
+
 /// A failure after files were written: says what is in place and that nothing half-restored
 /// serves.
 fn interrupted(
@@ -219,8 +223,11 @@ fn interrupted(
 ) -> BackupError {
     let config = paths.config.display();
     let left = match step {
-        "starting Synapse on the restored database" => format!(
+        STARTING_SYNAPSE => format!(
             "the database, media, secrets and {config} are restored; Synapse did not become healthy"
+        ),
+        SWAPPING => format!(
+            "the restored database may not be in place yet (it is complete, as `synapse_restore`); {config} was not written and Synapse was not started"
         ),
         _ => format!(
             "the secrets and media from the backup are in place, Synapse's database was not replaced (a restore in progress is dropped), {config} was not written and Synapse was not started"
