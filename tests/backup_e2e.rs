@@ -318,6 +318,53 @@ fn corrupt_copy(archive: &Path, needle: &[u8], to: &Path) {
     std::fs::write(to, out.stdout).unwrap();
 }
 
+/// A copy of the archive rebuilt with the tar and gzip CLIs after `change` edited its extracted
+/// members and manifest; checksums are recomputed, so it verifies: only what `change` did differs.
+fn repack(archive: &Path, to: &Path, change: impl FnOnce(&Path, &mut serde_json::Value)) {
+    let work = tempfile::tempdir().unwrap();
+    let ok = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+    };
+    ok(Command::new("tar")
+        .arg("-xzf")
+        .arg(archive)
+        .arg("-C")
+        .arg(work.path()));
+    let manifest_path = work.path().join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_str(&read(&manifest_path)).unwrap();
+    change(work.path(), &mut manifest);
+    let mut list = String::new();
+    for member in manifest["members"].as_array_mut().unwrap() {
+        let path = member["path"].as_str().unwrap().to_string();
+        let bytes = std::fs::read(work.path().join(&path)).unwrap();
+        let sum = Command::new("sha256sum")
+            .arg(work.path().join(&path))
+            .output()
+            .unwrap();
+        let sum = String::from_utf8_lossy(&sum.stdout);
+        member["size"] = bytes.len().into();
+        member["sha256"] = sum.split_whitespace().next().unwrap().into();
+        list.push_str(&format!("{path}\n"));
+    }
+    list.push_str("manifest.json\n");
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let list_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(list_file.path(), list).unwrap();
+    ok(Command::new("tar")
+        .arg("-czf")
+        .arg(to)
+        .arg("-C")
+        .arg(work.path())
+        .arg("--format=gnu")
+        .arg("-T")
+        .arg(list_file.path()));
+}
+
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -455,5 +502,72 @@ fn interrupted_corrupted_and_unforced_restores_change_nothing() {
     assert_success(&read_back("after the killed backup"));
     let lost = read_back("after the refused restore");
     assert!(!lost.status.success(), "written after the backup: replaced");
+    daemon.stop();
+
+    // Refused with the reason, before anything changes: a newer Synapse, another server name.
+    let newer = outside.path().join("newer.tar.gz");
+    repack(&good, &newer, |_, m| m["synapse_version"] = "99.0.0".into());
+    let other = outside.path().join("other.tar.gz");
+    repack(&good, &other, |_, m| {
+        m["server_name"] = "other.example".into()
+    });
+    for (archive, reason) in [
+        (&newer, "Synapse 99.0.0, newer than"),
+        (&other, "the backup is of server `other.example`"),
+    ] {
+        assert_success(&mbx.run(&["backup", "verify", archive.to_str().unwrap()]));
+        let out = mbx.run(&["backup", "restore", archive.to_str().unwrap(), "--force"]);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(reason), "{}", describe(&out));
+    }
+    assert_eq!(read(&mbx.config_path()), config_before);
+
+    // A dump cut in the middle (its checksum made to match), onto a fresh host: pg_restore fails
+    // half-way, the restore stops, says what it left, and nothing serves (no configuration
+    // written, Synapse never started, the half-restored database dropped).
+    let broken = outside.path().join("broken-dump.tar.gz");
+    repack(&good, &broken, |dir, _| {
+        let dump = std::fs::read(dir.join("database.pgdump")).unwrap();
+        std::fs::write(dir.join("database.pgdump"), &dump[..dump.len() * 3 / 5]).unwrap()
+    });
+    assert_success(&mbx.run(&["down", "--remove"]));
+    std::fs::remove_dir_all(mbx.state_dir()).unwrap();
+    std::fs::remove_file(mbx.config_path()).unwrap();
+    let out = mbx.run(&["backup", "restore", broken.to_str().unwrap()]);
+    eprintln!("{}", describe(&out));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("the restore stopped while restoring the database")
+            && err.contains("was not written and Synapse was not started")
+            && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(!mbx.config_path().exists(), "`run` has nothing to serve");
+    assert!(
+        !docker(&["inspect", &mbx.objects.synapse()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        docker_ok(&[
+            "exec",
+            &mbx.objects.postgres(),
+            "psql",
+            "-U",
+            "postgres",
+            "-tAX",
+            "-c",
+            "SELECT count(*) FROM pg_database WHERE datname = 'synapse_restore'",
+        ]),
+        "0",
+        "the half-restored database is dropped"
+    );
+    // The same restore of a good backup then finishes the job.
+    let out = mbx.run(&["backup", "restore", good.to_str().unwrap(), "--force"]);
+    assert_success(&out);
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    assert_success(&read_back("after the killed backup"));
     daemon.stop();
 }
