@@ -382,6 +382,42 @@ mod tests {
         assert!(!file.exists());
     }
 
+    /// Listing, reading and writing inside a container's directory never goes through a link.
+    #[test]
+    fn listing_and_files_by_descriptor_refuse_links() {
+        let base = tempfile::tempdir().unwrap();
+        let outside = base.path().join("outside");
+        fs::write(&outside, "host file").unwrap();
+        let state = Dir::open_trusted(base.path()).unwrap();
+        let data = state.ensure_dir("data", 0o700, 0, 0).unwrap();
+        fs::write(data.path().join("b"), "media").unwrap();
+        fs::create_dir(data.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(&outside, data.path().join("c")).unwrap();
+        assert_eq!(data.entries().unwrap(), ["a", "b", "c"]);
+        assert_eq!(data.is_dir("a").unwrap(), Some(true));
+        assert_eq!(
+            data.is_dir("c").unwrap(),
+            Some(false),
+            "a link is not followed"
+        );
+        assert_eq!(data.is_dir("missing").unwrap(), None);
+        let (mut file, size) = data.open_regular("b").unwrap().unwrap();
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).unwrap();
+        assert_eq!((text.as_str(), size), ("media", 5));
+        assert!(data.open_regular("c").unwrap_err().is_refusal());
+        assert!(data.open_regular("a").unwrap_err().is_refusal());
+        assert!(data.open_regular("missing").unwrap().is_none());
+        assert!(data.create_file("c", 0o640, 0, 0).unwrap_err().is_refusal());
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "host file");
+        let mut new = data.create_file("d", 0o640, 0, 0).unwrap();
+        new.write_all(b"restored").unwrap();
+        assert_eq!(
+            fs::metadata(data.path().join("d")).unwrap().mode() & 0o777,
+            0o640
+        );
+    }
+
     /// What a container could put in its writable mount, and what root must do with each.
     #[test]
     fn dir_never_follows_what_a_container_planted() {

@@ -136,7 +136,7 @@ pub fn allowed_member(path: &str) -> bool {
 pub fn scan(
     input: impl Read,
     progress: &ProgressBar,
-    mut visit: impl FnMut(&str, u64, &mut dyn Read) -> Result<(), BackupError>,
+    mut visit: impl FnMut(&str, &mut dyn Read) -> Result<(), BackupError>,
 ) -> Result<Manifest, BackupError> {
     let mut archive = tar::Archive::new(GzDecoder::new(input));
     let mut found: BTreeMap<String, (u64, String)> = BTreeMap::new();
@@ -182,7 +182,7 @@ pub fn scan(
             return Err(BackupError::Duplicate { member: path });
         }
         let mut reader = Hashing::new(&mut entry, progress);
-        visit(&path, size, &mut reader)?;
+        visit(&path, &mut reader)?;
         io::copy(&mut reader, &mut io::sink()).map_err(|e| member_damaged(&path, e))?;
         found.insert(path.clone(), reader.finish());
         last = Some(path);
@@ -259,7 +259,7 @@ mod tests {
     }
 
     fn scan_all(bytes: &[u8]) -> Result<Manifest, BackupError> {
-        scan(bytes, &ProgressBar::hidden(), |_, _, _| Ok(()))
+        scan(bytes, &ProgressBar::hidden(), |_, _| Ok(()))
     }
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {

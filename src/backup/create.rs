@@ -108,7 +108,7 @@ pub async fn create(
         .set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(write_err)?;
     let mut spool = tokio::fs::File::from_std(spool);
-    let bar = super::progress(lang.t(M::Dumping, &[]));
+    let bar = super::progress(lang.t(M::Dumping, &[]), false);
     database::dump(engine, &names.postgres, &mut spool).await?;
     bar.finish_and_clear();
     let spool = spool.into_std().await;
@@ -127,7 +127,10 @@ pub async fn create(
     };
     let paths = paths.clone();
     let target = out.clone();
-    let bar = super::progress(format!("{} {}", lang.t(M::Writing, &[]), out.display()));
+    let bar = super::progress(
+        format!("{} {}", lang.t(M::Writing, &[]), out.display()),
+        true,
+    );
     let progress = bar.clone();
     let (manifest, archive_bytes) = tokio::task::spawn_blocking(move || {
         write_archive(&paths, spool, partial, &target, manifest, &progress)
@@ -169,11 +172,16 @@ fn write_archive(
     let secrets = Dir::open_trusted(&paths.secrets_dir())?;
     for name in secrets.entries()? {
         // Root's own directory: anything but a regular file there is not a secret.
-        if let Some((file, size)) = secrets.open_regular(&name)? {
-            let member = format!("{SECRETS_PREFIX}{name}");
-            writer
-                .append(&member, size, file, progress)
-                .map_err(write_err)?;
+        match secrets.open_regular(&name) {
+            Ok(Some((file, size))) => {
+                let member = format!("{SECRETS_PREFIX}{name}");
+                writer
+                    .append(&member, size, file, progress)
+                    .map_err(write_err)?;
+            }
+            Ok(None) => {}
+            Err(e) if e.is_refusal() => tracing::warn!("left out of the backup: {e}: {}", e.source),
+            Err(e) => return Err(e.into()),
         }
     }
 

@@ -145,15 +145,18 @@ impl Diagnostic for BackupError {
 }
 
 /// A progress line on stderr when it is a terminal; nothing otherwise (logs and pipes stay clean).
-pub fn progress(message: String) -> ProgressBar {
+/// With `bytes`, it counts what passed through (a stream whose end is not known in advance).
+pub fn progress(message: String, bytes: bool) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner().with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})")
-            .expect("a valid template"),
-    );
+    let template = if bytes {
+        "{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})"
+    } else {
+        "{spinner} {msg} ({elapsed})"
+    };
+    bar.set_style(ProgressStyle::with_template(template).expect("a valid template"));
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }

@@ -22,13 +22,15 @@ use crate::stack::{Names, Stack};
 /// Checks the archive without restoring anything: every member against the manifest.
 pub async fn verify(file: &Path, lang: Lang) -> Result<Manifest, BackupError> {
     let file = file.to_path_buf();
-    let bar = super::progress(format!("{} {}", lang.t(M::Verifying, &[]), file.display()));
+    let bar = super::progress(
+        format!("{} {}", lang.t(M::Verifying, &[]), file.display()),
+        true,
+    );
     let progress = bar.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        archive::scan(open(&file)?, &progress, |_, _, _| Ok(()))
-    })
-    .await
-    .expect("verifying does not panic");
+    let result =
+        tokio::task::spawn_blocking(move || archive::scan(open(&file)?, &progress, |_, _| Ok(())))
+            .await
+            .expect("verifying does not panic");
     bar.finish_and_clear();
     result
 }
@@ -70,11 +72,14 @@ pub async fn restore(
 ) -> Result<Restored, BackupError> {
     // 1. The whole archive verified, keeping the small members for the decisions.
     let path = file.to_path_buf();
-    let bar = super::progress(format!("{} {}", lang.t(M::Verifying, &[]), file.display()));
+    let bar = super::progress(
+        format!("{} {}", lang.t(M::Verifying, &[]), file.display()),
+        true,
+    );
     let progress = bar.clone();
     let (manifest, small) = tokio::task::spawn_blocking(move || {
         let mut small = Small::default();
-        let manifest = archive::scan(open(&path)?, &progress, |member, _, data| {
+        let manifest = archive::scan(open(&path)?, &progress, |member, data| {
             let keep = if member == CONFIG_MEMBER {
                 Some(&mut small.config)
             } else if let Some(name) = member.strip_prefix(SECRETS_PREFIX) {
@@ -147,7 +152,7 @@ pub async fn restore(
     }
     let secrets = secrets::load(&secrets_dir)
         .map_err(|e| interrupted("reading the restored secrets", e, paths))?;
-    let bar = super::progress(lang.t(M::Extracting, &[]));
+    let bar = super::progress(lang.t(M::Extracting, &[]), true);
     let progress = bar.clone();
     let (p, f) = (paths.clone(), file.to_path_buf());
     let dump = tokio::task::spawn_blocking(move || extract(&p, &f, &progress))
@@ -198,7 +203,7 @@ fn extract(
         source,
     };
     let mut dump = tempfile::tempfile_in(paths.state()).map_err(write_err)?;
-    archive::scan(open(file)?, progress, |member, _, data| {
+    archive::scan(open(file)?, progress, |member, data| {
         if member == DATABASE_MEMBER {
             std::io::copy(data, &mut dump).map_err(write_err)?;
         } else if member.starts_with(MEDIA_PREFIX) {
