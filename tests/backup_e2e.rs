@@ -214,6 +214,13 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     let verified = mbx.run(&["backup", "verify", archive.to_str().unwrap()]);
     assert_success(&verified);
     assert!(String::from_utf8_lossy(&verified.stdout).contains("is complete"));
+    let verified = mbx
+        .cmd(&["backup", "verify", archive.to_str().unwrap()])
+        .env("LANG", "zh_CN.UTF-8")
+        .output()
+        .unwrap();
+    assert_success(&verified);
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("完整"));
 
     daemon.stop();
     assert_success(&mbx.run(&["down", "--remove"]));

@@ -309,6 +309,9 @@ async def cmd_download(client, args):
 async def e2e_login(args):
     """A device with its keys in args.store, resumed when the store already has a session."""
     import os
+    if not nio.crypto.ENCRYPTION_ENABLED:
+        raise Failure("this matrix-nio has no end-to-end encryption: run tests/client/setup.sh "
+                      "(requirements.txt pins matrix-nio's e2e dependencies)")
     os.makedirs(args.store, exist_ok=True)
     config = AsyncClientConfig(
         request_timeout=args.request_timeout,
