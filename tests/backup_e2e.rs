@@ -444,9 +444,17 @@ fn interrupted_corrupted_and_unforced_restores_change_nothing() {
     send("after the killed backup");
     assert_eq!(mbx.status_json()["healthy"], serde_json::Value::Bool(true));
 
-    // A complete backup, then a copy with one byte of the image flipped.
+    // A complete backup, taken while a client writes (online), then a copy with one byte of the
+    // image flipped.
     let good = outside.path().join("good.tar.gz");
-    assert_success(&mbx.run(&["backup", "create", "--output", good.to_str().unwrap()]));
+    let backup = mbx
+        .cmd(&["backup", "create", "--output", good.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    send("during the backup");
+    assert_success(&backup.wait_with_output().unwrap());
     assert_success(&mbx.run(&["backup", "verify", good.to_str().unwrap()]));
     let bad = outside.path().join("bad.tar.gz");
     corrupt_copy(&good, &image[4096..4096 + 64], &bad);

@@ -52,7 +52,7 @@ pub enum BackupError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the archive is damaged or cut short {}", match after { Some(m) => format!("at member {m}"), None => "at its start".into() })]
+    #[error("the archive is damaged or cut short {}", match after { Some(m) => format!("at or after member {m}"), None => "at its start".into() })]
     Damaged {
         after: Option<String>,
         #[source]
