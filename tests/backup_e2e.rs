@@ -15,6 +15,8 @@ use common::*;
 
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 const SERVER: &str = "matrix.test.internal";
+/// Each client run logs in again: more logins than Synapse's default rate.
+const LOGIN_RATE: &str = "synapse:\n  rc_login:\n    address:\n      per_second: 100\n      burst_count: 200\n    account:\n      per_second: 100\n      burst_count: 200\n";
 
 fn add_user(mbx: &Instance, name: &str, password: &str) {
     let out = mbx.run_with_stdin(
@@ -132,7 +134,7 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     let mbx = Instance::new();
-    mbx.setup("");
+    mbx.setup(LOGIN_RATE);
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     add_user(&mbx, "alice", "alice password");
@@ -384,7 +386,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn interrupted_corrupted_and_unforced_restores_change_nothing() {
     let mbx = Instance::new();
-    mbx.setup("");
+    mbx.setup(LOGIN_RATE);
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     add_user(&mbx, "alice", "alice password");
