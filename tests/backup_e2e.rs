@@ -413,7 +413,8 @@ fn interrupted_corrupted_and_unforced_restores_change_nothing() {
     std::fs::write(&image_file, &image).unwrap();
     upload(&mbx, "alice", "alice password", &image_file);
 
-    // Killed as soon as its temporary file appears: nothing there is accepted by `verify`.
+    // Killed half-way, once its temporary file holds some of the archive (or soon after it
+    // appears): nothing there is accepted by `verify`.
     let outside = tempfile::tempdir().unwrap();
     let archive = outside.path().join("killed.tar.gz");
     let mut child = mbx
@@ -431,7 +432,17 @@ fn interrupted_corrupted_and_unforced_restores_change_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    let appeared = Instant::now();
+    let partial = files_in(outside.path()).remove(0);
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) == 0
+        && appeared.elapsed() < Duration::from_millis(500)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "create ended before it was killed"
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(!archive.exists(), "no file by the backup's name");
