@@ -131,7 +131,7 @@ impl std::fmt::Display for Refusal {
             ),
             Refusal::ServerName { backup, here } => write!(
                 f,
-                "the backup is of server `{backup}`, but this host's configuration is for `{here}` (user and room IDs carry the name: they cannot move)"
+                "the backup is of server `{backup}`, but the configuration to restore onto is for `{here}` (user and room IDs carry the name: they cannot move)"
             ),
             Refusal::NewerSynapse { backup, here } => write!(
                 f,

@@ -90,6 +90,8 @@ pub enum BackupError {
     },
     #[error("the backup's matrixbox.yaml is not valid here")]
     ArchiveConfig(#[source] crate::config::ConfigError),
+    #[error("the configuration already on this host cannot be read")]
+    ExistingConfig(#[source] crate::config::ConfigError),
     #[error("this backup cannot be restored here: {}", .0.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "))]
     Refused(Vec<Refusal>),
     #[error("a database already exists in {dir}; restoring would replace it")]
@@ -131,7 +133,7 @@ impl Diagnostic for BackupError {
             BadManifest(_) | Unexpected { .. } => "this file was not written by `matrixbox backup create` (or by a newer matrixbox); use a backup made by this version".into(),
             NotRunning { .. } => "start matrixbox first (`systemctl start matrixbox` or `matrixbox run`); the backup is taken online".into(),
             Dump { container, .. } => format!("see the message above and `docker logs {container}`; no backup was written"),
-            ArchiveConfig(e) => return e.hint(),
+            ArchiveConfig(e) | ExistingConfig(e) => return e.hint(),
             Refused(_) => "restore it with a matrixbox whose pinned images are at least as new (or set `images:` accordingly), on a host configured for the same server name; nothing was changed".into(),
             ExistingDatabase { .. } => "to replace it and lose what it holds, run again with --force; to keep it, restore onto a fresh host or another --state-dir".into(),
             SynapseRunning { .. } => "stop matrixbox first (`systemctl stop matrixbox`, or stop `matrixbox run`, then `matrixbox down`); restore starts the stack itself".into(),

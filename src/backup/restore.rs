@@ -51,7 +51,7 @@ struct Small {
     secrets: BTreeMap<String, Vec<u8>>,
 }
 
-/// Pure: what a restore finds in place decides whether it may go on.
+/// The database directory, when PostgreSQL has made one there (a restore would replace it).
 pub fn existing_database(paths: &Paths) -> Option<PathBuf> {
     let version = paths.postgres_dir().join("pgdata").join("PG_VERSION");
     version
@@ -105,16 +105,18 @@ pub async fn restore(
     // 2. Decisions, before anything changes.
     let text = String::from_utf8_lossy(&small.config).into_owned();
     let config = config::parse(&text, &paths.config).map_err(BackupError::ArchiveConfig)?;
+    // The configuration already here names the server; on a fresh host, the backup's own
+    // configuration must agree with its manifest.
     let here = match std::fs::read_to_string(&paths.config) {
-        Ok(existing) => Some(
+        Ok(existing) => {
             config::parse(&existing, &paths.config)
-                .map_err(BackupError::ArchiveConfig)?
-                .server_name,
-        ),
-        Err(_) => None,
+                .map_err(BackupError::ExistingConfig)?
+                .server_name
+        }
+        Err(_) => config.server_name.clone(),
     };
     let target = Target {
-        server_name: here,
+        server_name: Some(here),
         synapse: manifest::image_version(&config.synapse_image),
         postgres_major: manifest::image_version(&config.postgres_image).map(|v| v[0]),
     };
