@@ -64,6 +64,9 @@ pub enum Command {
     /// reachable, import them there (verified against their digests).
     #[command(subcommand)]
     Images(ImagesCommand),
+    /// Back up, verify and restore the server: database, local media, secrets, configuration.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
     Unit,
     /// Print shell completions (used to build the package).
@@ -193,5 +196,25 @@ pub enum ImagesCommand {
     Import {
         /// The archive to read.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Write one archive (0600) with the database (dumped online), local media, the signing key,
+    /// the secrets and matrixbox.yaml, and a manifest with the checksum of each.
+    Create {
+        /// Where to write it (default: <state dir>/backups/<server>-<UTC time>.tar.gz).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check a backup's manifest and every member's checksum, without restoring anything.
+    Verify { file: PathBuf },
+    /// Restore a backup onto a fresh host or a wiped state directory, then start the stack.
+    Restore {
+        file: PathBuf,
+        /// Replace an existing database (what it holds now is lost).
+        #[arg(long)]
+        force: bool,
     },
 }

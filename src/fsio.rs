@@ -242,6 +242,92 @@ impl Dir {
         Ok(Some(buf))
     }
 
+    /// The names in this directory (without `.` and `..`), read through its descriptor.
+    pub fn entries(&self) -> Result<Vec<String>, FsError> {
+        let fail = |e| err("list", &self.path)(errno(e));
+        let mut dir = nix::dir::Dir::openat(
+            &self.fd,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(fail)?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let name = entry
+                .map_err(fail)?
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name != "." && name != ".." {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether `name` is a directory (not a link to one); `None` if absent.
+    pub fn is_dir(&self, name: &str) -> Result<Option<bool>, FsError> {
+        match nix::sys::stat::fstatat(&self.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(Some(
+                SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR,
+            )),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(err("inspect", &self.path.join(name))(errno(e))),
+        }
+    }
+
+    /// Opens the regular file `name` for reading, with its size; a link, a FIFO, a device or a
+    /// directory is refused without blocking. `None` if absent.
+    pub fn open_regular(&self, name: &str) -> Result<Option<(fs::File, u64)>, FsError> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(err("read", &path)(errno(e))),
+        };
+        let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(err("read", &path)(refused("it is not a regular file")));
+        }
+        Ok(Some((fs::File::from(fd), stat.st_size as u64)))
+    }
+
+    /// Creates (or truncates) the regular file `name` with `mode`, owned by `uid`:`gid`; a link in
+    /// its place is refused, never followed.
+    pub fn create_file(
+        &self,
+        name: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<fs::File, FsError> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_TRUNC
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::from_bits_truncate(mode))
+            .map_err(|e| err("create", &path)(errno(e)))?;
+        let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(err("create", &path)(refused("it is not a regular file")));
+        }
+        nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .map_err(|e| err("change the owner of", &path)(errno(e)))?;
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| err("set permissions on", &path)(errno(e)))?;
+        Ok(fs::File::from(fd))
+    }
+
     /// Removes the entry `name` if it is not a directory; a link is removed, never its target.
     /// Returns whether something was removed.
     pub fn remove_file(&self, name: &str) -> Result<bool, FsError> {
@@ -294,6 +380,42 @@ mod tests {
         let file = dir.path().join("missing-dir").join("f");
         assert!(write_atomic(&file, b"x", 0o600).is_err());
         assert!(!file.exists());
+    }
+
+    /// Listing, reading and writing inside a container's directory never goes through a link.
+    #[test]
+    fn listing_and_files_by_descriptor_refuse_links() {
+        let base = tempfile::tempdir().unwrap();
+        let outside = base.path().join("outside");
+        fs::write(&outside, "host file").unwrap();
+        let state = Dir::open_trusted(base.path()).unwrap();
+        let data = state.ensure_dir("data", 0o700, 0, 0).unwrap();
+        fs::write(data.path().join("b"), "media").unwrap();
+        fs::create_dir(data.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(&outside, data.path().join("c")).unwrap();
+        assert_eq!(data.entries().unwrap(), ["a", "b", "c"]);
+        assert_eq!(data.is_dir("a").unwrap(), Some(true));
+        assert_eq!(
+            data.is_dir("c").unwrap(),
+            Some(false),
+            "a link is not followed"
+        );
+        assert_eq!(data.is_dir("missing").unwrap(), None);
+        let (mut file, size) = data.open_regular("b").unwrap().unwrap();
+        let mut text = String::new();
+        io::Read::read_to_string(&mut file, &mut text).unwrap();
+        assert_eq!((text.as_str(), size), ("media", 5));
+        assert!(data.open_regular("c").unwrap_err().is_refusal());
+        assert!(data.open_regular("a").unwrap_err().is_refusal());
+        assert!(data.open_regular("missing").unwrap().is_none());
+        assert!(data.create_file("c", 0o640, 0, 0).unwrap_err().is_refusal());
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "host file");
+        let mut new = data.create_file("d", 0o640, 0, 0).unwrap();
+        new.write_all(b"restored").unwrap();
+        assert_eq!(
+            fs::metadata(data.path().join("d")).unwrap().mode() & 0o777,
+            0o640
+        );
     }
 
     /// What a container could put in its writable mount, and what root must do with each.

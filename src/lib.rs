@@ -9,6 +9,8 @@
 //!   process's exit code.
 //! - [`preflight`]: what the host must offer, checked before anything is written or started.
 //! - [`doctor`]: on a running installation, walks the path a remote server takes.
+//! - [`backup`]: one archive to keep a server (dump, media, secrets, config, manifest), verified
+//!   and restored.
 //! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.
 //! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
 //!
@@ -45,6 +47,7 @@
 //! - [`throttle`]: warnings an attacker can trigger, rate-limited so they cannot grow the log.
 
 pub mod acme;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;

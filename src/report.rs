@@ -3,6 +3,7 @@
 use std::error::Error;
 
 use crate::acme::AcmeError;
+use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::diagnostic::{self, Diagnostic, ExitCode};
 use crate::docker::DockerError;
@@ -79,6 +80,7 @@ const DIAGNOSTICS: &[AsDiagnostic] = &[
     as_diagnostic::<FsError>,
     as_diagnostic::<AcmeError>,
     as_diagnostic::<AdminError>,
+    as_diagnostic::<BackupError>,
 ];
 
 fn as_diagnostic<'a, T: Diagnostic + 'static>(

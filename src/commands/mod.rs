@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+mod backup;
 mod doctor;
 mod down;
 mod export;
@@ -14,7 +15,7 @@ mod user;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, ExportCommand, ImagesCommand, UserCommand};
+use crate::cli::{BackupCommand, Cli, Command, ExportCommand, ImagesCommand, UserCommand};
 use crate::config::{self, Config};
 use crate::paths::Paths;
 
@@ -35,6 +36,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Export(ExportCommand::Ess(args)) => export::ess(&paths, args),
         Command::Images(ImagesCommand::Export { file }) => images::export(&paths, &file).await,
         Command::Images(ImagesCommand::Import { file }) => images::import(&paths, &file).await,
+        Command::Backup(BackupCommand::Create { output }) => backup::create(&paths, output).await,
+        Command::Backup(BackupCommand::Verify { file }) => backup::verify(&file).await,
+        Command::Backup(BackupCommand::Restore { file, force }) => {
+            backup::restore(&paths, &file, force).await
+        }
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),

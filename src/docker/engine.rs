@@ -135,7 +135,10 @@ pub struct EngineInfo {
     pub system_time: Option<String>,
 }
 
-fn api_error(action: &'static str, object: &str) -> impl FnOnce(BollardError) -> DockerError {
+pub(super) fn api_error(
+    action: &'static str,
+    object: &str,
+) -> impl FnOnce(BollardError) -> DockerError {
     let object = object.to_string();
     move |source| DockerError::Api {
         action,

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod digests;
 pub mod engine;
+mod exec;
 mod messages;
 mod mirrors;
 mod pull;

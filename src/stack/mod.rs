@@ -26,10 +26,10 @@ mod health;
 mod specs;
 
 /// Synapse's role: owns its database, not a superuser (made by `embedded/postgres/init-roles.sh`).
-const DB_USER: &str = "synapse";
+pub(crate) const DB_USER: &str = "synapse";
 /// The superuser `initdb` makes; it has no password, so it logs in only inside the container.
-const DB_SUPERUSER: &str = "postgres";
-const DB_NAME: &str = "synapse";
+pub(crate) const DB_SUPERUSER: &str = "postgres";
+pub(crate) const DB_NAME: &str = "synapse";
 /// Ready means accepting TCP connections: the init-time server listens on the socket only.
 const PG_ISREADY: [&str; 7] = [
     "pg_isready",
@@ -211,11 +211,30 @@ impl Stack {
                 .await?,
         };
         *self.images.lock().expect("never poisoned") = images;
+        let postgres = self.start_postgres(engine).await?;
+
+        let spec = self.prepare_synapse_files().await?;
+        let synapse = docker::ensure(engine, &spec).await?;
+        self.wait_synapse_healthy(engine).await?;
+        Ok(UpReport { postgres, synapse })
+    }
+
+    /// PostgreSQL alone, up and ready, Synapse left as it is (a restore fills the database
+    /// before Synapse may see it).
+    pub async fn up_postgres(&self, engine: &Engine) -> Result<Action, StackError> {
+        self.check_postgres_major().await?;
+        let postgres = engine
+            .ensure_image(&self.config.postgres_candidates, &self.paths.image_digests())
+            .await?;
+        self.images.lock().expect("never poisoned").postgres = postgres;
+        self.start_postgres(engine).await
+    }
+
+    async fn start_postgres(&self, engine: &Engine) -> Result<Action, StackError> {
         let names = &self.names;
         engine
             .ensure_network(&names.network, &names.instance)
             .await?;
-
         self.prepare_postgres_files().await?;
         let postgres = docker::ensure(engine, &self.postgres_spec()).await?;
         self.wait_postgres_ready(engine).await?;
@@ -224,11 +243,7 @@ impl Stack {
             self.ensure_synapse_not_superuser(engine).await?;
             self.locale_verified.store(true, Ordering::Relaxed);
         }
-
-        let spec = self.prepare_synapse_files().await?;
-        let synapse = docker::ensure(engine, &spec).await?;
-        self.wait_synapse_healthy(engine).await?;
-        Ok(UpReport { postgres, synapse })
+        Ok(postgres)
     }
 
     /// Why the stack needs a reconcile now, if it does: a container is missing, stopped or

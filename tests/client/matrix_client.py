@@ -16,8 +16,25 @@
       Log in, resolve the alias, join if needed, read the room's messages;
       exit 0 iff a message whose body is exactly TEXT is found.
 
+  upload --base-url URL --user U --password P --file PATH [--content-type T]
+      Log in and upload PATH to the media repository. Prints {"mxc": ...}.
+  download --base-url URL --user U --password P --mxc MXC --output PATH
+      Log in and download MXC (authenticated media API) into PATH.
+
+End-to-end encryption (a device that lives on between runs in --store DIR: the
+first run logs in and keeps the session there, later runs resume it, as an app
+does; its keys never leave DIR):
+  e2e-create --store DIR --user U --password P --room-alias-localpart NAME --invite USER_ID
+      Create the encrypted room #NAME:<server> and invite USER_ID.
+  e2e-join --store DIR --user U --password P --room-alias-localpart NAME
+      Join the (invited) room.
+  e2e-send --store DIR --user U --password P --room-alias-localpart NAME --message TEXT
+      Send TEXT encrypted to the members' devices.
+  e2e-read --store DIR --user U --password P --room-alias-localpart NAME --expect TEXT
+      Read the room's history; exit 0 iff an event decrypts to exactly TEXT.
+
 Exit status: 0 success, 1 check failed / Matrix error, 2 usage error,
-3 timeout. Diagnostics go to stderr. Plain (unencrypted) rooms only.
+3 timeout. Diagnostics go to stderr.
 """
 
 import argparse
@@ -28,6 +45,7 @@ import socket
 import ssl
 import sys
 
+import nio
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -40,6 +58,7 @@ from nio import (
     RoomResolveAliasResponse,
     RoomSendResponse,
     RoomVisibility,
+    UploadResponse,
 )
 
 
@@ -258,6 +277,155 @@ async def cmd_read(client, args):
     print(json.dumps({"room_id": room_id, "event_id": event_id}), flush=True)
 
 
+async def cmd_upload(client, args):
+    import os
+    size = os.path.getsize(args.file)
+    with open(args.file, "rb") as f:
+        resp, _ = await call(
+            client.upload, f, content_type=args.content_type,
+            filename=os.path.basename(args.file), filesize=size,
+        )
+    check(resp, UploadResponse, f"uploading {args.file}")
+    log(f"uploaded {size} bytes as {resp.content_uri}")
+    print(json.dumps({"mxc": resp.content_uri}), flush=True)
+
+
+async def cmd_download(client, args):
+    """The authenticated media API (Synapse serves new media only there)."""
+    import aiohttp
+    server, _, media_id = args.mxc.removeprefix("mxc://").partition("/")
+    url = f"{args.base_url.rstrip('/')}/_matrix/client/v1/media/download/{server}/{media_id}"
+    headers = {"Authorization": f"Bearer {client.access_token}"}
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers=headers, ssl=False if args.insecure else None) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise Failure(f"downloading {args.mxc}: HTTP {resp.status} {body[:200]!r}")
+    with open(args.output, "wb") as f:
+        f.write(body)
+    log(f"downloaded {len(body)} bytes of {args.mxc}")
+
+
+async def e2e_login(args):
+    """A device with its keys in args.store, resumed when the store already has a session."""
+    import os
+    if not nio.crypto.ENCRYPTION_ENABLED:
+        raise Failure("this matrix-nio has no end-to-end encryption: run tests/client/setup.sh "
+                      "(requirements.txt pins matrix-nio's e2e dependencies)")
+    os.makedirs(args.store, exist_ok=True)
+    config = AsyncClientConfig(
+        request_timeout=args.request_timeout,
+        max_timeouts=2,
+        max_limit_exceeded=0,
+        max_timeout_retry_wait_time=5,
+        store_sync_tokens=False,
+        encryption_enabled=True,
+    )
+    session_file = os.path.join(args.store, "session.json")
+    if os.path.exists(session_file):
+        with open(session_file) as f:
+            session = json.load(f)
+        client = AsyncClient(args.base_url.rstrip("/"), session["user_id"],
+                             device_id=session["device_id"], store_path=args.store, config=config)
+        client.restore_login(session["user_id"], session["device_id"], session["access_token"])
+        log(f"resumed {session['user_id']} (device {session['device_id']})")
+    else:
+        client = AsyncClient(args.base_url.rstrip("/"), args.user, store_path=args.store, config=config)
+        resp = await call(client.login, args.password, device_name="matrixbox-test-e2e")
+        check(resp, LoginResponse, f"login as {args.user!r} at {args.base_url}")
+        with open(session_file, "w") as f:
+            json.dump({"user_id": resp.user_id, "device_id": resp.device_id,
+                       "access_token": resp.access_token}, f)
+        log(f"logged in as {resp.user_id} (new device {resp.device_id})")
+    try:
+        if client.should_upload_keys:
+            check(await call(client.keys_upload), nio.KeysUploadResponse, "uploading keys")
+        await e2e_sync(client)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def e2e_sync(client):
+    # Synapse answers a repeated identical sync from its cache for minutes; a filter of its own
+    # (excluding an account-data type nobody uses) makes this one fresh.
+    import secrets
+    nonce = {"account_data": {"not_types": [f"org.matrixbox.test.{secrets.token_hex(8)}"]}}
+    resp = await call(client.sync, timeout=0, full_state=True, sync_filter=nonce)
+    check(resp, nio.SyncResponse, "sync")
+    if client.should_query_keys:
+        check(await call(client.keys_query), nio.KeysQueryResponse, "querying device keys")
+
+
+async def cmd_e2e_create(client, args):
+    alias = alias_of(client, args)
+    resp = await call(
+        client.room_create,
+        visibility=RoomVisibility.private,
+        alias=args.room_alias_localpart,
+        name=args.room_alias_localpart,
+        preset=RoomPreset.private_chat,
+        invite=[args.invite],
+        initial_state=[{"type": "m.room.encryption", "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+    )
+    check(resp, RoomCreateResponse, f"creating {alias}")
+    log(f"created encrypted {alias} = {resp.room_id}, invited {args.invite}")
+    print(json.dumps({"room_id": resp.room_id}), flush=True)
+
+
+async def cmd_e2e_join(client, args):
+    alias = alias_of(client, args)
+    room_id = await resolve(client, alias)
+    if room_id is None:
+        raise Failure(f"room alias {alias} does not exist")
+    await join(client, room_id, alias)
+    await e2e_sync(client)
+    print(json.dumps({"room_id": room_id}), flush=True)
+
+
+async def cmd_e2e_send(client, args):
+    alias = alias_of(client, args)
+    room_id = await resolve(client, alias)
+    if room_id is None:
+        raise Failure(f"room alias {alias} does not exist")
+    room = client.rooms.get(room_id)
+    if room is None or not room.encrypted:
+        raise Failure(f"{alias} is not an encrypted room this device is in")
+    resp = await call(
+        client.room_send, room_id, "m.room.message",
+        {"msgtype": "m.text", "body": args.message}, ignore_unverified_devices=True,
+    )
+    check(resp, RoomSendResponse, f"sending to {alias}")
+    log(f"sent encrypted {resp.event_id} to {len(room.users)} members")
+    print(json.dumps({"room_id": room_id, "event_id": resp.event_id}), flush=True)
+
+
+async def cmd_e2e_read(client, args):
+    alias = alias_of(client, args)
+    room_id = await resolve(client, alias)
+    if room_id is None:
+        raise Failure(f"room alias {alias} does not exist")
+    token, undecrypted = None, 0
+    for _ in range(20):
+        resp = await call(client.room_messages, room_id, start=token, limit=100)
+        check(resp, RoomMessagesResponse, f"reading messages of {room_id}")
+        for ev in resp.chunk:
+            if isinstance(ev, nio.MegolmEvent):
+                undecrypted += 1
+            elif getattr(ev, "body", None) == args.expect:
+                if not getattr(ev, "decrypted", False):
+                    raise Failure(f"{ev.event_id} holds {args.expect!r} but was not encrypted")
+                log(f"decrypted {ev.event_id} in {alias}")
+                print(json.dumps({"room_id": room_id, "event_id": ev.event_id}), flush=True)
+                return
+        if not resp.chunk or not resp.end or resp.end == token:
+            break
+        token = resp.end
+    raise Failure(f"no event of {alias} decrypts to {args.expect!r} ({undecrypted} could not be decrypted)")
+
+
 def install_resolve_overrides(entries):
     """Answer lookups of the given names with the given addresses, like curl --resolve."""
     overrides = {}
@@ -276,28 +444,35 @@ def install_resolve_overrides(entries):
     socket.getaddrinfo = getaddrinfo
 
 
+E2E_COMMANDS = {"e2e-create": cmd_e2e_create, "e2e-join": cmd_e2e_join,
+                "e2e-send": cmd_e2e_send, "e2e-read": cmd_e2e_read}
+
+
 async def run(args):
-    client = await login(args)
+    client = await (e2e_login(args) if args.command in E2E_COMMANDS else login(args))
     try:
-        commands = {"send": cmd_send, "send-until": cmd_send_until, "read": cmd_read}
+        commands = {"send": cmd_send, "send-until": cmd_send_until, "read": cmd_read,
+                    "upload": cmd_upload, "download": cmd_download, **E2E_COMMANDS}
         await commands[args.command](client, args)
     finally:
-        try:
-            await asyncio.wait_for(client.logout(), 5)
-        except Exception:
-            pass
+        # An e2e device lives on in its store; the others log out.
+        if args.command not in E2E_COMMANDS:
+            try:
+                await asyncio.wait_for(client.logout(), 5)
+            except Exception:
+                pass
         await client.close()
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("send", "send-until", "read"):
+    for name in ("send", "send-until", "read", "upload", "download", *E2E_COMMANDS):
         s = sub.add_parser(name)
         s.add_argument("--base-url", required=True, help="client-server API base, e.g. http://127.0.0.1:8008")
         s.add_argument("--user", required=True, help="localpart or full user id")
         s.add_argument("--password", required=True)
-        s.add_argument("--room-alias-localpart", required=True)
+        s.add_argument("--room-alias-localpart", required=name not in ("upload", "download"))
         s.add_argument("--server-name", help="server part of the alias (default: from the logged-in user id)")
         s.add_argument("--timeout", type=float, default=60, help="overall timeout in seconds")
         s.add_argument("--request-timeout", type=float, default=20)
@@ -314,6 +489,20 @@ def main(argv=None):
             s.add_argument("--interval", type=float, default=0.3)
             s.add_argument("--max-seconds", type=float, default=300)
             s.add_argument("--verify-timeout", type=float, default=30)
+        elif name == "upload":
+            s.add_argument("--file", required=True)
+            s.add_argument("--content-type", default="application/octet-stream")
+        elif name == "download":
+            s.add_argument("--mxc", required=True)
+            s.add_argument("--output", required=True)
+        elif name in E2E_COMMANDS:
+            s.add_argument("--store", required=True, help="the device's session and keys")
+            if name == "e2e-create":
+                s.add_argument("--invite", required=True)
+            elif name == "e2e-send":
+                s.add_argument("--message", required=True)
+            elif name == "e2e-read":
+                s.add_argument("--expect", required=True)
         else:
             s.add_argument("--expect", required=True)
     args = p.parse_args(argv)
