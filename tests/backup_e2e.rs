@@ -41,13 +41,10 @@ fn json_field(text: &str, field: &str) -> String {
 
 /// The server's published keys: `{key id: key}` from `/_matrix/key/v2/server`.
 fn server_keys(mbx: &Instance) -> serde_json::Value {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail"])
-        .arg(format!("{}/_matrix/key/v2/server", mbx.base_url()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ca = mbx.state_dir().join("ca/root.pem");
+    let (code, body) = curl(&ca, TEST_DOMAIN, mbx.https_port, "/_matrix/key/v2/server");
+    assert_eq!(code, "200", "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["server_name"], SERVER);
     doc["verify_keys"].clone()
 }

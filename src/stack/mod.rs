@@ -224,7 +224,10 @@ impl Stack {
     pub async fn up_postgres(&self, engine: &Engine) -> Result<Action, StackError> {
         self.check_postgres_major().await?;
         let postgres = engine
-            .ensure_image(&self.config.postgres_candidates, &self.paths.image_digests())
+            .ensure_image(
+                &self.config.postgres_candidates,
+                &self.paths.image_digests(),
+            )
             .await?;
         self.images.lock().expect("never poisoned").postgres = postgres;
         self.start_postgres(engine).await

@@ -105,6 +105,16 @@ def check(resp, ok_type, what):
     return resp
 
 
+def ssl_setting(args):
+    """What every connection trusts: nothing checked (--insecure), only --ca-file's CA (the test
+    CA's root: certificate and name are verified), or the system's roots."""
+    if args.insecure:
+        return False
+    if args.ca_file:
+        return ssl.create_default_context(cafile=args.ca_file)
+    return None
+
+
 async def login(args):
     config = AsyncClientConfig(
         request_timeout=args.request_timeout,
@@ -114,18 +124,11 @@ async def login(args):
         store_sync_tokens=False,
         encryption_enabled=False,
     )
-    if args.insecure:
-        ssl_setting = False
-    elif args.ca_file:
-        # Trust only this CA (e.g. the test CA's root): certificate and name are verified.
-        ssl_setting = ssl.create_default_context(cafile=args.ca_file)
-    else:
-        ssl_setting = None
     client = AsyncClient(
         args.base_url.rstrip("/"),
         args.user,
         config=config,
-        ssl=ssl_setting,
+        ssl=ssl_setting(args),
     )
     try:
         resp = await call(client.login, args.password, device_name="matrixbox-test-client")
@@ -297,7 +300,7 @@ async def cmd_download(client, args):
     url = f"{args.base_url.rstrip('/')}/_matrix/client/v1/media/download/{server}/{media_id}"
     headers = {"Authorization": f"Bearer {client.access_token}"}
     async with aiohttp.ClientSession() as session:
-        async with session.get(url, headers=headers, ssl=False if args.insecure else None) as resp:
+        async with session.get(url, headers=headers, ssl=ssl_setting(args)) as resp:
             body = await resp.read()
             if resp.status != 200:
                 raise Failure(f"downloading {args.mxc}: HTTP {resp.status} {body[:200]!r}")
@@ -326,11 +329,13 @@ async def e2e_login(args):
         with open(session_file) as f:
             session = json.load(f)
         client = AsyncClient(args.base_url.rstrip("/"), session["user_id"],
-                             device_id=session["device_id"], store_path=args.store, config=config)
+                             device_id=session["device_id"], store_path=args.store, config=config,
+                             ssl=ssl_setting(args))
         client.restore_login(session["user_id"], session["device_id"], session["access_token"])
         log(f"resumed {session['user_id']} (device {session['device_id']})")
     else:
-        client = AsyncClient(args.base_url.rstrip("/"), args.user, store_path=args.store, config=config)
+        client = AsyncClient(args.base_url.rstrip("/"), args.user, store_path=args.store, config=config,
+                             ssl=ssl_setting(args))
         resp = await call(client.login, args.password, device_name="matrixbox-test-e2e")
         check(resp, LoginResponse, f"login as {args.user!r} at {args.base_url}")
         with open(session_file, "w") as f:
