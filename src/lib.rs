@@ -28,6 +28,7 @@
 //! What everything reads:
 //! - [`config`]: the one file users edit, validated into `Config` with every problem at once.
 //! - [`secrets`]: generated secrets under the state dir (never printed, even in `Debug`).
+//! - [`people`]: pure decisions about invites and accounts (expiry, token state, page language).
 //! - [`paths`]: every on-disk location, derived from the config path and state dir.
 //! - [`diagnostic`]: what an error knows about itself: its hint and its exit code.
 //! - [`dns`]: name lookups (A and AAAA) as the internet sees them, for preflight and doctor.
@@ -56,6 +57,7 @@ pub mod i18n;
 pub mod logging;
 pub mod notify;
 pub mod paths;
+pub mod people;
 pub mod preflight;
 pub mod proxy;
 pub mod report;

@@ -54,6 +54,7 @@ const REGISTRATION_SHARED_SECRET: &str = "registration_shared_secret";
 const MACAROON_SECRET_KEY: &str = "macaroon_secret_key";
 const FORM_SECRET: &str = "form_secret";
 const SIGNING_KEY: &str = "signing.key";
+const ADMIN_ACCOUNT_PASSWORD: &str = "admin_account_password";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -101,6 +102,11 @@ type Generator = fn() -> Result<String, SecretsError>;
 /// Mounted into the PostgreSQL container, which reads the password from it on first start.
 pub fn postgres_password_file(dir: &Path) -> PathBuf {
     dir.join(POSTGRES_PASSWORD)
+}
+
+/// The password of matrixbox's admin service account (`synapse::session`), made on first use.
+pub fn admin_account_password(dir: &Path) -> Result<String, SecretsError> {
+    one(dir, ADMIN_ACCOUNT_PASSWORD, Some(random_token))
 }
 
 /// Reads every secret, generating only those that are missing. Existing ones are never changed.

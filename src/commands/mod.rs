@@ -4,6 +4,8 @@ mod doctor;
 mod down;
 mod gate;
 mod generate;
+mod invite;
+mod people;
 mod preflight;
 mod run;
 mod setup;
@@ -12,7 +14,7 @@ mod user;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, UserCommand};
+use crate::cli::{Cli, Command, InviteCommand, UserCommand};
 use crate::config::{self, Config};
 use crate::paths::Paths;
 
@@ -29,6 +31,22 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             admin,
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
+        Command::User(UserCommand::List) => user::list(&paths).await,
+        Command::User(UserCommand::ResetPassword {
+            name,
+            password_stdin,
+        }) => user::reset_password(&paths, &name, password_stdin).await,
+        Command::User(UserCommand::Deactivate { name, erase }) => {
+            user::deactivate(&paths, &name, erase).await
+        }
+        Command::User(UserCommand::Admin { name, state }) => {
+            user::set_admin(&paths, &name, state).await
+        }
+        Command::Invite(InviteCommand::Create { uses, expires }) => {
+            invite::create(&paths, uses, &expires).await
+        }
+        Command::Invite(InviteCommand::List) => invite::list(&paths).await,
+        Command::Invite(InviteCommand::Revoke { token }) => invite::revoke(&paths, &token).await,
         Command::Down { remove } => down::down(&paths, remove).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),

@@ -1,14 +1,96 @@
-//! `matrixbox user add`: shared-secret registration on loopback, no `docker exec`.
+//! `matrixbox user add | list | reset-password | deactivate | admin`: shared-secret registration
+//! and the admin API as matrixbox's service account, on loopback, no `docker exec`.
 
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 
+use super::people::{self as out, M};
+use crate::cli::OnOff;
+use crate::config::Config;
+use crate::i18n::Lang;
 use crate::paths::Paths;
+use crate::people;
 use crate::report::Hinted;
 use crate::secrets;
 use crate::stack::Names;
 use crate::synapse::admin::Synapse;
+use crate::synapse::session::Admin;
+
+/// The configuration and an admin-API client acting as the service account.
+pub(super) fn admin(paths: &Paths) -> anyhow::Result<(Config, Admin)> {
+    let config = super::load_config(paths)?;
+    let secrets = secrets::load(&paths.secrets_dir())?;
+    let admin = Admin::new(
+        Synapse::on_loopback(config.synapse_port),
+        paths.secrets_dir(),
+        secrets.registration_shared_secret.clone(),
+    );
+    Ok((config, admin))
+}
+
+/// `name` as a user ID of this server; the service account is refused.
+fn target(lang: Lang, config: &Config, name: &str) -> anyhow::Result<String> {
+    let user_id = people::user_id(name, &config.server_name).map_err(|why| {
+        Hinted::usage(
+            lang.t(M::BadName, &[&why]),
+            lang.t(M::BadNameHint, &[&config.server_name]),
+        )
+    })?;
+    if people::is_service_account(&user_id) {
+        return Err(Hinted::usage(
+            lang.t(M::ServiceAccount, &[&user_id]),
+            lang.t(M::ServiceAccountHint, &[]),
+        )
+        .into());
+    }
+    Ok(user_id)
+}
+
+pub async fn list(paths: &Paths) -> anyhow::Result<()> {
+    let (_, admin) = admin(paths)?;
+    print!("{}", out::user_table(Lang::from_env(), &admin.users().await?));
+    Ok(())
+}
+
+pub async fn reset_password(paths: &Paths, name: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let lang = Lang::from_env();
+    let (config, admin) = admin(paths)?;
+    let user_id = target(lang, &config, name)?;
+    // Unknown users fail before anyone is asked for a password.
+    admin.user(&user_id).await?;
+    let password = read_password(password_stdin)?;
+    admin.reset_password(&user_id, &password).await?;
+    println!("{}", lang.t(M::PasswordReset, &[&user_id]));
+    Ok(())
+}
+
+pub async fn deactivate(paths: &Paths, name: &str, erase: bool) -> anyhow::Result<()> {
+    let lang = Lang::from_env();
+    let (config, admin) = admin(paths)?;
+    let user_id = target(lang, &config, name)?;
+    admin.deactivate(&user_id, erase).await?;
+    let done = if erase {
+        M::DeactivatedErased
+    } else {
+        M::DeactivatedUser
+    };
+    println!("{}", lang.t(done, &[&user_id]));
+    Ok(())
+}
+
+pub async fn set_admin(paths: &Paths, name: &str, state: OnOff) -> anyhow::Result<()> {
+    let lang = Lang::from_env();
+    let (config, admin) = admin(paths)?;
+    let user_id = target(lang, &config, name)?;
+    admin.set_admin(&user_id, state == OnOff::On).await?;
+    let done = match state {
+        OnOff::On => M::AdminOn,
+        OnOff::Off => M::AdminOff,
+    };
+    println!("{}", lang.t(done, &[&user_id]));
+    Ok(())
+}
 
 pub async fn add(
     paths: &Paths,
@@ -17,6 +99,14 @@ pub async fn add(
     password_stdin: bool,
 ) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
+    if name == people::SERVICE_ACCOUNT {
+        let lang = Lang::from_env();
+        return Err(Hinted::usage(
+            lang.t(M::ServiceAccount, &[&name]),
+            lang.t(M::ServiceAccountHint, &[]),
+        )
+        .into());
+    }
     let secrets = secrets::load(&paths.secrets_dir())?;
     let password = read_password(password_stdin)?;
     let registered = Synapse::on_loopback(config.synapse_port)

@@ -1,0 +1,46 @@
+//! `matrixbox invite create | list | revoke`: registration tokens through the admin API.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::people::{self as out, M};
+use crate::i18n::Lang;
+use crate::paths::Paths;
+use crate::people;
+use crate::report::Hinted;
+
+pub async fn create(paths: &Paths, uses: u64, expires: &str) -> anyhow::Result<()> {
+    let lang = Lang::from_env();
+    let lifetime = people::parse_expiry(expires).map_err(|why| {
+        Hinted::usage(
+            lang.t(M::BadExpiry, &[&expires, &why]),
+            lang.t(M::BadExpiryHint, &[]),
+        )
+    })?;
+    let (config, admin) = super::user::admin(paths)?;
+    let expiry_ms = now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+    let token = admin.create_token(Some(uses), Some(expiry_ms)).await?;
+    let link = format!("https://{}/invite/{}", config.domain, token.token);
+    print!("{}", out::invite_created(lang, &token, &link));
+    Ok(())
+}
+
+pub async fn list(paths: &Paths) -> anyhow::Result<()> {
+    let (_, admin) = super::user::admin(paths)?;
+    let mut tokens = admin.tokens().await?;
+    tokens.sort_by_key(|t| std::cmp::Reverse(t.expiry_time.unwrap_or(i64::MAX)));
+    print!("{}", out::invite_table(Lang::from_env(), &tokens, now_ms()));
+    Ok(())
+}
+
+pub async fn revoke(paths: &Paths, token: &str) -> anyhow::Result<()> {
+    let (_, admin) = super::user::admin(paths)?;
+    admin.revoke_token(token).await?;
+    println!("{}", Lang::from_env().t(M::Revoked, &[&token]));
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
