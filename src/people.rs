@@ -59,14 +59,20 @@ pub fn parse_expiry(text: &str) -> Result<Duration, String> {
         "h" => 3_600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(format!("`{text}` has no unit: write e.g. 30m, 12h, 7d or 2w")),
+        _ => {
+            return Err(format!(
+                "`{text}` has no unit: write e.g. 30m, 12h, 7d or 2w"
+            ));
+        }
     };
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` does not start with a whole number: write e.g. 7d"))?;
     let duration = Duration::from_secs(n.saturating_mul(seconds));
     if n == 0 {
-        return Err(format!("`{text}` would expire at once: give a positive number"));
+        return Err(format!(
+            "`{text}` would expire at once: give a positive number"
+        ));
     }
     if duration > MAX_EXPIRY {
         return Err(format!("`{text}` is longer than a year (365d)"));
@@ -154,12 +160,28 @@ mod tests {
         assert_eq!(parse_expiry("12h"), Ok(Duration::from_secs(43_200)));
         assert_eq!(parse_expiry("2w"), Ok(Duration::from_secs(14 * 86_400)));
         assert_eq!(parse_expiry("365d"), Ok(MAX_EXPIRY));
-        for bad in ["", "7", "d", "0d", "-1d", "1.5d", "7 d", "7D", "366d", "99999999999999999w"] {
+        for bad in [
+            "",
+            "7",
+            "d",
+            "0d",
+            "-1d",
+            "1.5d",
+            "7 d",
+            "7D",
+            "366d",
+            "99999999999999999w",
+        ] {
             assert!(parse_expiry(bad).is_err(), "{bad:?}");
         }
     }
 
-    fn token(uses: Option<u64>, pending: u64, completed: u64, expiry: Option<i64>) -> RegistrationToken {
+    fn token(
+        uses: Option<u64>,
+        pending: u64,
+        completed: u64,
+        expiry: Option<i64>,
+    ) -> RegistrationToken {
         RegistrationToken {
             token: "t".into(),
             uses_allowed: uses,
@@ -173,12 +195,18 @@ mod tests {
     fn token_states() {
         let now = 1_000_000;
         assert_eq!(token(None, 0, 50, None).state(now), TokenState::Valid);
-        assert_eq!(token(Some(2), 0, 1, Some(now + 1)).state(now), TokenState::Valid);
+        assert_eq!(
+            token(Some(2), 0, 1, Some(now + 1)).state(now),
+            TokenState::Valid
+        );
         assert_eq!(token(Some(1), 0, 1, None).state(now), TokenState::UsedUp);
         // A registration in progress holds its use.
         assert_eq!(token(Some(1), 1, 0, None).state(now), TokenState::UsedUp);
         assert_eq!(token(None, 0, 0, Some(now)).state(now), TokenState::Expired);
-        assert_eq!(token(Some(1), 0, 1, Some(now - 1)).state(now), TokenState::Expired);
+        assert_eq!(
+            token(Some(1), 0, 1, Some(now - 1)).state(now),
+            TokenState::Expired
+        );
     }
 
     #[test]
@@ -193,7 +221,10 @@ mod tests {
     #[test]
     fn user_ids() {
         assert_eq!(user_id("alice", "ex.org"), Ok("@alice:ex.org".into()));
-        assert_eq!(user_id("@alice:ex.org", "ex.org"), Ok("@alice:ex.org".into()));
+        assert_eq!(
+            user_id("@alice:ex.org", "ex.org"),
+            Ok("@alice:ex.org".into())
+        );
         assert!(user_id("@alice:other.org", "ex.org").is_err());
         assert!(user_id("Alice", "ex.org").is_err());
         assert!(user_id("", "ex.org").is_err());
@@ -205,7 +236,10 @@ mod tests {
     fn page_language() {
         assert_eq!(page_lang(None, None), Lang::En);
         assert_eq!(page_lang(None, Some("zh-CN,zh;q=0.9,en;q=0.8")), Lang::ZhCn);
-        assert_eq!(page_lang(None, Some("en-US,en;q=0.9,zh-CN;q=0.8")), Lang::En);
+        assert_eq!(
+            page_lang(None, Some("en-US,en;q=0.9,zh-CN;q=0.8")),
+            Lang::En
+        );
         assert_eq!(page_lang(None, Some("de-DE,zh;q=0.5")), Lang::ZhCn);
         assert_eq!(page_lang(None, Some("fr, de")), Lang::En);
         assert_eq!(page_lang(None, Some("zh;q=0, en;q=0.1")), Lang::En);

@@ -63,7 +63,9 @@ pub fn invite_created(lang: Lang, token: &RegistrationToken, link: &str) -> Stri
     let uses = token
         .uses_allowed
         .map_or_else(|| "∞".to_string(), |n| n.to_string());
-    let until = token.expiry_time.map_or_else(|| lang.t(M::Never, &[]), when);
+    let until = token
+        .expiry_time
+        .map_or_else(|| lang.t(M::Never, &[]), when);
     let qr = QrCode::new(link.as_bytes())
         .map(|code| {
             code.render::<Dense1x2>()
@@ -124,7 +126,8 @@ pub fn user_table(lang: Lang, users: &[UserEntry]) -> String {
                     },
                     &[],
                 ),
-                u.creation_ts.map_or_else(String::new, |t| when(as_millis(t))),
+                u.creation_ts
+                    .map_or_else(String::new, |t| when(as_millis(t))),
             ]
         })
         .collect();
@@ -174,7 +177,13 @@ mod tests {
             expiry_time: expiry,
         };
         vec![
-            t("Ab3dEf5hIj7lMn9p", Some(1), 0, 0, Some(NOW + 7 * 86_400_000)),
+            t(
+                "Ab3dEf5hIj7lMn9p",
+                Some(1),
+                0,
+                0,
+                Some(NOW + 7 * 86_400_000),
+            ),
             t("usedUpUsedUpUsed", Some(1), 0, 1, Some(NOW + 86_400_000)),
             t("expiredExpired00", Some(5), 0, 2, Some(NOW - 1)),
             t("forEveryoneForEv", None, 1, 40, None),

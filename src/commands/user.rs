@@ -49,7 +49,10 @@ fn target(lang: Lang, config: &Config, name: &str) -> anyhow::Result<String> {
 
 pub async fn list(paths: &Paths) -> anyhow::Result<()> {
     let (_, admin) = admin(paths)?;
-    print!("{}", out::user_table(Lang::from_env(), &admin.users().await?));
+    print!(
+        "{}",
+        out::user_table(Lang::from_env(), &admin.users().await?)
+    );
     Ok(())
 }
 

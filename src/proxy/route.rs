@@ -23,6 +23,10 @@ pub enum Route {
     Upstream,
     AdminForbidden,
     Landing,
+    /// The invite page for a token (as sent; the page checks it).
+    Invite(String),
+    /// A file the pages load (`/assets/<name>`).
+    Asset(String),
     NotFound,
 }
 
@@ -78,6 +82,18 @@ pub fn route_https(
     }
     if path == "/" {
         return Route::Landing;
+    }
+    if let Some(token) = path.strip_prefix("/invite/")
+        && !token.is_empty()
+        && !token.contains('/')
+    {
+        return Route::Invite(token.to_string());
+    }
+    if let Some(name) = path.strip_prefix("/assets/")
+        && !name.is_empty()
+        && !name.contains('/')
+    {
+        return Route::Asset(name.to_string());
     }
     Route::NotFound
 }
@@ -157,6 +173,17 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route(Method::GET, "/favicon.ico", false), Route::NotFound);
+        assert_eq!(
+            route(Method::GET, "/invite/Ab3._~-", false),
+            Route::Invite("Ab3._~-".into())
+        );
+        assert_eq!(route(Method::GET, "/invite/", false), Route::NotFound);
+        assert_eq!(route(Method::GET, "/invite/a/b", false), Route::NotFound);
+        assert_eq!(
+            route(Method::GET, "/assets/invite.js", false),
+            Route::Asset("invite.js".into())
+        );
+        assert_eq!(route(Method::GET, "/assets/../x", false), Route::NotFound);
     }
 
     #[test]

@@ -204,7 +204,12 @@ impl Synapse {
             percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC)
         );
         let (status, body) = self
-            .send(Method::GET, &path, None, &[("x-forwarded-for", forwarded_for)])
+            .send(
+                Method::GET,
+                &path,
+                None,
+                &[("x-forwarded-for", forwarded_for)],
+            )
             .await?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Ok(Validity::TryLater);

@@ -146,7 +146,10 @@ mod tests {
         // Closed: only matrixbox's invites (registration tokens) let anyone in.
         assert_eq!(doc["enable_registration"], Value::from(true));
         assert_eq!(doc["registration_requires_token"], Value::from(true));
-        assert!(doc.get("enable_registration_without_verification").is_none());
+        assert!(
+            doc.get("enable_registration_without_verification")
+                .is_none()
+        );
         assert_eq!(
             doc["public_baseurl"],
             Value::from("https://matrix.example.com/")

@@ -96,7 +96,10 @@ impl Admin {
             "password": password,
             "initial_device_display_name": "matrixbox",
         });
-        let (status, body) = self.synapse.send(Method::POST, PATH, Some(request), &[]).await?;
+        let (status, body) = self
+            .synapse
+            .send(Method::POST, PATH, Some(request), &[])
+            .await?;
         if status == StatusCode::FORBIDDEN {
             return Ok(None);
         }
@@ -138,7 +141,12 @@ impl Admin {
             let bearer = format!("Bearer {token}");
             let answer = self
                 .synapse
-                .send(method.clone(), path, body.clone(), &[("authorization", &bearer)])
+                .send(
+                    method.clone(),
+                    path,
+                    body.clone(),
+                    &[("authorization", &bearer)],
+                )
                 .await?;
             if answer.0 != StatusCode::UNAUTHORIZED || renew {
                 return Ok(answer);
