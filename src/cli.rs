@@ -183,5 +183,9 @@ pub enum InviteCommand {
     /// List the invites with their uses, expiry and state.
     List,
     /// Make an invite link unusable at once (accounts made with it stay).
-    Revoke { token: String },
+    Revoke {
+        /// As `invite list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        token: String,
+    },
 }

@@ -104,6 +104,24 @@ pub fn postgres_password_file(dir: &Path) -> PathBuf {
     dir.join(POSTGRES_PASSWORD)
 }
 
+/// An invite's registration token: 20 letters and digits from the CSPRNG (119 bits), so a link
+/// never begins with `-` (a command line would read an option) or ends in punctuation a mail
+/// client leaves out of the link.
+pub fn invite_token() -> Result<String, SecretsError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const LEN: usize = 20;
+    let mut out = String::with_capacity(LEN);
+    while out.len() < LEN {
+        for b in random_bytes::<32>()? {
+            // 248 = 4 * 62: dropping the bytes above keeps every character equally likely.
+            if b < 248 && out.len() < LEN {
+                out.push(char::from(ALPHABET[usize::from(b % 62)]));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The password of matrixbox's admin service account (`synapse::session`), made on first use.
 pub fn admin_account_password(dir: &Path) -> Result<String, SecretsError> {
     one(dir, ADMIN_ACCOUNT_PASSWORD, Some(random_token))
@@ -200,6 +218,14 @@ mod tests {
             load_or_create(dir.path()),
             Err(SecretsError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn invite_tokens_are_alphanumeric_and_distinct() {
+        let a = invite_token().unwrap();
+        assert_eq!(a.len(), 20);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, invite_token().unwrap());
     }
 
     #[test]

@@ -25,17 +25,32 @@
     element.className = "status" + (kind ? " " + kind : "");
   }
 
-  function api(method, path, body) {
+  // A request the network dropped (a phone changing networks; Chromium cancels requests in
+  // flight whenever an interface comes or goes) is sent again, up to 5 times over about 15 s,
+  // waiting a little longer each time. Repeating is safe:
+  // availability is a read, and Synapse answers a repeated registration step of the same
+  // session with the account that session already created.
+  function api(method, path, body, tries) {
     var init = { method: method, headers: {}, credentials: "omit", cache: "no-store" };
     if (body) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
+    tries = tries === undefined ? 5 : tries;
     return fetch(path, init).then(function (response) {
       return response.json().catch(function () {
         return {};
       }).then(function (json) {
         return { status: response.status, body: json };
+      });
+    }, function (error) {
+      if (tries <= 0) {
+        throw error;
+      }
+      return new Promise(function (resolve) {
+        setTimeout(resolve, 1000 * (6 - tries));
+      }).then(function () {
+        return api(method, path, body, tries - 1);
       });
     });
   }

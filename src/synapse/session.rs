@@ -184,7 +184,8 @@ impl Admin {
         uses_allowed: Option<u64>,
         expiry_ms: Option<i64>,
     ) -> Result<RegistrationToken, AdminError> {
-        let body = json!({"uses_allowed": uses_allowed, "expiry_time": expiry_ms, "length": 16});
+        let token = secrets::invite_token()?;
+        let body = json!({"token": token, "uses_allowed": uses_allowed, "expiry_time": expiry_ms});
         let path = "/_synapse/admin/v1/registration_tokens/new";
         self.json(Method::POST, path, Some(body), "the invite")
             .await
