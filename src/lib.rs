@@ -13,7 +13,8 @@
 //!
 //! The daemon (`matrixbox run`):
 //! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown.
-//! - [`proxy`]: the public edge on :80/:443, local answers and forwarding to Synapse.
+//! - [`proxy`]: the public edge on :80/:443, local answers (well-known, the onboarding and invite
+//!   pages) and forwarding to Synapse.
 //! - [`tls`]: the certificate store the listeners read, and the rustls configuration.
 //! - [`acme`]: certificates: ACME, the internal CA, the user's files, storage and renewal.
 //! - [`notify`]: telling systemd how the daemon is doing (readiness, watchdog, status line).
@@ -22,7 +23,8 @@
 //! The homeserver:
 //! - [`stack`]: PostgreSQL and Synapse as containers, brought up in order and down cleanly.
 //! - [`docker`]: the engine's API: desired specs, what it reports, reconciling the two.
-//! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API.
+//! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API (the admin API as
+//!   matrixbox's service account: invites and accounts).
 //! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.
 //!
 //! What everything reads:
@@ -35,7 +37,7 @@
 //! - [`disk`]: free space where the state and the Docker data root live.
 //! - [`fsio`]: atomic, permission-aware file writes.
 //! - [`yaml`]: the only door to YAML.
-//! - [`embedded`]: assets compiled into the binary (templates, landing page, systemd unit).
+//! - [`embedded`]: assets compiled into the binary (templates, web pages, systemd unit).
 //! - [`unit`]: the systemd unit, as shipped and as printed by `matrixbox unit`.
 //! - [`logging`]: where log events go (journald or stderr).
 //! - [`throttle`]: warnings an attacker can trigger, rate-limited so they cannot grow the log.

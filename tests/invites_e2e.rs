@@ -380,5 +380,20 @@ fn invites_sign_up_and_user_management() {
     std::fs::write(secrets.join("admin_access_token"), "syt_not_a_token\n").unwrap();
     assert!(list("C").contains("@dora:localhost"));
     assert_eq!(mode(&secrets.join("admin_access_token")), 0o600);
+
+    // A replaced password file is named, not papered over; the right one works again.
+    let password = std::fs::read_to_string(secrets.join("admin_account_password")).unwrap();
+    std::fs::write(secrets.join("admin_account_password"), "not the password\n").unwrap();
+    std::fs::remove_file(secrets.join("admin_access_token")).unwrap();
+    let locked = mbx.run(&["user", "list"]);
+    assert_eq!(locked.status.code(), Some(1), "{}", describe(&locked));
+    assert!(
+        stderr(&locked).contains("password file does not match"),
+        "{}",
+        stderr(&locked)
+    );
+    assert!(stderr(&locked).contains("hint:"), "{}", stderr(&locked));
+    std::fs::write(secrets.join("admin_account_password"), password).unwrap();
+    assert!(list("C").contains("@dora:localhost"));
     daemon.stop();
 }

@@ -157,8 +157,8 @@ pub struct Edge {
     server_doc: Bytes,
     client_doc: Bytes,
     support_doc: Option<Bytes>,
-    /// The onboarding page at `/`, in English and Simplified Chinese.
-    landing: [Bytes; 2],
+    /// The onboarding page at `/`: (English, Simplified Chinese).
+    landing: (Bytes, Bytes),
     /// What the invite pages say about this server.
     site: Arc<pages::Site>,
     /// Asked whether an invite's token is still valid.
@@ -204,7 +204,10 @@ impl Edge {
     ) -> Edge {
         let site = pages::Site::new(config);
         Edge {
-            landing: [Lang::En, Lang::ZhCn].map(|lang| Bytes::from(site.onboarding(lang))),
+            landing: (
+                site.onboarding(Lang::En).into(),
+                site.onboarding(Lang::ZhCn).into(),
+            ),
             site: Arc::new(site),
             synapse: Arc::new(Synapse::at(format!("http://{upstream}"))),
             hsts: sends_hsts(config),
@@ -273,7 +276,11 @@ impl Edge {
             ),
             route::Route::Landing => {
                 let lang = pages::page_lang(&req);
-                pages::html_page(StatusCode::OK, self.landing[lang as usize].clone())
+                let page = match lang {
+                    Lang::En => &self.landing.0,
+                    Lang::ZhCn => &self.landing.1,
+                };
+                pages::html_page(StatusCode::OK, page.clone())
             }
             route::Route::Asset(name) => match pages::asset(&name) {
                 Some((kind, bytes)) => {

@@ -118,12 +118,14 @@ impl Admin {
                 status: StatusCode::OK,
                 body: "no access token in the answer".into(),
             }),
-            // The login was refused, yet the name is taken: the password file changed.
-            Err(AdminError::Refused { errcode, .. }) if errcode == "M_USER_IN_USE" => {
-                Err(AdminError::ServiceAccountLocked {
+            // Taken: another `matrixbox` command registered it a moment ago (its login then
+            // works), or the password file changed since (it does not).
+            Err(AdminError::Refused { errcode, .. }) if errcode == "M_USER_IN_USE" => self
+                .login(password)
+                .await?
+                .ok_or(AdminError::ServiceAccountLocked {
                     user: SERVICE_ACCOUNT.into(),
-                })
-            }
+                }),
             Err(e) => Err(e),
         }
     }
