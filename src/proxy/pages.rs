@@ -500,6 +500,102 @@ mod tests {
         );
     }
 
+    /// A one-shot Synapse stand-in on loopback: answers `status` with `body`, hands back the
+    /// request it read.
+    async fn synapse_answering(
+        status: &'static str,
+        body: &'static str,
+    ) -> (Arc<Synapse>, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = tcp.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tcp.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        (Arc::new(Synapse::at(format!("http://{addr}"))), served)
+    }
+
+    async fn invite_status(synapse: Arc<Synapse>) -> (StatusCode, String) {
+        let visitor = HeaderValue::from_static("203.0.113.7");
+        let response = invite_page(
+            Arc::new(site("")),
+            synapse,
+            "tok".into(),
+            Lang::En,
+            visitor,
+            false,
+        )
+        .await;
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn invite_page_follows_synapse() {
+        let (synapse, served) = synapse_answering("200 OK", r#"{"valid": true}"#).await;
+        let (status, page) = invite_status(synapse).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("data-token=\"tok\""));
+        let request = served.await.unwrap().to_ascii_lowercase();
+        assert!(
+            request.starts_with(
+                "get /_matrix/client/v1/register/m.login.registration_token/validity?token=tok "
+            ),
+            "{request}"
+        );
+        assert!(
+            request.contains("x-forwarded-for: 203.0.113.7"),
+            "Synapse limits each visitor: {request}"
+        );
+
+        let (synapse, _) = synapse_answering("200 OK", r#"{"valid": false}"#).await;
+        let (status, page) = invite_status(synapse).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(page.contains("This invitation cannot be used"));
+
+        let (synapse, _) = synapse_answering(
+            "429 Too Many Requests",
+            r#"{"errcode": "M_LIMIT_EXCEEDED"}"#,
+        )
+        .await;
+        let (status, page) = invite_status(synapse).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(page.contains("Too many attempts"));
+
+        // Synapse down (nothing listens) or answering nonsense: a page, not an error dump.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        for synapse in [
+            Arc::new(Synapse::at(format!("http://{closed}"))),
+            synapse_answering("500 Internal Server Error", "<html>trace</html>")
+                .await
+                .0,
+        ] {
+            let (status, page) = invite_status(synapse).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(page.contains("cannot be checked right now") && !page.contains("trace"));
+        }
+    }
+
     #[test]
     fn text_is_escaped() {
         assert_eq!(
