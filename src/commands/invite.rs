@@ -5,18 +5,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::people::{self as out, M};
 use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::people;
+use crate::people::{self, ExpiryError};
 use crate::report::Hinted;
 
 pub async fn create(paths: &Paths, uses: u64, expires: &str) -> anyhow::Result<()> {
     let lang = Lang::from_env();
     let lifetime = people::parse_expiry(expires).map_err(|why| {
-        Hinted::usage(
-            lang.t(M::BadExpiry, &[&expires, &why]),
-            lang.t(M::BadExpiryHint, &[]),
-        )
+        let message = match why {
+            ExpiryError::NoUnit => M::ExpiryNoUnit,
+            ExpiryError::NotANumber => M::ExpiryNotANumber,
+            ExpiryError::Zero => M::ExpiryZero,
+            ExpiryError::TooLong => M::ExpiryTooLong,
+        };
+        Hinted::usage(lang.t(message, &[&expires]), lang.t(M::BadExpiryHint, &[]))
     })?;
-    let (config, admin) = super::user::admin(paths)?;
+    let config = super::load_config(paths)?;
+    let admin = super::user::admin(paths, &config)?;
     let expiry_ms = now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
     let token = admin.create_token(Some(uses), Some(expiry_ms)).await?;
     let link = format!("https://{}/invite/{}", config.domain, token.token);
@@ -25,7 +29,7 @@ pub async fn create(paths: &Paths, uses: u64, expires: &str) -> anyhow::Result<(
 }
 
 pub async fn list(paths: &Paths) -> anyhow::Result<()> {
-    let (_, admin) = super::user::admin(paths)?;
+    let admin = super::user::admin(paths, &super::load_config(paths)?)?;
     let mut tokens = admin.tokens().await?;
     tokens.sort_by_key(|t| std::cmp::Reverse(t.expiry_time.unwrap_or(i64::MAX)));
     print!("{}", out::invite_table(Lang::from_env(), &tokens, now_ms()));
@@ -33,7 +37,7 @@ pub async fn list(paths: &Paths) -> anyhow::Result<()> {
 }
 
 pub async fn revoke(paths: &Paths, token: &str) -> anyhow::Result<()> {
-    let (_, admin) = super::user::admin(paths)?;
+    let admin = super::user::admin(paths, &super::load_config(paths)?)?;
     admin.revoke_token(token).await?;
     println!("{}", Lang::from_env().t(M::Revoked, &[&token]));
     Ok(())

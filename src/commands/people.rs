@@ -35,7 +35,10 @@ crate::i18n::messages! {
     DeactivatedErased => "{0} deactivated; profile erased and messages hidden from new members", "{0} 已停用；资料已清除，新成员看不到其消息";
     AdminOn => "{0} is now a server admin", "{0} 现在是服务器管理员";
     AdminOff => "{0} is no longer a server admin", "{0} 不再是服务器管理员";
-    BadExpiry => "--expires {0}: {1}", "--expires {0}：{1}";
+    ExpiryNoUnit => "--expires {0}: no unit", "--expires {0}：缺少单位";
+    ExpiryNotANumber => "--expires {0}: not a whole number", "--expires {0}：不是整数";
+    ExpiryZero => "--expires {0}: the invite would expire at once", "--expires {0}：邀请会立即过期";
+    ExpiryTooLong => "--expires {0}: longer than a year", "--expires {0}：超过一年";
     BadExpiryHint => "write a number and a unit: 30m, 12h, 7d or 2w (at most 365d)", "写数字加单位：30m、12h、7d 或 2w（最长 365d）";
     BadName => "{0}", "{0}";
     BadNameHint => "give the name as in `matrixbox user list` (alice or @alice:{0})", "请按 `matrixbox user list` 中的写法给出名字（alice 或 @alice:{0}）";

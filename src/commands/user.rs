@@ -17,20 +17,20 @@ use crate::stack::Names;
 use crate::synapse::admin::Synapse;
 use crate::synapse::session::Admin;
 
-/// The configuration and an admin-API client acting as the service account.
-pub(super) fn admin(paths: &Paths) -> anyhow::Result<(Config, Admin)> {
-    let config = super::load_config(paths)?;
+/// An admin-API client acting as the service account.
+pub(super) fn admin(paths: &Paths, config: &Config) -> anyhow::Result<Admin> {
     let secrets = secrets::load(&paths.secrets_dir())?;
-    let admin = Admin::new(
+    Ok(Admin::new(
         Synapse::on_loopback(config.synapse_port),
         paths.secrets_dir(),
         secrets.registration_shared_secret.clone(),
-    );
-    Ok((config, admin))
+    ))
 }
 
-/// `name` as a user ID of this server; the service account is refused.
-fn target(lang: Lang, config: &Config, name: &str) -> anyhow::Result<String> {
+/// The configuration, `name` as a user ID of this server (the service account refused, before
+/// anything else is read) and the admin-API client.
+fn target(paths: &Paths, lang: Lang, name: &str) -> anyhow::Result<(String, Admin)> {
+    let config = super::load_config(paths)?;
     let user_id = people::user_id(name, &config.server_name).map_err(|why| {
         Hinted::usage(
             lang.t(M::BadName, &[&why]),
@@ -44,11 +44,12 @@ fn target(lang: Lang, config: &Config, name: &str) -> anyhow::Result<String> {
         )
         .into());
     }
-    Ok(user_id)
+    Ok((user_id, admin(paths, &config)?))
 }
 
 pub async fn list(paths: &Paths) -> anyhow::Result<()> {
-    let (_, admin) = admin(paths)?;
+    let config = super::load_config(paths)?;
+    let admin = admin(paths, &config)?;
     print!(
         "{}",
         out::user_table(Lang::from_env(), &admin.users().await?)
@@ -58,8 +59,7 @@ pub async fn list(paths: &Paths) -> anyhow::Result<()> {
 
 pub async fn reset_password(paths: &Paths, name: &str, password_stdin: bool) -> anyhow::Result<()> {
     let lang = Lang::from_env();
-    let (config, admin) = admin(paths)?;
-    let user_id = target(lang, &config, name)?;
+    let (user_id, admin) = target(paths, lang, name)?;
     // Unknown users fail before anyone is asked for a password.
     admin.user(&user_id).await?;
     let password = read_password(password_stdin)?;
@@ -70,8 +70,7 @@ pub async fn reset_password(paths: &Paths, name: &str, password_stdin: bool) -> 
 
 pub async fn deactivate(paths: &Paths, name: &str, erase: bool) -> anyhow::Result<()> {
     let lang = Lang::from_env();
-    let (config, admin) = admin(paths)?;
-    let user_id = target(lang, &config, name)?;
+    let (user_id, admin) = target(paths, lang, name)?;
     admin.deactivate(&user_id, erase).await?;
     let done = if erase {
         M::DeactivatedErased
@@ -84,8 +83,7 @@ pub async fn deactivate(paths: &Paths, name: &str, erase: bool) -> anyhow::Resul
 
 pub async fn set_admin(paths: &Paths, name: &str, state: OnOff) -> anyhow::Result<()> {
     let lang = Lang::from_env();
-    let (config, admin) = admin(paths)?;
-    let user_id = target(lang, &config, name)?;
+    let (user_id, admin) = target(paths, lang, name)?;
     admin.set_admin(&user_id, state == OnOff::On).await?;
     let done = match state {
         OnOff::On => M::AdminOn,
