@@ -91,12 +91,19 @@ pub fn token_is_well_formed(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
 }
 
+/// Why a name given to `user` is not one of this server's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    OtherServer,
+    Invalid,
+}
+
 /// `alice` or `@alice:server` as a full user ID on `server_name`.
-pub fn user_id(name: &str, server_name: &str) -> Result<String, String> {
+pub fn user_id(name: &str, server_name: &str) -> Result<String, NameError> {
     let local = match name.strip_prefix('@') {
         Some(full) => match full.split_once(':') {
             Some((local, server)) if server == server_name => local,
-            _ => return Err(format!("`{name}` is not a user of {server_name}")),
+            _ => return Err(NameError::OtherServer),
         },
         None => name,
     };
@@ -105,9 +112,7 @@ pub fn user_id(name: &str, server_name: &str) -> Result<String, String> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-/+".contains(&b));
     if !valid {
-        return Err(format!(
-            "`{name}` is not a user name: use a-z, 0-9 and . _ = - / +"
-        ));
+        return Err(NameError::Invalid);
     }
     Ok(format!("@{local}:{server_name}"))
 }
@@ -222,9 +227,14 @@ mod tests {
             user_id("@alice:ex.org", "ex.org"),
             Ok("@alice:ex.org".into())
         );
-        assert!(user_id("@alice:other.org", "ex.org").is_err());
-        assert!(user_id("Alice", "ex.org").is_err());
-        assert!(user_id("", "ex.org").is_err());
+        assert_eq!(
+            user_id("@alice:other.org", "ex.org"),
+            Err(NameError::OtherServer)
+        );
+        assert_eq!(user_id("@alice", "ex.org"), Err(NameError::OtherServer));
+        assert_eq!(user_id("Alice", "ex.org"), Err(NameError::Invalid));
+        assert_eq!(user_id("", "ex.org"), Err(NameError::Invalid));
+        assert_eq!(user_id("@:ex.org", "ex.org"), Err(NameError::Invalid));
         assert!(is_service_account("@matrixbox-admin:ex.org"));
         assert!(!is_service_account("@alice:ex.org"));
     }

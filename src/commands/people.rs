@@ -40,7 +40,8 @@ crate::i18n::messages! {
     ExpiryZero => "--expires {0}: the invite would expire at once", "--expires {0}：邀请会立即过期";
     ExpiryTooLong => "--expires {0}: longer than a year", "--expires {0}：超过一年";
     BadExpiryHint => "write a number and a unit: 30m, 12h, 7d or 2w (at most 365d)", "写数字加单位：30m、12h、7d 或 2w（最长 365d）";
-    BadName => "{0}", "{0}";
+    NameOtherServer => "{0} is not a user of {1}", "{0} 不是 {1} 的用户";
+    NameInvalid => "`{0}` is not a user name: use a-z, 0-9 and . _ = - / +", "`{0}` 不是有效的用户名：只能使用 a-z、0-9 以及 . _ = - / +";
     BadNameHint => "give the name as in `matrixbox user list` (alice or @alice:{0})", "请按 `matrixbox user list` 中的写法给出名字（alice 或 @alice:{0}）";
     ServiceAccount => "{0} is matrixbox's own service account; it is not changed here", "{0} 是 matrixbox 自己的服务账号，不能在这里修改";
     ServiceAccountHint => "it holds the admin API access for `invite` and `user`; leave it alone", "它为 `invite` 和 `user` 提供管理 API 访问，请勿改动";

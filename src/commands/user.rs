@@ -10,7 +10,7 @@ use crate::cli::OnOff;
 use crate::config::Config;
 use crate::i18n::Lang;
 use crate::paths::Paths;
-use crate::people;
+use crate::people::{self, NameError};
 use crate::report::Hinted;
 use crate::secrets;
 use crate::stack::Names;
@@ -32,10 +32,11 @@ pub(super) fn admin(paths: &Paths, config: &Config) -> anyhow::Result<Admin> {
 fn target(paths: &Paths, lang: Lang, name: &str) -> anyhow::Result<(String, Admin)> {
     let config = super::load_config(paths)?;
     let user_id = people::user_id(name, &config.server_name).map_err(|why| {
-        Hinted::usage(
-            lang.t(M::BadName, &[&why]),
-            lang.t(M::BadNameHint, &[&config.server_name]),
-        )
+        let message = match why {
+            NameError::OtherServer => lang.t(M::NameOtherServer, &[&name, &config.server_name]),
+            NameError::Invalid => lang.t(M::NameInvalid, &[&name]),
+        };
+        Hinted::usage(message, lang.t(M::BadNameHint, &[&config.server_name]))
     })?;
     if people::is_service_account(&user_id) {
         return Err(Hinted::usage(
