@@ -50,6 +50,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Invite people: links to the sign-up page (Synapse registration tokens).
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Stop Synapse, then PostgreSQL, cleanly. Data stays.
     Down {
         /// Also remove both containers and their network (the data directories stay; `run`
@@ -146,6 +149,58 @@ pub enum UserCommand {
         /// Read the password from standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// List the accounts (deactivated ones too), with their admin flag.
+    List,
+    /// Set a new password (prompted twice) and sign the user out everywhere.
+    ResetPassword {
+        /// alice or @alice:example.com.
+        name: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Deactivate an account for good: it can no longer sign in; its name stays taken.
+    Deactivate {
+        /// alice or @alice:example.com.
+        name: String,
+        /// Also erase the user's profile and hide their messages from people who join later.
+        #[arg(long)]
+        erase: bool,
+    },
+    /// Grant or remove server admin rights.
+    Admin {
+        /// alice or @alice:example.com.
+        name: String,
+        #[arg(value_enum)]
+        state: OnOff,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Make an invite link (and its QR code) for the sign-up page.
+    Create {
+        /// How many accounts the link may create (default: 1).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        uses: u64,
+        /// How long the link stays valid: 30m, 12h, 7d, 2w (at most 365d).
+        #[arg(long, default_value = "7d")]
+        expires: String,
+    },
+    /// List the invites with their uses, expiry and state.
+    List,
+    /// Make an invite link unusable at once (accounts made with it stay).
+    Revoke {
+        /// As `invite list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        token: String,
     },
 }
 

@@ -1,4 +1,4 @@
-//! Assets compiled into the binary: Synapse templates, the landing page and the systemd unit.
+//! Assets compiled into the binary: Synapse templates, the web pages' files and the systemd unit.
 
 use rust_embed::{EmbeddedFile, RustEmbed};
 

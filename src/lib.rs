@@ -16,8 +16,8 @@
 //!
 //! The daemon (`matrixbox run`):
 //! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown.
-//! - [`proxy`]: the public edge on :80/:443, local answers and forwarding to Synapse, and the
-//!   metrics listener.
+//! - [`proxy`]: the public edge on :80/:443, local answers (well-known, the onboarding and invite
+//!   pages), forwarding to Synapse, and the metrics listener.
 //! - [`metrics`]: the edge's Prometheus counters (lock-free) and their exposition.
 //! - [`tls`]: the certificate store the listeners read, and the rustls configuration.
 //! - [`acme`]: certificates: ACME, the internal CA, the user's files, storage and renewal.
@@ -28,20 +28,22 @@
 //! - [`stack`]: PostgreSQL and Synapse as containers, brought up in order and down cleanly.
 //! - [`docker`]: the engine's API: desired specs, what it reports, reconciling the two; images
 //!   from registry mirrors in order, and offline image archives (`images export`/`import`).
-//! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API.
+//! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API (the admin API as
+//!   matrixbox's service account: invites and accounts).
 //! - [`upstream`]: where Synapse is reached: its UNIX socket (held by Synapse alone) or TCP.
 //! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.
 //!
 //! What everything reads:
 //! - [`config`]: the one file users edit, validated into `Config` with every problem at once.
 //! - [`secrets`]: generated secrets under the state dir (never printed, even in `Debug`).
+//! - [`people`]: pure decisions about invites and accounts (expiry, token state, page language).
 //! - [`paths`]: every on-disk location, derived from the config path and state dir.
 //! - [`diagnostic`]: what an error knows about itself: its hint and its exit code.
 //! - [`dns`]: name lookups (A and AAAA) as the internet sees them, for preflight and doctor.
 //! - [`disk`]: free space where the state and the Docker data root live.
 //! - [`fsio`]: atomic, permission-aware file writes.
 //! - [`yaml`]: the only door to YAML.
-//! - [`embedded`]: assets compiled into the binary (templates, landing page, systemd unit).
+//! - [`embedded`]: assets compiled into the binary (templates, web pages, systemd unit).
 //! - [`unit`]: the systemd unit, as shipped and as printed by `matrixbox unit`.
 //! - [`logging`]: where log events go (journald or stderr).
 //! - [`throttle`]: warnings an attacker can trigger, rate-limited so they cannot grow the log.
@@ -66,6 +68,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod paths;
+pub mod people;
 pub mod preflight;
 pub mod proxy;
 pub mod report;

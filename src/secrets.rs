@@ -54,6 +54,7 @@ const REGISTRATION_SHARED_SECRET: &str = "registration_shared_secret";
 const MACAROON_SECRET_KEY: &str = "macaroon_secret_key";
 const FORM_SECRET: &str = "form_secret";
 const SIGNING_KEY: &str = "signing.key";
+const ADMIN_ACCOUNT_PASSWORD: &str = "admin_account_password";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -101,6 +102,29 @@ type Generator = fn() -> Result<String, SecretsError>;
 /// Mounted into the PostgreSQL container, which reads the password from it on first start.
 pub fn postgres_password_file(dir: &Path) -> PathBuf {
     dir.join(POSTGRES_PASSWORD)
+}
+
+/// An invite's registration token: 20 letters and digits from the CSPRNG (119 bits), so a link
+/// never begins with `-` (a command line would read an option) or ends in punctuation a mail
+/// client leaves out of the link.
+pub fn invite_token() -> Result<String, SecretsError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const LEN: usize = 20;
+    let mut out = String::with_capacity(LEN);
+    while out.len() < LEN {
+        for b in random_bytes::<32>()? {
+            // 248 = 4 * 62: dropping the bytes above keeps every character equally likely.
+            if b < 248 && out.len() < LEN {
+                out.push(char::from(ALPHABET[usize::from(b % 62)]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The password of matrixbox's admin service account (`synapse::session`), made on first use.
+pub fn admin_account_password(dir: &Path) -> Result<String, SecretsError> {
+    one(dir, ADMIN_ACCOUNT_PASSWORD, Some(random_token))
 }
 
 /// Reads every secret, generating only those that are missing. Existing ones are never changed.
@@ -194,6 +218,14 @@ mod tests {
             load_or_create(dir.path()),
             Err(SecretsError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn invite_tokens_are_alphanumeric_and_distinct() {
+        let a = invite_token().unwrap();
+        assert_eq!(a.len(), 20);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, invite_token().unwrap());
     }
 
     #[test]

@@ -31,6 +31,7 @@ mapfile -t scripts < <(cd "$ROOT" && find packaging bench tests .ci -type f -not
     -exec sh -c 'head -n1 "$1" | grep -qE "^#!(/usr/bin/env |/bin/)(ba)?sh\b"' _ {} \; -print)
 (cd "$ROOT" && shellcheck "${scripts[@]}")
 "$ROOT/tests/client/setup.sh"
+"$ROOT/tests/browser/setup.sh"
 
 # shellcheck disable=SC1091
 . "$BENCH_DIR/env"
@@ -42,6 +43,7 @@ export MATRIXBOX_TEST_SYSTEMD_IMAGE=${MATRIXBOX_TEST_SYSTEMD_IMAGE:-matrixbox-te
 export MATRIXBOX_TEST_CLIENT_PY=$BENCH_DIR/client-venv/bin/python
 export MATRIXBOX_TEST_CLIENT_SCRIPT=$ROOT/tests/client/matrix_client.py
 export MATRIXBOX_TEST_CLIENT="$MATRIXBOX_TEST_CLIENT_PY $MATRIXBOX_TEST_CLIENT_SCRIPT"
+export MATRIXBOX_TEST_BROWSER_PY=$BENCH_DIR/browser-venv/bin/python
 
 cd "$ROOT"
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest

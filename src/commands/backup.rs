@@ -10,7 +10,7 @@ use crate::paths::Paths;
 use crate::secrets;
 
 pub async fn create(paths: &Paths, output: Option<PathBuf>) -> anyhow::Result<()> {
-    let lang = Lang::from_env();
+    let lang = Lang::current();
     let config = super::load_config(paths)?;
     let secrets = secrets::load(&paths.secrets_dir())?;
     let engine = Engine::connect().await?;
@@ -25,7 +25,7 @@ pub async fn create(paths: &Paths, output: Option<PathBuf>) -> anyhow::Result<()
 }
 
 pub async fn verify(file: &Path) -> anyhow::Result<()> {
-    let lang = Lang::from_env();
+    let lang = Lang::current();
     let manifest = restore::verify(file, lang).await?;
     println!("{}", lang.t(M::Complete, &[&file.display()]));
     println!("{}", messages::describe(lang, &manifest));
@@ -33,7 +33,7 @@ pub async fn verify(file: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn restore(paths: &Paths, file: &Path, force: bool) -> anyhow::Result<()> {
-    let lang = Lang::from_env();
+    let lang = Lang::current();
     let done = restore::restore(paths, file, force, lang).await?;
     println!(
         "{}",

@@ -53,7 +53,7 @@ pub fn ess(paths: &Paths, args: EssArgs) -> anyhow::Result<()> {
     print!(
         "{}",
         summary(
-            Lang::from_env(),
+            Lang::current(),
             &config.server_name,
             &args.output,
             &files,

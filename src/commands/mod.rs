@@ -7,6 +7,8 @@ mod export;
 mod gate;
 mod generate;
 mod images;
+mod invite;
+mod people;
 mod preflight;
 mod run;
 mod setup;
@@ -15,7 +17,9 @@ mod user;
 
 use anyhow::Context;
 
-use crate::cli::{BackupCommand, Cli, Command, ExportCommand, ImagesCommand, UserCommand};
+use crate::cli::{
+    BackupCommand, Cli, Command, ExportCommand, ImagesCommand, InviteCommand, UserCommand,
+};
 use crate::config::{self, Config};
 use crate::paths::Paths;
 
@@ -32,6 +36,22 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             admin,
             password_stdin,
         }) => user::add(&paths, &name, admin, password_stdin).await,
+        Command::User(UserCommand::List) => user::list(&paths).await,
+        Command::User(UserCommand::ResetPassword {
+            name,
+            password_stdin,
+        }) => user::reset_password(&paths, &name, password_stdin).await,
+        Command::User(UserCommand::Deactivate { name, erase }) => {
+            user::deactivate(&paths, &name, erase).await
+        }
+        Command::User(UserCommand::Admin { name, state }) => {
+            user::set_admin(&paths, &name, state).await
+        }
+        Command::Invite(InviteCommand::Create { uses, expires }) => {
+            invite::create(&paths, uses, &expires).await
+        }
+        Command::Invite(InviteCommand::List) => invite::list(&paths).await,
+        Command::Invite(InviteCommand::Revoke { token }) => invite::revoke(&paths, &token).await,
         Command::Down { remove } => down::down(&paths, remove).await,
         Command::Export(ExportCommand::Ess(args)) => export::ess(&paths, args),
         Command::Images(ImagesCommand::Export { file }) => images::export(&paths, &file).await,

@@ -16,11 +16,11 @@ pub fn no_mirror(image: &str, attempts: &[(String, String)]) -> String {
         .iter()
         .map(|(reference, why)| format!("\n  {reference}: {why}"))
         .collect();
-    Lang::from_env().t(M::NoMirror, &[&image, &lines])
+    Lang::current().t(M::NoMirror, &[&image, &lines])
 }
 
 pub fn no_mirror_hint() -> String {
-    Lang::from_env().t(M::NoMirrorHint, &[])
+    Lang::current().t(M::NoMirrorHint, &[])
 }
 
 #[cfg(test)]

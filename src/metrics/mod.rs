@@ -30,6 +30,7 @@ pub enum RouteClass {
     /// `/_synapse/client` (SSO, password reset pages).
     SynapseClient,
     WellKnown,
+    /// The edge's own pages: onboarding, invites and their assets.
     Landing,
     /// Anything else on :443: a 404.
     Other,

@@ -1,9 +1,10 @@
-//! The public edge: listeners on :80 and :443, local answers (well-known, landing page, ACME
-//! HTTP-01) and forwarding of the Matrix API to Synapse.
+//! The public edge: listeners on :80 and :443, local answers (well-known, the onboarding and
+//! invite pages, ACME HTTP-01) and forwarding of the Matrix API to Synapse.
 
 mod admit;
 mod client_body;
 mod forward;
+mod pages;
 mod pool;
 pub mod route;
 mod scrape;
@@ -26,8 +27,10 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use tokio::sync::Semaphore;
 
 use crate::config::{self, Config, Directory};
-use crate::embedded;
+use crate::i18n::Lang;
 use crate::metrics::{EdgeMetrics, RouteClass};
+use crate::people;
+use crate::synapse::admin::Synapse;
 use crate::upstream::UpstreamAddr;
 use crate::wellknown;
 
@@ -158,12 +161,15 @@ pub struct Edge {
     server_doc: Bytes,
     client_doc: Bytes,
     support_doc: Option<Bytes>,
-    landing: Bytes,
+    /// The onboarding page at `/`: (English, Simplified Chinese).
+    landing: (Bytes, Bytes),
+    /// What the invite pages say about this server.
+    site: Arc<pages::Site>,
+    /// Asked whether an invite's token is still valid.
+    synapse: Arc<Synapse>,
     challenges: Arc<dyn ChallengeLookup>,
     upstream: forward::Upstream,
     limits: Limits,
-    /// The landing page's Content-Security-Policy (it allows its own inline style by hash).
-    landing_csp: HeaderValue,
     hsts: bool,
 }
 
@@ -211,11 +217,14 @@ impl Edge {
         challenges: Arc<dyn ChallengeLookup>,
         limits: Limits,
     ) -> Edge {
-        let landing = embedded::text("landing.html")
-            .replace("{{domain}}", &config.domain)
-            .replace("{{server_name}}", &config.server_name);
+        let site = pages::Site::new(config);
         Edge {
-            landing_csp: landing_csp(&landing),
+            landing: (
+                site.onboarding(Lang::En).into(),
+                site.onboarding(Lang::ZhCn).into(),
+            ),
+            site: Arc::new(site),
+            synapse: Arc::new(Synapse::new(upstream.clone())),
             hsts: sends_hsts(config),
             names: config.tls_names(),
             domain: config.domain.clone(),
@@ -224,7 +233,6 @@ impl Edge {
             server_doc: wellknown::server(config).into(),
             client_doc: wellknown::client(config).into(),
             support_doc: wellknown::support(config).map(Bytes::from),
-            landing: landing.into(),
             challenges,
             upstream: forward::Upstream::new(upstream, config.max_upload_bytes(), &limits),
             limits,
@@ -296,15 +304,41 @@ impl Edge {
                 "the admin API is only reachable from allowed networks (admin_allow in matrixbox.yaml)",
             ),
             route::Route::Landing => {
-                let mut response = Response::new(full(self.landing.clone()));
-                own_page(response.headers_mut());
-                let h = response.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                h.insert(header::CONTENT_SECURITY_POLICY, self.landing_csp.clone());
-                response
+                let lang = pages::page_lang(&req);
+                let page = match lang {
+                    Lang::En => &self.landing.0,
+                    Lang::ZhCn => &self.landing.1,
+                };
+                pages::html_page(StatusCode::OK, page.clone())
+            }
+            route::Route::Asset(name) => match pages::asset(&name) {
+                Some((kind, bytes)) => {
+                    let mut response = Response::new(full(bytes));
+                    own_page(response.headers_mut());
+                    let h = response.headers_mut();
+                    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+                    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                    response
+                }
+                None => matrix_error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such file"),
+            },
+            route::Route::Invite(token) => {
+                let lang = pages::page_lang(&req);
+                let bodiless = hyper::body::Body::is_end_stream(req.body());
+                if bodiless && people::token_is_well_formed(&token) {
+                    // Boxed: the token check is the one local answer that waits on Synapse.
+                    let page: Waiting = Box::pin(pages::invite_page(
+                        self.site.clone(),
+                        self.synapse.clone(),
+                        token,
+                        lang,
+                        peer.forwarded_for.clone(),
+                        self.hsts,
+                    ));
+                    return Either::Right(Either::Right(page));
+                }
+                let page = self.site.unusable(lang, pages::Unusable::Invalid);
+                pages::html_page(StatusCode::NOT_FOUND, page.into())
             }
             route::Route::NotFound
             | route::Route::AcmeChallenge(_)
@@ -325,11 +359,8 @@ impl Edge {
             return Either::Left(std::future::ready(response));
         }
         // Rare (our own pages take no body): boxed so the common future stays small.
-        Either::Right(Either::Right(Box::pin(after_drain(
-            req,
-            response,
-            self.limits.body_idle_timeout,
-        ))))
+        let drained: Waiting = Box::pin(after_drain(req, response, self.limits.body_idle_timeout));
+        Either::Right(Either::Right(drained))
     }
 
     fn handle_http(&self, req: &Request<Incoming>) -> Response<Body> {
@@ -440,6 +471,9 @@ async fn after_drain(
     response
 }
 
+/// A local answer that waits (a request body drained, Synapse asked about an invite).
+type Waiting = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
 /// Sent on our own pages once a publicly trusted certificate is served (see `sends_hsts`).
 static HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 /// Our JSON and text answers load nothing and may not be framed.
@@ -460,21 +494,6 @@ fn own_page(headers: &mut HeaderMap) {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::CONTENT_SECURITY_POLICY, CSP_NONE.clone());
-}
-
-/// The landing page loads nothing and runs no script; its one inline style is allowed by hash.
-fn landing_csp(page: &str) -> HeaderValue {
-    use base64::Engine;
-    use sha2::{Digest, Sha256};
-    let style = page
-        .split_once("<style>")
-        .and_then(|(_, rest)| rest.split_once("</style>"))
-        .map_or("", |(style, _)| style);
-    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style));
-    HeaderValue::from_str(&format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    ))
-    .expect("base64 is a valid header")
 }
 
 /// HSTS pins a name to HTTPS in browsers for a year, so it is sent only where the certificate is

@@ -25,6 +25,10 @@ pub enum Route {
     Upstream,
     AdminForbidden,
     Landing,
+    /// The invite page for a token (as sent; the page checks it).
+    Invite(String),
+    /// A file the pages load (`/assets/<name>`).
+    Asset(String),
     NotFound,
 }
 
@@ -81,6 +85,18 @@ pub fn route_https(
     if path == "/" {
         return Route::Landing;
     }
+    if let Some(token) = path.strip_prefix("/invite/")
+        && !token.is_empty()
+        && !token.contains('/')
+    {
+        return Route::Invite(token.to_string());
+    }
+    if let Some(name) = path.strip_prefix("/assets/")
+        && !name.is_empty()
+        && !name.contains('/')
+    {
+        return Route::Asset(name.to_string());
+    }
     Route::NotFound
 }
 
@@ -95,7 +111,7 @@ pub fn is_long_poll(method: &http::Method, path: &str) -> bool {
 pub fn class(route: &Route, method: &http::Method, path: &str) -> RouteClass {
     match route {
         Route::WellKnown(_) | Route::WellKnownOptions => RouteClass::WellKnown,
-        Route::Landing => RouteClass::Landing,
+        Route::Landing | Route::Invite(_) | Route::Asset(_) => RouteClass::Landing,
         Route::AdminForbidden => RouteClass::Admin,
         Route::NotFound => RouteClass::Other,
         Route::AcmeChallenge(_) | Route::RedirectToHttps => RouteClass::PlainHttp,
@@ -212,6 +228,17 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route(Method::GET, "/favicon.ico", false), Route::NotFound);
+        assert_eq!(
+            route(Method::GET, "/invite/Ab3._~-", false),
+            Route::Invite("Ab3._~-".into())
+        );
+        assert_eq!(route(Method::GET, "/invite/", false), Route::NotFound);
+        assert_eq!(route(Method::GET, "/invite/a/b", false), Route::NotFound);
+        assert_eq!(
+            route(Method::GET, "/assets/invite.js", false),
+            Route::Asset("invite.js".into())
+        );
+        assert_eq!(route(Method::GET, "/assets/../x", false), Route::NotFound);
     }
 
     #[test]

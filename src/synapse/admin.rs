@@ -1,5 +1,6 @@
-//! Synapse's HTTP API, over its socket (or an existing Synapse's address): health probe and
-//! shared-secret user registration.
+//! The one door to Synapse's HTTP API (health, shared-secret registration, the admin and client
+//! calls of `session`): every request goes through `Synapse::send`, over Synapse's socket (or an
+//! existing Synapse's address, see `synapse::upstream`).
 
 use std::time::Duration;
 
@@ -32,6 +33,20 @@ pub enum AdminError {
         errcode: String,
         message: String,
     },
+    #[error("{what} does not exist on this server")]
+    NotFound { what: String },
+    #[error("Synapse refused {what}: {errcode}: {message}")]
+    Rejected {
+        what: String,
+        errcode: String,
+        message: String,
+    },
+    #[error("matrixbox's service account `{user}` exists, but its password file does not match")]
+    ServiceAccountLocked { user: String },
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Fs(#[from] crate::fsio::FsError),
     #[error("Synapse answered {status} to {url}: {body}")]
     Unexpected {
         url: String,
@@ -49,6 +64,17 @@ impl Diagnostic for AdminError {
             AdminError::Refused { errcode, .. } if errcode == "M_INVALID_USERNAME" => {
                 "user names may contain a-z, 0-9 and . _ = - /".into()
             }
+            AdminError::NotFound { .. } => {
+                "check the spelling; `matrixbox user list` and `matrixbox invite list` show what exists".into()
+            }
+            AdminError::Rejected { .. } => "nothing was changed; the message above is Synapse's own".into(),
+            AdminError::ServiceAccountLocked { .. } => {
+                "its password file in the secrets directory was replaced; set it back from a backup, or \
+                 delete the account's access token file and reset the password with Synapse's admin tools"
+                    .into()
+            }
+            AdminError::Secrets(e) => return e.hint(),
+            AdminError::Fs(e) => return e.hint(),
             // The caller knows the instance: `user add` names its container instead.
             _ if self.needs_logs() => {
                 "see Synapse's log for details (`docker logs <instance>-synapse`)".into()
@@ -79,9 +105,12 @@ pub struct Synapse {
     base: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct Registered {
     pub user_id: String,
+    /// Only the service account keeps it (see `session`); never printed.
+    #[serde(default)]
+    pub(crate) access_token: Option<String>,
 }
 
 impl Synapse {
@@ -105,15 +134,34 @@ impl Synapse {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<(StatusCode, Bytes), AdminError> {
+        self.send(method, path, body, &[]).await
+    }
+
+    /// One request with extra `headers` (an access token, the visitor's address); `path` carries
+    /// its query, already encoded.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, Bytes), AdminError> {
         let url = format!("{}{}", self.base, path);
         let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(hyper::header::HOST, self.address.host())
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
             .body(Full::new(body))
-            .expect("static request parts are valid");
+            .map_err(|e| AdminError::Unreachable {
+                url: url.clone(),
+                source: Box::new(e),
+            })?;
         let unreachable = |e: Box<dyn std::error::Error + Send + Sync>| AdminError::Unreachable {
             url: url.clone(),
             source: e,
@@ -155,6 +203,40 @@ impl Synapse {
         )
     }
 
+    /// Whether a registration token can still be used, as a visitor's browser would ask (the
+    /// client API, rate-limited per `forwarded_for`, the visitor's address).
+    pub async fn token_validity(
+        &self,
+        token: &str,
+        forwarded_for: &str,
+    ) -> Result<Validity, AdminError> {
+        let path = format!(
+            "/_matrix/client/v1/register/m.login.registration_token/validity?token={}",
+            percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let (status, body) = self
+            .send(
+                Method::GET,
+                &path,
+                None,
+                &[("x-forwarded-for", forwarded_for)],
+            )
+            .await?;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Ok(Validity::TryLater);
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            valid: bool,
+        }
+        let answer: Answer = parse_json(&path, status, &body)?;
+        Ok(if answer.valid {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        })
+    }
+
     /// Registers a user through `/_synapse/admin/v1/register` (nonce + HMAC-SHA1 of the shared secret).
     pub async fn register(
         &self,
@@ -188,19 +270,28 @@ impl Synapse {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    Valid,
+    /// Expired, used up, revoked or never issued: the client API does not say which.
+    Invalid,
+    /// Synapse rate-limited this visitor.
+    TryLater,
+}
+
 #[derive(Deserialize)]
 struct Nonce {
     nonce: String,
 }
 
 #[derive(Deserialize)]
-struct MatrixError {
-    errcode: String,
+pub(crate) struct MatrixError {
+    pub(crate) errcode: String,
     #[serde(default)]
-    error: String,
+    pub(crate) error: String,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     path: &str,
     status: StatusCode,
     body: &[u8],

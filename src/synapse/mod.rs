@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod federation;
+pub mod session;
 
 use crate::config::{Config, Registration};
 use crate::embedded;
@@ -138,9 +139,11 @@ fn typed_settings(config: &Config, secrets: &Secrets, tuning: &Tuning, db_host: 
         secrets.macaroon_secret_key.as_str().into(),
     );
     set("form_secret", secrets.form_secret.as_str().into());
+    // Registration tokens exist only when `matrixbox invite create` makes them (the admin API), so
+    // `closed` still lets invited people in and nobody else; Synapse would refuse even a valid
+    // token with registration disabled.
     let (enable, token, without_verification) = match config.registration {
-        Registration::Closed => (false, false, false),
-        Registration::Token => (true, true, false),
+        Registration::Closed | Registration::Token => (true, true, false),
         // Synapse refuses open registration without a verification method unless told so.
         Registration::Open => (true, false, true),
     };
@@ -218,7 +221,13 @@ mod tests {
             };
             assert!(path.starts_with(&format!("{mount}/")), "{key}: {path}");
         }
-        assert_eq!(doc["enable_registration"], Value::from(false));
+        // Closed: only matrixbox's invites (registration tokens) let anyone in.
+        assert_eq!(doc["enable_registration"], Value::from(true));
+        assert_eq!(doc["registration_requires_token"], Value::from(true));
+        assert!(
+            doc.get("enable_registration_without_verification")
+                .is_none()
+        );
         assert_eq!(
             doc["public_baseurl"],
             Value::from("https://matrix.example.com/")

@@ -74,6 +74,11 @@ ensure_packages() {
     # tests/run.sh lints every shell script; tests/systemd_e2e.rs runs lintian on the .deb it builds.
     command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
     command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+    # Invite-page browser test (tests/browser_e2e.rs): Debian's Chromium and its driver, and a
+    # CJK font so the Simplified Chinese screenshots show text. Selenium: tests/browser/setup.sh.
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -56,7 +56,7 @@ fn progress(total: u64, message: String) -> Option<ProgressBar> {
 }
 
 pub async fn export(paths: &Paths, file: &Path) -> anyhow::Result<()> {
-    let lang = Lang::from_env();
+    let lang = Lang::current();
     let config = super::load_config(paths)?;
     refuse_upstream(&config, lang)?;
     let engine = Engine::connect().await?;
@@ -172,7 +172,7 @@ async fn write_archive(
 }
 
 pub async fn import(paths: &Paths, file: &Path) -> anyhow::Result<()> {
-    let lang = Lang::from_env();
+    let lang = Lang::current();
     let config = super::load_config(paths)?;
     refuse_upstream(&config, lang)?;
     let shown = file.display().to_string();
