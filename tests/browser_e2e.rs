@@ -53,8 +53,11 @@ fn chromium_signs_up_through_the_invite_page() {
         .unwrap()
         .as_millis();
     let body = format!(r#"{{"uses_allowed": 1, "expiry_time": {}}}"#, now_ms + 1000);
+    // Through the edge, from loopback (in the default admin_allow).
     let out = Command::new("curl")
-        .args(["-sS", "-f", "-H"])
+        .args(["-sS", "-f", "--cacert"])
+        .arg(&ca)
+        .arg("-H")
         .arg(format!("Authorization: Bearer {}", admin_token.trim()))
         .args([
             "-H",
@@ -63,8 +66,8 @@ fn chromium_signs_up_through_the_invite_page() {
             &body,
         ])
         .arg(format!(
-            "{}/_synapse/admin/v1/registration_tokens/new",
-            mbx.base_url()
+            "https://localhost:{}/_synapse/admin/v1/registration_tokens/new",
+            mbx.https_port
         ))
         .output()
         .unwrap();

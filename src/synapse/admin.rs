@@ -156,6 +156,14 @@ impl Synapse {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
+        // Over the socket Synapse takes the client's address from this header (a UNIX peer has
+        // none, and a login without one fails): matrixbox's own calls come from this host.
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+        {
+            request = request.header("x-forwarded-for", "127.0.0.1");
+        }
         let request = request
             .body(Full::new(body))
             .map_err(|e| AdminError::Unreachable {
