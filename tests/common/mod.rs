@@ -265,11 +265,15 @@ impl Instance {
             .unwrap_or_else(|_| panic!("status --json printed no JSON: {}", describe(&out)))
     }
 
-    /// Waits until `status` reports the stack healthy, failing with the daemon's log otherwise.
+    /// Waits until `status` reports the stack healthy and the daemon's edge serves (a new daemon
+    /// over a stack that is already up is healthy before it listens), failing with the daemon's
+    /// log otherwise.
     pub fn wait_healthy(&self, daemon: &mut Daemon, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if self.status_json()["healthy"] == serde_json::Value::Bool(true) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                daemon.wait_log("edge serving", 1, left.max(Duration::from_secs(1)));
                 return;
             }
             if let Some(code) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
