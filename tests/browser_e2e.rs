@@ -110,20 +110,25 @@ fn chromium_signs_up_through_the_invite_page() {
         assert!(std::fs::metadata(&shot).unwrap().len() > 1000, "{page}");
     }
 
-    // The account the browser made talks with another one (the client verifies the edge's
-    // certificate against the internal CA).
+    // The account the browser made talks with another one in an encrypted room, both ways (the
+    // client verifies the edge's certificate against the internal CA).
     assert_success(&mbx.run_with_stdin(
         &["user", "add", "gus", "--password-stdin"],
         "gus's long password\n",
     ));
+    // Each user's device keeps its session and keys in a store of its own, so the encrypted
+    // room's messages are decrypted by the device that received the room keys.
+    let stores = tempfile::tempdir().unwrap();
     let client = |user: &str, password: &str, args: &[&str]| {
         Command::new(env("MATRIXBOX_TEST_CLIENT_PY"))
             .arg(env("MATRIXBOX_TEST_CLIENT_SCRIPT"))
             .args(args)
             .args(["--user", user, "--password", password])
+            .arg("--store")
+            .arg(stores.path().join(user))
             .args([
                 "--room-alias-localpart",
-                "lobby",
+                "secret-lobby",
                 "--base-url",
                 &base,
                 "--ca-file",
@@ -132,25 +137,34 @@ fn chromium_signs_up_through_the_invite_page() {
             .output()
             .unwrap()
     };
+    let fiona = ("fiona", "fiona's long password");
+    let gus = ("gus", "gus's long password");
+    let gus_id = "@gus:localhost";
     assert_success(&client(
-        "fiona",
-        "fiona's long password",
-        &["send", "--message", "signed up in a browser"],
+        fiona.0,
+        fiona.1,
+        &["e2e-create", "--invite", gus_id],
+    ));
+    assert_success(&client(gus.0, gus.1, &["e2e-join"]));
+    assert_success(&client(
+        fiona.0,
+        fiona.1,
+        &["e2e-send", "--message", "signed up in a browser"],
     ));
     assert_success(&client(
-        "gus",
-        "gus's long password",
-        &["read", "--expect", "signed up in a browser"],
+        gus.0,
+        gus.1,
+        &["e2e-read", "--expect", "signed up in a browser"],
     ));
     assert_success(&client(
-        "gus",
-        "gus's long password",
-        &["send", "--message", "welcome fiona"],
+        gus.0,
+        gus.1,
+        &["e2e-send", "--message", "welcome fiona"],
     ));
     assert_success(&client(
-        "fiona",
-        "fiona's long password",
-        &["read", "--expect", "welcome fiona"],
+        fiona.0,
+        fiona.1,
+        &["e2e-read", "--expect", "welcome fiona"],
     ));
     daemon.stop();
 }

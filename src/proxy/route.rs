@@ -100,11 +100,19 @@ pub fn route_https(
     Route::NotFound
 }
 
-/// A long-poll `/sync` (client-server API, any version, sliding sync included): Synapse holds it
-/// open until there is news or its `timeout` passes, so it gets a pool of connections of its own.
+/// A long-poll `/sync` (client-server API, any version; simplified sliding sync, as Element X
+/// uses, is a POST): Synapse holds it open until there is news or its `timeout` passes, so it gets
+/// a pool of connections of its own.
 pub fn is_long_poll(method: &http::Method, path: &str) -> bool {
-    method == http::Method::GET && path.starts_with("/_matrix/client/") && path.ends_with("/sync")
+    if !path.starts_with("/_matrix/client/") {
+        return false;
+    }
+    (method == http::Method::GET && path.ends_with("/sync"))
+        || (method == http::Method::POST && path.ends_with(SLIDING_SYNC))
 }
+
+/// Simplified sliding sync (MSC4186), which Element X long-polls with POST.
+const SLIDING_SYNC: &str = "/org.matrix.simplified_msc3575/sync";
 
 /// The metrics' route class of a request `route_https` or `route_http` sent to `route`. Pure and
 /// cheap: prefix checks, allocating only for a disguised path (as `route_https` does).
@@ -250,6 +258,10 @@ mod tests {
         ] {
             assert!(is_long_poll(&Method::GET, path), "{path}");
         }
+        assert!(is_long_poll(
+            &Method::POST,
+            "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+        ));
         assert!(!is_long_poll(&Method::POST, "/_matrix/client/v3/sync"));
         assert!(!is_long_poll(&Method::GET, "/_matrix/client/v3/syncs"));
         assert!(!is_long_poll(&Method::GET, "/sync"));
