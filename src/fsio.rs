@@ -203,42 +203,21 @@ impl Dir {
     /// a FIFO, a device or a larger file is refused without blocking or reading it.
     pub fn read_small(&self, name: &str, limit: usize) -> Result<Option<Vec<u8>>, FsError> {
         let path = self.path.join(name);
-        // O_NONBLOCK: opening a FIFO must not wait for a writer.
-        let flags = OFlag::O_RDONLY
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_NONBLOCK
-            | OFlag::O_NOCTTY
-            | OFlag::O_CLOEXEC;
-        let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(e) => return Err(err("read", &path)(errno(e))),
+        let Some((file, size)) = self.open_regular(name)? else {
+            return Ok(None);
         };
-        let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
-        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(err("read", &path)(refused("it is not a regular file")));
-        }
-        if stat.st_size as u64 > limit as u64 {
+        if size > limit as u64 {
             return Err(err("read", &path)(refused(&format!(
-                "it holds {} bytes, more than the {limit} expected",
-                stat.st_size
+                "it holds {size} bytes, more than the {limit} expected"
             ))));
         }
         // Bounded even if the file grows between fstat and read.
-        let mut buf = vec![0; limit + 1];
-        let mut len = 0;
-        while len < buf.len() {
-            match nix::unistd::read(&fd, &mut buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(Errno::EINTR) => {}
-                Err(e) => return Err(err("read", &path)(errno(e))),
-            }
-        }
-        if len > limit {
+        let mut buf = Vec::with_capacity(limit + 1);
+        io::Read::read_to_end(&mut io::Read::take(file, limit as u64 + 1), &mut buf)
+            .map_err(err("read", &path))?;
+        if buf.len() > limit {
             return Err(err("read", &path)(refused("it grew while being read")));
         }
-        buf.truncate(len);
         Ok(Some(buf))
     }
 

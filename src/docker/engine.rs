@@ -4,11 +4,9 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
-use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, ExecConfig, HealthConfig, HostConfig,
-    HostConfigLogConfig, NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, LogsOptionsBuilder,
@@ -328,46 +326,6 @@ impl Engine {
             out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
         out
-    }
-
-    /// Runs a command in a running container and returns its exit code and combined output.
-    pub async fn exec(
-        &self,
-        name: &str,
-        cmd: &[&str],
-        env: Vec<String>,
-    ) -> Result<(i64, String), DockerError> {
-        let config = ExecConfig {
-            cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-            env: Some(env),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_exec(name, config)
-            .await
-            .map_err(api_error("exec in", name))?;
-        let mut output = String::new();
-        if let StartExecResults::Attached {
-            output: mut stream, ..
-        } = self
-            .docker
-            .start_exec(&created.id, None::<StartExecOptions>)
-            .await
-            .map_err(api_error("exec in", name))?
-        {
-            while let Some(Ok(chunk)) = stream.next().await {
-                output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-            }
-        }
-        let inspected = self
-            .docker
-            .inspect_exec(&created.id)
-            .await
-            .map_err(api_error("inspect exec in", name))?;
-        Ok((inspected.exit_code.unwrap_or(-1), output))
     }
 }
 

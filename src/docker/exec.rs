@@ -1,5 +1,6 @@
-//! Streaming exec: a command's standard output into a writer, or a reader into its standard input,
-//! without holding either in memory (a database dump can be larger than the host's RAM).
+//! Commands in running containers: collected output for short ones, and streaming for large ones
+//! (standard output into a writer, or a reader into standard input, never held in memory: a
+//! database dump can be larger than the host's RAM).
 
 use bollard::container::LogOutput;
 use bollard::exec::{StartExecOptions, StartExecResults};
@@ -13,6 +14,21 @@ use super::engine::{DockerError, Engine, api_error};
 const STDERR_LIMIT: usize = 16 * 1024;
 
 impl Engine {
+    /// Runs a command in a running container and returns its exit code and combined output.
+    pub async fn exec(
+        &self,
+        name: &str,
+        cmd: &[&str],
+        env: Vec<String>,
+    ) -> Result<(i64, String), DockerError> {
+        let (id, mut output, _) = self.start_attached(name, cmd, env, false).await?;
+        let mut text = Vec::new();
+        while let Some(Ok(chunk)) = output.next().await {
+            text.extend_from_slice(&chunk.into_bytes());
+        }
+        self.finish(name, &id, text).await
+    }
+
     /// Runs `cmd` in the running container `name`, copies its standard output into `out` and
     /// returns its exit code and (the last part of) its standard error.
     pub async fn exec_to(
@@ -21,7 +37,7 @@ impl Engine {
         cmd: &[&str],
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<(i64, String), DockerError> {
-        let (id, output, _) = self.start_attached(name, cmd, false).await?;
+        let (id, output, _) = self.start_attached(name, cmd, vec![], false).await?;
         let mut stderr = Vec::new();
         let mut output = output;
         while let Some(chunk) = output.next().await {
@@ -47,7 +63,7 @@ impl Engine {
         cmd: &[&str],
         input: &mut (impl AsyncRead + Unpin),
     ) -> Result<(i64, String), DockerError> {
-        let (id, mut output, mut stdin) = self.start_attached(name, cmd, true).await?;
+        let (id, mut output, mut stdin) = self.start_attached(name, cmd, vec![], true).await?;
         let feed = async {
             let copied = tokio::io::copy(input, &mut stdin).await;
             let closed = stdin.shutdown().await;
@@ -74,6 +90,7 @@ impl Engine {
         &self,
         name: &str,
         cmd: &[&str],
+        env: Vec<String>,
         stdin: bool,
     ) -> Result<
         (
@@ -90,6 +107,7 @@ impl Engine {
     > {
         let config = ExecConfig {
             cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+            env: Some(env),
             attach_stdin: Some(stdin),
             attach_stdout: Some(true),
             attach_stderr: Some(true),

@@ -105,6 +105,18 @@ def check(resp, ok_type, what):
     return resp
 
 
+def client_config(args, encryption):
+    """Timeouts and retries for every client; nio's own 429 handling is off (see `call`)."""
+    return AsyncClientConfig(
+        request_timeout=args.request_timeout,
+        max_timeouts=2,
+        max_limit_exceeded=0,
+        max_timeout_retry_wait_time=5,
+        store_sync_tokens=False,
+        encryption_enabled=encryption,
+    )
+
+
 def ssl_setting(args):
     """What every connection trusts: nothing checked (--insecure), only --ca-file's CA (the test
     CA's root: certificate and name are verified), or the system's roots."""
@@ -116,14 +128,7 @@ def ssl_setting(args):
 
 
 async def login(args):
-    config = AsyncClientConfig(
-        request_timeout=args.request_timeout,
-        max_timeouts=2,
-        max_limit_exceeded=0,
-        max_timeout_retry_wait_time=5,
-        store_sync_tokens=False,
-        encryption_enabled=False,
-    )
+    config = client_config(args, encryption=False)
     client = AsyncClient(
         args.base_url.rstrip("/"),
         args.user,
@@ -316,14 +321,7 @@ async def e2e_login(args):
         raise Failure("this matrix-nio has no end-to-end encryption: run tests/client/setup.sh "
                       "(requirements.txt pins matrix-nio's e2e dependencies)")
     os.makedirs(args.store, exist_ok=True)
-    config = AsyncClientConfig(
-        request_timeout=args.request_timeout,
-        max_timeouts=2,
-        max_limit_exceeded=0,
-        max_timeout_retry_wait_time=5,
-        store_sync_tokens=False,
-        encryption_enabled=True,
-    )
+    config = client_config(args, encryption=True)
     session_file = os.path.join(args.store, "session.json")
     if os.path.exists(session_file):
         with open(session_file) as f:
