@@ -265,15 +265,19 @@ impl Instance {
             .unwrap_or_else(|_| panic!("status --json printed no JSON: {}", describe(&out)))
     }
 
-    /// Waits until `status` reports the stack healthy and the daemon's edge serves (a new daemon
-    /// over a stack that is already up is healthy before it listens), failing with the daemon's
-    /// log otherwise.
+    /// Waits until `status` reports the stack healthy, the daemon's edge serves (a new daemon
+    /// over a stack that is already up is healthy before it listens) and its bring-up is over,
+    /// failing with the daemon's log otherwise.
     pub fn wait_healthy(&self, daemon: &mut Daemon, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if self.status_json()["healthy"] == serde_json::Value::Bool(true) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                daemon.wait_log("edge serving", 1, left.max(Duration::from_secs(1)));
+                // `status` sees the containers healthy before the daemon's own bring-up has
+                // finished waiting for them; a fault injected in between would end the bring-up.
+                for line in ["edge serving", "homeserver is up"] {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    daemon.wait_log(line, 1, left.max(Duration::from_secs(1)));
+                }
                 return;
             }
             if let Some(code) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
