@@ -10,6 +10,7 @@ pub const SYNAPSE_CONFIG: &str = "synapse-config";
 pub const SYNAPSE_SOCKET: &str = "synapse-socket";
 pub const POSTGRES_DATA: &str = "postgres";
 pub const POSTGRES_INIT: &str = "postgres-init";
+pub const POSTGRES_SOCKET: &str = "postgres-socket";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -51,6 +52,12 @@ impl Paths {
     /// Root's init script for a new PostgreSQL data directory (mounted read-only).
     pub fn postgres_init_dir(&self) -> PathBuf {
         self.state_dir.join(POSTGRES_INIT)
+    }
+
+    /// Where PostgreSQL makes the socket Synapse logs in through (mounted in both containers):
+    /// PostgreSQL's user owns it, Synapse's group may enter it, no other local user can.
+    pub fn postgres_socket_dir(&self) -> PathBuf {
+        self.state_dir.join(POSTGRES_SOCKET)
     }
 
     /// Mounted as PostgreSQL's data directory.

@@ -1,7 +1,9 @@
 //! Synapse is reached only by the edge: it listens on no TCP port, only on a UNIX socket in a
 //! directory that no other local user may enter; and a compromised Synapse that swaps its socket
 //! for a link to another one (the Docker engine's) gets a refusal from the edge, never a
-//! connection. Real engine, real Synapse, a real unprivileged user.
+//! connection. PostgreSQL is reached only by Synapse, through a socket in a directory shared with
+//! Synapse's container alone, and only with Synapse's password. Real engine, real Synapse and
+//! PostgreSQL, a real unprivileged user.
 
 mod common;
 
@@ -37,8 +39,9 @@ fn connect_as(uid: u32, path: &Path) -> Result<(), String> {
     }
 }
 
-/// TCP sockets listening inside `container` (state 0A in /proc/net/tcp and tcp6), but for the
-/// engine's own DNS resolver on 127.0.0.11, which Docker puts into every user-defined network.
+/// TCP sockets listening inside `container` (state 0A in /proc/net/tcp and tcp6) on anything but
+/// the container's own loopback (127.0.0.0/8, written little-endian, so `..7F:`), where Docker's
+/// DNS resolver and PostgreSQL's readiness port listen.
 fn tcp_listeners(container: &str) -> Vec<String> {
     let tables = docker_ok(&["exec", container, "cat", "/proc/net/tcp", "/proc/net/tcp6"]);
     tables
@@ -47,10 +50,24 @@ fn tcp_listeners(container: &str) -> Vec<String> {
         .filter(|l| {
             l.split_whitespace()
                 .nth(1)
-                .is_some_and(|local| !local.starts_with("0B00007F:"))
+                .is_some_and(|local| !local.split(':').next().unwrap().ends_with("7F"))
         })
         .map(String::from)
         .collect()
+}
+
+/// Logs in to PostgreSQL from inside Synapse's container, as Synapse would (psycopg2, its socket
+/// mount), as `user` with `password` (none when empty); `Err` carries PostgreSQL's refusal.
+fn login_from_synapse(synapse: &str, user: &str, password: &str) -> Result<(), String> {
+    let script = "import psycopg2,sys; psycopg2.connect(host='/run/matrixbox-postgres', dbname='synapse', user=sys.argv[1], password=sys.argv[2] or None).close()";
+    let out = docker(&[
+        "exec", "-u", "991", synapse, "python", "-c", script, user, password,
+    ]);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 #[test]
@@ -107,5 +124,65 @@ fn synapse_is_reached_only_through_its_socket_and_a_swapped_socket_is_refused() 
     let (code, body) = curl(&ca, TEST_DOMAIN, mbx.https_port, "/_matrix/client/versions");
     assert_eq!(code, "200", "{body}");
     assert!(body.contains("versions"), "{body}");
+    daemon.stop();
+}
+
+#[test]
+fn postgres_is_reached_only_by_synapse_with_its_password() {
+    let mbx = Instance::new();
+    let (postgres, synapse) = (mbx.objects.postgres(), mbx.objects.synapse());
+    mbx.setup("");
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+
+    // Nothing published, nothing listening on the network: the host (root included) finds no
+    // PostgreSQL at the container's address.
+    let bindings = "{{range $k, $v := .NetworkSettings.Ports}}{{range $v}}{{.HostIp}}:{{.HostPort}} {{end}}{{end}}";
+    assert_eq!(
+        inspect(&postgres, bindings),
+        "",
+        "PostgreSQL publishes no port"
+    );
+    assert_eq!(tcp_listeners(&postgres), Vec::<String>::new());
+    let address = inspect(
+        &postgres,
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    );
+    let dialled = std::net::TcpStream::connect_timeout(
+        &format!("{address}:5432").parse().unwrap(),
+        Duration::from_secs(3),
+    );
+    assert!(dialled.is_err(), "PostgreSQL answered at {address}:5432");
+
+    // The shared socket's directory: PostgreSQL's user and Synapse's group; nobody else enters.
+    let dir = mbx.state_dir().join("postgres-socket");
+    let meta = std::fs::metadata(&dir).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (999, 991, 0o750)
+    );
+    let socket = dir.join(".s.PGSQL.5432");
+    let refused = connect_as(65534, &socket).expect_err("nobody must not connect");
+    assert!(refused.contains("PermissionError"), "{refused}");
+
+    // From Synapse's container: its role with its password, nothing else. A compromised Synapse
+    // cannot become the superuser or log in without the password.
+    let password = read(&mbx.state_dir().join("secrets/postgres_password"));
+    assert_eq!(
+        login_from_synapse(&synapse, "synapse", password.trim()),
+        Ok(())
+    );
+    for (user, password) in [
+        ("synapse", ""),
+        ("postgres", ""),
+        ("postgres", password.trim()),
+    ] {
+        let refused = login_from_synapse(&synapse, user, password)
+            .expect_err(&format!("{user} must not log in from Synapse's container"));
+        assert!(
+            refused.contains("authentication failed") || refused.contains("no password"),
+            "{user}: {refused}"
+        );
+    }
     daemon.stop();
 }

@@ -105,17 +105,19 @@ fn a_compromised_container_cannot_steer_root() {
         ),
         "synapse"
     );
-    // Over the network (as Synapse connects) the superuser has no password to log in with.
+    // Synapse's role logs in through the shared socket with its password.
     let password = read(&mbx.state_dir().join("secrets/postgres_password"));
-    let over_network = |user: &str| {
+    let as_synapse_does = |user: &str| {
         docker(&[
             "exec",
+            "-u",
+            "postgres",
             "-e",
             &format!("PGPASSWORD={}", password.trim()),
             postgres,
             "psql",
             "-h",
-            postgres,
+            "/run/matrixbox-postgres",
             "-U",
             user,
             "-d",
@@ -124,8 +126,8 @@ fn a_compromised_container_cannot_steer_root() {
             "select 1",
         ])
     };
-    assert!(over_network("synapse").status.success());
-    assert!(!over_network("postgres").status.success());
+    assert!(as_synapse_does("synapse").status.success());
+    // What Synapse's own uid gets as the superuser is in boundary_e2e.
     assert_eq!(
         inspect(postgres, "{{json .HostConfig.CapDrop}}"),
         r#"["ALL"]"#
@@ -231,9 +233,12 @@ fn a_compromised_container_cannot_steer_root() {
     daemon.stop();
 }
 
-fn psql_in(postgres: &str, user: &str, db: &str, query: &str) -> String {
+/// `password` for the roles that log in with one (all but `postgres`, see pg_hba.conf).
+fn psql_in(postgres: &str, password: &str, user: &str, db: &str, query: &str) -> String {
     docker_ok(&[
         "exec",
+        "-e",
+        &format!("PGPASSWORD={password}"),
         postgres,
         "psql",
         "-v",
@@ -274,43 +279,56 @@ fn a_database_from_an_older_version_loses_its_superuser() {
         std::thread::sleep(Duration::from_millis(300));
     }
     let password = read(&mbx.state_dir().join("secrets/postgres_password"));
+    let password = password.trim();
     psql_in(
         postgres,
+        password,
         "postgres",
         "postgres",
-        "CREATE ROLE old_maker SUPERUSER LOGIN",
+        &format!("CREATE ROLE old_maker SUPERUSER LOGIN PASSWORD '{password}'"),
     );
     for step in [
         "ALTER ROLE synapse RENAME TO synapse_app",
         "ALTER ROLE postgres RENAME TO synapse",
         &format!("ALTER ROLE synapse PASSWORD '{}'", password.trim()),
     ] {
-        psql_in(postgres, "old_maker", "postgres", step);
+        psql_in(postgres, password, "old_maker", "postgres", step);
     }
     psql_in(
         postgres,
+        password,
         "synapse",
         "synapse",
         "REASSIGN OWNED BY synapse_app TO synapse; DROP OWNED BY synapse_app",
     );
     psql_in(
         postgres,
+        password,
         "synapse",
         "postgres",
         "DROP ROLE synapse_app; DROP ROLE old_maker",
     );
     let superuser = "select rolsuper from pg_roles where rolname = 'synapse'";
-    assert_eq!(psql_in(postgres, "synapse", "synapse", superuser), "t");
+    assert_eq!(
+        psql_in(postgres, password, "synapse", "synapse", superuser),
+        "t"
+    );
 
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     daemon.wait_log("is no longer a superuser", 1, HEALTHY_WITHIN);
-    assert_eq!(psql_in(postgres, "postgres", "synapse", superuser), "f");
+    assert_eq!(
+        psql_in(postgres, password, "postgres", "synapse", superuser),
+        "f"
+    );
     let left = "select count(*) from pg_class where relnamespace = 'public'::regnamespace and relowner <> 'synapse'::regrole";
-    assert_eq!(psql_in(postgres, "postgres", "synapse", left), "0");
+    assert_eq!(
+        psql_in(postgres, password, "postgres", "synapse", left),
+        "0"
+    );
     let tables = "select count(*) from pg_tables where schemaname = 'public'";
     assert!(
-        psql_in(postgres, "postgres", "synapse", tables)
+        psql_in(postgres, password, "postgres", "synapse", tables)
             .parse::<u32>()
             .unwrap()
             > 100

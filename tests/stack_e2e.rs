@@ -79,7 +79,7 @@ fn full_lifecycle_on_a_real_engine() {
         postgres,
         "psql",
         "-U",
-        "synapse",
+        "postgres",
         "-d",
         "synapse",
         "-tA",

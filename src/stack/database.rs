@@ -14,11 +14,13 @@ impl Stack {
     ) -> Result<(), StackError> {
         let postgres = &self.names.postgres;
         let query = format!("SELECT rolsuper FROM pg_roles WHERE rolname = '{DB_USER}'");
+        // Synapse's role logs in with its password, even inside the container (pg_hba.conf).
+        let login = &format!("PGPASSWORD={}", self.secrets.postgres_password);
         let (code, out) = engine
             .exec(
                 postgres,
                 &["psql", "-U", DB_USER, "-d", DB_NAME, "-tA", "-c", &query],
-                vec![],
+                vec![login.clone()],
             )
             .await?;
         // `f` for a database matrixbox made with its own role: nothing to move.
@@ -45,7 +47,7 @@ impl Stack {
                 .exec(
                     postgres,
                     &["sh", "-c", &script],
-                    vec![format!("MATRIXBOX_SQL={sql}")],
+                    vec![format!("MATRIXBOX_SQL={sql}"), login.clone()],
                 )
                 .await
         };
@@ -97,7 +99,7 @@ impl Stack {
                 &[
                     "psql",
                     "-h",
-                    "127.0.0.1",
+                    PG_SOCKET_MOUNT,
                     "-U",
                     DB_USER,
                     "-d",

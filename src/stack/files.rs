@@ -15,7 +15,7 @@ impl Stack {
         Ok(self.synapse_spec(digest))
     }
 
-    /// PostgreSQL's data dir and init script, off the async runtime.
+    /// PostgreSQL's data dir, init script, login rules and shared socket dir, off the async runtime.
     pub(super) async fn prepare_postgres_files(&self) -> Result<(), StackError> {
         let paths = self.paths.clone();
         blocking(move || {
@@ -25,6 +25,12 @@ impl Stack {
             let init = state.ensure_dir(paths::POSTGRES_INIT, 0o755, 0, 0)?;
             let script = embedded::text("postgres/init-roles.sh");
             fsio::write_if_changed(&init.path().join(PG_INIT_SCRIPT), script.as_bytes(), 0o644)?;
+            for name in PG_AUTH_FILES {
+                let text = embedded::text(&format!("postgres/{name}"));
+                fsio::write_if_changed(&init.path().join(name), text.as_bytes(), 0o644)?;
+            }
+            // PostgreSQL makes its socket here; Synapse enters through its group.
+            state.ensure_dir(paths::POSTGRES_SOCKET, 0o750, POSTGRES_UID, synapse::UID)?;
             Ok(())
         })
         .await

@@ -30,7 +30,8 @@ pub(crate) const DB_USER: &str = "synapse";
 /// The superuser `initdb` makes; it has no password, so it logs in only inside the container.
 pub(crate) const DB_SUPERUSER: &str = "postgres";
 pub(crate) const DB_NAME: &str = "synapse";
-/// Ready means accepting TCP connections: the init-time server listens on the socket only.
+/// Ready means accepting TCP connections: the init-time server listens on sockets only, the
+/// final one also on the container's own loopback (never on the network Synapse shares).
 const PG_ISREADY: [&str; 7] = [
     "pg_isready",
     "-h",
@@ -47,6 +48,11 @@ const PGDATA_MOUNT: &str = "/var/lib/postgresql/data";
 const PGDATA_SUBDIR: &str = "pgdata";
 const PG_PASSWORD_MOUNT: &str = "/run/secrets/postgres_password";
 const PG_INIT_SCRIPT: &str = "matrixbox-roles.sh";
+/// Where both containers see PostgreSQL's shared socket directory.
+pub(crate) const PG_SOCKET_MOUNT: &str = "/run/matrixbox-postgres";
+/// Who may log in, and how (`embedded/postgres/`); root's files, mounted read-only.
+const PG_AUTH_FILES: [&str; 2] = ["pg_hba.conf", "pg_ident.conf"];
+const PG_AUTH_MOUNT: &str = "/etc/matrixbox-postgres";
 /// Run by the image's entrypoint (official and bench alike) once, when it creates the database.
 const PG_INIT_MOUNT: &str = "/docker-entrypoint-initdb.d/matrixbox-roles.sh";
 /// What the postgres entrypoint needs as root: fix ownership of PGDATA (CHOWN, FOWNER, and

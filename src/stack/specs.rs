@@ -5,6 +5,22 @@ use super::*;
 impl Stack {
     pub fn postgres_spec(&self) -> ContainerSpec {
         let mut cmd = vec!["postgres".to_string()];
+        // TCP on the container's own loopback only: nothing on the network or the host reaches
+        // PostgreSQL; Synapse logs in through the socket in the shared directory. The image's
+        // own socket directory stays, for its entrypoint and matrixbox's `docker exec`.
+        let auth = |name: &str| format!("{PG_AUTH_MOUNT}/{name}");
+        for (name, value) in [
+            ("listen_addresses", "127.0.0.1".to_string()),
+            (
+                "unix_socket_directories",
+                format!("/var/run/postgresql,{PG_SOCKET_MOUNT}"),
+            ),
+            ("hba_file", auth(PG_AUTH_FILES[0])),
+            ("ident_file", auth(PG_AUTH_FILES[1])),
+        ] {
+            cmd.push("-c".into());
+            cmd.push(format!("{name}={value}"));
+        }
         for (name, value) in &self.tuning.postgres {
             cmd.push("-c".into());
             cmd.push(format!("{name}={value}"));
@@ -46,6 +62,16 @@ impl Stack {
                         .to_string(),
                     container: PG_INIT_MOUNT.into(),
                     read_only: true,
+                },
+                Bind {
+                    host: self.paths.postgres_init_dir().display().to_string(),
+                    container: PG_AUTH_MOUNT.into(),
+                    read_only: true,
+                },
+                Bind {
+                    host: self.paths.postgres_socket_dir().display().to_string(),
+                    container: PG_SOCKET_MOUNT.into(),
+                    read_only: false,
                 },
             ],
             network: self.names.network.clone(),
@@ -109,6 +135,12 @@ impl Stack {
                     container: synapse::SOCKET_MOUNT.into(),
                     read_only: false,
                 },
+                // Connecting to a socket needs no write access to its file system.
+                Bind {
+                    host: self.paths.postgres_socket_dir().display().to_string(),
+                    container: PG_SOCKET_MOUNT.into(),
+                    read_only: true,
+                },
             ],
             // For federation and key fetches out; nothing listens on it (see SOCKET_MOUNT).
             network: self.names.network.clone(),
@@ -134,7 +166,7 @@ impl Stack {
                     &self.config,
                     &self.secrets,
                     &self.tuning,
-                    &self.names.postgres,
+                    PG_SOCKET_MOUNT,
                 ),
                 0o640,
             ),

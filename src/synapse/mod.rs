@@ -44,6 +44,7 @@ pub fn upstream(config: &Config, paths: &Paths) -> UpstreamAddr {
 }
 
 /// Renders homeserver.yaml: embedded template, then the typed settings, then the user's overrides.
+/// `db_host` is PostgreSQL's socket directory as Synapse sees it.
 pub fn render_homeserver(
     config: &Config,
     secrets: &Secrets,
@@ -205,7 +206,7 @@ mod tests {
             &c,
             &fixed_secrets(),
             &tuning::for_memory(1024),
-            "matrixbox-postgres",
+            "/run/matrixbox-postgres",
         );
         crate::golden::assert_golden("homeserver.minimal.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
@@ -248,7 +249,7 @@ mod tests {
             &c,
             &fixed_secrets(),
             &tuning::for_memory(4096),
-            "matrixbox-postgres",
+            "/run/matrixbox-postgres",
         );
         crate::golden::assert_golden("homeserver.guide.yaml", &out);
         let rendered = yaml::parse(&out).unwrap();
