@@ -165,6 +165,12 @@ fn postgres_is_reached_only_by_synapse_with_its_password() {
     let refused = connect_as(65534, &socket).expect_err("nobody must not connect");
     assert!(refused.contains("PermissionError"), "{refused}");
 
+    // The readiness probe (every 3 s on the loopback) logs no failed login.
+    let log = docker(&["logs", &postgres]);
+    let log =
+        String::from_utf8_lossy(&log.stderr).into_owned() + &String::from_utf8_lossy(&log.stdout);
+    assert!(!log.contains("FATAL"), "{log}");
+
     // From Synapse's container: its role with its password, nothing else. A compromised Synapse
     // cannot become the superuser or log in without the password.
     let password = read(&mbx.state_dir().join("secrets/postgres_password"));
