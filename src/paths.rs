@@ -65,6 +65,11 @@ impl Paths {
         self.state_dir.join(POSTGRES_DATA)
     }
 
+    /// The last good and the last failed backup (`backup::schedule::Record`).
+    pub fn backup_status(&self) -> PathBuf {
+        self.state_dir.join("backup-status.json")
+    }
+
     /// The digest each image tag resolved to when matrixbox first used it.
     pub fn image_digests(&self) -> PathBuf {
         self.state_dir.join("image-digests.json")

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::acme;
+use crate::backup::{self, schedule};
 use crate::diagnostic::ExitCode;
 use crate::docker::engine::{self, EngineVersion};
 use crate::docker::{Engine, Observed, Runtime};
@@ -25,7 +26,21 @@ struct Status {
     /// When user IDs use another name than the server's: what that name must publish.
     delegation: Option<Delegation>,
     data: Data,
+    backup: BackupStatus,
     healthy: bool,
+}
+
+/// The schedule and the last outcome (`backup::schedule::Record`).
+#[derive(Serialize)]
+struct BackupStatus {
+    /// `None`: scheduled backups are off.
+    every_seconds: Option<u64>,
+    keep: u32,
+    dir: String,
+    #[serde(flatten)]
+    record: schedule::Record,
+    #[serde(skip)]
+    freshness: schedule::Freshness,
 }
 
 #[derive(Serialize)]
@@ -73,7 +88,16 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
         synapse: show(paths.synapse_dir()),
         secrets: show(paths.secrets_dir()),
     };
+    let record = schedule::load(paths);
+    let backup = BackupStatus {
+        every_seconds: stack.config.backup.every.map(|d| d.as_secs()),
+        keep: stack.config.backup.keep,
+        dir: show(schedule::dir(&stack.config, paths)),
+        freshness: schedule::freshness(time::OffsetDateTime::now_utc().unix_timestamp(), &record),
+        record,
+    };
     let mut status = Status {
+        backup,
         domain: stack.config.domain.clone(),
         server_name: stack.config.server_name.clone(),
         docker: DockerStatus {
@@ -163,6 +187,92 @@ messages! {
     LabelDelegation => "delegation", "委托";
     LabelConfig => "config", "配置";
     LabelData => "data", "数据";
+    LabelBackup => "backups", "备份";
+    BackupGood => "last good {0} ago, {1}: {2}", "最近一次成功备份在 {0}前，{1}：{2}";
+    BackupStale => "last good {0} ago, {1}: {2} (older than two days)", "最近一次成功备份在 {0}前，{1}：{2}（已超过两天）";
+    BackupNever => "none yet", "尚无备份";
+    BackupFailed => "last attempt failed: {0}", "上次备份失败：{0}";
+    BackupSchedule => "every {0}, keeping {1} in {2}", "每 {0}一次，在 {2} 中保留 {1} 份";
+    BackupOff => "scheduled backups are off (`backup.every: off`); `matrixbox backup create` takes one", "定时备份已关闭（`backup.every: off`）；`matrixbox backup create` 可手动备份";
+    Minutes => "{0} min", "{0} 分钟";
+    Hours => "{0} h", "{0} 小时";
+    Days => "{0} d", "{0} 天";
+}
+
+/// A duration as a person reads it: the largest whole unit (minutes at least).
+fn span(d: std::time::Duration, lang: Lang) -> String {
+    let minutes = d.as_secs() / 60;
+    match minutes {
+        m if m < 120 => lang.t(M::Minutes, &[&m]),
+        m if m < 48 * 60 => lang.t(M::Hours, &[&(m / 60)]),
+        m => lang.t(M::Days, &[&(m / (24 * 60))]),
+    }
+}
+
+fn backup_lines(b: &BackupStatus, lang: Lang) -> Vec<Line> {
+    let path = |r: &schedule::Record| {
+        r.last_good
+            .as_ref()
+            .map(|g| g.path.display().to_string())
+            .unwrap_or_default()
+    };
+    let mut lines = vec![];
+    let mut first =
+        |text: String, lines: &mut Vec<Line>| lines.push(Line::Labelled(M::LabelBackup, text));
+    match &b.freshness {
+        schedule::Freshness::Never => first(lang.t(M::BackupNever, &[]), &mut lines),
+        schedule::Freshness::Fresh { age, bytes } => first(
+            lang.t(
+                M::BackupGood,
+                &[
+                    &span(*age, lang),
+                    &backup::human_bytes(*bytes),
+                    &path(&b.record),
+                ],
+            ),
+            &mut lines,
+        ),
+        schedule::Freshness::Stale { age, bytes } => first(
+            lang.t(
+                M::BackupStale,
+                &[
+                    &span(*age, lang),
+                    &backup::human_bytes(*bytes),
+                    &path(&b.record),
+                ],
+            ),
+            &mut lines,
+        ),
+        schedule::Freshness::Failed { error, last_good } => {
+            match (last_good, &b.record.last_good) {
+                (Some(age), Some(good)) => first(
+                    lang.t(
+                        M::BackupGood,
+                        &[
+                            &span(*age, lang),
+                            &backup::human_bytes(good.bytes),
+                            &path(&b.record),
+                        ],
+                    ),
+                    &mut lines,
+                ),
+                _ => first(lang.t(M::BackupNever, &[]), &mut lines),
+            }
+            lines.push(Line::Continued(lang.t(M::BackupFailed, &[error])));
+        }
+    }
+    lines.push(Line::Continued(match b.every_seconds {
+        Some(every) => lang.t(
+            M::BackupSchedule,
+            &[
+                &span(std::time::Duration::from_secs(every), lang),
+                &b.keep,
+                &b.dir,
+            ],
+        ),
+        None => lang.t(M::BackupOff, &[]),
+    }));
+    lines
 }
 
 /// The label column's width in display columns (Chinese labels take two per character).
@@ -259,6 +369,7 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
         ));
         lines.push(Line::Continued(d.document.clone()));
     }
+    lines.extend(backup_lines(&s.backup, lang));
     lines.push(Line::Labelled(M::LabelConfig, s.data.config.clone()));
     lines.push(Line::Labelled(
         M::LabelData,
@@ -349,6 +460,27 @@ mod tests {
                 postgres: String::new(),
                 synapse: String::new(),
                 secrets: String::new(),
+            },
+            backup: BackupStatus {
+                every_seconds: Some(86_400),
+                keep: 7,
+                dir: "/var/lib/matrixbox/backups".into(),
+                record: schedule::Record {
+                    last_good: Some(schedule::Good {
+                        at: 0,
+                        path: "/var/lib/matrixbox/backups/example.com-20261201T030000Z.tar.gz"
+                            .into(),
+                        bytes: 12 << 20,
+                    }),
+                    last_failure: Some(schedule::Failure {
+                        at: 0,
+                        error: "PostgreSQL is not running".into(),
+                    }),
+                },
+                freshness: schedule::Freshness::Failed {
+                    error: "PostgreSQL is not running".into(),
+                    last_good: Some(std::time::Duration::from_secs(26 * 3_600)),
+                },
             },
             healthy: false,
         }

@@ -16,12 +16,14 @@ use serde::Deserialize;
 use crate::secrets::Redacted;
 use crate::yaml::{Mapping, Value};
 
+mod backup;
 mod defaults;
 mod error;
 mod file;
 mod raw;
 mod validate;
 
+pub use backup::BackupSchedule;
 pub use defaults::{
     DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
     DEFAULT_SYNAPSE_IMAGE, is_private_name,
@@ -74,6 +76,7 @@ pub struct Config {
     /// Prefixes every Docker object matrixbox makes, so installations can share one engine.
     pub instance: String,
     pub federation: Federation,
+    pub backup: BackupSchedule,
 }
 
 /// Who this server federates with, and whom it trusts for federation TLS.

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::SynapseOverrides;
+use super::backup::RawBackup;
 use super::error::{Problem, problem};
 use crate::yaml::{self, Mapping, Value};
 
@@ -144,6 +145,7 @@ pub struct RawConfig {
     pub serve_server_name: Option<bool>,
     pub instance: Option<String>,
     pub federation: RawFederation,
+    pub backup: RawBackup,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -166,6 +168,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "synapse",
     "instance",
     "federation",
+    "backup",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -211,6 +214,7 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "public_address" => raw.public_address = field(&key, value, problems),
             "instance" => raw.instance = field(&key, value, problems),
             "federation" => raw.federation = field(&key, value, problems).unwrap_or_default(),
+            "backup" => raw.backup = field(&key, value, problems).unwrap_or_default(),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

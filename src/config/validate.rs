@@ -206,7 +206,9 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         ));
     }
     let federation = check_federation(raw.federation, problems);
+    let backup = super::backup::check_backup(raw.backup, problems);
     Some(Config {
+        backup,
         federation,
         instance,
         public_address,

@@ -23,6 +23,7 @@ use crate::stack::{Stack, StackError};
 use crate::synapse;
 use crate::tls;
 
+mod backups;
 mod certificates;
 mod events;
 mod tasks;
@@ -147,6 +148,28 @@ pub async fn run(
 
 /// Pure: the wait before attempt `failures + 1` after `failures` in a row (at least one):
 /// `first`, doubled each time, at most `max`.
+/// Scheduled backups run beside the stack they back up (never with an external Synapse).
+fn spawn_backups(
+    config: &Config,
+    paths: &Paths,
+    secrets: &Secrets,
+    engine: &Engine,
+    tasks: &mut Tasks,
+    stop: &CancellationToken,
+) {
+    tasks.spawn(
+        "the scheduled backups",
+        stop.clone(),
+        backups::run(
+            config.clone(),
+            paths.clone(),
+            secrets.clone(),
+            engine.clone(),
+            stop.clone(),
+        ),
+    );
+}
+
 fn backoff(first: Duration, failures: u32, max: Duration) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     first.saturating_mul(1 << doublings).min(max)
@@ -190,6 +213,8 @@ struct Supervisor {
     next_reconcile: Instant,
     /// Why the last reload was refused, until one succeeds.
     reload_error: Option<String>,
+    /// Stops the scheduled backups' task (replaced when a reload changes the schedule).
+    backups: CancellationToken,
 }
 
 impl Supervisor {
@@ -224,7 +249,12 @@ impl Supervisor {
                 watch_events(engine.clone(), names, sender, stop),
             );
         }
+        let backups = shutdown.child_token();
+        if let Some(engine) = &engine {
+            spawn_backups(&config, &paths, &secrets, engine, &mut tasks, &backups);
+        }
         Ok(Supervisor {
+            backups,
             config,
             paths,
             secrets,
@@ -405,6 +435,20 @@ impl Supervisor {
                         &self.paths,
                         &mut self.tasks,
                         &self.shutdown,
+                    );
+                }
+                if let Some(engine) = &self.engine
+                    && new_config.backup != self.config.backup
+                {
+                    self.backups.cancel();
+                    self.backups = self.shutdown.child_token();
+                    spawn_backups(
+                        &new_config,
+                        &self.paths,
+                        &self.secrets,
+                        engine,
+                        &mut self.tasks,
+                        &self.backups,
                     );
                 }
                 if self.stack.is_some() {

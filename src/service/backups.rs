@@ -1,0 +1,91 @@
+//! The daemon's scheduled backups: one at a time, when due, into `backup.dir`; read back and
+//! verified, old ones pruned, the outcome recorded for `status`, `doctor` and the metrics.
+
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backup::{create, restore, schedule};
+use crate::config::Config;
+use crate::diagnostic;
+use crate::docker::Engine;
+use crate::fsio;
+use crate::i18n::Lang;
+use crate::paths::Paths;
+use crate::secrets::Secrets;
+
+/// Runs until `stop`: sleeps until the next backup is due, takes it, records it. A shutdown in
+/// the middle drops the unfinished archive (it never had its name).
+pub(super) async fn run(
+    config: Config,
+    paths: Paths,
+    secrets: Secrets,
+    engine: Engine,
+    stop: CancellationToken,
+) {
+    let Some(every) = config.backup.every else {
+        return stop.cancelled().await;
+    };
+    let started = now();
+    loop {
+        let record = schedule::load(&paths);
+        let due = schedule::next_due(every, started, &record);
+        let wait = std::time::Duration::from_secs(due.saturating_sub(now()).max(0) as u64);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let outcome = tokio::select! {
+            _ = stop.cancelled() => return,
+            outcome = once(&config, &paths, &secrets, &engine) => outcome,
+        };
+        let mut record = schedule::load(&paths);
+        match outcome {
+            Ok((path, bytes)) => {
+                tracing::info!(
+                    "scheduled backup written and verified: {} ({})",
+                    path.display(),
+                    crate::backup::human_bytes(bytes)
+                );
+                record.succeeded(now(), path, bytes);
+            }
+            Err(error) => {
+                tracing::error!("scheduled backup failed: {error}");
+                record.failed(now(), error);
+            }
+        }
+        if let Err(e) = schedule::save(&paths, &record) {
+            tracing::error!("cannot record the backup's outcome: {e}");
+        }
+    }
+}
+
+/// One backup: written, read back against its manifest (a bad one is removed, so it never counts
+/// among those kept), then the old ones pruned.
+async fn once(
+    config: &Config,
+    paths: &Paths,
+    secrets: &Secrets,
+    engine: &Engine,
+) -> Result<(PathBuf, u64), String> {
+    let dir = schedule::dir(config, paths);
+    fsio::ensure_dir(&dir, 0o700).map_err(|e| diagnostic::one_line(&e))?;
+    let name = create::default_output(paths, &config.server_name, time::OffsetDateTime::now_utc());
+    let out = dir.join(name.file_name().expect("a file name"));
+    let created = create::create(paths, config, secrets, engine, Some(out), Lang::En)
+        .await
+        .map_err(|e| diagnostic::one_line(&e))?;
+    if let Err(e) = restore::verify(&created.path, Lang::En).await {
+        let _ = std::fs::remove_file(&created.path);
+        return Err(format!(
+            "the archive did not verify and was removed: {}",
+            diagnostic::one_line(&e)
+        ));
+    }
+    schedule::prune(&dir, &config.server_name, config.backup.keep);
+    Ok((created.path, created.archive_bytes))
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
