@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::backup::messages::{self, M};
-use crate::backup::{create, restore};
+use crate::backup::{create, restore, schedule};
 use crate::docker::Engine;
 use crate::i18n::Lang;
 use crate::paths::Paths;
@@ -15,6 +15,13 @@ pub async fn create(paths: &Paths, output: Option<PathBuf>) -> anyhow::Result<()
     let secrets = secrets::load(&paths.secrets_dir())?;
     let engine = Engine::connect().await?;
     let done = create::create(paths, &config, &secrets, &engine, output, lang).await?;
+    // A backup taken by hand counts as much as a scheduled one for `status` and `doctor`.
+    let mut record = schedule::load(paths);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    record.succeeded(now, done.path.clone(), done.archive_bytes);
+    if let Err(e) = schedule::save(paths, &record) {
+        tracing::warn!("the backup is complete, but recording it for `status` failed: {e}");
+    }
     println!("{}", lang.t(M::Written, &[&done.path.display()]));
     println!("{}", messages::describe(lang, &done.manifest));
     println!(

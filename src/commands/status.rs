@@ -217,7 +217,7 @@ fn backup_lines(b: &BackupStatus, lang: Lang) -> Vec<Line> {
             .unwrap_or_default()
     };
     let mut lines = vec![];
-    let mut first =
+    let first =
         |text: String, lines: &mut Vec<Line>| lines.push(Line::Labelled(M::LabelBackup, text));
     match &b.freshness {
         schedule::Freshness::Never => first(lang.t(M::BackupNever, &[]), &mut lines),

@@ -127,6 +127,16 @@ crate::i18n::messages! {
     DiskLowFix => "free space on the filesystem of {0}: PostgreSQL stops when it is full (`docker system prune` removes unused images)",
         "请释放 {0} 所在文件系统的空间：磁盘写满时 PostgreSQL 会停止（`docker system prune` 可删除未使用的镜像）";
     DiskUnknown => "cannot measure {0}: {1}", "无法测量 {0}：{1}";
+
+    // 6. Backups.
+    TitleBackups => "6 backups", "6 备份";
+    BackupFresh => "the last good backup is {0} hours old ({1})", "最近一次成功备份在 {0} 小时前（{1}）";
+    BackupNone => "no backup yet; the daemon takes the first within 10 minutes of starting", "尚无备份；守护进程启动后 10 分钟内会进行第一次备份";
+    BackupNoneOff => "no backup yet, and scheduled backups are off", "尚无备份，且定时备份已关闭";
+    BackupStale => "the last good backup is {0} days old ({1})", "最近一次成功备份已有 {0} 天（{1}）";
+    BackupFailed => "the last backup failed: {0}", "上次备份失败：{0}";
+    BackupFix => "`matrixbox backup create` takes one now and says what stands in the way; `matrixbox status` shows the schedule",
+        "运行 `matrixbox backup create` 立即备份，并查看失败原因；`matrixbox status` 显示备份计划";
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::acme::{self, CertStatus};
+use crate::backup::schedule::{self, Freshness};
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::disk::{self, Disk, DiskRole};
@@ -110,6 +111,9 @@ pub struct Local {
     /// With `tls:` (own files): the certificate file and what it says (names, not_after).
     pub own_certificate: Option<(PathBuf, CertFile)>,
     pub disk: Disk,
+    /// `None` with `upstream:` (no database of ours to back up); else how the last backup
+    /// stands and whether backups are scheduled.
+    pub backup: Option<(Freshness, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -283,7 +287,16 @@ async fn local(paths: &Paths, config: &Config, certificates: Vec<CertStatus>) ->
     } else {
         containers_and_database(paths, config).await
     };
+    let backup = config.external_upstream.is_none().then(|| {
+        let record = schedule::load(paths);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        (
+            schedule::freshness(now, &record),
+            config.backup.every.is_some(),
+        )
+    });
     Local {
+        backup,
         containers,
         database,
         certificates,

@@ -4,6 +4,7 @@
 //! `remote` judges what a remote server meets (discovery, well-known, TLS, keys, client API);
 //! `local` what this host shows (containers, database, certificates, disk).
 
+mod backups;
 mod local;
 mod remote;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         certificate(&f.local, f.now, l),
         renewal(&f.local, l),
         disk(&f.local, l),
+        backups::backups(&f.local, l),
     ]
 }
 

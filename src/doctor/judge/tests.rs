@@ -12,12 +12,19 @@ use crate::doctor::{Local, Remote};
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
 
-fn local() -> Local {
+pub(super) fn local() -> Local {
     Local {
         containers: Some(Ok(vec![])),
         database: Some(Ok(())),
         certificates: vec![],
         own_certificate: None,
+        backup: Some((
+            crate::backup::schedule::Freshness::Fresh {
+                age: std::time::Duration::from_secs(5 * 3_600),
+                bytes: 12 << 20,
+            },
+            true,
+        )),
         disk: Disk {
             role: DiskRole::State,
             path: "/var/lib/matrixbox".into(),
