@@ -194,15 +194,17 @@ messages! {
     BackupFailed => "last attempt failed: {0}", "上次备份失败：{0}";
     BackupSchedule => "every {0}, keeping {1} in {2}", "每 {0}一次，在 {2} 中保留 {1} 份";
     BackupOff => "scheduled backups are off (`backup.every: off`); `matrixbox backup create` takes one", "定时备份已关闭（`backup.every: off`）；`matrixbox backup create` 可手动备份";
+    Seconds => "{0} s", "{0} 秒";
     Minutes => "{0} min", "{0} 分钟";
     Hours => "{0} h", "{0} 小时";
     Days => "{0} d", "{0} 天";
 }
 
-/// A duration as a person reads it: the largest whole unit (minutes at least).
+/// A duration as a person reads it, in its largest whole unit.
 fn span(d: std::time::Duration, lang: Lang) -> String {
     let minutes = d.as_secs() / 60;
     match minutes {
+        0 | 1 => lang.t(M::Seconds, &[&d.as_secs()]),
         m if m < 120 => lang.t(M::Minutes, &[&m]),
         m if m < 48 * 60 => lang.t(M::Hours, &[&(m / 60)]),
         m => lang.t(M::Days, &[&(m / (24 * 60))]),

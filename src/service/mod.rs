@@ -249,12 +249,8 @@ impl Supervisor {
                 watch_events(engine.clone(), names, sender, stop),
             );
         }
-        let backups = shutdown.child_token();
-        if let Some(engine) = &engine {
-            spawn_backups(&config, &paths, &secrets, engine, &mut tasks, &backups);
-        }
         Ok(Supervisor {
-            backups,
+            backups: shutdown.child_token(),
             config,
             paths,
             secrets,
@@ -333,6 +329,15 @@ impl Supervisor {
                 "homeserver is up: https://{}/ (Synapse at {})",
                 self.config.domain,
                 synapse::upstream(&self.config, &self.paths).describe()
+            );
+            // Only now: a backup taken while the stack is still coming up would only fail.
+            spawn_backups(
+                &self.config,
+                &self.paths,
+                &self.secrets,
+                engine,
+                &mut self.tasks,
+                &self.backups,
             );
         }
         self.next_reconcile = Instant::now() + RECONCILE_EVERY;
