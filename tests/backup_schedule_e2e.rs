@@ -1,8 +1,8 @@
 //! End-to-end: the daemon's scheduled backups on the real engine. It takes them on its schedule,
 //! reads each back, keeps the newest (and never touches files that are not its archives), and
-//! records them for `status` and `doctor`. Fault: a destination that cannot be written is reported
-//! in `status` and `doctor` while the server keeps serving, and the next attempt after the fix
-//! succeeds.
+//! records them for `status`, `doctor` and the metrics. Fault: a destination that cannot be
+//! written is reported in all three while the server keeps serving, and the next attempt after
+//! the fix succeeds.
 
 mod common;
 
@@ -47,12 +47,25 @@ fn doctor_backups_step(mbx: &Instance) -> serde_json::Value {
         .clone()
 }
 
+/// The edge's metrics, from an allowed address.
+fn scrape(port: u16) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .arg(format!("http://127.0.0.1:{port}/metrics"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn the_daemon_backs_up_on_schedule_keeps_the_newest_and_reports_failures() {
     let mbx = Instance::new();
     let dir = mbx.dir.path().join("scheduled");
+    let metrics_port = free_port();
+    // Continues the bench's `listen:` section.
     mbx.setup(&format!(
-        "backup:\n  every: 10s\n  keep: 2\n  dir: {}\n",
+        "  metrics: 127.0.0.1:{metrics_port}\nbackup:\n  every: 10s\n  keep: 2\n  dir: {}\n",
         dir.display()
     ));
     // Files that are not this server's scheduled archives stay whatever happens.
@@ -99,6 +112,15 @@ fn the_daemon_backs_up_on_schedule_keeps_the_newest_and_reports_failures() {
         "{text}"
     );
     assert_eq!(doctor_backups_step(&mbx)["status"], "pass");
+    let scraped = scrape(metrics_port);
+    assert!(
+        scraped.contains("matrixbox_backup_age_seconds "),
+        "{scraped}"
+    );
+    assert!(
+        scraped.contains("matrixbox_backup_last_attempt_failed 0"),
+        "{scraped}"
+    );
 
     // The destination becomes a file: every attempt fails, and says so.
     std::fs::remove_dir_all(&dir).unwrap();

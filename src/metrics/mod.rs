@@ -145,6 +145,10 @@ pub struct EdgeMetrics {
     reconcile_ok: AtomicU64,
     reconcile_failed: AtomicU64,
     reconcile_failing_streak: AtomicU64,
+    /// Unix seconds of the last good backup; 0 while there is none.
+    backup_last_good: AtomicI64,
+    /// 1 while the last backup attempt failed.
+    backup_failing: AtomicI64,
 }
 
 /// Holds one open connection in the gauge until dropped.
@@ -177,6 +181,14 @@ impl EdgeMetrics {
         }
     }
 
+    /// The backup record as it now stands (at start, and after each scheduled backup).
+    pub fn backup_recorded(&self, last_good_at: Option<i64>, failing: bool) {
+        self.backup_last_good
+            .store(last_good_at.unwrap_or(0), Ordering::Relaxed);
+        self.backup_failing
+            .store(i64::from(failing), Ordering::Relaxed);
+    }
+
     pub fn reconciled(&self, ok: bool) {
         if ok {
             self.reconcile_ok.fetch_add(1, Ordering::Relaxed);
@@ -205,6 +217,8 @@ pub struct Observed {
     pub pools: Vec<PoolState>,
     /// (TLS name, days until its certificate expires; negative once expired).
     pub certificates: Vec<(String, f64)>,
+    /// Unix seconds at the scrape (for the backup's age).
+    pub now: i64,
 }
 
 /// The exposition: OpenMetrics text of `metrics` and `observed`, names prefixed `matrixbox_`.
@@ -326,6 +340,25 @@ impl Collector for Scrape {
                 MetricType::Gauge,
             )?
             .encode_gauge(&streak)?;
+        let last_good = m.backup_last_good.load(Ordering::Relaxed);
+        if last_good != 0 {
+            encoder
+                .encode_descriptor(
+                    "backup_age_seconds",
+                    "Seconds since the last good backup (absent until there is one).",
+                    None,
+                    MetricType::Gauge,
+                )?
+                .encode_gauge(&(self.observed.now - last_good).max(0))?;
+        }
+        encoder
+            .encode_descriptor(
+                "backup_last_attempt_failed",
+                "1 while the last backup attempt failed, else 0.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&m.backup_failing.load(Ordering::Relaxed))?;
         Ok(())
     }
 }

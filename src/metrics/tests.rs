@@ -66,6 +66,12 @@ fn reconciles_pools_and_certificates() {
     let text = encode(&m, Observed::default());
     assert!(text.contains(r#"matrixbox_reconcile_total{result="failed"} 2"#));
     assert!(text.contains("matrixbox_reconcile_failures_in_a_row 2"));
+    assert!(
+        !text.contains("matrixbox_backup_age_seconds"),
+        "no backup yet"
+    );
+    assert!(text.contains("matrixbox_backup_last_attempt_failed 0"));
+    m.backup_recorded(Some(9_000), true);
     m.reconciled(true);
     let observed = Observed {
         pools: vec![PoolState {
@@ -75,6 +81,7 @@ fn reconciles_pools_and_certificates() {
             max: 1024,
         }],
         certificates: vec![("matrix.example.org".into(), 61.5)],
+        now: 10_000,
     };
     let text = encode(&m, observed);
     assert!(text.contains(r#"matrixbox_reconcile_total{result="ok"} 1"#));
@@ -83,4 +90,6 @@ fn reconciles_pools_and_certificates() {
     assert!(text.contains(r#"matrixbox_upstream_connections_idle{pool="sync"} 1"#));
     assert!(text.contains(r#"matrixbox_upstream_connections_max{pool="sync"} 1024"#));
     assert!(text.contains(r#"matrixbox_certificate_days_left{name="matrix.example.org"} 61.5"#));
+    assert!(text.contains("matrixbox_backup_age_seconds 1000"));
+    assert!(text.contains("matrixbox_backup_last_attempt_failed 1"));
 }

@@ -128,6 +128,7 @@ async fn answer(
                         Some((name.clone(), days(not_after - now)))
                     })
                     .collect(),
+                now: now.unix_timestamp(),
             };
             let mut response = text(
                 StatusCode::OK,

@@ -2,6 +2,7 @@
 //! verified, old ones pruned, the outcome recorded for `status`, `doctor` and the metrics.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -11,6 +12,7 @@ use crate::diagnostic;
 use crate::docker::Engine;
 use crate::fsio;
 use crate::i18n::Lang;
+use crate::metrics::EdgeMetrics;
 use crate::paths::Paths;
 use crate::secrets::Secrets;
 
@@ -21,8 +23,16 @@ pub(super) async fn run(
     paths: Paths,
     secrets: Secrets,
     engine: Engine,
+    metrics: Arc<EdgeMetrics>,
     stop: CancellationToken,
 ) {
+    let publish = |record: &schedule::Record| {
+        metrics.backup_recorded(
+            record.last_good.as_ref().map(|g| g.at),
+            record.last_failure.is_some(),
+        )
+    };
+    publish(&schedule::load(&paths));
     let Some(every) = config.backup.every else {
         return stop.cancelled().await;
     };
@@ -57,6 +67,7 @@ pub(super) async fn run(
         if let Err(e) = schedule::save(&paths, &record) {
             tracing::error!("cannot record the backup's outcome: {e}");
         }
+        publish(&record);
     }
 }
 

@@ -154,6 +154,7 @@ fn spawn_backups(
     paths: &Paths,
     secrets: &Secrets,
     engine: &Engine,
+    metrics: &Arc<crate::metrics::EdgeMetrics>,
     tasks: &mut Tasks,
     stop: &CancellationToken,
 ) {
@@ -165,6 +166,7 @@ fn spawn_backups(
             paths.clone(),
             secrets.clone(),
             engine.clone(),
+            metrics.clone(),
             stop.clone(),
         ),
     );
@@ -336,6 +338,7 @@ impl Supervisor {
                 &self.paths,
                 &self.secrets,
                 engine,
+                self.edge.metrics(),
                 &mut self.tasks,
                 &self.backups,
             );
@@ -452,6 +455,7 @@ impl Supervisor {
                         &self.paths,
                         &self.secrets,
                         engine,
+                        self.edge.metrics(),
                         &mut self.tasks,
                         &self.backups,
                     );
