@@ -46,7 +46,7 @@ pub(super) fn config_from_args(
     email: Option<&str>,
 ) -> anyhow::Result<(String, Config)> {
     for (flag, name) in [("--domain", Some(domain)), ("--server-name", server_name)] {
-        if let Some(hint) = name.and_then(config::domain_problem) {
+        if let Some(hint) = name.and_then(|n| config::domain_problem(n, Lang::current())) {
             return Err(Hinted::usage(
                 Lang::current().t(M::BadDomain, &[&flag, &name.unwrap()]),
                 hint,

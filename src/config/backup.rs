@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::error::{Problem, problem};
+use super::error::{Problem, problem_t};
+use super::messages::M;
 
 /// Daily, the last seven kept: a week to notice that something went wrong.
 pub const DEFAULT_EVERY: Duration = Duration::from_secs(86_400);
@@ -51,10 +52,10 @@ pub(super) fn check_backup(raw: RawBackup, problems: &mut Vec<Problem>) -> Backu
         Some(text) => match parse_every(text) {
             Some(every) if every >= MIN_EVERY => Some(every),
             _ => {
-                problems.push(problem(
+                problems.push(problem_t(
                     "backup.every",
-                    format!("`{text}` is not an interval of at least 10 seconds"),
-                    Some("e.g. `1d` (daily, the default), `12h`, or `off`".into()),
+                    (M::NotInterval, &[&text]),
+                    Some((M::NotIntervalFix, &[])),
                 ));
                 None
             }
@@ -62,21 +63,19 @@ pub(super) fn check_backup(raw: RawBackup, problems: &mut Vec<Problem>) -> Backu
     };
     let keep = raw.keep.unwrap_or(DEFAULT_KEEP);
     if keep == 0 {
-        problems.push(problem(
+        problems.push(problem_t(
             "backup.keep",
-            "0 would remove every backup as soon as it is made",
-            Some(format!(
-                "keep at least 1 (the default is {DEFAULT_KEEP}); to stop scheduled backups, set `every: off`"
-            )),
+            (M::KeepZero, &[]),
+            Some((M::KeepZeroFix, &[&DEFAULT_KEEP])),
         ));
     }
     if let Some(dir) = &raw.dir
         && !dir.is_absolute()
     {
-        problems.push(problem(
+        problems.push(problem_t(
             "backup.dir",
-            format!("`{}` is not an absolute path", dir.display()),
-            Some("e.g. `/srv/backups/matrixbox` (the default is the state dir's `backups`)".into()),
+            (M::NotAbsolute, &[&dir.display()]),
+            Some((M::BackupDirFix, &[])),
         ));
     }
     BackupSchedule {

@@ -3,45 +3,89 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::messages::M;
 use crate::diagnostic::{Diagnostic, ExitCode};
+use crate::i18n::Lang;
 use crate::yaml;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     /// Dotted path inside the file; empty for the document itself.
     pub path: String,
+    /// In English (what tests and logs read).
     pub message: String,
     pub hint: Option<String>,
+    /// Message and hint in Simplified Chinese, where the catalog has them.
+    pub zh: Option<(String, Option<String>)>,
 }
 
-#[derive(Debug, thiserror::Error)]
+impl Problem {
+    /// Message and hint in `lang` (English where no translation exists).
+    pub fn text(&self, lang: Lang) -> (&str, Option<&str>) {
+        match (&self.zh, lang) {
+            (Some((message, hint)), Lang::ZhCn) => (message, hint.as_deref()),
+            _ => (&self.message, self.hint.as_deref()),
+        }
+    }
+}
+
+#[derive(Debug)]
 pub enum ConfigError {
-    #[error("cannot read configuration file {}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
-    #[error("{} is not valid YAML{}: {}", path.display(), location(source), source.message)]
     Syntax {
         path: PathBuf,
         source: yaml::SyntaxError,
     },
-    #[error("{} has {}:\n{}", path.display(), plural(problems.len()), Problems(problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,
     },
 }
 
+impl ConfigError {
+    /// The error as a person reads it in `lang` (Display uses the chosen language).
+    pub fn describe(&self, lang: Lang) -> String {
+        match self {
+            ConfigError::Read { path, .. } => lang.t(M::CannotRead, &[&path.display()]),
+            ConfigError::Syntax { path, source } => lang.t(
+                M::NotYaml,
+                &[&path.display(), &location(source, lang), &source.message],
+            ),
+            ConfigError::Invalid { path, problems } => {
+                let head = match problems.len() {
+                    1 => lang.t(M::HasOne, &[&path.display()]),
+                    n => lang.t(M::HasMany, &[&path.display(), &n]),
+                };
+                format!("{head}\n{}", list(problems, lang))
+            }
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(Lang::current()))
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 impl Diagnostic for ConfigError {
     fn hint(&self) -> Option<String> {
+        let lang = Lang::current();
         Some(match self {
-            ConfigError::Read { path, .. } => format!(
-                "create it with `matrixbox setup --domain <your domain>`, or point --config / MATRIXBOX_CONFIG at it (looked at {})",
-                path.display()
-            ),
-            _ => "fix the file and run the command again; nothing was changed".to_string(),
+            ConfigError::Read { path, .. } => lang.t(M::CannotReadFix, &[&path.display()]),
+            _ => lang.t(M::FixFile, &[]),
         })
     }
 
@@ -50,41 +94,30 @@ impl Diagnostic for ConfigError {
     }
 }
 
-fn location(e: &yaml::SyntaxError) -> String {
+fn location(e: &yaml::SyntaxError, lang: Lang) -> String {
     match (e.line, e.column) {
-        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        (Some(l), Some(c)) => lang.t(M::AtLine, &[&l, &c]),
         _ => String::new(),
     }
 }
 
-fn plural(n: usize) -> String {
-    if n == 1 {
-        "1 problem".into()
-    } else {
-        format!("{n} problems")
-    }
-}
-
-struct Problems<'a>(&'a [Problem]);
-
-impl fmt::Display for Problems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            let path = if p.path.is_empty() {
-                "(document)"
-            } else {
-                &p.path
-            };
-            write!(f, "  - {path}: {}", p.message)?;
-            if let Some(hint) = &p.hint {
-                write!(f, "\n      {hint}")?;
-            }
+/// One problem per entry, its hint under it.
+fn list(problems: &[Problem], lang: Lang) -> String {
+    let document = lang.t(M::Document, &[]);
+    let mut out = Vec::new();
+    for p in problems {
+        let path = if p.path.is_empty() {
+            &document
+        } else {
+            &p.path
+        };
+        let (message, hint) = p.text(lang);
+        out.push(format!("  - {path}: {message}"));
+        if let Some(hint) = hint {
+            out.push(format!("      {hint}"));
         }
-        Ok(())
     }
+    out.join("\n")
 }
 
 pub(super) fn problem(
@@ -96,5 +129,34 @@ pub(super) fn problem(
         path: path.into(),
         message: message.into(),
         hint,
+        zh: None,
+    }
+}
+
+/// A message and hint from the catalog, kept in both languages.
+pub(super) fn problem_t(
+    path: impl Into<String>,
+    message: (M, &[&dyn fmt::Display]),
+    hint: Option<(M, &[&dyn fmt::Display])>,
+) -> Problem {
+    problem_by(path, |lang| {
+        (
+            lang.t(message.0, message.1),
+            hint.map(|(m, args)| lang.t(m, args)),
+        )
+    })
+}
+
+/// A problem whose message and hint `say` writes in each language.
+pub(super) fn problem_by(
+    path: impl Into<String>,
+    say: impl Fn(Lang) -> (String, Option<String>),
+) -> Problem {
+    let (message, hint) = say(Lang::En);
+    Problem {
+        path: path.into(),
+        message,
+        hint,
+        zh: Some(say(Lang::ZhCn)),
     }
 }

@@ -20,6 +20,7 @@ mod backup;
 mod defaults;
 mod error;
 mod file;
+mod messages;
 mod raw;
 mod validate;
 

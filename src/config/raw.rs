@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::SynapseOverrides;
 use super::backup::RawBackup;
-use super::error::{Problem, problem};
+use super::error::{Problem, problem, problem_t};
+use super::messages::M;
 use crate::yaml::{self, Mapping, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -177,19 +178,15 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
         Value::Mapping(map) => map,
         Value::Null => Mapping::new(),
         _ => {
-            problems.push(problem(
-                "",
-                "the file must be a mapping of keys to values",
-                None,
-            ));
+            problems.push(problem_t("", (M::NotMapping, &[]), None));
             return raw;
         }
     };
     for (key, value) in map {
         let Some(key) = key.as_str().map(str::to_owned) else {
-            problems.push(problem(
+            problems.push(problem_t(
                 "",
-                format!("keys must be strings, found {key:?}"),
+                (M::KeyNotString, &[&format!("{key:?}")]),
                 None,
             ));
             continue;
@@ -267,7 +264,11 @@ fn unknown_key(parent: &str, key: &str, known: &[&str]) -> Problem {
         .map(|k| (strsim::jaro_winkler(key, k), *k))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| format!("did you mean `{k}`?"));
-    let hint = suggestion.or_else(|| Some(format!("known keys here: {}", known.join(", "))));
-    problem(path, "unknown key", hint)
+        .map(|(_, k)| k);
+    let known = known.join(", ");
+    let hint = match suggestion {
+        Some(k) => (M::DidYouMean, k),
+        None => (M::KnownKeys, known.as_str()),
+    };
+    problem_t(path, (M::UnknownKey, &[]), Some((hint.0, &[&hint.1])))
 }

@@ -66,21 +66,24 @@ fn syntax_errors_name_line_and_column() {
 
 #[test]
 fn domain_rules() {
-    assert_eq!(domain_problem("matrix.example.com"), None);
-    assert_eq!(domain_problem("localhost"), None);
+    assert_eq!(
+        domain_problem("matrix.example.com", crate::i18n::Lang::En),
+        None
+    );
+    assert_eq!(domain_problem("localhost", crate::i18n::Lang::En), None);
     assert!(
-        domain_problem("https://matrix.example.com")
+        domain_problem("https://matrix.example.com", crate::i18n::Lang::En)
             .unwrap()
             .contains("https")
     );
     assert!(
-        domain_problem("matrix.example.com:8448")
+        domain_problem("matrix.example.com:8448", crate::i18n::Lang::En)
             .unwrap()
             .contains("port")
     );
-    assert!(domain_problem("-bad.example.com").is_some());
-    assert!(domain_problem("bad..example.com").is_some());
-    assert!(domain_problem("under_score.example.com").is_some());
+    assert!(domain_problem("-bad.example.com", crate::i18n::Lang::En).is_some());
+    assert!(domain_problem("bad..example.com", crate::i18n::Lang::En).is_some());
+    assert!(domain_problem("under_score.example.com", crate::i18n::Lang::En).is_some());
 }
 
 #[test]
@@ -396,4 +399,17 @@ fn federation_allow_list_and_ca_roots() {
     let p = problems("domain: x.org\nfederation: {alow: [a.test]}\n");
     assert_eq!(p[0].path, "federation.alow");
     assert!(p[0].hint.as_deref().unwrap().contains("allow"), "{p:#?}");
+}
+
+#[test]
+fn problems_read_in_both_languages() {
+    crate::i18n::assert_complete(super::messages::M::ALL);
+    let text = "domain: https://matrix.example.com\nacme:\n  email: nobody\nmemory_mb: 100\nadmin_allow: [10.0.0.0/33]\ninstance: Matrix\nimages:\n  synapse: matrixdotorg/synapse:latest\nregistry_mirror: []\nbackup:\n  every: daily\n  keep: 0\nlisten:\n  https: everywhere\nfederaton: {}\n";
+    let err = parse(text, std::path::Path::new("/etc/matrixbox/matrixbox.yaml")).unwrap_err();
+    for (lang, golden) in [
+        (crate::i18n::Lang::En, "config-errors.en.txt"),
+        (crate::i18n::Lang::ZhCn, "config-errors.zh_CN.txt"),
+    ] {
+        crate::golden::assert_golden(golden, &format!("{}\n", err.describe(lang)));
+    }
 }

@@ -6,17 +6,19 @@ use super::defaults::{
     DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
     DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB, is_private_name,
 };
-use super::error::{Problem, problem};
+use super::error::{Problem, problem_by, problem_t};
+use super::messages::M;
 use super::raw::{MemorySetting, MirrorSetting, RawConfig, RawFederation};
 use super::{Acme, Config, Directory, Federation, Listen, TlsFiles};
+use crate::i18n::Lang;
 
 pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Config> {
     let domain = match raw.domain {
         None => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "domain",
-                "missing",
-                Some("set `domain: matrix.example.com` (the name clients connect to)".into()),
+                (M::Missing, &[]),
+                Some((M::DomainMissingFix, &[])),
             ));
             None
         }
@@ -29,10 +31,10 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     if let Some(email) = &raw.acme.email
         && !looks_like_email(email)
     {
-        problems.push(problem(
+        problems.push(problem_t(
             "acme.email",
-            format!("`{email}` is not an email address"),
-            Some("Let's Encrypt uses it for expiry warnings, e.g. `me@example.com`".into()),
+            (M::NotEmail, &[email]),
+            Some((M::NotEmailFix, &[])),
         ));
     }
     let mirrors = check_mirrors(raw.registry_mirror, problems);
@@ -84,10 +86,10 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     let memory_mb = match raw.memory_mb.unwrap_or(MemorySetting::Auto) {
         MemorySetting::Auto => None,
         MemorySetting::Megabytes(mb) if mb < MIN_MEMORY_MB => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "memory_mb",
-                format!("{mb} MB is too little to run PostgreSQL and Synapse"),
-                Some(format!("use `auto` or at least {MIN_MEMORY_MB}")),
+                (M::TooLittleMemory, &[&mb]),
+                Some((M::TooLittleMemoryFix, &[&MIN_MEMORY_MB])),
             ));
             None
         }
@@ -117,13 +119,10 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         Some("internal") => Directory::Internal,
         Some(url) if url.starts_with("https://") => Directory::Url(url.to_string()),
         Some(other) => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "acme.directory",
-                format!("`{other}` is not a known directory"),
-                Some(
-                    "use letsencrypt, letsencrypt-staging, internal, or an https:// directory URL"
-                        .into(),
-                ),
+                (M::UnknownDirectory, &[&other]),
+                Some((M::UnknownDirectoryFix, &[])),
             ));
             Directory::LetsEncrypt
         }
@@ -131,12 +130,12 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     if let Some(root) = &raw.acme.ca_root
         && !root.is_absolute()
     {
-        problems.push(problem("acme.ca_root", "must be an absolute path", None));
+        problems.push(problem_t("acme.ca_root", (M::MustBeAbsolute, &[]), None));
     }
     let tls_files = raw.tls.map(|t| {
         for (field, path) in [("tls.cert", &t.cert), ("tls.key", &t.key)] {
             if !path.is_absolute() {
-                problems.push(problem(field, "must be an absolute path", None));
+                problems.push(problem_t(field, (M::MustBeAbsolute, &[]), None));
             }
         }
         TlsFiles {
@@ -153,13 +152,10 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             Some(uri)
         }
         _ => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "upstream",
-                format!("`{u}` is not a plain http:// URL of a Synapse"),
-                Some(
-                    "e.g. `http://127.0.0.1:8008` (no path; TLS to the upstream is not supported)"
-                        .into(),
-                ),
+                (M::NotUpstream, &[&u]),
+                Some((M::NotUpstreamFix, &[])),
             ));
             None
         }
@@ -176,10 +172,10 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
             match parsed {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    problems.push(problem(
+                    problems.push(problem_t(
                         format!("admin_allow[{i}]"),
-                        format!("`{net}` is not an address or CIDR network"),
-                        Some("e.g. `10.0.0.0/8` or `192.168.1.5`".into()),
+                        (M::NotNetwork, &[net]),
+                        Some((M::NotNetworkFix, &[])),
                     ));
                     None
                 }
@@ -189,21 +185,23 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     let public_address = raw.public_address.and_then(|a| match a.parse::<IpAddr>() {
         Ok(ip) if !ip.is_unspecified() && !ip.is_loopback() => Some(ip),
         _ => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "public_address",
-                format!("`{a}` is not a public IP address"),
-                Some("write the address other hosts reach this one at (behind NAT: the router's public address), e.g. `203.0.113.5`".into()),
+                (M::NotPublicAddress, &[&a]),
+                Some((M::NotPublicAddressFix, &[])),
             ));
             None
         }
     });
     let instance = raw.instance.unwrap_or_else(|| DEFAULT_INSTANCE.into());
     if let Some(why) = instance_problem(&instance) {
-        problems.push(problem(
-            "instance",
-            format!("`{instance}` is not a usable instance name: {why}"),
-            Some(format!("e.g. `{DEFAULT_INSTANCE}` or `matrix-2`: lowercase letters, digits and `-`, starting with a letter, at most {MAX_INSTANCE_LEN} characters")),
-        ));
+        // The reason inside the message is said in the message's own language.
+        problems.push(problem_by("instance", |lang| {
+            (
+                lang.t(M::NotInstance, &[&instance, &lang.t(why, &[])]),
+                Some(lang.t(M::NotInstanceFix, &[&DEFAULT_INSTANCE, &MAX_INSTANCE_LEN])),
+            )
+        }));
     }
     let federation = check_federation(raw.federation, problems);
     let backup = super::backup::check_backup(raw.backup, problems);
@@ -253,13 +251,10 @@ fn check_mirrors(
         Some(MirrorSetting::One(m)) => vec![("registry_mirror".into(), m)],
         Some(MirrorSetting::Many(list)) => {
             if list.is_empty() {
-                problems.push(problem(
+                problems.push(problem_t(
                     "registry_mirror",
-                    "the list is empty",
-                    Some(
-                        "list at least one mirror, or remove the key to pull from Docker Hub"
-                            .into(),
-                    ),
+                    (M::EmptyList, &[]),
+                    Some((M::EmptyMirrorsFix, &[])),
                 ));
             }
             list.into_iter()
@@ -272,19 +267,16 @@ fn check_mirrors(
     for (path, m) in written {
         let m = m.trim_end_matches('/');
         if m.contains("://") || m.is_empty() || m.contains(char::is_whitespace) {
-            problems.push(problem(
+            problems.push(problem_t(
                 path,
-                format!("`{m}` is not a registry prefix"),
-                Some(
-                    "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com` (`docker.io` is Docker Hub itself)"
-                        .into(),
-                ),
+                (M::NotMirror, &[&m]),
+                Some((M::NotMirrorFix, &[])),
             ));
             continue;
         }
         let mirror = (m != UPSTREAM).then(|| m.to_string());
         if mirrors.contains(&mirror) {
-            problems.push(problem(path, format!("`{m}` is listed twice"), None));
+            problems.push(problem_t(path, (M::ListedTwice, &[&m]), None));
             continue;
         }
         mirrors.push(mirror);
@@ -306,13 +298,10 @@ fn check_federation(raw: RawFederation, problems: &mut Vec<Problem>) -> Federati
     let ca_roots = raw.ca_roots.unwrap_or_default();
     for (i, root) in ca_roots.iter().enumerate() {
         if !root.is_absolute() {
-            problems.push(problem(
+            problems.push(problem_t(
                 format!("federation.ca_roots[{i}]"),
-                format!("`{}` is not an absolute path", root.display()),
-                Some(
-                    "write the full path of a PEM file, e.g. `/etc/matrixbox/private-ca.pem`"
-                        .into(),
-                ),
+                (M::NotAbsolute, &[&root.display()]),
+                Some((M::CaRootFix, &[])),
             ));
         }
     }
@@ -328,13 +317,10 @@ fn check_server_name(path: &str, name: &str, problems: &mut Vec<Problem>) -> Opt
     if let Some(port) = port
         && port.parse::<u16>().map_or(true, |p| p == 0)
     {
-        problems.push(problem(
+        problems.push(problem_t(
             path,
-            format!("`{name}` has no valid port"),
-            Some(
-                "write a server name as in user IDs, e.g. `example.com` or `example.com:8448`"
-                    .into(),
-            ),
+            (M::NoValidPort, &[&name]),
+            Some((M::ServerNameFix, &[])),
         ));
         return None;
     }
@@ -345,18 +331,18 @@ fn check_server_name(path: &str, name: &str, problems: &mut Vec<Problem>) -> Opt
 }
 
 /// Why `name` cannot prefix Docker names (and the DNS name Synapse dials); `None` when it can.
-fn instance_problem(name: &str) -> Option<&'static str> {
+fn instance_problem(name: &str) -> Option<M> {
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        Some("it must start with a lowercase letter")
+        Some(M::InstanceStart)
     } else if name.len() > MAX_INSTANCE_LEN {
-        Some("it is too long")
+        Some(M::InstanceLong)
     } else if !name
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        Some("only lowercase letters, digits and `-` are allowed")
+        Some(M::InstanceChars)
     } else if name.ends_with('-') {
-        Some("it must not end with `-`")
+        Some(M::InstanceDash)
     } else {
         None
     }
@@ -376,10 +362,10 @@ fn listen_addr(
     match text.parse() {
         Ok(addr) => Some(addr),
         Err(_) => {
-            problems.push(problem(
+            problems.push(problem_t(
                 path,
-                format!("`{text}` is not an address:port"),
-                Some("e.g. `0.0.0.0:443`, `[::]:443`, or `off`".into()),
+                (M::NotAddrPort, &[&text]),
+                Some((M::NotAddrPortFix, &[])),
             ));
             None
         }
@@ -388,32 +374,32 @@ fn listen_addr(
 
 /// Checks a DNS host name (no scheme, port or path) and returns it lower-cased.
 pub fn check_domain(path: &str, name: &str, problems: &mut Vec<Problem>) -> Option<String> {
-    match domain_problem(name) {
+    match domain_problem_key(name) {
         None => Some(name.to_ascii_lowercase()),
         Some(hint) => {
-            problems.push(problem(
-                path,
-                format!("`{name}` is not a valid domain name"),
-                Some(hint),
-            ));
+            problems.push(problem_t(path, (M::NotDomain, &[&name]), Some((hint, &[]))));
             None
         }
     }
 }
 
 /// Why `name` is not a usable host name, as a hint; `None` when it is fine.
-pub fn domain_problem(name: &str) -> Option<String> {
+pub fn domain_problem(name: &str, lang: Lang) -> Option<String> {
+    domain_problem_key(name).map(|m| lang.t(m, &[]))
+}
+
+fn domain_problem_key(name: &str) -> Option<M> {
     if name.contains("://") {
-        return Some("write the bare host name, without `https://`".into());
+        return Some(M::DomainScheme);
     }
     if name.contains('/') {
-        return Some("write the bare host name, without a path".into());
+        return Some(M::DomainPath);
     }
     if name.contains(':') {
-        return Some("write the host name without a port; matrixbox serves on 443".into());
+        return Some(M::DomainPort);
     }
     if name.is_empty() || name.len() > 253 {
-        return Some("a domain name has 1 to 253 characters".into());
+        return Some(M::DomainLength);
     }
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -423,10 +409,7 @@ pub fn domain_problem(name: &str) -> Option<String> {
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     if !name.split('.').all(label_ok) {
-        return Some(
-            "use letters, digits and hyphens in dot-separated labels, e.g. `matrix.example.com`"
-                .into(),
-        );
+        return Some(M::DomainLabels);
     }
     None
 }
@@ -455,10 +438,10 @@ fn check_image(
     };
     match digest {
         Some(d) if !crate::docker::digests::is_sha256_digest(d) => {
-            problems.push(problem(
+            problems.push(problem_t(
                 path,
-                format!("`{image}` has a malformed digest `{d}`"),
-                Some("write `name:tag@sha256:` followed by the 64 lowercase hex digits `docker image inspect --format '{{.RepoDigests}}'` shows".into()),
+                (M::BadDigest, &[&image, &d]),
+                Some((M::BadDigestFix, &[])),
             ));
             return None;
         }
@@ -470,27 +453,23 @@ fn check_image(
     }
     match tag {
         None | Some("") => {
-            problems.push(problem(
+            problems.push(problem_t(
                 path,
-                format!("`{image}` has no version tag"),
-                Some("pin an exact version, e.g. `matrixdotorg/synapse:v1.163.2`".into()),
+                (M::NoTag, &[&image]),
+                Some((M::NoTagFix, &[])),
             ));
             None
         }
         Some("latest") => {
-            problems.push(problem(
+            problems.push(problem_t(
                 path,
-                format!("`{image}` is not pinned"),
-                Some("`latest` changes under you; pin an exact version".into()),
+                (M::NotPinned, &[&image]),
+                Some((M::NotPinnedFix, &[])),
             ));
             None
         }
         Some(_) if name.is_empty() || image.contains(char::is_whitespace) => {
-            problems.push(problem(
-                path,
-                format!("`{image}` is not an image reference"),
-                None,
-            ));
+            problems.push(problem_t(path, (M::NotImage, &[&image]), None));
             None
         }
         Some(_) => Some(with_mirror(image, mirror)),

@@ -1,0 +1,76 @@
+//! Every configuration problem and hint in English and Simplified Chinese (see `crate::i18n`).
+//! Messages that serde writes itself (type mismatches) stay in English.
+
+crate::i18n::messages! {
+    // The error around the problems.
+    CannotRead => "cannot read configuration file {0}", "无法读取配置文件 {0}";
+    CannotReadFix => "create it with `matrixbox setup --domain <your domain>`, or point --config / MATRIXBOX_CONFIG at it (looked at {0})",
+        "请用 `matrixbox setup --domain <你的域名>` 创建它，或用 --config / MATRIXBOX_CONFIG 指向它（查找位置：{0}）";
+    NotYaml => "{0} is not valid YAML{1}: {2}", "{0} 不是有效的 YAML{1}：{2}";
+    AtLine => " (line {0}, column {1})", "（第 {0} 行，第 {1} 列）";
+    HasOne => "{0} has 1 problem:", "{0} 有 1 个问题：";
+    HasMany => "{0} has {1} problems:", "{0} 有 {1} 个问题：";
+    Document => "(document)", "（整个文件）";
+    FixFile => "fix the file and run the command again; nothing was changed", "请修改该文件后再次运行命令；没有做任何更改";
+
+    // Problems.
+    Missing => "missing", "缺失";
+    DomainMissingFix => "set `domain: matrix.example.com` (the name clients connect to)", "请设置 `domain: matrix.example.com`（客户端连接所用的域名）";
+    NotEmail => "`{0}` is not an email address", "`{0}` 不是电子邮件地址";
+    NotEmailFix => "Let's Encrypt uses it for expiry warnings, e.g. `me@example.com`", "Let's Encrypt 用它发送到期提醒，例如 `me@example.com`";
+    TooLittleMemory => "{0} MB is too little to run PostgreSQL and Synapse", "{0} MB 内存不足以运行 PostgreSQL 和 Synapse";
+    TooLittleMemoryFix => "use `auto` or at least {0}", "请使用 `auto` 或至少 {0}";
+    UnknownDirectory => "`{0}` is not a known directory", "`{0}` 不是已知的 ACME 目录";
+    UnknownDirectoryFix => "use letsencrypt, letsencrypt-staging, internal, or an https:// directory URL", "请使用 letsencrypt、letsencrypt-staging、internal 或 https:// 开头的目录 URL";
+    MustBeAbsolute => "must be an absolute path", "必须是绝对路径";
+    NotAbsolute => "`{0}` is not an absolute path", "`{0}` 不是绝对路径";
+    CaRootFix => "write the full path of a PEM file, e.g. `/etc/matrixbox/private-ca.pem`", "请写 PEM 文件的完整路径，例如 `/etc/matrixbox/private-ca.pem`";
+    NotUpstream => "`{0}` is not a plain http:// URL of a Synapse", "`{0}` 不是 Synapse 的普通 http:// URL";
+    NotUpstreamFix => "e.g. `http://127.0.0.1:8008` (no path; TLS to the upstream is not supported)", "例如 `http://127.0.0.1:8008`（不带路径；不支持到上游的 TLS）";
+    NotNetwork => "`{0}` is not an address or CIDR network", "`{0}` 不是地址或 CIDR 网段";
+    NotNetworkFix => "e.g. `10.0.0.0/8` or `192.168.1.5`", "例如 `10.0.0.0/8` 或 `192.168.1.5`";
+    NotPublicAddress => "`{0}` is not a public IP address", "`{0}` 不是公网 IP 地址";
+    NotPublicAddressFix => "write the address other hosts reach this one at (behind NAT: the router's public address), e.g. `203.0.113.5`",
+        "请写其他主机访问本机所用的地址（在 NAT 后：路由器的公网地址），例如 `203.0.113.5`";
+    NotInstance => "`{0}` is not a usable instance name: {1}", "`{0}` 不是可用的实例名：{1}";
+    NotInstanceFix => "e.g. `{0}` or `matrix-2`: lowercase letters, digits and `-`, starting with a letter, at most {1} characters",
+        "例如 `{0}` 或 `matrix-2`：小写字母、数字和 `-`，以字母开头，最多 {1} 个字符";
+    InstanceStart => "it must start with a lowercase letter", "必须以小写字母开头";
+    InstanceLong => "it is too long", "太长了";
+    InstanceChars => "only lowercase letters, digits and `-` are allowed", "只允许小写字母、数字和 `-`";
+    InstanceDash => "it must not end with `-`", "不能以 `-` 结尾";
+    EmptyList => "the list is empty", "列表为空";
+    EmptyMirrorsFix => "list at least one mirror, or remove the key to pull from Docker Hub", "请至少列出一个镜像源，或删除此项以从 Docker Hub 拉取";
+    NotMirror => "`{0}` is not a registry prefix", "`{0}` 不是镜像仓库前缀";
+    NotMirrorFix => "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com` (`docker.io` is Docker Hub itself)",
+        "请写不带协议的 host[:port][/path]，例如 `docker.mirror.example.com`（`docker.io` 即 Docker Hub 本身）";
+    ListedTwice => "`{0}` is listed twice", "`{0}` 重复列出";
+    NoValidPort => "`{0}` has no valid port", "`{0}` 的端口无效";
+    ServerNameFix => "write a server name as in user IDs, e.g. `example.com` or `example.com:8448`", "请按用户 ID 中的写法填写服务器名，例如 `example.com` 或 `example.com:8448`";
+    NotAddrPort => "`{0}` is not an address:port", "`{0}` 不是 地址:端口";
+    NotAddrPortFix => "e.g. `0.0.0.0:443`, `[::]:443`, or `off`", "例如 `0.0.0.0:443`、`[::]:443` 或 `off`";
+    NotDomain => "`{0}` is not a valid domain name", "`{0}` 不是有效的域名";
+    DomainScheme => "write the bare host name, without `https://`", "请只写主机名，不要带 `https://`";
+    DomainPath => "write the bare host name, without a path", "请只写主机名，不要带路径";
+    DomainPort => "write the host name without a port; matrixbox serves on 443", "请写不带端口的主机名；matrixbox 在 443 端口提供服务";
+    DomainLength => "a domain name has 1 to 253 characters", "域名长度为 1 到 253 个字符";
+    DomainLabels => "use letters, digits and hyphens in dot-separated labels, e.g. `matrix.example.com`", "请使用以点分隔、由字母、数字和连字符组成的标签，例如 `matrix.example.com`";
+    BadDigest => "`{0}` has a malformed digest `{1}`", "`{0}` 的摘要 `{1}` 格式错误";
+    BadDigestFix => "write `name:tag@sha256:` followed by the 64 lowercase hex digits `docker image inspect --format '{{.RepoDigests}}'` shows",
+        "请写 `名称:标签@sha256:`，后接 `docker image inspect --format '{{.RepoDigests}}'` 显示的 64 位小写十六进制数字";
+    NoTag => "`{0}` has no version tag", "`{0}` 没有版本标签";
+    NoTagFix => "pin an exact version, e.g. `matrixdotorg/synapse:v1.163.2`", "请固定一个确切版本，例如 `matrixdotorg/synapse:v1.163.2`";
+    NotPinned => "`{0}` is not pinned", "`{0}` 没有固定版本";
+    NotPinnedFix => "`latest` changes under you; pin an exact version", "`latest` 会在你不知情时变化；请固定一个确切版本";
+    NotImage => "`{0}` is not an image reference", "`{0}` 不是镜像引用";
+    NotMapping => "the file must be a mapping of keys to values", "文件必须是键值映射";
+    KeyNotString => "keys must be strings, found {0}", "键必须是字符串，实际为 {0}";
+    UnknownKey => "unknown key", "未知的键";
+    DidYouMean => "did you mean `{0}`?", "你是想写 `{0}` 吗？";
+    KnownKeys => "known keys here: {0}", "此处可用的键：{0}";
+    NotInterval => "`{0}` is not an interval of at least 10 seconds", "`{0}` 不是至少 10 秒的时间间隔";
+    NotIntervalFix => "e.g. `1d` (daily, the default), `12h`, or `off`", "例如 `1d`（每天，默认值）、`12h` 或 `off`";
+    KeepZero => "0 would remove every backup as soon as it is made", "0 会让每份备份一做好就被删除";
+    KeepZeroFix => "keep at least 1 (the default is {0}); to stop scheduled backups, set `every: off`", "请至少保留 1 份（默认 {0} 份）；若要停止定时备份，请设置 `every: off`";
+    BackupDirFix => "e.g. `/srv/backups/matrixbox` (the default is the state dir's `backups`)", "例如 `/srv/backups/matrixbox`（默认是状态目录下的 `backups`）";
+}
