@@ -206,7 +206,9 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         ));
     }
     let federation = check_federation(raw.federation, problems);
+    let email = super::email::check_email(raw.email, problems);
     Some(Config {
+        email,
         federation,
         instance,
         public_address,
