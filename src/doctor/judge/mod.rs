@@ -2,8 +2,10 @@
 //! (or skip when a step it depends on failed) with evidence and, when something is wrong, the fix.
 //!
 //! `remote` judges what a remote server meets (discovery, well-known, TLS, keys, client API);
-//! `local` what this host shows (containers, database, certificates, disk).
+//! `local` what this host shows (containers, database, certificates, disk); `email` the SMTP
+//! server of `email:`, when there is one.
 
+mod email;
 mod local;
 mod remote;
 #[cfg(test)]
@@ -20,7 +22,7 @@ use remote::{client_versions, client_well_known, discovery, keys, tls, well_know
 
 pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
     let r = &f.remote;
-    vec![
+    let mut steps = vec![
         discovery(r, l),
         well_known(r, l),
         tls(r, l),
@@ -32,7 +34,9 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         certificate(&f.local, f.now, l),
         renewal(&f.local, l),
         disk(&f.local, l),
-    ]
+    ];
+    steps.extend(f.email.as_ref().map(|outcome| email::email(outcome, l)));
+    steps
 }
 
 fn step(
