@@ -400,4 +400,133 @@ mod tests {
         assert_eq!(auth_mechanisms(&ext), ["LOGIN", "PLAIN"]);
         assert!(auth_mechanisms(&["STARTTLS".to_string()]).is_empty());
     }
+
+    /// A scripted server on loopback: for each line it reads, the next canned reply (after the
+    /// greeting, sent first). Returns the port and what it was sent.
+    async fn scripted(
+        greeting: &'static str,
+        replies: Vec<&'static str>,
+    ) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut conn = BufReader::new(tcp);
+            conn.get_mut().write_all(greeting.as_bytes()).await.unwrap();
+            let mut seen = Vec::new();
+            for reply in replies {
+                let mut line = String::new();
+                if conn.read_line(&mut line).await.unwrap() == 0 {
+                    break;
+                }
+                seen.push(line.trim_end().to_string());
+                conn.get_mut().write_all(reply.as_bytes()).await.unwrap();
+            }
+            seen
+        });
+        (port, task)
+    }
+
+    fn email(port: u16, tls: SmtpTls, password_file: Option<&std::path::Path>) -> Email {
+        Email {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: port,
+            tls,
+            login: password_file.map(|f| crate::config::SmtpLogin {
+                user: "u@example.org".into(),
+                password_file: f.to_path_buf(),
+            }),
+            from: "m@example.org".into(),
+            notifications: true,
+        }
+    }
+
+    fn roots() -> Arc<rustls::RootCertStore> {
+        Arc::new(rustls::RootCertStore::empty())
+    }
+
+    fn password(dir: &std::path::Path) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("pw");
+        std::fs::write(&path, "pa ss\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn login_falls_back_to_auth_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = password(dir.path());
+        let (port, server) = scripted(
+            "220 mx ESMTP\r\n",
+            vec![
+                "250-mx\r\n250 AUTH LOGIN\r\n",
+                "334 VXNlcm5hbWU6\r\n",
+                "334 UGFzc3dvcmQ6\r\n",
+                "235 ok\r\n",
+                "221 bye\r\n",
+            ],
+        )
+        .await;
+        let session = probe(&email(port, SmtpTls::Off, Some(&file)), "a.test", roots())
+            .await
+            .unwrap();
+        assert_eq!(session.user.as_deref(), Some("u@example.org"));
+        assert_eq!(session.greeting, "mx ESMTP");
+        let sent = server.await.unwrap();
+        assert_eq!(
+            sent,
+            [
+                "EHLO a.test",
+                "AUTH LOGIN",
+                &STANDARD.encode("u@example.org"),
+                &STANDARD.encode("pa ss"),
+                "QUIT"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn each_stage_fails_by_name() {
+        // Something else on the port: an HTTP server answers the greeting's wait with nothing,
+        // then its own words.
+        let (port, _server) = scripted("HTTP/1.1 400 Bad Request\r\n", vec![]).await;
+        let failure = probe(&email(port, SmtpTls::Off, None), "a.test", roots()).await;
+        assert!(
+            matches!(&failure, Err(Failure::Protocol { error, .. }) if error.contains("not an SMTP reply")),
+            "{failure:?}"
+        );
+        let (port, _server) = scripted("220 mx\r\n", vec!["250-mx\r\n250 SIZE 10\r\n"]).await;
+        let failure = probe(&email(port, SmtpTls::Starttls, None), "a.test", roots()).await;
+        assert!(
+            matches!(failure, Err(Failure::NoStartTls { .. })),
+            "{failure:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = password(dir.path());
+        let (port, _server) = scripted(
+            "220 mx\r\n",
+            vec!["250-mx\r\n250 AUTH CRAM-MD5\r\n", "221 bye\r\n"],
+        )
+        .await;
+        let failure = probe(&email(port, SmtpTls::Off, Some(&file)), "a.test", roots()).await;
+        assert!(
+            matches!(&failure, Err(Failure::NoAuth { offered, .. }) if offered == "CRAM-MD5"),
+            "{failure:?}"
+        );
+        // A relay without login: EHLO, then QUIT.
+        let (port, server) = scripted("220 relay\r\n", vec!["250 relay\r\n", "221 bye\r\n"]).await;
+        let session = probe(&email(port, SmtpTls::Off, None), "a.test", roots())
+            .await
+            .unwrap();
+        assert_eq!(session.user, None);
+        assert_eq!(server.await.unwrap(), ["EHLO a.test", "QUIT"]);
+        // A greeting refusing service (554) is not a working server.
+        let (port, _server) = scripted("554 go away\r\n", vec![]).await;
+        let failure = probe(&email(port, SmtpTls::Off, None), "a.test", roots()).await;
+        assert!(
+            matches!(&failure, Err(Failure::Protocol { error, .. }) if error.contains("554 go away")),
+            "{failure:?}"
+        );
+    }
 }
