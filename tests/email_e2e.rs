@@ -349,3 +349,33 @@ fn a_password_reset_mail_lets_the_person_set_a_new_password() {
 
     daemon.stop();
 }
+
+#[test]
+fn run_refuses_a_password_file_others_can_read_before_starting_anything() {
+    let mbx = Instance::new();
+    let secret_dir = tempfile::tempdir().unwrap();
+    let file = password_file(secret_dir.path(), SMTP_PASSWORD);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    mbx.setup(&email_config("127.0.0.1", 25, "off", &file));
+    let out = mbx.run(&["run"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "cannot use {} (email.password_file)",
+            file.display()
+        )) && err.contains("others can read it (mode 644)")
+            && err.contains(&format!("hint: `chmod 600 {}`", file.display())),
+        "{err}"
+    );
+    assert!(
+        !err.contains(SMTP_PASSWORD),
+        "the password is printed: {err}"
+    );
+    assert!(
+        !docker(&["inspect", &mbx.objects.postgres()])
+            .status
+            .success(),
+        "nothing was started"
+    );
+}

@@ -204,6 +204,8 @@ impl Stack {
     pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
         self.check_postgres_major().await?;
+        // Synapse's inputs from outside the state dir (the SMTP password file, CA roots).
+        self.synapse_files()?;
         let record = self.paths.image_digests();
         let images = Images {
             postgres: engine
@@ -291,7 +293,9 @@ impl Stack {
 
     /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
     pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
-        let synapse = self.desired_synapse_spec()?;
+        // Stopping needs the name and timeout only: an unreadable input (a password file) must
+        // not keep the stack from stopping.
+        let synapse = self.synapse_spec(String::new());
         let postgres = self.postgres_spec();
         for spec in [synapse, postgres] {
             if engine.inspect(&spec.name).await?.is_some_and(|o| o.running) {
