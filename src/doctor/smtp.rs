@@ -247,7 +247,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             let text = String::from_utf8_lossy(&raw);
             let (code, last, text) = reply_line(&text)?;
-            lines.push(text.to_string());
+            // The server's words reach a terminal: no escape sequences.
+            lines.push(
+                text.chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect(),
+            );
             if last {
                 return Ok((code, lines));
             }
@@ -458,7 +463,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = password(dir.path());
         let (port, server) = scripted(
-            "220 mx ESMTP\r\n",
+            "220 mx \x1b[31mESMTP\r\n",
             vec![
                 "250-mx\r\n250 AUTH LOGIN\r\n",
                 "334 VXNlcm5hbWU6\r\n",
@@ -472,7 +477,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(session.user.as_deref(), Some("u@example.org"));
-        assert_eq!(session.greeting, "mx ESMTP");
+        assert_eq!(session.greeting, "mx ?[31mESMTP");
         let sent = server.await.unwrap();
         assert_eq!(
             sent,

@@ -76,7 +76,8 @@ pub fn read_password(login: &SmtpLogin) -> Result<SmtpPassword, PasswordFileErro
         path: login.password_file.clone(),
         reason,
     };
-    // O_NOFOLLOW is not used: a link to a root-owned secret elsewhere is a fair way to share it.
+    // O_NONBLOCK: a FIFO put in its place must not hang the open. Links are followed: a link to
+    // a root-owned secret elsewhere is a fair way to share it, and the mode checked is the target's.
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
