@@ -1,5 +1,5 @@
 //! `email:` end to end with a real SMTP server (aiosmtpd) as the sink: `doctor` tries its login
-//! (good, wrong, an unsafe password file, STARTTLS trusted or not), and Synapse in its container
+//! (good, wrong, an unsafe password file, STARTTLS trusted or not, implicit TLS), and Synapse in its container
 //! mails a password reset whose link, followed, lets the person set a new password.
 
 mod common;
@@ -24,7 +24,8 @@ struct Sink {
 }
 
 impl Sink {
-    fn start(host: &str, tls: Option<(&Path, &Path)>) -> Sink {
+    /// `tls`: `starttls` or `implicit`, with the certificate and key files.
+    fn start(host: &str, tls: Option<(&str, &Path, &Path)>) -> Sink {
         let maildir = tempfile::tempdir().unwrap();
         let port = free_port();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/client/smtp_sink.py");
@@ -32,8 +33,8 @@ impl Sink {
         cmd.arg(script)
             .args([host, &port.to_string(), SMTP_USER, SMTP_PASSWORD])
             .arg(maildir.path());
-        if let Some((cert, key)) = tls {
-            cmd.args([cert, key]);
+        if let Some((mode, cert, key)) = tls {
+            cmd.arg(mode).args([cert, key]);
         }
         // Its log (aiosmtpd's warnings, a refused handshake's traceback) beside the mail.
         let log = std::fs::File::create(maildir.path().join("sink.log")).unwrap();
@@ -212,10 +213,10 @@ fn doctor_tries_the_smtp_login() {
 }
 
 #[test]
-fn doctor_verifies_the_smtp_servers_certificate_after_starttls() {
+fn doctor_verifies_the_smtp_servers_certificate_with_starttls_and_implicit_tls() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = certificates(dir.path());
-    let sink = Sink::start("127.0.0.1", Some((&cert, &key)));
+    let sink = Sink::start("127.0.0.1", Some(("starttls", &cert, &key)));
     let mbx = Instance::new();
     let file = password_file(dir.path(), SMTP_PASSWORD);
     mbx.setup(&email_config("localhost", sink.port, "starttls", &file));
@@ -244,6 +245,39 @@ fn doctor_verifies_the_smtp_servers_certificate_after_starttls() {
     plain.setup(&email_config("localhost", sink.port, "off", &file));
     let refused = email_step(&plain, &[]);
     assert_eq!(refused["status"], "fail", "{refused:#}");
+
+    // `tls: implicit` (port 465 style): TLS from the first byte, then the login.
+    let implicit_sink = Sink::start("127.0.0.1", Some(("implicit", &cert, &key)));
+    let implicit = Instance::new();
+    implicit.setup(&email_config(
+        "localhost",
+        implicit_sink.port,
+        "implicit",
+        &file,
+    ));
+    let step = email_step(&implicit, &["--ca-file", &ca]);
+    assert_eq!(step["status"], "pass", "{step:#}");
+    assert!(
+        step["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("TLS with a valid certificate, logged in as"),
+        "{step:#}"
+    );
+    // The same server taken for STARTTLS: it speaks TLS first, which is not an SMTP greeting.
+    let mixed = Instance::new();
+    mixed.setup(&email_config(
+        "localhost",
+        implicit_sink.port,
+        "starttls",
+        &file,
+    ));
+    let step = email_step(&mixed, &["--ca-file", &ca]);
+    assert_eq!(step["status"], "fail", "{step:#}");
+    assert!(
+        step["remedy"].as_str().unwrap().contains("tls: implicit"),
+        "{step:#}"
+    );
 }
 
 /// Synapse in its container reaches the sink on this host's address on the bench's bridge.

@@ -1,7 +1,8 @@
 """An SMTP sink for the email tests (aiosmtpd): takes one login, keeps every message as a file.
 
-Usage: smtp_sink.py HOST PORT USER PASSWORD MAILDIR [CERT KEY]
-With CERT and KEY it offers STARTTLS and takes a login only after it. Prints "ready PORT" once
+Usage: smtp_sink.py HOST PORT USER PASSWORD MAILDIR [starttls|implicit CERT KEY]
+With `starttls` it offers STARTTLS and takes a login only after it; with `implicit` it speaks
+TLS from the first byte. Prints "ready PORT" once
 listening (PORT 0 picks a free one), then serves until killed. Each message is written to
 MAILDIR/<n>.eml atomically (a temporary name, then a rename).
 """
@@ -17,10 +18,12 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 def main():
     host, port, user, password, maildir = sys.argv[1:6]
-    tls = None
+    mode, tls = None, None
     if len(sys.argv) > 6:
+        mode = sys.argv[6]
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls.load_cert_chain(sys.argv[6], sys.argv[7])
+        tls.load_cert_chain(sys.argv[7], sys.argv[8])
+    starttls = tls if mode == "starttls" else None
     count = [0]
     lock = threading.Lock()
 
@@ -50,9 +53,11 @@ def main():
         port=int(port),
         authenticator=authenticator,
         auth_required=True,
-        auth_require_tls=tls is not None,
-        tls_context=tls,
-        require_starttls=tls is not None,
+        # aiosmtpd counts only STARTTLS as TLS here; an implicit-TLS connection is TLS already.
+        auth_require_tls=mode == "starttls",
+        tls_context=starttls,
+        require_starttls=starttls is not None,
+        ssl_context=tls if mode == "implicit" else None,
         ready_timeout=10,
     )
     controller.start()
