@@ -1,8 +1,10 @@
 """A person's password reset by email, through matrixbox's edge, as a client and a mail reader do it.
 
 Usage: password_reset.py --base-url URL --ca-file PEM --resolve HOST:IP --maildir DIR
-         --admin-token TOKEN --user @u:server --email ADDR --old PW --new PW
-Gives the user the email address (admin API), asks for a reset, waits for the mail in DIR,
+         --user @u:server --email ADDR --old PW --new PW
+The user adds the email address to the account as a client does (Synapse mails a link to confirm
+it, followed here, then the address is bound with the password), asks for a reset, waits for the
+mail in DIR,
 first tries the link with a forged token, then follows the real one (the confirmation page and its
 form), sets the new password with the validated session and tries both passwords. Prints one JSON
 object of what each step answered; asserts nothing itself.
@@ -76,40 +78,82 @@ class Forms(html.parser.HTMLParser):
             self.inputs[a["name"]] = a.get("value", "")
 
 
-def wait_for_mail(maildir, timeout=90):
+def wait_for_mail(maildir, n, timeout=90):
+    """The n-th message (1-based) the sink kept."""
+    path = os.path.join(maildir, f"{n}.eml")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        names = sorted(n for n in os.listdir(maildir) if n.endswith(".eml"))
-        if names:
-            with open(os.path.join(maildir, names[0]), "rb") as f:
+        if os.path.exists(path):
+            with open(path, "rb") as f:
                 return email.message_from_bytes(f.read(), policy=email.policy.default)
         time.sleep(0.5)
     return None
 
 
+def link_in(mail, path):
+    body = mail.get_body(preferencelist=("plain", "html")).get_content()
+    links = re.findall(r"https://[^\s\"'<>]+" + re.escape(path) + r"\?[^\s\"'<>]+", body)
+    return urllib.parse.urlsplit(html.unescape(links[0])) if links else None
+
+
 def login(edge, user, password):
-    status, _ = edge.request(
+    status, text = edge.request(
         "POST",
         "/_matrix/client/v3/login",
         {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password},
     )
-    return status
+    return status, json.loads(text).get("access_token") if status == 200 else None
+
+
+def add_email(edge, out, a):
+    """As a client's settings do it: request a token, follow the mailed link, bind with the password."""
+    _, token = login(edge, a.user, a.old)
+    client_secret = secrets.token_hex(16)
+    status, text = edge.request(
+        "POST",
+        "/_matrix/client/v3/account/3pid/email/requestToken",
+        {"client_secret": client_secret, "email": a.email, "send_attempt": 1},
+        token=token,
+    )
+    out["add_request_token"] = status
+    if status != 200:
+        out["add_request_token_body"] = text
+        return False
+    sid = json.loads(text)["sid"]
+    mail = wait_for_mail(a.maildir, 1)
+    link = mail and link_in(mail, "/add_threepid/email/submit_token")
+    if not link:
+        out["add_mail"] = None if mail is None else "no link"
+        return False
+    out["add_link"], _ = edge.request("GET", f"{link.path}?{link.query}")
+    body = {"client_secret": client_secret, "sid": sid}
+    status, text = edge.request("POST", "/_matrix/client/v3/account/3pid/add", body, token=token)
+    session = json.loads(text).get("session")
+    auth = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": a.user},
+        "password": a.old,
+        "session": session,
+    }
+    out["add_bind"], text = edge.request(
+        "POST", "/_matrix/client/v3/account/3pid/add", dict(body, auth=auth), token=token
+    )
+    if out["add_bind"] != 200:
+        out["add_bind_body"] = text
+        return False
+    return True
 
 
 def main():
     p = argparse.ArgumentParser()
-    for arg in ["base-url", "ca-file", "resolve", "maildir", "admin-token", "user", "email", "old", "new"]:
+    for arg in ["base-url", "ca-file", "resolve", "maildir", "user", "email", "old", "new"]:
         p.add_argument(f"--{arg}", required=True)
     a = p.parse_args()
     edge = Edge(a.base_url, a.ca_file, a.resolve)
     out = {}
-    quoted = urllib.parse.quote(a.user)
-    out["add_email"], _ = edge.request(
-        "PUT",
-        f"/_synapse/admin/v2/users/{quoted}",
-        {"threepids": [{"medium": "email", "address": a.email}]},
-        token=a.admin_token,
-    )
+    if not add_email(edge, out, a):
+        print(json.dumps(out))
+        return
     client_secret = secrets.token_hex(16)
     status, text = edge.request(
         "POST",
@@ -122,20 +166,17 @@ def main():
         print(json.dumps(out))
         return
     sid = json.loads(text)["sid"]
-    mail = wait_for_mail(a.maildir)
+    mail = wait_for_mail(a.maildir, 2)
     if mail is None:
         out["mail"] = None
         print(json.dumps(out))
         return
-    body = mail.get_body(preferencelist=("plain", "html")).get_content()
     out["mail"] = {"from": str(mail["From"]), "to": str(mail["To"]), "subject": str(mail["Subject"])}
-    links = re.findall(r"https://[^\s\"'<>]+/_synapse/client/password_reset/email/submit_token\?[^\s\"'<>]+", body)
-    if not links:
+    link = link_in(mail, "/_synapse/client/password_reset/email/submit_token")
+    if link is None:
         out["link"] = None
-        out["body"] = body
         print(json.dumps(out))
         return
-    link = urllib.parse.urlsplit(html.unescape(links[0]))
     out["link_host"] = link.hostname
     query = dict(urllib.parse.parse_qsl(link.query))
     # Without the mail: a forged token validates nothing, and the password stays.
@@ -170,8 +211,8 @@ def main():
     )
     if out["change"] != 200:
         out["change_body"] = text
-    out["login_new"] = login(edge, a.user, a.new)
-    out["login_old"] = login(edge, a.user, a.old)
+    out["login_new"], _ = login(edge, a.user, a.new)
+    out["login_old"], _ = login(edge, a.user, a.old)
     print(json.dumps(out))
 
 
