@@ -136,6 +136,8 @@ crate::i18n::messages! {
     SmtpPlain => "without TLS", "未使用 TLS";
     SmtpLoggedIn => ", logged in as {0}", "，已以 {0} 登录";
     SmtpNoLogin => ", no login configured", "，未配置登录";
+    SmtpCleartextFix => "the password crosses the network in clear (`tls: off`) to an address outside this host and the private ranges: use `tls: starttls` or `implicit`",
+        "密码以明文（`tls: off`）发送到本机和内网以外的地址：请改用 `tls: starttls` 或 `implicit`";
     SmtpPasswordFile => "cannot use the SMTP password file {0}: {1}", "无法使用 SMTP 密码文件 {0}：{1}";
     SmtpPasswordFileFix => "write the SMTP password alone, on one line, into {0}, readable only by root (`chmod 600 {0}`)",
         "请将 SMTP 密码单独写成一行存入 {0}，并只允许 root 读取（`chmod 600 {0}`）";

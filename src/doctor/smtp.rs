@@ -29,6 +29,9 @@ pub struct Session {
     pub tls: SmtpTls,
     /// The login name that was accepted; `None` when no login is configured.
     pub user: Option<String>,
+    /// The password went in clear (`tls: off`) to an address outside this host and the private
+    /// ranges, where others on the path could read it.
+    pub cleartext_beyond_private: bool,
 }
 
 /// Where the exchange stopped.
@@ -118,6 +121,7 @@ pub async fn probe(
             });
         }
     };
+    let peer = tcp.peer_addr().map(|a| a.ip()).ok();
     let tls_connector = |tcp| tls_handshake(tcp, &email.smtp_host, roots.clone(), &server);
     let (greeting, session) = match email.tls {
         SmtpTls::Implicit => {
@@ -155,8 +159,21 @@ pub async fn probe(
         server,
         greeting,
         tls: email.tls,
+        cleartext_beyond_private: email.tls == SmtpTls::Off
+            && user.is_some()
+            && !peer.is_some_and(is_local_or_private),
         user,
     })
+}
+
+/// Pure: loopback, RFC 1918 / unique-local, or link-local: a relay on this host or its network.
+fn is_local_or_private(ip: std::net::IpAddr) -> bool {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+        }
+    }
 }
 
 async fn tls_handshake(
@@ -394,6 +411,26 @@ mod tests {
             "999 no\r\n",
         ] {
             assert!(reply_line(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn private_addresses() {
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.9",
+            "172.20.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::2",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_local_or_private(local.parse().unwrap()), "{local}");
+        }
+        for public in ["203.0.113.5", "8.8.8.8", "2001:db8::1", "::ffff:8.8.8.8"] {
+            assert!(!is_local_or_private(public.parse().unwrap()), "{public}");
         }
     }
 

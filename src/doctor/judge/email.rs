@@ -27,6 +27,15 @@ pub fn email(outcome: &Result<Session, Failure>, l: Lang) -> Step {
                 None => l.t(M::SmtpNoLogin, &[]),
             };
             let evidence = l.t(M::SmtpOk, &[&s.server, &s.greeting, &tls, &login]);
+            if s.cleartext_beyond_private {
+                return step(
+                    "email",
+                    title,
+                    Status::Warn,
+                    evidence,
+                    Some(l.t(M::SmtpCleartextFix, &[])),
+                );
+            }
             step("email", title, Status::Pass, evidence, None)
         }
         Err(Failure::PasswordFile { file, error }) => fail(
