@@ -8,7 +8,8 @@
 //! - [`report`]: an error as a person reads it (`error:` / `caused by:` / `hint:`) and the
 //!   process's exit code.
 //! - [`preflight`]: what the host must offer, checked before anything is written or started.
-//! - [`doctor`]: on a running installation, walks the path a remote server takes.
+//! - [`doctor`]: on a running installation, walks the path a remote server takes; tries the SMTP
+//!   server of `email:`.
 //! - [`backup`]: one archive to keep a server (dump, media, secrets, config, manifest), verified
 //!   and restored.
 //! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.
@@ -28,8 +29,9 @@
 //! - [`stack`]: PostgreSQL and Synapse as containers, brought up in order and down cleanly.
 //! - [`docker`]: the engine's API: desired specs, what it reports, reconciling the two; images
 //!   from registry mirrors in order, and offline image archives (`images export`/`import`).
-//! - [`synapse`]: homeserver.yaml and its log config, and Synapse's HTTP API (the admin API as
-//!   matrixbox's service account: invites and accounts).
+//! - [`synapse`]: homeserver.yaml and its log config (with `email:`'s SMTP settings and password
+//!   file), and Synapse's HTTP API (the admin API as matrixbox's service account: invites and
+//!   accounts).
 //! - [`upstream`]: where Synapse is reached: its UNIX socket (held by Synapse alone) or TCP.
 //! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.
 //!

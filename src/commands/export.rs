@@ -38,7 +38,13 @@ pub fn ess(paths: &Paths, args: EssArgs) -> anyhow::Result<()> {
     let postgres = postgres(&args)?;
     refuse_non_empty(&args.output, args.force)?;
     let secrets = secrets::load(&paths.secrets_dir())?;
-    let export = ess::export(&config, &secrets, &postgres);
+    let smtp_password = match config.email.as_ref().and_then(|e| e.login.as_ref()) {
+        Some(login) => Some(
+            crate::synapse::email::read_password(login).map_err(crate::stack::StackError::from)?,
+        ),
+        None => None,
+    };
+    let export = ess::export(&config, &secrets, &postgres, smtp_password.as_ref());
     let mut files: Vec<(String, String, u32)> = vec![(VALUES.into(), export.values, 0o644)];
     for (name, manifest) in export.secrets {
         files.push((name, manifest, 0o600));

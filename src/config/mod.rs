@@ -4,6 +4,7 @@
 //! - `validate`: raw values -> `Config`, defaults applied, each problem at its dotted path.
 //! - `defaults`: the values used when the file says nothing.
 //! - `error`: `Problem` and `ConfigError`, and how they print.
+//! - `email`: the `email:` section (SMTP server, login, sender).
 //! - `file`: loading and parsing the file, and writing the first one.
 
 use std::fmt;
@@ -18,6 +19,7 @@ use crate::yaml::{Mapping, Value};
 
 mod backup;
 mod defaults;
+mod email;
 mod error;
 mod file;
 mod messages;
@@ -29,11 +31,12 @@ pub use defaults::{
     DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
     DEFAULT_SYNAPSE_IMAGE, is_private_name,
 };
+pub use email::{Email, SmtpLogin};
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
 pub use raw::{
     Challenge, Contact, MemorySetting, MirrorSetting, RawAcme, RawConfig, RawFederation, RawImages,
-    RawListen, RawTls, Registration, Support,
+    RawListen, RawTls, Registration, SmtpTls, Support,
 };
 pub use validate::{check_domain, domain_problem};
 
@@ -78,6 +81,8 @@ pub struct Config {
     pub instance: String,
     pub federation: Federation,
     pub backup: BackupSchedule,
+    /// The SMTP server Synapse mails through (password resets, notifications); `None`: no mail.
+    pub email: Option<Email>,
 }
 
 /// Who this server federates with, and whom it trusts for federation TLS.

@@ -89,6 +89,34 @@ pub enum MirrorSetting {
     Many(Vec<String>),
 }
 
+/// `email:` as written: the SMTP server Synapse sends password resets and notifications through.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub tls: Option<SmtpTls>,
+    pub user: Option<String>,
+    /// A file holding the SMTP password (mode 0600): the password never sits in matrixbox.yaml.
+    pub password_file: Option<PathBuf>,
+    pub from: Option<String>,
+    /// Mail about unread messages (Synapse's `enable_notifs`); on unless `false`.
+    pub notifications: Option<bool>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connect, then STARTTLS, which must be offered (submission, port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No TLS: only for a relay on this host or its private network.
+    Off,
+}
+
 /// `federation:` as written.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +175,7 @@ pub struct RawConfig {
     pub instance: Option<String>,
     pub federation: RawFederation,
     pub backup: RawBackup,
+    pub email: Option<RawEmail>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -170,6 +199,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "instance",
     "federation",
     "backup",
+    "email",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -212,6 +242,7 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "instance" => raw.instance = field(&key, value, problems),
             "federation" => raw.federation = field(&key, value, problems).unwrap_or_default(),
             "backup" => raw.backup = field(&key, value, problems).unwrap_or_default(),
+            "email" => raw.email = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

@@ -413,3 +413,64 @@ fn problems_read_in_both_languages() {
         crate::golden::assert_golden(golden, &format!("{}\n", err.describe(lang)));
     }
 }
+
+#[test]
+fn email_section_defaults_and_login() {
+    let c = parse_str(
+        "domain: a.org\nemail:\n  smtp_host: SMTP.Example.com\n  user: matrix@example.com\n  password_file: /etc/matrixbox/smtp-password\n  from: Matrix <matrix@example.com>\n",
+    )
+    .unwrap();
+    let email = c.email.unwrap();
+    assert_eq!(email.smtp_host, "smtp.example.com");
+    assert_eq!((email.tls, email.smtp_port), (SmtpTls::Starttls, 587));
+    assert!(email.notifications);
+    let login = email.login.unwrap();
+    assert_eq!(login.user, "matrix@example.com");
+    let implicit = parse_str(
+        "domain: a.org\nemail: {smtp_host: 192.0.2.7, tls: implicit, from: m@example.com, notifications: false}\n",
+    )
+    .unwrap()
+    .email
+    .unwrap();
+    assert_eq!((implicit.smtp_port, implicit.login), (465, None));
+    assert!(!implicit.notifications);
+    assert_eq!(parse_str("domain: a.org\n").unwrap().email, None);
+}
+
+#[test]
+fn email_problems_are_named_by_path() {
+    let p = problems(
+        "domain: a.org\nemail:\n  smtp_host: https://smtp.example.com\n  smtp_port: 0\n  tls: ssl\n  user: me\n  from: nobody\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["email.tls"],
+        "a type error stops the section: {p:#?}"
+    );
+    let p = problems(
+        "domain: a.org\nemail:\n  smtp_host: https://smtp.example.com\n  smtp_port: 0\n  user: me\n  from: nobody\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "email.smtp_host",
+            "email.smtp_port",
+            "email.password_file",
+            "email.from"
+        ],
+        "{p:#?}"
+    );
+    assert!(p[2].hint.as_deref().unwrap().contains("chmod 600"));
+    let p = problems(
+        "domain: a.org\nemail: {password_file: smtp-password, from: m@example.com, smpt_host: x}\n",
+    );
+    assert_eq!(p[0].path, "email.smpt_host");
+    assert_eq!(p[0].hint.as_deref(), Some("did you mean `smtp_host`?"));
+    let p = problems(
+        "domain: a.org\nemail: {smtp_host: h.example.com, password_file: rel, user: u, from: m@example.com}\n",
+    );
+    assert_eq!(p[0].path, "email.password_file");
+    assert!(p[0].message.contains("absolute"), "{p:#?}");
+}

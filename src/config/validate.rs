@@ -205,8 +205,10 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     }
     let federation = check_federation(raw.federation, problems);
     let backup = super::backup::check_backup(raw.backup, problems);
+    let email = super::email::check_email(raw.email, problems);
     Some(Config {
         backup,
+        email,
         federation,
         instance,
         public_address,

@@ -137,6 +137,37 @@ crate::i18n::messages! {
     BackupFailed => "the last backup failed: {0}", "上次备份失败：{0}";
     BackupFix => "`matrixbox backup create` takes one now and says what stands in the way; `matrixbox status` shows the schedule",
         "运行 `matrixbox backup create` 立即备份，并查看失败原因；`matrixbox status` 显示备份计划";
+    // 7. Email (only with `email:`).
+    TitleEmail => "7 email (SMTP)", "7 邮件（SMTP）";
+    SmtpOk => "{0} answers ({1}), {2}{3}", "{0} 已应答（{1}），{2}{3}";
+    SmtpStarttls => "STARTTLS with a valid certificate", "STARTTLS，证书有效";
+    SmtpImplicit => "TLS with a valid certificate", "TLS，证书有效";
+    SmtpPlain => "without TLS", "未使用 TLS";
+    SmtpLoggedIn => ", logged in as {0}", "，已以 {0} 登录";
+    SmtpNoLogin => ", no login configured", "，未配置登录";
+    SmtpCleartextFix => "the password crosses the network in clear (`tls: off`) to an address outside this host and the private ranges: use `tls: starttls` or `implicit`",
+        "密码以明文（`tls: off`）发送到本机和内网以外的地址：请改用 `tls: starttls` 或 `implicit`";
+    SmtpPasswordFile => "cannot use the SMTP password file {0}: {1}", "无法使用 SMTP 密码文件 {0}：{1}";
+    SmtpPasswordFileFix => "write the SMTP password alone, on one line, into {0}, readable only by root (`chmod 600 {0}`)",
+        "请将 SMTP 密码单独写成一行存入 {0}，并只允许 root 读取（`chmod 600 {0}`）";
+    SmtpConnect => "cannot connect to the SMTP server {0}: {1}", "无法连接 SMTP 服务器 {0}：{1}";
+    SmtpConnectFix => "check `email.smtp_host` and `email.smtp_port` in matrixbox.yaml, and that this host may connect out to that port (many cloud providers block port 25)",
+        "请检查 matrixbox.yaml 中的 `email.smtp_host` 和 `email.smtp_port`，并确认本机可以向该端口发起连接（许多云服务商封锁 25 端口）";
+    SmtpProtocol => "{0} does not answer as an SMTP server: {1}", "{0} 没有以 SMTP 服务器的方式应答：{1}";
+    SmtpProtocolFix => "check `email.smtp_port` and `email.tls`: port 465 needs `tls: implicit`, port 587 `tls: starttls`",
+        "请检查 `email.smtp_port` 和 `email.tls`：465 端口需要 `tls: implicit`，587 端口需要 `tls: starttls`";
+    SmtpNoStartTls => "{0} does not offer STARTTLS", "{0} 不提供 STARTTLS";
+    SmtpNoStartTlsFix => "use the provider's TLS port (`tls: implicit` on 465, or `tls: starttls` on 587); `tls: off` is only for a relay on this host or its private network",
+        "请使用服务商的 TLS 端口（465 端口用 `tls: implicit`，587 端口用 `tls: starttls`）；`tls: off` 仅适用于本机或内网中的中继";
+    SmtpTlsFailed => "TLS with {0} failed: {1}", "与 {0} 的 TLS 握手失败：{1}";
+    SmtpTlsFailedFix => "the server's certificate must be valid for `email.smtp_host` (write the name on its certificate, not an address); for a private CA, give its root with --ca-file",
+        "服务器证书必须对 `email.smtp_host` 有效（请填写证书上的名称，而不是地址）；私有 CA 请用 --ca-file 指定其根证书";
+    SmtpNoAuth => "{0} offers no login that Synapse can use (offered: {1})", "{0} 没有提供 Synapse 可用的登录方式（提供的是：{1}）";
+    SmtpNoAuthFix => "Synapse logs in with AUTH PLAIN or LOGIN: check `email.tls` (servers often offer a login only over TLS), or remove `email.user` and `email.password_file` for a relay that needs none",
+        "Synapse 使用 AUTH PLAIN 或 LOGIN 登录：请检查 `email.tls`（服务器通常只在 TLS 下提供登录），或对无需登录的中继删除 `email.user` 和 `email.password_file`";
+    SmtpLoginRefused => "{0} refused the login of {1}: {2}", "{0} 拒绝了 {1} 的登录：{2}";
+    SmtpLoginRefusedFix => "check `email.user` in matrixbox.yaml and the password in {0} (one line, nothing else); some providers want an app password for SMTP",
+        "请检查 matrixbox.yaml 中的 `email.user` 以及 {0} 中的密码（仅一行，无其他内容）；部分服务商的 SMTP 需要应用专用密码";
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod messages;
 pub mod net;
 pub mod render;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -123,6 +124,8 @@ pub struct Facts {
     pub local: Local,
     /// The instance's Synapse container, named in the fixes that send the user to its logs.
     pub synapse_container: String,
+    /// The SMTP server of `email:` as tried; `None` without `email:`.
+    pub email: Option<Result<smtp::Session, smtp::Failure>>,
     pub now: OffsetDateTime,
 }
 
@@ -155,16 +158,25 @@ async fn gather(paths: &Paths, config: &Config, options: &Options) -> Facts {
             tracing::warn!("extra roots not usable, using the system's only: {e}");
             crate::tls::client_roots(&[]).unwrap_or_else(|_| rustls::RootCertStore::empty())
         });
+    let smtp_roots = std::sync::Arc::new(roots.clone());
     let net = Net::new(options.connect_to.clone(), roots);
-    let (remote, local) = tokio::join!(
+    let email = async {
+        match &config.email {
+            Some(email) => Some(smtp::probe(email, &config.domain, smtp_roots).await),
+            None => None,
+        }
+    };
+    let (remote, local, email) = tokio::join!(
         remote(&net, config, internal_root),
-        local(paths, config, certificates)
+        local(paths, config, certificates),
+        email
     );
     Facts {
         domain: config.domain.clone(),
         remote,
         local,
         synapse_container: Names::of(&config.instance).synapse,
+        email,
         now: OffsetDateTime::now_utc(),
     }
 }

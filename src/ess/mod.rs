@@ -8,6 +8,7 @@ mod runbook;
 use crate::config::{Config, Registration};
 use crate::i18n::{Lang, messages};
 use crate::secrets::Secrets;
+use crate::synapse::email::{self, SmtpPassword};
 use crate::yaml::{self, Mapping, Value};
 
 pub use runbook::runbook;
@@ -110,7 +111,13 @@ const CHART_OWNED: &[&str] = &[
 ];
 
 /// Builds the values, the Secret manifests and the list of what was left behind.
-pub fn export(config: &Config, secrets: &Secrets, postgres: &Postgres) -> Export {
+/// `smtp_password` is `email.password_file`'s content, when `email:` has a login.
+pub fn export(
+    config: &Config,
+    secrets: &Secrets,
+    postgres: &Postgres,
+    smtp_password: Option<&SmtpPassword>,
+) -> Export {
     let mut dropped = own_dropped(config);
     let mut values = Mapping::new();
     values.insert("serverName".into(), config.server_name.as_str().into());
@@ -137,7 +144,8 @@ pub fn export(config: &Config, secrets: &Secrets, postgres: &Postgres) -> Export
     );
 
     // Snippets: matrixbox's non-secret settings inline; anything that may hold a secret (the
-    // form secret, the user's overrides, which may carry SMTP or TURN secrets) in the Secret.
+    // form secret, `email:`, the user's overrides, which may carry SMTP or TURN secrets) in the
+    // Secret.
     let mut additional = Mapping::new();
     additional.insert(
         SNIPPET_SETTINGS.into(),
@@ -146,6 +154,23 @@ pub fn export(config: &Config, secrets: &Secrets, postgres: &Postgres) -> Export
             yaml::to_string(&Value::Mapping(settings(config))).into(),
         )]),
     );
+    let mut own_secrets = map_of([("form_secret", secrets.form_secret.as_str().into())]);
+    let mut overrides = carried_overrides(config, &mut dropped);
+    if let Some(mail) = &config.email {
+        // The SMTP password makes `email:` a secret. Synapse takes each top-level key of its
+        // config files whole, so the user's own `synapse: email:` options join it in one key.
+        let ours = Value::Mapping(email::settings(mail, smtp_password))["email"].clone();
+        match overrides.get_mut("email") {
+            Some(theirs) => {
+                let mut merged = ours;
+                yaml::deep_merge(&mut merged, theirs.clone());
+                *theirs = merged;
+            }
+            None => {
+                own_secrets.insert("email".into(), ours);
+            }
+        }
+    }
     let mut synapse_secret = vec![
         ("macaroon", secrets.macaroon_secret_key.clone()),
         (
@@ -155,14 +180,10 @@ pub fn export(config: &Config, secrets: &Secrets, postgres: &Postgres) -> Export
         ("signingKey", secrets.signing_key.clone()),
         (
             SNIPPET_SECRETS,
-            yaml::to_string(&Value::Mapping(map_of([(
-                "form_secret",
-                secrets.form_secret.as_str().into(),
-            )]))),
+            yaml::to_string(&Value::Mapping(own_secrets)),
         ),
     ];
     additional.insert(SNIPPET_SECRETS.into(), snippet_ref(SNIPPET_SECRETS));
-    let overrides = carried_overrides(config, &mut dropped);
     if !overrides.is_empty() {
         synapse_secret.push((
             SNIPPET_OVERRIDES,

@@ -44,6 +44,7 @@ fn values_golden_with_overrides_external() {
             host: "db.example.com".into(),
             port: 5433,
         },
+        None,
     );
     crate::golden::assert_golden("ess-values.external.yaml", &export.values);
     crate::golden::assert_golden("ess-secret-synapse.external.yaml", &export.secrets[0].1);
@@ -58,7 +59,7 @@ fn no_secret_reaches_the_values() {
             port: 5432,
         },
     ] {
-        let export = export(&config(WITH_OVERRIDES), &secrets(), &postgres);
+        let export = export(&config(WITH_OVERRIDES), &secrets(), &postgres, None);
         for secret in [
             "PG-PASSWORD",
             "REG-SECRET",
@@ -78,7 +79,12 @@ fn no_secret_reaches_the_values() {
 
 #[test]
 fn overrides_split_into_kept_and_dropped() {
-    let export = export(&config(WITH_OVERRIDES), &secrets(), &Postgres::Bundled);
+    let export = export(
+        &config(WITH_OVERRIDES),
+        &secrets(),
+        &Postgres::Bundled,
+        None,
+    );
     let synapse_secret = yaml::parse(&export.secrets[0].1).unwrap();
     let overrides = yaml::parse(
         synapse_secret["stringData"][SNIPPET_OVERRIDES]
@@ -116,6 +122,7 @@ fn minimal_config_has_no_override_snippet() {
         &config("domain: matrix.example.org\n"),
         &secrets(),
         &Postgres::Bundled,
+        None,
     );
     let values = yaml::parse(&export.values).unwrap();
     assert_eq!(values["serverName"], Value::from("matrix.example.org"));
@@ -144,14 +151,14 @@ fn minimal_config_has_no_override_snippet() {
 #[test]
 fn metrics_stay_behind_with_the_chart_owning_them() {
     let with = config("domain: a.example.org\nlisten:\n  metrics: 127.0.0.1:9101\n");
-    let dropped = export(&with, &secrets(), &Postgres::Bundled).dropped;
+    let dropped = export(&with, &secrets(), &Postgres::Bundled, None).dropped;
     assert!(
         dropped
             .iter()
             .any(|d| d.key == "enable_metrics" && !d.override_)
     );
     let without = config("domain: a.example.org\n");
-    let dropped = export(&without, &secrets(), &Postgres::Bundled).dropped;
+    let dropped = export(&without, &secrets(), &Postgres::Bundled, None).dropped;
     assert!(!dropped.iter().any(|d| d.key == "enable_metrics"));
 }
 
@@ -172,7 +179,7 @@ fn runbook_keeps_only_the_chosen_database_steps() {
         port: 5433,
     };
     for lang in [Lang::En, Lang::ZhCn] {
-        let dropped = export(&c, &secrets(), &external).dropped;
+        let dropped = export(&c, &secrets(), &external, None).dropped;
         let text = runbook(lang, &c, &paths, &secrets(), &external, &dropped);
         assert!(
             text.contains("PGHOST=db.example.com PGPORT=5433"),
@@ -195,7 +202,7 @@ fn runbook_keeps_only_the_chosen_database_steps() {
 fn runbook_snapshots() {
     let c = config(WITH_OVERRIDES);
     let paths = Paths::new("/etc/matrixbox/matrixbox.yaml", "/var/lib/matrixbox");
-    let dropped = export(&c, &secrets(), &Postgres::Bundled).dropped;
+    let dropped = export(&c, &secrets(), &Postgres::Bundled, None).dropped;
     for (lang, name) in [
         (Lang::En, "ess-runbook.en.md"),
         (Lang::ZhCn, "ess-runbook.zh_CN.md"),
@@ -209,4 +216,38 @@ fn runbook_snapshots() {
 fn catalogs_complete() {
     crate::i18n::assert_complete(M::ALL);
     runbook::assert_complete();
+}
+
+#[test]
+fn email_is_carried_in_the_secret_with_its_password() {
+    let password = crate::synapse::email::SmtpPassword::for_tests("SMTP-FILE-PASS");
+    let section = "email: {smtp_host: smtp.example.com, user: m@example.com, password_file: /etc/matrixbox/smtp-password, from: m@example.com}\n";
+    let snippet = |text: &str, name: &str| {
+        let export = export(
+            &config(text),
+            &secrets(),
+            &Postgres::Bundled,
+            Some(&password),
+        );
+        assert!(
+            !export.values.contains("SMTP-FILE-PASS"),
+            "password in values"
+        );
+        let secret = yaml::parse(&export.secrets[0].1).unwrap();
+        yaml::parse(secret["stringData"][name].as_str().unwrap()).unwrap()
+    };
+    let own = snippet(&format!("domain: a.org\n{section}"), SNIPPET_SECRETS);
+    assert_eq!(own["email"]["smtp_pass"], Value::from("SMTP-FILE-PASS"));
+    assert_eq!(
+        own["email"]["require_transport_security"],
+        Value::from(true)
+    );
+    assert_eq!(own["form_secret"], Value::from("FORM"));
+    // With `synapse: email:` too, one `email` key holds both (Synapse reads top-level keys whole).
+    let both = snippet(
+        &format!("domain: a.org\n{section}synapse:\n  email: {{app_name: Chat}}\n"),
+        SNIPPET_OVERRIDES,
+    );
+    assert_eq!(both["email"]["smtp_pass"], Value::from("SMTP-FILE-PASS"));
+    assert_eq!(both["email"]["app_name"], Value::from("Chat"));
 }

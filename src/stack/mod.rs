@@ -81,6 +81,8 @@ pub enum StackError {
     Fs(#[from] FsError),
     #[error(transparent)]
     FederationCa(#[from] crate::synapse::federation::CaRootError),
+    #[error(transparent)]
+    SmtpPassword(#[from] crate::synapse::email::PasswordFileError),
     #[error("PostgreSQL ({container}) {reason}; its last log lines:\n{logs}")]
     PostgresUnhealthy {
         container: String,
@@ -118,6 +120,7 @@ impl Diagnostic for StackError {
             StackError::Docker(e) => return e.hint(),
             StackError::Fs(e) => return e.hint(),
             StackError::FederationCa(e) => return e.hint(),
+            StackError::SmtpPassword(e) => return e.hint(),
             StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
             StackError::WrongLocale { container, .. } => format!(
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
@@ -207,6 +210,8 @@ impl Stack {
     pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
         self.check_postgres_major().await?;
+        // Synapse's inputs from outside the state dir (the SMTP password file, CA roots).
+        self.synapse_files()?;
         let record = self.paths.image_digests();
         let images = Images {
             postgres: engine
@@ -294,7 +299,9 @@ impl Stack {
 
     /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
     pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
-        let synapse = self.desired_synapse_spec()?;
+        // Stopping needs the name and timeout only: an unreadable input (a password file) must
+        // not keep the stack from stopping.
+        let synapse = self.synapse_spec(String::new());
         let postgres = self.postgres_spec();
         for spec in [synapse, postgres] {
             if engine.inspect(&spec.name).await?.is_some_and(|o| o.running) {
@@ -480,5 +487,52 @@ mod tests {
             missing.desired_synapse_spec(),
             Err(StackError::FederationCa(e)) if e.path == std::path::Path::new("/nonexistent/ca.pem")
         ));
+    }
+
+    #[test]
+    fn the_smtp_password_reaches_synapse_and_a_change_restarts_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smtp-password");
+        let stack = || {
+            let config = crate::config::parse(
+                &format!(
+                    "domain: a.test\nemail: {{smtp_host: smtp.a.test, user: u, password_file: {}, from: m@a.test}}\n",
+                    file.display()
+                ),
+                std::path::Path::new("t.yaml"),
+            )
+            .unwrap();
+            let secrets = Secrets {
+                postgres_password: "p".into(),
+                registration_shared_secret: "r".into(),
+                macaroon_secret_key: "m".into(),
+                form_secret: "f".into(),
+                signing_key: "ed25519 a_abc SEED".into(),
+            };
+            Stack::new(
+                config,
+                Paths::new("/x.yaml", dir.path().join("state")),
+                secrets,
+            )
+        };
+        assert!(matches!(
+            stack().desired_synapse_spec(),
+            Err(StackError::SmtpPassword(e)) if e.path == file
+        ));
+        std::fs::write(&file, "first\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let files = stack().synapse_files().unwrap();
+        assert!(files[0].1.contains("smtp_pass: first\n"), "{}", files[0].1);
+        let first = stack().desired_synapse_spec().unwrap().hash();
+        std::fs::write(&file, "second\n").unwrap();
+        assert_ne!(first, stack().desired_synapse_spec().unwrap().hash());
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let refused = stack().desired_synapse_spec().unwrap_err();
+        assert!(
+            refused.hint().unwrap().contains("chmod 600"),
+            "{refused}: {:?}",
+            refused.hint()
+        );
     }
 }

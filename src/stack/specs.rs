@@ -159,6 +159,10 @@ impl Stack {
     /// Everything Synapse reads from its config dir: (file name, contents, mode). Owned by root,
     /// readable by Synapse's group.
     pub(super) fn synapse_files(&self) -> Result<Vec<(&'static str, String, u32)>, StackError> {
+        let smtp_password = match self.config.email.as_ref().and_then(|e| e.login.as_ref()) {
+            Some(login) => Some(synapse::email::read_password(login)?),
+            None => None,
+        };
         let mut files = vec![
             (
                 "homeserver.yaml",
@@ -167,6 +171,7 @@ impl Stack {
                     &self.secrets,
                     &self.tuning,
                     PG_SOCKET_MOUNT,
+                    smtp_password.as_ref(),
                 ),
                 0o640,
             ),

@@ -1,6 +1,7 @@
 //! Synapse: rendering homeserver.yaml and its log config, and talking to its HTTP API.
 
 pub mod admin;
+pub mod email;
 pub mod federation;
 pub mod session;
 
@@ -45,11 +46,13 @@ pub fn upstream(config: &Config, paths: &Paths) -> UpstreamAddr {
 
 /// Renders homeserver.yaml: embedded template, then the typed settings, then the user's overrides.
 /// `db_host` is PostgreSQL's socket directory as Synapse sees it.
+/// `smtp_password` is `email.password_file`'s content, when `email:` has a login.
 pub fn render_homeserver(
     config: &Config,
     secrets: &Secrets,
     tuning: &Tuning,
     db_host: &str,
+    smtp_password: Option<&email::SmtpPassword>,
 ) -> String {
     let mut doc = yaml::parse(&embedded::text("synapse/homeserver.yaml"))
         .expect("embedded homeserver template is valid YAML");
@@ -57,6 +60,12 @@ pub fn render_homeserver(
         &mut doc,
         Value::Mapping(typed_settings(config, secrets, tuning, db_host)),
     );
+    if let Some(mail) = &config.email {
+        yaml::deep_merge(
+            &mut doc,
+            Value::Mapping(email::settings(mail, smtp_password)),
+        );
+    }
     if config.listen.metrics.is_some() {
         enable_metrics(&mut doc);
     }
@@ -207,6 +216,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "/run/matrixbox-postgres",
+            None,
         );
         crate::golden::assert_golden("homeserver.minimal.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
@@ -250,6 +260,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(4096),
             "/run/matrixbox-postgres",
+            None,
         );
         crate::golden::assert_golden("homeserver.guide.yaml", &out);
         let rendered = yaml::parse(&out).unwrap();
@@ -269,8 +280,14 @@ mod tests {
     #[test]
     fn metrics_only_when_the_listener_is_configured() {
         let (s, t) = (fixed_secrets(), tuning::for_memory(1024));
-        let off =
-            yaml::parse(&render_homeserver(&config("domain: a.org\n"), &s, &t, "db")).unwrap();
+        let off = yaml::parse(&render_homeserver(
+            &config("domain: a.org\n"),
+            &s,
+            &t,
+            "db",
+            None,
+        ))
+        .unwrap();
         assert!(off.get("enable_metrics").is_none());
         assert_eq!(
             off["listeners"][0]["resources"][0]["names"],
@@ -281,6 +298,7 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(on["enable_metrics"], Value::from(true));
@@ -299,6 +317,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "db",
+            None,
         );
         let doc = yaml::parse(&out).unwrap();
         assert_eq!(doc["trusted_key_servers"], Value::Sequence(vec![]));
@@ -327,7 +346,7 @@ mod tests {
         let c = config(
             "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\nsynapse:\n  url_preview_enabled: true\n",
         );
-        let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db");
+        let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db", None);
         crate::golden::assert_golden("homeserver.federation.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
         let Value::Sequence(blocked) = &doc["url_preview_ip_range_blacklist"] else {
@@ -345,6 +364,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(
@@ -362,6 +382,7 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(
@@ -373,8 +394,38 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(token["registration_requires_token"], Value::from(true));
+    }
+
+    #[test]
+    fn email_settings_carry_the_password_and_the_tls_mode() {
+        let (s, t) = (fixed_secrets(), tuning::for_memory(1024));
+        let c = config(
+            "domain: a.org\nemail:\n  smtp_host: smtp.example.com\n  user: matrix@example.com\n  password_file: /etc/matrixbox/smtp-password\n  from: Matrix <matrix@example.com>\nsynapse:\n  email: {app_name: Our chat}\n",
+        );
+        let password = email::SmtpPassword::for_tests("SMTP-PASS");
+        let doc = yaml::parse(&render_homeserver(&c, &s, &t, "db", Some(&password))).unwrap();
+        let expected = yaml::parse(
+            "smtp_host: smtp.example.com\nsmtp_port: 587\nrequire_transport_security: true\nsmtp_user: matrix@example.com\nsmtp_pass: SMTP-PASS\nnotif_from: Matrix <matrix@example.com>\nenable_notifs: true\napp_name: Our chat\n",
+        )
+        .unwrap();
+        // The user's `synapse: email:` options are merged into matrixbox's, not replacing them.
+        assert_eq!(doc["email"], expected);
+        for (tls, key, value) in [
+            ("implicit", "force_tls", true),
+            ("off", "enable_tls", false),
+        ] {
+            let c = config(&format!(
+                "domain: a.org\nemail: {{smtp_host: 10.0.0.5, tls: {tls}, from: m@a.org, notifications: false}}\n"
+            ));
+            let doc = yaml::parse(&render_homeserver(&c, &s, &t, "db", None)).unwrap();
+            assert_eq!(doc["email"][key], Value::from(value), "{tls}");
+            assert_eq!(doc["email"]["enable_notifs"], Value::from(false));
+            assert!(doc["email"].get("smtp_user").is_none());
+            assert!(doc["email"].get("smtp_pass").is_none());
+        }
     }
 }

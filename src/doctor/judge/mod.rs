@@ -2,9 +2,11 @@
 //! (or skip when a step it depends on failed) with evidence and, when something is wrong, the fix.
 //!
 //! `remote` judges what a remote server meets (discovery, well-known, TLS, keys, client API);
-//! `local` what this host shows (containers, database, certificates, disk).
+//! `local` what this host shows (containers, database, certificates, disk); `email` the SMTP
+//! server of `email:`, when there is one.
 
 mod backups;
+mod email;
 mod local;
 mod remote;
 #[cfg(test)]
@@ -21,7 +23,7 @@ use remote::{client_versions, client_well_known, discovery, keys, tls, well_know
 
 pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
     let r = &f.remote;
-    vec![
+    let mut steps = vec![
         discovery(r, l),
         well_known(r, l),
         tls(r, l),
@@ -34,7 +36,9 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         renewal(&f.local, l),
         disk(&f.local, l),
         backups::backups(&f.local, l),
-    ]
+    ];
+    steps.extend(f.email.as_ref().map(|outcome| email::email(outcome, l)));
+    steps
 }
 
 fn step(

@@ -4,10 +4,12 @@ use time::{Duration, OffsetDateTime};
 use super::local::*;
 use super::remote::fetch_failure;
 use super::*;
+use crate::config::SmtpTls;
 use crate::disk::{Disk, DiskRole, Space};
 use crate::docker::Observed;
 use crate::doctor::discovery;
 use crate::doctor::net::{FetchError, Fetched, Presented, TlsProblem};
+use crate::doctor::smtp::{Failure, Session};
 use crate::doctor::{Local, Remote};
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
@@ -218,6 +220,12 @@ fn troubled() -> Facts {
         },
         local: l,
         synapse_container: "matrixbox-synapse".into(),
+        email: Some(Err(Failure::LoginRefused {
+            server: "smtp.example.org:587".into(),
+            user: "matrix@example.org".into(),
+            file: "/etc/matrixbox/smtp-password".into(),
+            reply: "535 5.7.8 Authentication credentials invalid".into(),
+        })),
         now: NOW,
     }
 }
@@ -233,5 +241,87 @@ fn the_report_matches_its_golden_text_in_both_languages() {
         out.push_str(&serde_json::to_string_pretty(&report).unwrap());
         out.push('\n');
         crate::golden::assert_golden(&format!("doctor.{}.txt", lang.code()), &out);
+    }
+}
+
+/// Every outcome of the SMTP step, in both languages, held against tests/golden.
+#[test]
+fn each_smtp_outcome_reads_in_both_languages() {
+    let server = || "smtp.example.org:587".to_string();
+    let outcomes = [
+        Ok(Session {
+            server: server(),
+            greeting: "smtp.example.org ESMTP ready".into(),
+            tls: SmtpTls::Starttls,
+            user: Some("matrix@example.org".into()),
+            cleartext_beyond_private: false,
+        }),
+        Ok(Session {
+            server: "10.0.0.5:25".into(),
+            greeting: "relay ESMTP".into(),
+            tls: SmtpTls::Off,
+            user: None,
+            cleartext_beyond_private: false,
+        }),
+        Ok(Session {
+            server: "203.0.113.9:25".into(),
+            greeting: "mx ESMTP".into(),
+            tls: SmtpTls::Off,
+            user: Some("matrix@example.org".into()),
+            cleartext_beyond_private: true,
+        }),
+        Err(Failure::PasswordFile {
+            file: "/etc/matrixbox/smtp-password".into(),
+            error: "others can read it (mode 644)".into(),
+        }),
+        Err(Failure::Connect {
+            server: server(),
+            error: "Connection refused (os error 111)".into(),
+        }),
+        Err(Failure::Protocol {
+            server: server(),
+            error: "the server closed the connection".into(),
+        }),
+        Err(Failure::NoStartTls { server: server() }),
+        Err(Failure::Tls {
+            server: server(),
+            error: "invalid peer certificate: UnknownIssuer".into(),
+        }),
+        Err(Failure::NoAuth {
+            server: server(),
+            offered: "none".into(),
+        }),
+        Err(Failure::LoginRefused {
+            server: server(),
+            user: "matrix@example.org".into(),
+            file: "/etc/matrixbox/smtp-password".into(),
+            reply: "535 5.7.8 Authentication credentials invalid".into(),
+        }),
+    ];
+    for lang in [Lang::En, Lang::ZhCn] {
+        let mut out = String::new();
+        for outcome in &outcomes {
+            let step = super::email::email(outcome, lang);
+            let cleartext = outcome.as_ref().is_ok_and(|s| s.cleartext_beyond_private);
+            let expected = match outcome {
+                Ok(_) if cleartext => Status::Warn,
+                Ok(_) => Status::Pass,
+                Err(_) => Status::Fail,
+            };
+            assert_eq!(step.status, expected);
+            assert_eq!(
+                step.remedy.is_some(),
+                expected != Status::Pass,
+                "say what to do"
+            );
+            out.push_str(&format!(
+                "{:?}: {}\n  {}\n",
+                step.status,
+                step.evidence,
+                step.remedy.unwrap_or_default()
+            ));
+        }
+        assert!(!out.contains('{'), "a placeholder is left: {out}");
+        crate::golden::assert_golden(&format!("doctor-email.{}.txt", lang.code()), &out);
     }
 }
