@@ -314,7 +314,47 @@ fn check_federation(raw: RawFederation, problems: &mut Vec<Problem>) -> Federati
             ));
         }
     }
-    Federation { allow, ca_roots }
+    let dns_servers = raw
+        .dns_servers
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match text.parse::<IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Some(ip),
+            _ => {
+                problems.push(problem(
+                    format!("federation.dns_servers[{i}]"),
+                    format!("`{text}` is not an IP address"),
+                    Some("write a resolver's address (no port, no name), e.g. `10.0.0.53`".into()),
+                ));
+                None
+            }
+        })
+        .collect();
+    let private_networks = raw
+        .private_networks
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match text.parse::<ipnet::IpNet>() {
+            // Normalised, so `10.1.2.3/8` is written as the `10.0.0.0/8` it means.
+            Ok(net) => Some(net.trunc()),
+            Err(_) => {
+                problems.push(problem(
+                    format!("federation.private_networks[{i}]"),
+                    format!("`{text}` is not a CIDR network"),
+                    Some("write a range with its prefix length, e.g. `10.20.0.0/16`".into()),
+                ));
+                None
+            }
+        })
+        .collect();
+    Federation {
+        allow,
+        ca_roots,
+        dns_servers,
+        private_networks,
+    }
 }
 
 /// A server name as federation writes it: a host name with an optional port.

@@ -49,6 +49,7 @@ impl Stack {
                 },
             ],
             network: self.names.network.clone(),
+            dns: vec![],
             publish: vec![],
             // The official entrypoint starts as root to fix ownership, then drops to uid 999.
             cap_drop_all: true,
@@ -112,6 +113,9 @@ impl Stack {
             ],
             // For federation and key fetches out; nothing listens on it (see SOCKET_MOUNT).
             network: self.names.network.clone(),
+            dns: (self.config.federation.dns_servers.iter())
+                .map(ToString::to_string)
+                .collect(),
             publish: vec![],
             cap_drop_all: true,
             cap_add: vec![],

@@ -1,5 +1,6 @@
-//! Federation settings in homeserver.yaml: the allow-list, and the CA bundle Synapse trusts for
-//! outbound federation (the system's roots plus `federation.ca_roots`).
+//! Federation settings in homeserver.yaml: the allow-list, the private ranges Synapse may dial,
+//! and the CA bundle Synapse trusts for outbound federation (the system's roots plus
+//! `federation.ca_roots`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,13 +27,23 @@ impl crate::diagnostic::Diagnostic for CaRootError {
     }
 }
 
-/// The settings `federation:` adds: `federation_domain_whitelist` when an allow-list is set, and
-/// `federation_custom_ca_list` (which replaces Synapse's roots) when extra roots are.
+/// The settings `federation:` adds: `federation_domain_whitelist` when an allow-list is set,
+/// `ip_range_whitelist` when private networks are (Synapse refuses private, loopback and reserved
+/// addresses for every outbound request otherwise), and `federation_custom_ca_list` (which
+/// replaces Synapse's roots) when extra roots are.
 pub fn settings(federation: &Federation, config_mount: &str) -> Mapping {
     let mut m = Mapping::new();
     if let Some(allow) = &federation.allow {
         let names = allow.iter().map(|n| Value::from(n.as_str())).collect();
         m.insert("federation_domain_whitelist".into(), Value::Sequence(names));
+    }
+    if !federation.private_networks.is_empty() {
+        let nets = federation
+            .private_networks
+            .iter()
+            .map(|n| Value::from(n.to_string()))
+            .collect();
+        m.insert("ip_range_whitelist".into(), Value::Sequence(nets));
     }
     if !federation.ca_roots.is_empty() {
         let bundle = format!("{config_mount}/{CA_BUNDLE}");
@@ -155,8 +166,8 @@ mod tests {
             );
         }
         let err = read_bundle(&Federation {
-            allow: None,
             ca_roots: vec!["/nonexistent/ca.pem".into()],
+            ..Federation::default()
         })
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
@@ -169,12 +180,18 @@ mod tests {
             &Federation {
                 allow: Some(vec!["a.test".into(), "b.test:8448".into()]),
                 ca_roots: vec!["/etc/ca.pem".into()],
+                dns_servers: vec!["10.0.0.53".parse().unwrap()],
+                private_networks: vec!["10.20.0.0/16".parse().unwrap()],
             },
             "/config",
         );
         assert_eq!(
             m[&Value::from("federation_domain_whitelist")],
             Value::Sequence(vec!["a.test".into(), "b.test:8448".into()])
+        );
+        assert_eq!(
+            m[&Value::from("ip_range_whitelist")],
+            Value::Sequence(vec!["10.20.0.0/16".into()])
         );
         assert_eq!(
             m[&Value::from("federation_custom_ca_list")],

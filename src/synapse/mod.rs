@@ -314,6 +314,7 @@ mod tests {
             "url_preview_ip_range_blacklist",
             "federation_domain_whitelist",
             "federation_custom_ca_list",
+            "ip_range_whitelist",
             "push",
             "email",
         ] {
@@ -324,7 +325,7 @@ mod tests {
     #[test]
     fn federation_options_golden() {
         let c = config(
-            "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\nsynapse:\n  url_preview_enabled: true\n",
+            "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\n  dns_servers: [10.0.0.53]\n  private_networks: [10.20.0.0/16]\nsynapse:\n  url_preview_enabled: true\n",
         );
         let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db");
         crate::golden::assert_golden("homeserver.federation.yaml", &out);
