@@ -76,7 +76,12 @@ impl Stack {
         ContainerSpec {
             name: self.names.synapse.clone(),
             image: self.images().synapse,
-            env: vec![format!("SYNAPSE_CONFIG_PATH={config}")],
+            env: std::iter::once(format!("SYNAPSE_CONFIG_PATH={config}"))
+                .chain(synapse::federation::ca_env(
+                    &self.config.federation,
+                    synapse::CONFIG_MOUNT,
+                ))
+                .collect(),
             // Twisted guards the socket with a lock naming Synapse's pid; after a kill, the
             // restarted Synapse has the same pid (1), takes the stale lock for its own and
             // refuses to start. One Synapse per container: socket and lock go at every start.

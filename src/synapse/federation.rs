@@ -1,5 +1,5 @@
 //! Federation settings in homeserver.yaml: the allow-list, the private ranges Synapse may dial,
-//! and the CA bundle Synapse trusts for outbound federation (the system's roots plus
+//! and the CA bundle Synapse trusts for outbound TLS (the system's roots plus
 //! `federation.ca_roots`).
 
 use std::path::{Path, PathBuf};
@@ -27,11 +27,11 @@ impl crate::diagnostic::Diagnostic for CaRootError {
     }
 }
 
-/// The settings `federation:` adds: `federation_domain_whitelist` when an allow-list is set,
+/// The settings `federation:` adds: `federation_domain_whitelist` when an allow-list is set, and
 /// `ip_range_whitelist` when private networks are (Synapse refuses private, loopback and reserved
-/// addresses for every outbound request otherwise), and `federation_custom_ca_list` (which
-/// replaces Synapse's roots) when extra roots are.
-pub fn settings(federation: &Federation, config_mount: &str) -> Mapping {
+/// addresses for every outbound request otherwise). Extra roots are not a setting: see
+/// [`ca_env`].
+pub fn settings(federation: &Federation) -> Mapping {
     let mut m = Mapping::new();
     if let Some(allow) = &federation.allow {
         let names = allow.iter().map(|n| Value::from(n.as_str())).collect();
@@ -45,19 +45,20 @@ pub fn settings(federation: &Federation, config_mount: &str) -> Mapping {
             .collect();
         m.insert("ip_range_whitelist".into(), Value::Sequence(nets));
     }
-    if !federation.ca_roots.is_empty() {
-        let bundle = format!("{config_mount}/{CA_BUNDLE}");
-        m.insert(
-            "federation_custom_ca_list".into(),
-            Value::Sequence(vec![bundle.into()]),
-        );
-    }
     m
 }
 
-/// Reads `federation.ca_roots` and bundles them after the host's roots: Synapse's custom list
-/// replaces the system's, and federation with the public servers must keep working. `None` when
-/// no extra roots are configured.
+/// The environment that makes Synapse trust the bundle, when extra roots are configured:
+/// OpenSSL's `SSL_CERT_FILE`, read by the platform trust Synapse's federation client uses.
+/// Not `federation_custom_ca_list`: Synapse reads only the first certificate of each file listed
+/// there (Twisted's `Certificate.loadPEM`) and drops the system's roots.
+pub fn ca_env(federation: &Federation, config_mount: &str) -> Option<String> {
+    (!federation.ca_roots.is_empty()).then(|| format!("SSL_CERT_FILE={config_mount}/{CA_BUNDLE}"))
+}
+
+/// Reads `federation.ca_roots` and bundles them after the host's roots: the bundle replaces the
+/// container's own, and federation with the public servers must keep working. `None` when no
+/// extra roots are configured.
 pub fn read_bundle(federation: &Federation) -> Result<Option<String>, CaRootError> {
     if federation.ca_roots.is_empty() {
         return Ok(None);
@@ -175,16 +176,14 @@ mod tests {
 
     #[test]
     fn settings_follow_the_config() {
-        assert!(settings(&Federation::default(), "/config").is_empty());
-        let m = settings(
-            &Federation {
-                allow: Some(vec!["a.test".into(), "b.test:8448".into()]),
-                ca_roots: vec!["/etc/ca.pem".into()],
-                dns_servers: vec!["10.0.0.53".parse().unwrap()],
-                private_networks: vec!["10.20.0.0/16".parse().unwrap()],
-            },
-            "/config",
-        );
+        assert!(settings(&Federation::default()).is_empty());
+        assert_eq!(ca_env(&Federation::default(), "/config"), None);
+        let m = settings(&Federation {
+            allow: Some(vec!["a.test".into(), "b.test:8448".into()]),
+            ca_roots: vec!["/etc/ca.pem".into()],
+            dns_servers: vec!["10.0.0.53".parse().unwrap()],
+            private_networks: vec!["10.20.0.0/16".parse().unwrap()],
+        });
         assert_eq!(
             m[&Value::from("federation_domain_whitelist")],
             Value::Sequence(vec!["a.test".into(), "b.test:8448".into()])
@@ -193,9 +192,14 @@ mod tests {
             m[&Value::from("ip_range_whitelist")],
             Value::Sequence(vec!["10.20.0.0/16".into()])
         );
+        assert!(m.get("federation_custom_ca_list").is_none());
+        let roots = Federation {
+            ca_roots: vec!["/etc/ca.pem".into()],
+            ..Federation::default()
+        };
         assert_eq!(
-            m[&Value::from("federation_custom_ca_list")],
-            Value::Sequence(vec!["/config/federation-ca.pem".into()])
+            ca_env(&roots, "/config").as_deref(),
+            Some("SSL_CERT_FILE=/config/federation-ca.pem")
         );
     }
 }

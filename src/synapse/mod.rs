@@ -174,7 +174,7 @@ fn typed_settings(config: &Config, secrets: &Secrets, tuning: &Tuning, db_host: 
     let mut database = Mapping::new();
     database.insert("args".into(), Value::Mapping(args));
     set("database", Value::Mapping(database));
-    m.extend(federation::settings(&config.federation, CONFIG_MOUNT));
+    m.extend(federation::settings(&config.federation));
     m
 }
 

@@ -1,0 +1,374 @@
+//! Federation between appliances: three matrixbox instances on one host, each on its own address
+//! and its own :443 (addresses added to the host for the test), certificates from Pebble, names
+//! answered by a test DNS server (dnsmasq) that knows only the test's names. `a.test` serves its
+//! own name; `b.test` is delegated to `matrix.b.test` through `/.well-known/matrix/server`;
+//! `c.test` is not on `a.test`'s `federation.allow`. A real client exchanges encrypted messages
+//! between a.test and b.test both ways; doctor passes on both; c.test is refused by a.test.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::pebble::{self, Options, Pebble};
+use common::*;
+
+const HEALTHY_WITHIN: Duration = Duration::from_secs(400);
+/// Each client run logs in again: more logins than Synapse's default rate.
+const LOGIN_RATE: &str = "synapse:\n  rc_login:\n    address:\n      per_second: 100\n      burst_count: 200\n    account:\n      per_second: 100\n      burst_count: 200\n";
+
+/// Addresses of the test network, added to the host's loopback interface for the test and
+/// removed after it: the appliances' edges listen on :443 of their own address, as on the
+/// internet. 198.18.0.0/15 is set aside for tests (RFC 2544); the third octet keeps test
+/// processes apart.
+struct TestNet {
+    prefix: String,
+    added: Vec<String>,
+}
+
+impl TestNet {
+    fn new() -> TestNet {
+        let octet = std::process::id() % 250 + 1;
+        let mut net = TestNet {
+            prefix: format!("198.18.{octet}"),
+            added: vec![],
+        };
+        for host in [1, 2, 3, 53] {
+            let addr = format!("{}.{host}/32", net.prefix);
+            // A leftover of a killed run would make `add` fail.
+            let _ = Command::new("ip")
+                .args(["addr", "del", &addr, "dev", "lo"])
+                .output();
+            let out = Command::new("ip")
+                .args(["addr", "add", &addr, "dev", "lo"])
+                .output()
+                .expect("ip runs (iproute2)");
+            assert_success(&out);
+            net.added.push(addr);
+        }
+        net
+    }
+
+    fn ip(&self, host: u8) -> String {
+        format!("{}.{host}", self.prefix)
+    }
+
+    /// The whole test network, for `federation.private_networks`.
+    fn cidr(&self) -> String {
+        format!("{}.0/24", self.prefix)
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        for addr in &self.added {
+            let _ = Command::new("ip")
+                .args(["addr", "del", addr, "dev", "lo"])
+                .output();
+        }
+    }
+}
+
+/// dnsmasq as the test network's only DNS: the given names (and their subdomains) answer their
+/// address, every other name NXDOMAIN; every query is logged.
+struct Dnsmasq {
+    child: Child,
+    log: PathBuf,
+    /// ip:port, for doctor's and Pebble's resolvers.
+    addr: String,
+}
+
+impl Dnsmasq {
+    fn start(dir: &Path, listen: &str, records: &[(&str, String)]) -> Dnsmasq {
+        let log = dir.join("dnsmasq.log");
+        let mut cmd = Command::new("dnsmasq");
+        cmd.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-poll",
+            "--no-negcache",
+            "--bind-interfaces",
+            "--pid-file=",
+            "--port=53",
+            "--log-queries=extra",
+            "--log-facility=-",
+        ])
+        .arg(format!("--listen-address={listen}"))
+        // Every name not listed below: NXDOMAIN, no upstream.
+        .arg("--address=/#/");
+        for (name, ip) in records {
+            cmd.arg(format!("--address=/{name}/{ip}"));
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("dnsmasq runs (apt-get install dnsmasq-base)");
+        let addr = format!("{listen}:53");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("started")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "dnsmasq did not start: {}",
+                read(&log)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Dnsmasq { child, log, addr }
+    }
+
+    fn log_text(&self) -> String {
+        read(&self.log)
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One appliance: its instance, address, names and CA file for clients.
+struct Appliance {
+    mbx: Instance,
+    ip: String,
+    domain: &'static str,
+    server_name: &'static str,
+    roots: PathBuf,
+}
+
+impl Appliance {
+    /// `setup`, then a config for Pebble (TLS-ALPN-01 on its own :443), the bench's images and
+    /// the test network's DNS and range.
+    fn new(
+        pebble: &Pebble,
+        net: &TestNet,
+        host: u8,
+        (domain, server_name): (&'static str, &'static str),
+        federation: &str,
+    ) -> Appliance {
+        let mbx = Instance::new();
+        let ip = net.ip(host);
+        assert_success(&mbx.run(&["setup", "--domain", domain, "--server-name", server_name]));
+        let roots = mbx.dir.path().join("pebble-root.pem");
+        std::fs::write(&roots, certificate_pem(pebble.issuing_root.as_ref())).unwrap();
+        let names: &[&str] = if domain == server_name {
+            &[domain]
+        } else {
+            &[domain, server_name]
+        };
+        let config = format!(
+            "{}instance: {}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nmemory_mb: 1024\nlisten:\n  http: 'off'\n  https: {ip}:443\nfederation:\n  ca_roots: [{}]\n  dns_servers: [{}]\n  private_networks: [{}]\n{federation}{LOGIN_RATE}",
+            pebble.config(names, "tls-alpn-01"),
+            mbx.objects.name,
+            env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
+            env("MATRIXBOX_TEST_PG_IMAGE"),
+            roots.display(),
+            net.ip(53),
+            net.cidr(),
+        );
+        std::fs::write(mbx.config_path(), config).unwrap();
+        Appliance {
+            mbx,
+            ip,
+            domain,
+            server_name,
+            roots,
+        }
+    }
+
+    fn add_user(&self, name: &str, password: &str) {
+        let out = self.mbx.run_with_stdin(
+            &["user", "add", name, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert_success(&out);
+    }
+
+    /// The real Matrix client against this appliance, as a user's device would reach it: its
+    /// domain at its address, trusting Pebble's root.
+    fn client(&self, args: &[&str]) -> Output {
+        Command::new(env("MATRIXBOX_TEST_CLIENT_PY"))
+            .arg(env("MATRIXBOX_TEST_CLIENT_SCRIPT"))
+            .args(args)
+            .args(["--base-url", &format!("https://{}", self.domain)])
+            .arg("--ca-file")
+            .arg(&self.roots)
+            .args(["--resolve", &format!("{}:{}", self.domain, self.ip)])
+            .output()
+            .unwrap()
+    }
+
+    /// An e2e client command for `user` with its device store under this appliance's dir.
+    fn e2e(&self, command: &str, user: &str, rest: &[&str]) -> Output {
+        let store = self.mbx.dir.path().join(format!("{user}-e2e"));
+        let password = format!("{user} password");
+        let mut args = vec![
+            command,
+            "--store",
+            store.to_str().unwrap(),
+            "--user",
+            user,
+            "--password",
+            &password,
+            "--room-alias-localpart",
+            "bridge",
+        ];
+        args.extend_from_slice(rest);
+        self.client(&args)
+    }
+
+    /// `e2e` until it succeeds: what crosses federation arrives a moment later.
+    fn e2e_eventually(&self, command: &str, user: &str, rest: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let out = self.e2e(command, user, rest);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{command} as {user} on {} kept failing: {}",
+                self.server_name,
+                describe(&out)
+            );
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+
+    /// `doctor` as the operator runs it, names resolved by the test network's DNS.
+    fn doctor(&self, dns: &str) -> Output {
+        self.mbx
+            .cmd(&["doctor", "--ca-file", self.roots.to_str().unwrap()])
+            .env("MATRIXBOX_DNS_SERVER", dns)
+            .env("LANG", "C.UTF-8")
+            .env_remove("LC_ALL")
+            .output()
+            .unwrap()
+    }
+
+    fn synapse_logs(&self) -> String {
+        let out = docker(&["logs", &self.mbx.objects.synapse()]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
+    let net = TestNet::new();
+    let dir = tempfile::tempdir().unwrap();
+    let dns = Dnsmasq::start(
+        dir.path(),
+        &net.ip(53),
+        &[
+            ("a.test", net.ip(1)),
+            ("b.test", net.ip(2)),
+            ("c.test", net.ip(3)),
+        ],
+    );
+    let pebble = Pebble::start(Options {
+        dns_server: Some(dns.addr.clone()),
+        tls_port: Some(443),
+        ..Options::default()
+    });
+    let a = Appliance::new(
+        &pebble,
+        &net,
+        1,
+        ("a.test", "a.test"),
+        "  allow: [a.test, b.test]\n",
+    );
+    let b = Appliance::new(&pebble, &net, 2, ("matrix.b.test", "b.test"), "");
+    let c = Appliance::new(&pebble, &net, 3, ("c.test", "c.test"), "");
+    let mut daemons: Vec<Daemon> = [&a, &b, &c].iter().map(|x| x.mbx.spawn_run()).collect();
+    for (x, daemon) in [&a, &b, &c].iter().zip(daemons.iter_mut()) {
+        x.mbx.wait_healthy(daemon, HEALTHY_WITHIN);
+        let addr = format!("{}:443", x.ip);
+        for name in [x.domain, x.server_name] {
+            assert!(
+                pebble::wait_until_served(&addr, name, &pebble.issuing_root).await,
+                "{name}: no certificate from Pebble on {addr}:\n{}",
+                daemon.log_text()
+            );
+        }
+    }
+    a.add_user("alice", "alice password");
+    b.add_user("bob", "bob password");
+    c.add_user("carol", "carol password");
+
+    // An encrypted room on a.test; bob on b.test is invited, joins over federation, and the two
+    // exchange messages both ways, each decrypting the other's.
+    let created = a.e2e("e2e-create", "alice", &["--invite", "@bob:b.test"]);
+    assert!(
+        created.status.success(),
+        "{}\n{}\n{}",
+        describe(&created),
+        tail(&a.synapse_logs(), 60),
+        dns.log_text()
+    );
+    b.e2e_eventually("e2e-join", "bob", &["--server-name", "a.test"]);
+    assert_success(&a.e2e("e2e-send", "alice", &["--message", "hello from a.test"]));
+    b.e2e_eventually(
+        "e2e-read",
+        "bob",
+        &["--server-name", "a.test", "--expect", "hello from a.test"],
+    );
+    let sent = b.e2e(
+        "e2e-send",
+        "bob",
+        &["--server-name", "a.test", "--message", "hello from b.test"],
+    );
+    assert_success(&sent);
+    a.e2e_eventually("e2e-read", "alice", &["--expect", "hello from b.test"]);
+
+    // Federation went to :443 of each appliance (there is no other listener), b.test through its
+    // delegation: a.test's Synapse asked for the well-known.
+    assert!(
+        dns.log_text().contains("matrix.b.test"),
+        "b.test's delegation was never followed:\n{}",
+        dns.log_text()
+    );
+
+    // doctor walks the path a remote server takes and passes on both.
+    for x in [&a, &b] {
+        let out = x.doctor(&dns.addr);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_success(&out);
+        assert!(
+            !text.contains("  fail  ") && !text.contains("  skip  "),
+            "doctor on {}:\n{text}",
+            x.server_name
+        );
+    }
+
+    // c.test is not on a.test's allow-list: its user cannot even find the room, and a.test
+    // says why in its log.
+    let refused = c.e2e("e2e-join", "carol", &["--server-name", "a.test"]);
+    eprintln!("c.test joining a.test's room: {}", describe(&refused));
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    let logs = a.synapse_logs();
+    assert!(
+        logs.contains("Federation denied with c.test") || logs.contains("FederationDeniedError"),
+        "a.test's Synapse did not log refusing c.test:\n{logs}"
+    );
+
+    for d in daemons {
+        d.stop();
+    }
+}
