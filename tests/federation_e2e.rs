@@ -165,7 +165,7 @@ impl Appliance {
             &[domain, server_name]
         };
         let config = format!(
-            "{}instance: {}\nimages:\n  synapse: {}\n  postgres: {}\ntrusted_key_servers: []\nmemory_mb: 1024\nlisten:\n  http: 'off'\n  https: {ip}:443\nfederation:\n  ca_roots: [{}]\n  dns_servers: [{}]\n  private_networks: [{}]\n{federation}{LOGIN_RATE}",
+            "{}instance: {}\nimages:\n  synapse: {}\n  postgres: {}\nmemory_mb: 1024\nlisten:\n  http: 'off'\n  https: {ip}:443\nfederation:\n  ca_roots: [{}]\n  dns_servers: [{}]\n  private_networks: [{}]\n{federation}{LOGIN_RATE}",
             pebble.config(names, "tls-alpn-01"),
             mbx.objects.name,
             env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
@@ -357,8 +357,11 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
         );
     }
 
-    // c.test is not on a.test's allow-list: its user cannot even find the room, and a.test
-    // says why in its log.
+    // c.test federates (with b.test, which has no allow-list: carol joins bob's room there) ...
+    assert_success(&b.e2e("e2e-create", "bob", &["--invite", "@carol:c.test"]));
+    c.e2e_eventually("e2e-join", "carol", &["--server-name", "b.test"]);
+    // ... but it is not on a.test's allow-list: its user cannot even find a.test's room, and
+    // a.test says why in its log.
     let refused = c.e2e("e2e-join", "carol", &["--server-name", "a.test"]);
     eprintln!("c.test joining a.test's room: {}", describe(&refused));
     assert!(!refused.status.success(), "{}", describe(&refused));
@@ -368,7 +371,34 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
         "a.test's Synapse did not log refusing c.test:\n{logs}"
     );
 
+    // Every name anything asked the network's DNS for (the three Synapses, Pebble, doctor) is
+    // one of the test's: a default installation looks up nothing else (no matrix.org notary).
+    let queried = queried_names(&dns.log_text());
+    let foreign: Vec<&String> = (queried.iter())
+        .filter(|n| {
+            !["a.test", "b.test", "c.test"]
+                .iter()
+                .any(|d| *n == d || n.ends_with(&format!(".{d}")))
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "looked up names outside the test network: {foreign:?}"
+    );
+    eprintln!("names looked up: {queried:?}");
+
     for d in daemons {
         d.stop();
     }
+}
+
+/// The distinct names in dnsmasq's query log (`query[A] name from ip`).
+fn queried_names(log: &str) -> std::collections::BTreeSet<String> {
+    log.lines()
+        .filter_map(|line| {
+            let (_, rest) = line.split_once(" query[")?;
+            let (_, rest) = rest.split_once("] ")?;
+            rest.split_whitespace().next().map(str::to_ascii_lowercase)
+        })
+        .collect()
 }
