@@ -7,8 +7,12 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::pebble::{self, Options, Pebble};
@@ -133,6 +137,85 @@ impl Drop for Dnsmasq {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP or UDP connection as the host's connection tracking saw it first (original direction).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Conn {
+    proto: String,
+    src: IpAddr,
+    dst: IpAddr,
+    dport: u16,
+}
+
+/// Samples the host's connection tracking table while the test runs: every connection a
+/// container opens crosses the host (bridged traffic too, through bridge netfilter), and its
+/// entry outlives it by seconds at least (an unanswered UDP query 30 s, a refused TCP attempt 10 s).
+struct Connections {
+    seen: Arc<Mutex<BTreeSet<Conn>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Connections {
+    fn record() -> Connections {
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sink, done) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let table = std::fs::read_to_string("/proc/net/nf_conntrack")
+                    .expect("the host's connection tracking table is readable");
+                sink.lock()
+                    .unwrap()
+                    .extend(table.lines().filter_map(parse_conntrack));
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        Connections { seen, stop }
+    }
+
+    /// Connections opened from inside `nets`.
+    fn from(&self, nets: &[ipnet::IpNet]) -> Vec<Conn> {
+        let seen = self.seen.lock().unwrap();
+        (seen.iter())
+            .filter(|c| nets.iter().any(|n| n.contains(&c.src)))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `ipv4 2 tcp 6 117 SYN_SENT src=… dst=… sport=… dport=… [UNREPLIED] src=… …`: the first
+/// src/dst/dport are the original direction. Other protocols (IGMP, ICMP) are skipped.
+fn parse_conntrack(line: &str) -> Option<Conn> {
+    let mut fields = line.split_whitespace();
+    let proto = fields.nth(2)?;
+    if proto != "tcp" && proto != "udp" {
+        return None;
+    }
+    let value = |key: &str| {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(key))
+            .map(str::to_string)
+    };
+    Some(Conn {
+        proto: proto.to_string(),
+        src: value("src=")?.parse().ok()?,
+        dst: value("dst=")?.parse().ok()?,
+        dport: value("dport=")?.parse().ok()?,
+    })
+}
+
+/// The subnet of an instance's Docker network.
+fn subnet(mbx: &Instance) -> ipnet::IpNet {
+    inspect(mbx.objects.network(), "{{(index .IPAM.Config 0).Subnet}}")
+        .parse()
+        .unwrap()
 }
 
 /// One appliance: its instance, address, names and CA file for clients.
@@ -272,6 +355,7 @@ fn tail(text: &str, lines: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
     let net = TestNet::new();
+    let connections = Connections::record();
     let dir = tempfile::tempdir().unwrap();
     let dns = Dnsmasq::start(
         dir.path(),
@@ -387,6 +471,34 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
     );
     eprintln!("names looked up: {queried:?}");
 
+    // Every connection the six containers opened went to their own network (Synapse to
+    // PostgreSQL), another appliance's :443 or the network's DNS: nothing else was tried, and
+    // federation used :443 only.
+    let nets: Vec<ipnet::IpNet> = [&a, &b, &c].iter().map(|x| subnet(&x.mbx)).collect();
+    let opened = connections.from(&nets);
+    let allowed = |conn: &Conn| {
+        let to_appliance = [1, 2, 3].iter().any(|h| conn.dst.to_string() == net.ip(*h));
+        nets.iter()
+            .any(|n| n.contains(&conn.src) && n.contains(&conn.dst))
+            || (to_appliance && conn.proto == "tcp" && conn.dport == 443)
+            || (conn.dst.to_string() == net.ip(53) && conn.dport == 53)
+    };
+    let foreign: Vec<&Conn> = opened.iter().filter(|c| !allowed(c)).collect();
+    assert!(
+        foreign.is_empty(),
+        "connections outside the test network: {foreign:#?}"
+    );
+    for (from, to) in [(0, 2), (1, 1), (2, 2)] {
+        assert!(
+            opened.iter().any(|c| nets[from].contains(&c.src)
+                && c.dst.to_string() == net.ip(to)
+                && c.dport == 443),
+            "no connection from appliance {from} to {}:443 was recorded: {opened:#?}",
+            net.ip(to)
+        );
+    }
+    eprintln!("connections from the containers, all inside the test network: {opened:#?}");
+
     for d in daemons {
         d.stop();
     }
@@ -401,4 +513,27 @@ fn queried_names(log: &str) -> std::collections::BTreeSet<String> {
             rest.split_whitespace().next().map(str::to_ascii_lowercase)
         })
         .collect()
+}
+
+#[test]
+fn the_recorders_read_what_dnsmasq_and_conntrack_write() {
+    let log = "dnsmasq[1]: 25 172.26.0.3/60468 query[A] B.test from 172.26.0.3\n\
+               dnsmasq[1]: 25 172.26.0.3/60468 config b.test is 198.18.75.2\n\
+               dnsmasq[1]: 27 172.26.0.3/52790 query[SRV] _matrix-fed._tcp.matrix.org from 172.26.0.3\n";
+    assert_eq!(
+        queried_names(log).into_iter().collect::<Vec<_>>(),
+        ["_matrix-fed._tcp.matrix.org", "b.test"]
+    );
+    let tcp = "ipv4     2 tcp      6 117 SYN_SENT src=172.26.0.3 dst=203.0.113.7 sport=40000 dport=8448 [UNREPLIED] src=203.0.113.7 dst=172.26.0.3 sport=8448 dport=40000 mark=0 zone=0 use=2";
+    assert_eq!(
+        parse_conntrack(tcp),
+        Some(Conn {
+            proto: "tcp".into(),
+            src: "172.26.0.3".parse().unwrap(),
+            dst: "203.0.113.7".parse().unwrap(),
+            dport: 8448,
+        })
+    );
+    let igmp = "ipv4     2 unknown  2 228 src=192.168.16.1 dst=224.0.0.22 [UNREPLIED] src=224.0.0.22 dst=192.168.16.1 mark=0 zone=0 use=2";
+    assert_eq!(parse_conntrack(igmp), None);
 }
