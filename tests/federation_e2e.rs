@@ -326,11 +326,16 @@ impl Appliance {
         }
     }
 
-    /// `doctor` as the operator runs it, names resolved by the test network's DNS.
-    fn doctor(&self, dns: &str) -> Output {
-        self.mbx
-            .cmd(&["doctor", "--ca-file", self.roots.to_str().unwrap()])
-            .env("MATRIXBOX_DNS_SERVER", dns)
+    /// `doctor` as the operator runs it, names resolved by the test network's DNS; with
+    /// `config`, reading that file instead of the appliance's.
+    fn doctor(&self, dns: &str, config: Option<&Path>) -> Output {
+        let mut cmd = self
+            .mbx
+            .cmd(&["doctor", "--ca-file", self.roots.to_str().unwrap()]);
+        if let Some(config) = config {
+            cmd.env("MATRIXBOX_CONFIG", config);
+        }
+        cmd.env("MATRIXBOX_DNS_SERVER", dns)
             .env("LANG", "C.UTF-8")
             .env_remove("LC_ALL")
             .output()
@@ -431,7 +436,7 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
 
     // doctor walks the path a remote server takes and passes on both.
     for x in [&a, &b] {
-        let out = x.doctor(&dns.addr);
+        let out = x.doctor(&dns.addr, None);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_success(&out);
         assert!(
@@ -440,6 +445,28 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
             x.server_name
         );
     }
+    // On a.test, doctor also looks up the other server on its allow-list as Synapse does; the
+    // same config without `private_networks` fails there, naming the knob.
+    let text = String::from_utf8_lossy(&a.doctor(&dns.addr, None).stdout).into_owned();
+    assert!(text.contains(&format!("b.test → {}", net.ip(2))), "{text}");
+    let closed = a.mbx.dir.path().join("without-private-networks.yaml");
+    let config = read(&a.mbx.config_path());
+    std::fs::write(
+        &closed,
+        (config.lines())
+            .filter(|l| !l.contains("private_networks"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = a.doctor(&dns.addr, Some(&closed));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("a private address Synapse refuses")
+            && text.contains("federation.private_networks"),
+        "{text}"
+    );
 
     // c.test federates (with b.test, which has no allow-list: carol joins bob's room there) ...
     assert_success(&b.e2e("e2e-create", "bob", &["--invite", "@carol:c.test"]));

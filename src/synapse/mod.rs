@@ -81,8 +81,9 @@ fn enable_metrics(doc: &mut Value) {
 }
 
 /// Address ranges URL previews must never fetch from (Synapse's documented example list): a
-/// previewed link must not reach this host, its network or the cloud's metadata service.
-const PRIVATE_RANGES: &[&str] = &[
+/// previewed link must not reach this host, its network or the cloud's metadata service. Also
+/// Synapse's default `ip_range_blacklist`, which its federation refuses (doctor's peers step).
+pub const PRIVATE_RANGES: &[&str] = &[
     "127.0.0.0/8",
     "10.0.0.0/8",
     "172.16.0.0/12",

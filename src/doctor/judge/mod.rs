@@ -2,9 +2,11 @@
 //! (or skip when a step it depends on failed) with evidence and, when something is wrong, the fix.
 //!
 //! `remote` judges what a remote server meets (discovery, well-known, TLS, keys, client API);
-//! `local` what this host shows (containers, database, certificates, disk).
+//! `local` what this host shows (containers, database, certificates, disk); `peers` whether
+//! Synapse can reach the servers on `federation.allow`.
 
 mod local;
+mod peers;
 mod remote;
 #[cfg(test)]
 mod tests;
@@ -20,7 +22,7 @@ use remote::{client_versions, client_well_known, discovery, keys, tls, well_know
 
 pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
     let r = &f.remote;
-    vec![
+    let mut steps = vec![
         discovery(r, l),
         well_known(r, l),
         tls(r, l),
@@ -32,7 +34,10 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         certificate(&f.local, f.now, l),
         renewal(&f.local, l),
         disk(&f.local, l),
-    ]
+    ];
+    // Only with an allow-list naming other servers: the step would have nothing to look at.
+    steps.extend(f.peers.as_ref().map(|p| peers::peers(p, l)));
+    steps
 }
 
 fn step(
