@@ -5,8 +5,8 @@
 //! `c.test` is not on `a.test`'s `federation.allow`. A real client exchanges encrypted messages
 //! between a.test and b.test both ways; doctor passes on both (and its peers step fails once
 //! `private_networks` is taken away); c.test federates with b.test but is refused by a.test.
-//! Every DNS query (dnsmasq's log) and every connection the containers open (the host's
-//! connection tracking) stays inside the test network.
+//! Every DNS query (dnsmasq's log), every connection the containers open (the host's connection
+//! tracking) and every socket of the three `run` processes (`ss`) stays inside the test network.
 
 mod common;
 
@@ -214,6 +214,51 @@ fn parse_conntrack(line: &str) -> Option<Conn> {
     })
 }
 
+/// The sockets of the given processes (`ss -tunap`), sampled while the test runs: (pid, proto,
+/// local address, peer address). A connection attempt to an unanswering host stays in SYN-SENT
+/// for seconds, long enough to be seen.
+struct Sockets {
+    seen: Arc<Mutex<BTreeSet<(u32, String, String, String)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Sockets {
+    fn record(pids: Vec<u32>) -> Sockets {
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sink, done) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let out = Command::new("ss")
+                    .args(["-tunapH"])
+                    .output()
+                    .expect("ss runs");
+                let text = String::from_utf8_lossy(&out.stdout);
+                let mut seen = sink.lock().unwrap();
+                for line in text.lines() {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    let Some(pid) = pids.iter().find(|p| line.contains(&format!("pid={p},")))
+                    else {
+                        continue;
+                    };
+                    if f.len() >= 6 {
+                        seen.insert((*pid, f[0].into(), f[4].into(), f[5].into()));
+                    }
+                }
+                drop(seen);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        Sockets { seen, stop }
+    }
+}
+
+impl Drop for Sockets {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The subnet of an instance's Docker network.
 fn subnet(mbx: &Instance) -> ipnet::IpNet {
     inspect(mbx.objects.network(), "{{(index .IPAM.Config 0).Subnet}}")
@@ -389,6 +434,7 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
     let b = Appliance::new(&pebble, &net, 2, ("matrix.b.test", "b.test"), "");
     let c = Appliance::new(&pebble, &net, 3, ("c.test", "c.test"), "");
     let mut daemons: Vec<Daemon> = [&a, &b, &c].iter().map(|x| x.mbx.spawn_run()).collect();
+    let sockets = Sockets::record(daemons.iter().map(Daemon::pid).collect());
     for (x, daemon) in [&a, &b, &c].iter().zip(daemons.iter_mut()) {
         x.mbx.wait_healthy(daemon, HEALTHY_WITHIN);
         let addr = format!("{}:443", x.ip);
@@ -534,6 +580,32 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
         );
     }
     eprintln!("connections from the containers, all inside the test network: {opened:#?}");
+
+    // matrixbox itself (Docker and Synapse are behind UNIX sockets) talked to Pebble's API and
+    // served its :443, and nothing else: no lookup, no connection elsewhere.
+    let own: Vec<_> = sockets.seen.lock().unwrap().iter().cloned().collect();
+    let elsewhere: Vec<_> = (own.iter())
+        .filter(|(_, _, local, peer)| {
+            let serving = [1, 2, 3]
+                .iter()
+                .any(|h| *local == format!("{}:443", net.ip(*h)));
+            let listening = peer.ends_with(":*");
+            !(serving || listening || *peer == pebble.acme_addr)
+        })
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "matrixbox's own sockets went elsewhere: {elsewhere:#?}"
+    );
+    // The sampler does see them: each daemon's listener on its own :443.
+    for (d, h) in daemons.iter().zip([1, 2, 3]) {
+        let listener = format!("{}:443", net.ip(h));
+        assert!(
+            (own.iter()).any(|(pid, _, local, _)| *pid == d.pid() && *local == listener),
+            "no socket of {} on {listener} was seen: {own:#?}",
+            d.pid()
+        );
+    }
 
     for d in daemons {
         d.stop();

@@ -387,6 +387,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// The process id of `run`, for tests that watch what it does (its sockets, say).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
