@@ -9,6 +9,7 @@
 pub mod pebble;
 pub mod registry;
 pub mod relay;
+pub mod testnet;
 
 pub use pebble::free_port;
 
