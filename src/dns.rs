@@ -37,10 +37,18 @@ pub struct Resolved {
 }
 
 pub async fn lookup_all(names: &[String]) -> Result<Vec<NameLookup>, ResolverError> {
+    lookup_all_at(std::env::var(DNS_SERVER_ENV).ok().as_deref(), names).await
+}
+
+/// `lookup_all` through one DNS server (ip:port), or the host's resolvers when `None`.
+pub async fn lookup_all_at(
+    server: Option<&str>,
+    names: &[String],
+) -> Result<Vec<NameLookup>, ResolverError> {
     if names.is_empty() {
         return Ok(vec![]);
     }
-    let resolver = resolver(std::env::var(DNS_SERVER_ENV).ok().as_deref())?;
+    let resolver = resolver(server)?;
     let lookups = names.iter().map(|name| lookup(&resolver, name));
     Ok(futures_util::future::join_all(lookups).await)
 }

@@ -44,6 +44,10 @@ crate::i18n::messages! {
     NotMirror => "`{0}` is not a registry prefix", "`{0}` 不是镜像仓库前缀";
     NotMirrorFix => "write host[:port][/path] without a scheme, e.g. `docker.mirror.example.com` (`docker.io` is Docker Hub itself)",
         "请写不带协议的 host[:port][/path]，例如 `docker.mirror.example.com`（`docker.io` 即 Docker Hub 本身）";
+    NotIp => "`{0}` is not an IP address", "`{0}` 不是 IP 地址";
+    NotIpFix => "write a resolver's address (no port, no name), e.g. `10.0.0.53`", "请写 DNS 服务器的地址（不带端口，不写名称），例如 `10.0.0.53`";
+    NotCidr => "`{0}` is not a CIDR network", "`{0}` 不是 CIDR 网段";
+    NotCidrFix => "write a range with its prefix length, e.g. `10.20.0.0/16`", "请写带前缀长度的网段，例如 `10.20.0.0/16`";
     ListedTwice => "`{0}` is listed twice", "`{0}` 重复列出";
     NoValidPort => "`{0}` has no valid port", "`{0}` 的端口无效";
     ServerNameFix => "write a server name as in user IDs, e.g. `example.com` or `example.com:8448`", "请按用户 ID 中的写法填写服务器名，例如 `example.com` 或 `example.com:8448`";

@@ -92,6 +92,10 @@ pub struct Federation {
     pub allow: Option<Vec<String>>,
     /// Extra PEM roots (absolute paths) bundled with the system's for outbound federation.
     pub ca_roots: Vec<PathBuf>,
+    /// Resolvers for Synapse's container (the engine's default, the host's, when empty).
+    pub dns_servers: Vec<std::net::IpAddr>,
+    /// Ranges exempt from Synapse's refusal of private addresses (`ip_range_whitelist`).
+    pub private_networks: Vec<ipnet::IpNet>,
 }
 
 /// `synapse:` as written: any homeserver.yaml option. Its values may be secrets

@@ -125,6 +125,12 @@ pub struct RawFederation {
     pub allow: Option<Vec<String>>,
     /// Extra PEM root certificates Synapse trusts for outbound federation TLS.
     pub ca_roots: Option<Vec<PathBuf>>,
+    /// DNS servers (IP addresses) Synapse's container asks to find other servers, e.g. an
+    /// intranet's resolver; the host's when unset.
+    pub dns_servers: Option<Vec<String>>,
+    /// Private address ranges (CIDR) where federation peers live; Synapse refuses private,
+    /// loopback and reserved addresses otherwise (its `ip_range_whitelist`).
+    pub private_networks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

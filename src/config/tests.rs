@@ -474,3 +474,43 @@ fn email_problems_are_named_by_path() {
     assert_eq!(p[0].path, "email.password_file");
     assert!(p[0].message.contains("absolute"), "{p:#?}");
 }
+
+#[test]
+fn federation_dns_servers_and_private_networks() {
+    let c = parse_str(
+        "domain: x.org\nfederation:\n  dns_servers: [10.0.0.53, 'fd00::53']\n  private_networks: [10.1.2.3/8, 'fd00::/8']\n",
+    )
+    .unwrap();
+    let dns: Vec<String> = c
+        .federation
+        .dns_servers
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(dns, ["10.0.0.53", "fd00::53"]);
+    let nets: Vec<String> = (c.federation.private_networks.iter())
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(nets, ["10.0.0.0/8", "fd00::/8"], "normalised to the range");
+
+    let p = problems(
+        "domain: x.org\nfederation:\n  dns_servers: [ns.example.org, '10.0.0.53:53', 0.0.0.0]\n  private_networks: [10.0.0.0, 10.0.0.0/33]\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "federation.dns_servers[0]",
+            "federation.dns_servers[1]",
+            "federation.dns_servers[2]",
+            "federation.private_networks[0]",
+            "federation.private_networks[1]"
+        ],
+        "{p:#?}"
+    );
+    assert!(
+        p[0].hint.as_deref().unwrap().contains("10.0.0.53"),
+        "{p:#?}"
+    );
+    assert!(p[3].hint.as_deref().unwrap().contains("/16"), "{p:#?}");
+}

@@ -307,7 +307,47 @@ fn check_federation(raw: RawFederation, problems: &mut Vec<Problem>) -> Federati
             ));
         }
     }
-    Federation { allow, ca_roots }
+    let dns_servers = raw
+        .dns_servers
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match text.parse::<IpAddr>() {
+            Ok(ip) if !ip.is_unspecified() => Some(ip),
+            _ => {
+                problems.push(problem_t(
+                    format!("federation.dns_servers[{i}]"),
+                    (M::NotIp, &[text]),
+                    Some((M::NotIpFix, &[])),
+                ));
+                None
+            }
+        })
+        .collect();
+    let private_networks = raw
+        .private_networks
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| match text.parse::<ipnet::IpNet>() {
+            // Normalised, so `10.1.2.3/8` is written as the `10.0.0.0/8` it means.
+            Ok(net) => Some(net.trunc()),
+            Err(_) => {
+                problems.push(problem_t(
+                    format!("federation.private_networks[{i}]"),
+                    (M::NotCidr, &[text]),
+                    Some((M::NotCidrFix, &[])),
+                ));
+                None
+            }
+        })
+        .collect();
+    Federation {
+        allow,
+        ca_roots,
+        dns_servers,
+        private_networks,
+    }
 }
 
 /// A server name as federation writes it: a host name with an optional port.

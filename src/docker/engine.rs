@@ -355,6 +355,7 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 .collect(),
         ),
         network_mode: Some(spec.network.clone()),
+        dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
         port_bindings: Some(ports),
         cap_drop: spec.cap_drop_all.then(|| vec!["ALL".to_string()]),
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),

@@ -52,6 +52,9 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     pub binds: Vec<Bind>,
     pub network: String,
+    /// DNS servers instead of the engine's default. Skipped when empty, like `cap_add`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
     pub publish: Vec<Publish>,
     pub cap_drop_all: bool,
     /// Capabilities kept after dropping all. Skipped when empty, so older specs hash as they did.
@@ -186,6 +189,7 @@ mod tests {
             user: None,
             binds: vec![],
             network: "n".into(),
+            dns: vec![],
             publish: vec![],
             cap_drop_all: true,
             cap_add: vec![],
@@ -204,6 +208,9 @@ mod tests {
         let mut b = spec();
         b.files_digest = "changed".into();
         assert_ne!(a.hash(), b.hash());
+        let mut c = spec();
+        c.dns = vec!["10.0.0.53".into()];
+        assert_ne!(a.hash(), c.hash());
         assert_eq!(a.hash(), spec().hash());
     }
 

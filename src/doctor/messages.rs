@@ -168,6 +168,17 @@ crate::i18n::messages! {
     SmtpLoginRefused => "{0} refused the login of {1}: {2}", "{0} 拒绝了 {1} 的登录：{2}";
     SmtpLoginRefusedFix => "check `email.user` in matrixbox.yaml and the password in {0} (one line, nothing else); some providers want an app password for SMTP",
         "请检查 matrixbox.yaml 中的 `email.user` 以及 {0} 中的密码（仅一行，无其他内容）；部分服务商的 SMTP 需要应用专用密码";
+    // 7. Federation peers (the servers on `federation.allow`).
+    TitlePeers => "8 federation peers", "8 联邦对端";
+    ResolversHost => "the host's resolvers", "本机的 DNS 服务器";
+    PeerOk => "{0} → {1}", "{0} → {1}";
+    PeerResolverFailed => "cannot ask {0}: {1}", "无法查询 {0}：{1}";
+    PeerUnresolved => "{0} does not resolve through {1}", "{0} 无法通过 {1} 解析";
+    PeerUnresolvedFix => "Synapse finds the servers on federation.allow through {0}: add a record for {1} there, or list your network's DNS server under federation.dns_servers in matrixbox.yaml",
+        "Synapse 通过 {0} 查找 federation.allow 中的服务器：请在那里为 {1} 添加记录，或在 matrixbox.yaml 的 federation.dns_servers 中填写你网络中的 DNS 服务器";
+    PeerBlocked => "{0} → {1}, a private address Synapse refuses to connect to", "{0} → {1}，是 Synapse 拒绝连接的私有地址";
+    PeerBlockedFix => "if {0} is one of your servers, add its range to federation.private_networks in matrixbox.yaml, e.g. `{1}`",
+        "如果 {0} 是你自己的服务器，请把它所在的网段加入 matrixbox.yaml 的 federation.private_networks，例如 `{1}`";
 }
 
 #[cfg(test)]

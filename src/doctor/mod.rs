@@ -12,7 +12,7 @@ pub mod net;
 pub mod render;
 pub mod smtp;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -122,11 +122,24 @@ pub struct Facts {
     pub domain: String,
     pub remote: Remote,
     pub local: Local,
+    /// `None` without other servers on `federation.allow`.
+    pub peers: Option<Peers>,
     /// The instance's Synapse container, named in the fixes that send the user to its logs.
     pub synapse_container: String,
     /// The SMTP server of `email:` as tried; `None` without `email:`.
     pub email: Option<Result<smtp::Session, smtp::Failure>>,
     pub now: OffsetDateTime,
+}
+
+/// The other servers on `federation.allow`, looked up as Synapse does (through
+/// `federation.dns_servers`, else the host's resolvers), and the private ranges it may dial.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    /// The lookups; `Err` when the resolver itself cannot be used.
+    pub lookups: Result<Vec<crate::dns::NameLookup>, String>,
+    /// `federation.dns_servers`; empty: the host's resolvers.
+    pub resolvers: Vec<std::net::IpAddr>,
+    pub private_networks: Vec<ipnet::IpNet>,
 }
 
 /// Gathers everything and judges it.
@@ -166,19 +179,68 @@ async fn gather(paths: &Paths, config: &Config, options: &Options) -> Facts {
             None => None,
         }
     };
-    let (remote, local, email) = tokio::join!(
+    let (remote, local, email, peers) = tokio::join!(
         remote(&net, config, internal_root),
         local(paths, config, certificates),
-        email
+        email,
+        peers(config)
     );
     Facts {
         domain: config.domain.clone(),
         remote,
         local,
+        peers,
         synapse_container: Names::of(&config.instance).synapse,
         email,
         now: OffsetDateTime::now_utc(),
     }
+}
+
+async fn peers(config: &Config) -> Option<Peers> {
+    let host = |name: &str| HostPort::parse(name).map_or_else(|_| name.to_string(), |h| h.host);
+    let own = host(&config.server_name);
+    let mut names: Vec<String> = (config.federation.allow.iter().flatten())
+        .map(|n| host(n))
+        .filter(|h| *h != own)
+        .collect();
+    names.dedup();
+    if names.is_empty() {
+        return None;
+    }
+    // An address as server name needs no lookup.
+    let (literal, names): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| n.parse::<IpAddr>().is_ok());
+    let resolvers = config.federation.dns_servers.clone();
+    // Synapse's container asks the first resolver first; so does doctor.
+    let server = resolvers
+        .first()
+        .map(|ip| SocketAddr::new(*ip, 53).to_string());
+    let lookups = match server {
+        Some(server) => crate::dns::lookup_all_at(Some(&server), &names).await,
+        None => crate::dns::lookup_all(&names).await,
+    };
+    let lookups = lookups
+        .map(|mut found| {
+            found.extend(literal.into_iter().map(|name| crate::dns::NameLookup {
+                result: Ok(crate::dns::Resolved {
+                    cnames: vec![],
+                    addrs: vec![name.parse().expect("partitioned on parsing")],
+                }),
+                name,
+            }));
+            found
+        })
+        .map_err(|e| match e {
+            crate::dns::ResolverError::BadOverride(value) => {
+                format!("{} is `{value}`, not ip:port", crate::dns::DNS_SERVER_ENV)
+            }
+            crate::dns::ResolverError::System(error) => error,
+        });
+    Some(Peers {
+        lookups,
+        resolvers,
+        private_networks: config.federation.private_networks.clone(),
+    })
 }
 
 async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> Remote {

@@ -42,6 +42,8 @@ pub enum Reason {
     HostSized,
     /// Carried as a chart value of its own instead of as Synapse config.
     ChartValue,
+    /// A file or a resolver of this host (`federation.ca_roots`, `federation.dns_servers`).
+    HostSpecific,
 }
 
 messages! {
@@ -49,6 +51,8 @@ messages! {
     HostSized => "sized for this host's memory; size the pods with the chart's `resources` instead",
         "按本机内存设定；请改用 chart 的 `resources` 为 Pod 设定资源";
     ChartValue => "carried as a chart value", "已转为 chart 的取值项";
+    HostSpecific => "a file or DNS server of this host; give the cluster's Synapse pods their own",
+        "是本机的文件或 DNS 服务器；请为集群中的 Synapse Pod 另行配置";
 }
 
 impl Reason {
@@ -58,6 +62,7 @@ impl Reason {
                 Reason::ChartOwned => M::ChartOwned,
                 Reason::HostSized => M::HostSized,
                 Reason::ChartValue => M::ChartValue,
+                Reason::HostSpecific => M::HostSpecific,
             },
             &[],
         )
@@ -288,6 +293,8 @@ fn settings(config: &Config) -> Mapping {
     m.insert("trusted_key_servers".into(), Value::Sequence(servers));
     m.insert("report_stats".into(), false.into());
     m.insert("suppress_key_server_warning".into(), true.into());
+    // The allow-list and the private ranges mean the same in a cluster.
+    m.extend(crate::synapse::federation::settings(&config.federation));
     m
 }
 
@@ -322,6 +329,19 @@ fn own_dropped(config: &Config) -> Vec<Dropped> {
             override_: false,
             reason: Reason::HostSized,
         });
+    }
+    let federation = &config.federation;
+    for (key, set) in [
+        ("federation.ca_roots", !federation.ca_roots.is_empty()),
+        ("federation.dns_servers", !federation.dns_servers.is_empty()),
+    ] {
+        if set {
+            dropped.push(Dropped {
+                key: key.into(),
+                override_: false,
+                reason: Reason::HostSpecific,
+            });
+        }
     }
     dropped
 }

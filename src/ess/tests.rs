@@ -163,6 +163,36 @@ fn metrics_stay_behind_with_the_chart_owning_them() {
 }
 
 #[test]
+fn a_private_federation_keeps_its_allow_list_and_ranges_and_names_what_stays_behind() {
+    let c = config(
+        "domain: a.lan\nfederation:\n  allow: [a.lan, b.lan]\n  ca_roots: [/etc/matrixbox/ca.pem]\n  dns_servers: [10.0.0.53]\n  private_networks: [10.0.0.0/8]\n",
+    );
+    let s = settings(&c);
+    assert_eq!(
+        s["federation_domain_whitelist"],
+        Value::Sequence(vec!["a.lan".into(), "b.lan".into()])
+    );
+    assert_eq!(
+        s["ip_range_whitelist"],
+        Value::Sequence(vec!["10.0.0.0/8".into()])
+    );
+    let dropped = own_dropped(&c);
+    for key in ["federation.ca_roots", "federation.dns_servers"] {
+        assert!(
+            dropped
+                .iter()
+                .any(|d| d.key == key && d.reason == Reason::HostSpecific),
+            "{key}: {dropped:?}"
+        );
+    }
+    assert!(
+        !own_dropped(&config("domain: a.lan\n"))
+            .iter()
+            .any(|d| d.reason == Reason::HostSpecific)
+    );
+}
+
+#[test]
 fn upload_sizes_in_the_charts_syntax() {
     assert_eq!(upload_size(50 << 20), "50M");
     assert_eq!(upload_size(1536), "2K");

@@ -482,6 +482,20 @@ mod tests {
             with_ca.desired_synapse_spec().unwrap().hash(),
             "a change of roots restarts Synapse"
         );
+        assert!(
+            (with_ca.desired_synapse_spec().unwrap().env.iter())
+                .any(|e| e == "SSL_CERT_FILE=/config/federation-ca.pem"),
+            "Synapse's TLS trusts the bundle"
+        );
+        let resolver = stack("federation: {dns_servers: [10.0.0.53]}\n");
+        let spec = resolver.desired_synapse_spec().unwrap();
+        assert_eq!(
+            spec.dns,
+            ["10.0.0.53"],
+            "Synapse asks the configured resolver"
+        );
+        assert!(plain.desired_synapse_spec().unwrap().dns.is_empty());
+        assert!(resolver.postgres_spec().dns.is_empty());
         let missing = stack("federation: {ca_roots: [/nonexistent/ca.pem]}\n");
         assert!(matches!(
             missing.desired_synapse_spec(),

@@ -75,6 +75,7 @@ impl Stack {
                 },
             ],
             network: self.names.network.clone(),
+            dns: vec![],
             publish: vec![],
             // The official entrypoint starts as root to fix ownership, then drops to uid 999.
             cap_drop_all: true,
@@ -101,7 +102,12 @@ impl Stack {
         ContainerSpec {
             name: self.names.synapse.clone(),
             image: self.images().synapse,
-            env: vec![format!("SYNAPSE_CONFIG_PATH={config}")],
+            env: std::iter::once(format!("SYNAPSE_CONFIG_PATH={config}"))
+                .chain(synapse::federation::ca_env(
+                    &self.config.federation,
+                    synapse::CONFIG_MOUNT,
+                ))
+                .collect(),
             // Twisted guards the socket with a lock naming Synapse's pid; after a kill, the
             // restarted Synapse has the same pid (1), takes the stale lock for its own and
             // refuses to start. One Synapse per container: socket and lock go at every start.
@@ -144,6 +150,9 @@ impl Stack {
             ],
             // For federation and key fetches out; nothing listens on it (see SOCKET_MOUNT).
             network: self.names.network.clone(),
+            dns: (self.config.federation.dns_servers.iter())
+                .map(ToString::to_string)
+                .collect(),
             publish: vec![],
             cap_drop_all: true,
             cap_add: vec![],

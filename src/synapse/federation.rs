@@ -1,5 +1,6 @@
-//! Federation settings in homeserver.yaml: the allow-list, and the CA bundle Synapse trusts for
-//! outbound federation (the system's roots plus `federation.ca_roots`).
+//! Federation settings in homeserver.yaml: the allow-list, the private ranges Synapse may dial,
+//! and the CA bundle Synapse trusts for outbound TLS (the system's roots plus
+//! `federation.ca_roots`).
 
 use std::path::{Path, PathBuf};
 
@@ -27,26 +28,37 @@ impl crate::diagnostic::Diagnostic for CaRootError {
 }
 
 /// The settings `federation:` adds: `federation_domain_whitelist` when an allow-list is set, and
-/// `federation_custom_ca_list` (which replaces Synapse's roots) when extra roots are.
-pub fn settings(federation: &Federation, config_mount: &str) -> Mapping {
+/// `ip_range_whitelist` when private networks are (Synapse refuses private, loopback and reserved
+/// addresses for every outbound request otherwise). Extra roots are not a setting: see
+/// [`ca_env`].
+pub fn settings(federation: &Federation) -> Mapping {
     let mut m = Mapping::new();
     if let Some(allow) = &federation.allow {
         let names = allow.iter().map(|n| Value::from(n.as_str())).collect();
         m.insert("federation_domain_whitelist".into(), Value::Sequence(names));
     }
-    if !federation.ca_roots.is_empty() {
-        let bundle = format!("{config_mount}/{CA_BUNDLE}");
-        m.insert(
-            "federation_custom_ca_list".into(),
-            Value::Sequence(vec![bundle.into()]),
-        );
+    if !federation.private_networks.is_empty() {
+        let nets = federation
+            .private_networks
+            .iter()
+            .map(|n| Value::from(n.to_string()))
+            .collect();
+        m.insert("ip_range_whitelist".into(), Value::Sequence(nets));
     }
     m
 }
 
-/// Reads `federation.ca_roots` and bundles them after the host's roots: Synapse's custom list
-/// replaces the system's, and federation with the public servers must keep working. `None` when
-/// no extra roots are configured.
+/// The environment that makes Synapse trust the bundle, when extra roots are configured:
+/// OpenSSL's `SSL_CERT_FILE`, read by the platform trust Synapse's federation client uses.
+/// Not `federation_custom_ca_list`: Synapse reads only the first certificate of each file listed
+/// there (Twisted's `Certificate.loadPEM`) and drops the system's roots.
+pub fn ca_env(federation: &Federation, config_mount: &str) -> Option<String> {
+    (!federation.ca_roots.is_empty()).then(|| format!("SSL_CERT_FILE={config_mount}/{CA_BUNDLE}"))
+}
+
+/// Reads `federation.ca_roots` and bundles them after the host's roots: the bundle replaces the
+/// container's own, and federation with the public servers must keep working. `None` when no
+/// extra roots are configured.
 pub fn read_bundle(federation: &Federation) -> Result<Option<String>, CaRootError> {
     if federation.ca_roots.is_empty() {
         return Ok(None);
@@ -155,8 +167,8 @@ mod tests {
             );
         }
         let err = read_bundle(&Federation {
-            allow: None,
             ca_roots: vec!["/nonexistent/ca.pem".into()],
+            ..Federation::default()
         })
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
@@ -164,21 +176,30 @@ mod tests {
 
     #[test]
     fn settings_follow_the_config() {
-        assert!(settings(&Federation::default(), "/config").is_empty());
-        let m = settings(
-            &Federation {
-                allow: Some(vec!["a.test".into(), "b.test:8448".into()]),
-                ca_roots: vec!["/etc/ca.pem".into()],
-            },
-            "/config",
-        );
+        assert!(settings(&Federation::default()).is_empty());
+        assert_eq!(ca_env(&Federation::default(), "/config"), None);
+        let m = settings(&Federation {
+            allow: Some(vec!["a.test".into(), "b.test:8448".into()]),
+            ca_roots: vec!["/etc/ca.pem".into()],
+            dns_servers: vec!["10.0.0.53".parse().unwrap()],
+            private_networks: vec!["10.20.0.0/16".parse().unwrap()],
+        });
         assert_eq!(
             m[&Value::from("federation_domain_whitelist")],
             Value::Sequence(vec!["a.test".into(), "b.test:8448".into()])
         );
         assert_eq!(
-            m[&Value::from("federation_custom_ca_list")],
-            Value::Sequence(vec!["/config/federation-ca.pem".into()])
+            m[&Value::from("ip_range_whitelist")],
+            Value::Sequence(vec!["10.20.0.0/16".into()])
+        );
+        assert!(m.get("federation_custom_ca_list").is_none());
+        let roots = Federation {
+            ca_roots: vec!["/etc/ca.pem".into()],
+            ..Federation::default()
+        };
+        assert_eq!(
+            ca_env(&roots, "/config").as_deref(),
+            Some("SSL_CERT_FILE=/config/federation-ca.pem")
         );
     }
 }

@@ -91,8 +91,9 @@ fn enable_metrics(doc: &mut Value) {
 }
 
 /// Address ranges URL previews must never fetch from (Synapse's documented example list): a
-/// previewed link must not reach this host, its network or the cloud's metadata service.
-const PRIVATE_RANGES: &[&str] = &[
+/// previewed link must not reach this host, its network or the cloud's metadata service. Also
+/// Synapse's default `ip_range_blacklist`, which its federation refuses (doctor's peers step).
+pub const PRIVATE_RANGES: &[&str] = &[
     "127.0.0.0/8",
     "10.0.0.0/8",
     "172.16.0.0/12",
@@ -184,7 +185,7 @@ fn typed_settings(config: &Config, secrets: &Secrets, tuning: &Tuning, db_host: 
     let mut database = Mapping::new();
     database.insert("args".into(), Value::Mapping(args));
     set("database", Value::Mapping(database));
-    m.extend(federation::settings(&config.federation, CONFIG_MOUNT));
+    m.extend(federation::settings(&config.federation));
     m
 }
 
@@ -334,6 +335,7 @@ mod tests {
             "url_preview_ip_range_blacklist",
             "federation_domain_whitelist",
             "federation_custom_ca_list",
+            "ip_range_whitelist",
             "push",
             "email",
         ] {
@@ -344,7 +346,7 @@ mod tests {
     #[test]
     fn federation_options_golden() {
         let c = config(
-            "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\nsynapse:\n  url_preview_enabled: true\n",
+            "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\n  dns_servers: [10.0.0.53]\n  private_networks: [10.20.0.0/16]\nsynapse:\n  url_preview_enabled: true\n",
         );
         let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db", None);
         crate::golden::assert_golden("homeserver.federation.yaml", &out);

@@ -9,6 +9,7 @@
 pub mod pebble;
 pub mod registry;
 pub mod relay;
+pub mod testnet;
 
 pub use pebble::free_port;
 
@@ -387,6 +388,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// The process id of `run`, for tests that watch what it does (its sockets, say).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

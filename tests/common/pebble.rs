@@ -66,6 +66,12 @@ pub struct Options {
     pub validity_secs: u64,
     /// `PEBBLE_WFE_NONCEREJECT`: percentage of valid nonces rejected as bad.
     pub nonce_reject: u8,
+    /// The DNS server (ip:port) Pebble resolves names with, instead of challtestsrv (whose
+    /// every answer is 127.0.0.1): a test network's own DNS.
+    pub dns_server: Option<String>,
+    /// Where Pebble dials for TLS-ALPN-01 instead of a free port: 443 for edges listening on
+    /// addresses of their own, as on the internet.
+    pub tls_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -73,6 +79,8 @@ impl Default for Options {
         Options {
             validity_secs: 90 * 86400,
             nonce_reject: 0,
+            dns_server: None,
+            tls_port: None,
         }
     }
 }
@@ -118,7 +126,8 @@ impl Pebble {
         let management_addr = loopback(free_port());
         let dns_addr = loopback(free_port());
         let dns_management_addr = loopback(free_port());
-        let (http01_port, tls_port) = (free_port(), free_port());
+        let http01_port = free_port();
+        let tls_port = options.tls_port.unwrap_or_else(free_port);
         let dir = tempfile::tempdir().unwrap();
         let (api_root, cert, key) = write_identity(&dir);
         let config = serde_json::json!({"pebble": {
@@ -149,7 +158,10 @@ impl Pebble {
         let pebble = Command::new("pebble")
             .arg("-config")
             .arg(&config_path)
-            .args(["-dnsserver", &dns_addr])
+            .args([
+                "-dnsserver",
+                options.dns_server.as_ref().unwrap_or(&dns_addr),
+            ])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", options.nonce_reject.to_string())
             .env("PEBBLE_AUTHZREUSE", "0")

@@ -79,6 +79,9 @@ ensure_packages() {
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+    # Federation between appliances (tests/federation_e2e.rs): dnsmasq as the test network's DNS,
+    # started per test (dnsmasq-base: the binary without a system service).
+    command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -2,12 +2,14 @@
 //! (or skip when a step it depends on failed) with evidence and, when something is wrong, the fix.
 //!
 //! `remote` judges what a remote server meets (discovery, well-known, TLS, keys, client API);
-//! `local` what this host shows (containers, database, certificates, disk); `email` the SMTP
-//! server of `email:`, when there is one.
+//! `local` what this host shows (containers, database, certificates, disk, backups); `email`
+//! the SMTP server of `email:`, when there is one; `peers` whether Synapse can reach the servers
+//! on `federation.allow`.
 
 mod backups;
 mod email;
 mod local;
+mod peers;
 mod remote;
 #[cfg(test)]
 mod tests;
@@ -38,6 +40,8 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         backups::backups(&f.local, l),
     ];
     steps.extend(f.email.as_ref().map(|outcome| email::email(outcome, l)));
+    // Only with an allow-list naming other servers: the step would have nothing to look at.
+    steps.extend(f.peers.as_ref().map(|p| peers::peers(p, l)));
     steps
 }
 

@@ -185,6 +185,8 @@ fn troubled() -> Facts {
     });
     Facts {
         domain: "matrix.example.org".into(),
+        // Its own golden text: judge/peers.rs.
+        peers: None,
         remote: Remote {
             server_name: discovery::HostPort {
                 host: "example.org".into(),
