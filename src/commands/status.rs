@@ -25,6 +25,8 @@ struct Status {
     /// When user IDs use another name than the server's: what that name must publish.
     delegation: Option<Delegation>,
     data: Data,
+    /// The last `matrixbox upgrade`, when there was one.
+    upgrade: Option<crate::upgrade::plan::Record>,
     healthy: bool,
 }
 
@@ -92,6 +94,7 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
             document: wellknown::server(&stack.config),
         }),
         data,
+        upgrade: crate::upgrade::last(paths),
         healthy: false,
     };
     let synapse = Synapse::new(synapse::upstream(&stack.config, paths));
@@ -163,6 +166,7 @@ messages! {
     LabelDelegation => "delegation", "委托";
     LabelConfig => "config", "配置";
     LabelData => "data", "数据";
+    LabelUpgrade => "upgrade", "升级";
 }
 
 /// The label column's width in display columns (Chinese labels take two per character).
@@ -259,6 +263,12 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
         ));
         lines.push(Line::Continued(d.document.clone()));
     }
+    if let Some(record) = &s.upgrade {
+        lines.push(Line::Labelled(
+            M::LabelUpgrade,
+            crate::upgrade::messages::last(lang, record),
+        ));
+    }
     lines.push(Line::Labelled(M::LabelConfig, s.data.config.clone()));
     lines.push(Line::Labelled(
         M::LabelData,
@@ -350,8 +360,32 @@ mod tests {
                 synapse: String::new(),
                 secrets: String::new(),
             },
+            upgrade: None,
             healthy: false,
         }
+    }
+
+    #[test]
+    fn the_last_upgrade_is_shown_in_both_languages() {
+        use crate::upgrade::plan::{Outcome, Record};
+        let mut status = sample();
+        status.upgrade = Some(Record {
+            from: "synapse:v1.161.0".into(),
+            to: "synapse:v1.163.2-broken".into(),
+            started: "2026-11-27T22:00:00Z".into(),
+            outcome: Outcome::RolledBack,
+            backup: None,
+            downtime_s: Some(30.0),
+            rollback_s: Some(12.0),
+            reason: Some("exited (status 3)".into()),
+        });
+        let en = render_text(&status, SOCKET, Lang::En);
+        assert!(en.contains("upgrade     synapse:v1.161.0 -> synapse:v1.163.2-broken at 2026-11-27T22:00:00Z: rolled back in 12.0 s (exited (status 3)); Synapse runs synapse:v1.161.0"), "{en}");
+        let zh = render_text(&status, SOCKET, Lang::ZhCn);
+        assert!(
+            zh.contains("升级") && zh.contains("已在 12.0 秒内回滚"),
+            "{zh}"
+        );
     }
 
     #[test]
