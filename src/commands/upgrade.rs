@@ -14,7 +14,7 @@ pub async fn upgrade(paths: &Paths, check: bool, timeout: u64) -> anyhow::Result
     let engine = Engine::connect().await?;
     let plan = upgrade::check(&engine, &config, paths).await?;
     let pending = match &plan {
-        Plan::Upgrade { from, to, .. } if !check => Some((from.clone(), to.clone())),
+        Plan::Upgrade { from, to, pull } if !check => Some((from.clone(), to.clone(), *pull)),
         _ => None,
     };
     let Some(pending) = pending else {

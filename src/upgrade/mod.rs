@@ -130,7 +130,7 @@ pub async fn run(
     config: &Config,
     paths: &Paths,
     secrets: &Secrets,
-    (from, to): (String, String),
+    (from, to, pull): (String, String, bool),
     timeout: Duration,
     lang: Lang,
 ) -> Result<Record, UpgradeError> {
@@ -147,7 +147,9 @@ pub async fn run(
         });
     }
     // Pulled while the old Synapse still serves: a failed pull changes nothing.
-    eprintln!("{}", lang.t(M::Pulling, &[&to]));
+    if pull {
+        eprintln!("{}", lang.t(M::Pulling, &[&to]));
+    }
     engine
         .ensure_image(&config.synapse_candidates, &paths.image_digests())
         .await?;

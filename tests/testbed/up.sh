@@ -30,7 +30,7 @@ PY_ROOTFS=matrixbox-test/py-rootfs:bookworm
 # systemd as PID 1, for the package and service tests (tests/systemd_e2e.rs).
 SYSTEMD_IMAGE=matrixbox-test/systemd:bookworm
 # Upgrade tests (tests/upgrade_e2e.rs): an earlier Synapse release and a broken "new" one.
-SYNAPSE_OLD_VERSION=1.161.0
+SYNAPSE_OLD_VERSION=1.150.0
 SYNAPSE_OLD_IMAGE=matrixbox-test/synapse:$SYNAPSE_OLD_VERSION
 SYNAPSE_BROKEN_IMAGE=matrixbox-test/synapse:1.163.2-broken
 SUITE=bookworm
