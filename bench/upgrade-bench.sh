@@ -7,7 +7,7 @@
 # The figures are upgrade's own record (`status --json`); the wall time of each command is beside
 # them (it adds the pull check and the backup of a small database). The daemon runs throughout.
 # Runs on the test bench's private engine (tests/testbed/up.sh); every loop is bounded.
-# Usage: bench/upgrade-bench.sh      knobs: ROUNDS [3]  PORT [28408]  BENCH_DIR [/var/tmp/matrixbox-bench]
+# Usage: bench/upgrade-bench.sh      knobs: ROUNDS [3]  PORT [28408]  MBX [release build]  BENCH_DIR [/var/tmp/matrixbox-bench]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,8 +18,11 @@ export BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
 # shellcheck disable=SC1091
 . "$BENCH_DIR/env"
 export DOCKER_HOST
-(cd "$ROOT" && cargo build --release --locked -q)
-MBX="$ROOT/target/release/matrixbox"
+# MBX: a matrixbox binary already built (default: this tree's release build, built now).
+if [ -z "${MBX:-}" ]; then
+    (cd "$ROOT" && cargo build --release --locked -q)
+    MBX="$ROOT/target/release/matrixbox"
+fi
 WORK=$(mktemp -d /tmp/matrixbox-upgrade-bench.XXXXXX)
 PORT=${PORT:-28408}
 INSTANCE=mbx-upgrade-bench

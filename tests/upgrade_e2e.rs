@@ -224,5 +224,7 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
     read_back(&mbx, "written on the earlier Synapse");
     read_back(&mbx, "written on the upgraded Synapse");
     send(&mbx, "written after the rollback");
-    daemon.stop();
+    let log = daemon.stop();
+    // The daemon saw Synapse stop and waited for the upgrade instead of racing it.
+    assert!(log.contains("waiting: an upgrade holds the stack"), "{log}");
 }
