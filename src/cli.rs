@@ -76,7 +76,8 @@ pub enum Command {
         /// Only say what would be done; change nothing.
         #[arg(long)]
         check: bool,
-        /// Seconds the new Synapse has to pass the health gate before the rollback.
+        /// Seconds the new Synapse has to pass the health gate (its schema migration included)
+        /// before the rollback.
         #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86400))]
         timeout: u64,
     },

@@ -8,6 +8,9 @@ use super::*;
 
 /// How often a reconcile looks whether an upgrade has released the stack.
 const LOCK_POLL: Duration = Duration::from_millis(500);
+/// A reconcile every 30 s would repeat the held image's warning: once, then hourly.
+static HELD: crate::throttle::Throttle =
+    crate::throttle::Throttle::new(1, Duration::from_secs(3600));
 
 /// Held while the stack is changed: by every `up`, and by an upgrade from its backup to its
 /// health gate (or rollback). Released when dropped (the lock is the open file's).
@@ -67,11 +70,13 @@ impl Stack {
         let running = engine.image_digests(&observed.image).await?.map(|d| d.id);
         let configured = engine.image_digests(&wanted).await?.map(|d| d.id);
         if holds(running.as_deref(), configured.as_deref()) {
-            tracing::warn!(
+            if HELD.allow().is_some() {
+                tracing::warn!(
                 running = %observed.image,
                 configured = %wanted,
                 "Synapse keeps the image it runs: run `matrixbox upgrade` to move it to the configured one (backup, health gate, rollback)"
-            );
+                );
+            }
             return Ok(observed.image);
         }
         Ok(wanted)

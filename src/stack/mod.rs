@@ -165,6 +165,8 @@ pub struct Stack {
     images: std::sync::Mutex<Images>,
     /// Whether Synapse keeps the image it runs when the configured one differs (see `hold`).
     hold_synapse: bool,
+    /// How long a (re)started Synapse is waited for until healthy.
+    synapse_timeout: Duration,
 }
 
 /// The image references the containers are made from.
@@ -200,7 +202,15 @@ impl Stack {
             tuning,
             locale_verified: AtomicBool::new(false),
             hold_synapse: true,
+            synapse_timeout: SYNAPSE_HEALTHY_TIMEOUT,
         }
+    }
+
+    /// A stack that waits `timeout` for Synapse to become healthy (an upgrade's migration may
+    /// take longer than a start).
+    pub fn with_synapse_timeout(mut self, timeout: Duration) -> Stack {
+        self.synapse_timeout = timeout;
+        self
     }
 
     /// A stack that moves Synapse to the configured image (an upgrade, its rollback, a restore)

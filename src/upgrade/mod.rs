@@ -135,7 +135,9 @@ pub async fn run(
     lang: Lang,
 ) -> Result<Record, UpgradeError> {
     let names = Names::of(&config.instance);
-    let stack = Stack::new(config.clone(), paths.clone(), secrets.clone()).without_hold();
+    let stack = Stack::new(config.clone(), paths.clone(), secrets.clone())
+        .without_hold()
+        .with_synapse_timeout(timeout);
     let lock = stack.lock().await?;
     if !engine
         .inspect(&names.postgres)
@@ -198,7 +200,7 @@ pub async fn run(
     eprintln!("{}", lang.t(M::RollingBack, &[&from, &made.path.display()]));
     let rollback_since = Instant::now();
     record.reason = Some(first_line(&reason));
-    let rolled = rollback(&old, paths, secrets, engine, &lock, &made.path).await;
+    let rolled = rollback(&old, paths, secrets, engine, &lock, &made.path, timeout).await;
     record.rollback_s = Some(rollback_since.elapsed().as_secs_f64());
     record.downtime_s = Some(down_since.elapsed().as_secs_f64());
     match rolled {
@@ -298,6 +300,7 @@ async fn rollback(
     engine: &Engine,
     lock: &StackLock,
     backup: &Path,
+    timeout: Duration,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let names = Names::of(&old.instance);
     if engine
@@ -311,6 +314,7 @@ async fn rollback(
         .await?;
     Stack::new(old.clone(), paths.clone(), secrets.clone())
         .without_hold()
+        .with_synapse_timeout(timeout)
         .up_locked(engine, lock)
         .await?;
     Ok(())
