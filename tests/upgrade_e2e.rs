@@ -219,6 +219,36 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
     let status = mbx.status_json();
     assert_eq!(status["upgrade"]["outcome"], "rolled_back", "{status}");
     assert_eq!(status["healthy"], true, "{status}");
+
+    // The same image, hanging instead (never healthy): the gate's bound ends the wait.
+    let hang = mbx.state_dir().join("synapse/hang");
+    std::fs::write(&hang, b"").unwrap();
+    let out = mbx.run(&["upgrade", "--timeout", "20"]);
+    std::fs::remove_file(&hang).unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(err.contains("within 20"), "{}", describe(&out));
+    assert!(
+        err.contains("now hanging") && err.contains("rolled back"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(running_image(&mbx), new, "the previous image runs again");
+    let marker = docker_ok(&[
+        "exec",
+        &mbx.objects.postgres(),
+        "psql",
+        "-U",
+        "postgres",
+        "-d",
+        "synapse",
+        "-tAc",
+        "SELECT to_regclass('matrixbox_broken_marker')",
+    ]);
+    assert_eq!(marker.trim(), "", "the pre-upgrade database is back");
+    let status = mbx.status_json();
+    assert_eq!(status["upgrade"]["outcome"], "rolled_back", "{status}");
+    assert_eq!(status["healthy"], true, "{status}");
     let text = stdout(&mbx.run(&["status"]));
     assert!(text.contains("rolled back in"), "{text}");
     read_back(&mbx, "written on the earlier Synapse");

@@ -28,6 +28,9 @@ use plan::{Outcome, Plan, Record, Running};
 
 /// Synapse's clean-shutdown timeout (as its container spec).
 const SYNAPSE_STOP_S: i64 = 30;
+/// The gate's steps beside Synapse's start (which has `--timeout`): PostgreSQL checked, files
+/// written, the two answers read. Bounds the whole gate.
+const GATE_MARGIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
@@ -225,8 +228,9 @@ pub async fn run(
     }
 }
 
-/// The health gate, within `timeout`: Synapse recreated and healthy (a crash loop fails at once),
-/// `/_matrix/client/versions` answers, the schema migration finished.
+/// The health gate: Synapse recreated and healthy within `timeout` (the stack's wait; a crash loop
+/// fails at once), `/_matrix/client/versions` answers, the schema migration finished; all of it
+/// within `timeout` and a margin.
 async fn gate(
     stack: &Stack,
     engine: &Engine,
@@ -249,11 +253,12 @@ async fn gate(
         }
         schema(engine, &stack.names).await
     };
-    match tokio::time::timeout(timeout, steps).await {
+    let bound = timeout + GATE_MARGIN;
+    match tokio::time::timeout(bound, steps).await {
         Ok(result) => result,
         Err(_) => Err(format!(
             "Synapse did not pass the health gate within {} s",
-            timeout.as_secs()
+            bound.as_secs()
         )),
     }
 }

@@ -1,5 +1,8 @@
-# The broken release: touches the database the way a migration would, then dies at start.
+# The broken release: touches the database the way a migration would, then dies at start, or,
+# when its data dir holds a file named `hang`, never becomes healthy (listens nowhere).
+import os
 import sys
+import time
 
 import psycopg2
 import yaml
@@ -13,5 +16,9 @@ conn = psycopg2.connect(**args)
 with conn, conn.cursor() as cur:
     cur.execute("CREATE TABLE IF NOT EXISTS matrixbox_broken_marker (at timestamptz DEFAULT now())")
     cur.execute("INSERT INTO matrixbox_broken_marker DEFAULT VALUES")
+if os.path.exists("/data/hang"):
+    print("deliberately broken release: changed the database, now hanging", file=sys.stderr, flush=True)
+    while True:
+        time.sleep(3600)
 print("deliberately broken release: changed the database, now exiting", file=sys.stderr)
 sys.exit(3)
