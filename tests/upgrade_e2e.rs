@@ -137,6 +137,11 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
         Duration::from_secs(120),
     );
     assert_eq!(running_image(&mbx), old, "held until `upgrade`");
+    let text = stdout(&mbx.run(&["status"]));
+    assert!(
+        text.contains("another image is configured: `matrixbox upgrade` moves it"),
+        "{text}"
+    );
     let out = mbx.run(&["upgrade", "--check"]);
     assert_success(&out);
     assert!(

@@ -12,6 +12,7 @@ use crate::report::Exit;
 use crate::secrets;
 use crate::stack::Stack;
 use crate::synapse::{self, admin::Synapse};
+use crate::upgrade::{UpgradeError, plan::Plan};
 use crate::wellknown;
 
 #[derive(Serialize)]
@@ -52,6 +53,8 @@ struct ContainerStatus {
     observed: Option<Observed>,
     /// False when `run` would recreate it (config or image changed).
     up_to_date: bool,
+    /// Synapse runs another image than the configured one, which only `matrixbox upgrade` moves.
+    upgrade_pending: bool,
 }
 
 #[derive(Serialize)]
@@ -110,9 +113,14 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
                     Err(e) => status.docker.error = Some(e.to_string()),
                 }
                 stack.resolve_images(&engine).await?;
+                let pending = matches!(
+                    crate::upgrade::check(&engine, &stack.config, paths).await,
+                    Ok(Plan::Upgrade { .. }) | Err(UpgradeError::Downgrade { .. })
+                );
                 for spec in [stack.postgres_spec(), stack.desired_synapse_spec()?] {
                     let observed = engine.inspect(&spec.name).await?;
                     status.containers.push(ContainerStatus {
+                        upgrade_pending: pending && spec.name == stack.names.synapse,
                         up_to_date: observed
                             .as_ref()
                             .is_some_and(|o| o.spec_hash.as_deref() == Some(&spec.hash())),
@@ -150,6 +158,7 @@ messages! {
     DockerUnreachable => "unreachable at {0}: {1}", "无法连接 {0}：{1}";
     NotCreated => "not created (run `matrixbox run`)", "尚未创建（运行 `matrixbox run`）";
     OutOfDate => ", out of date: `matrixbox run` recreates it", "，已过期：`matrixbox run` 会重建它";
+    UpgradePending => ", another image is configured: `matrixbox upgrade` moves it", "，配置了另一个镜像：由 `matrixbox upgrade` 迁移";
     SynapseHealthy => "healthy (/health at {0})", "健康（{0} 上的 /health）";
     SynapseDown => "not answering /health at {0}", "{0} 上的 /health 无应答";
     CertIssued => "{0}: issued by {1}, valid until {2}", "{0}：由 {1} 签发，有效期至 {2}";
@@ -206,7 +215,9 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
                     .as_deref()
                     .map(|h| format!(", {h}"))
                     .unwrap_or_default();
-                let stale = if c.up_to_date {
+                let stale = if c.upgrade_pending {
+                    lang.t(M::UpgradePending, &[])
+                } else if c.up_to_date {
                     String::new()
                 } else {
                     lang.t(M::OutOfDate, &[])
@@ -328,12 +339,14 @@ mod tests {
                         restart_count: 0,
                     }),
                     up_to_date: true,
+                    upgrade_pending: false,
                 },
                 ContainerStatus {
                     name: "matrixbox-synapse".into(),
                     image: "matrixdotorg/synapse:v1.163.2".into(),
                     observed: None,
                     up_to_date: false,
+                    upgrade_pending: false,
                 },
             ],
             synapse_health: Some(false),
@@ -379,7 +392,15 @@ mod tests {
             rollback_s: Some(12.0),
             reason: Some("exited (status 3)".into()),
         });
+        status.containers[1].upgrade_pending = true;
+        status.containers[1].observed = status.containers[0].observed.clone();
         let en = render_text(&status, SOCKET, Lang::En);
+        assert!(
+            en.contains(
+                "running, healthy, another image is configured: `matrixbox upgrade` moves it"
+            ),
+            "{en}"
+        );
         assert!(en.contains("upgrade     synapse:v1.161.0 -> synapse:v1.163.2-broken at 2026-11-27T22:00:00Z: rolled back in 12.0 s (exited (status 3)); Synapse runs synapse:v1.161.0"), "{en}");
         let zh = render_text(&status, SOCKET, Lang::ZhCn);
         assert!(
