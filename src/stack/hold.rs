@@ -28,7 +28,7 @@ impl Stack {
             path: path.clone(),
             source,
         };
-        fsio::ensure_dir(self.paths.state(), 0o700)?;
+        // In the state dir, which `run` and `restore` make before they bring the stack up.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
