@@ -259,14 +259,19 @@ pub async fn restore_database(
 ) -> Result<(), BackupError> {
     let (state, f) = (paths.state().to_path_buf(), file.to_path_buf());
     let dump = tokio::task::spawn_blocking(move || {
-        let mut dump = tempfile::tempfile_in(&state).map_err(write_err_owned(&state))?;
+        let write_err = |source| BackupError::Write {
+            path: state.clone(),
+            source,
+        };
+        let mut dump = tempfile::tempfile_in(&state).map_err(write_err)?;
+        // Every member is read and checked; only the dump is kept.
         archive::scan(open(&f)?, &ProgressBar::hidden(), |member, data| {
             if member == DATABASE_MEMBER {
-                std::io::copy(data, &mut dump).map_err(write_err_owned(&state))?;
+                std::io::copy(data, &mut dump).map_err(write_err)?;
             }
             Ok(())
         })?;
-        std::io::Seek::rewind(&mut dump).map_err(write_err_owned(&state))?;
+        std::io::Seek::rewind(&mut dump).map_err(write_err)?;
         Ok::<_, BackupError>(dump)
     })
     .await
@@ -277,11 +282,4 @@ pub async fn restore_database(
         return Err(e);
     }
     database::swap_in(engine, &names.postgres, password).await
-}
-
-fn write_err_owned(path: &Path) -> impl Fn(std::io::Error) -> BackupError + '_ {
-    move |source| BackupError::Write {
-        path: path.to_path_buf(),
-        source,
-    }
 }
