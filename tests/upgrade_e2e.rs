@@ -156,6 +156,31 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
         .unwrap();
     assert!(stdout(&zh).contains("有待升级"), "{}", describe(&zh));
 
+    // A backup that cannot be written: refused, and Synapse serves again on its old image.
+    let backups = mbx.state_dir().join("backups");
+    std::fs::write(&backups, b"not a directory").unwrap();
+    let out = mbx.run(&["upgrade"]);
+    std::fs::remove_file(&backups).unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the backup before the upgrade failed; Synapse was started again on {old}"
+        )),
+        "{}",
+        describe(&out)
+    );
+    assert!(stderr(&out).contains("hint:"), "{}", describe(&out));
+    assert_eq!(running_image(&mbx), old);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while mbx.status_json()["healthy"] != true {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Synapse did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    read_back(&mbx, "written on the earlier Synapse");
+
     // The upgrade, while the daemon runs (it waits on the stack's lock meanwhile).
     let schema_before = schema_version(&mbx);
     let out = mbx.run(&["upgrade"]);
