@@ -70,6 +70,17 @@ pub enum Command {
     /// Back up, verify and restore the server: database, local media, secrets, configuration.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Move Synapse to the configured image (images.synapse, or the pinned one): a backup first,
+    /// then pull, recreate and a health gate; on failure, the old image and database come back.
+    Upgrade {
+        /// Only say what would be done; change nothing.
+        #[arg(long)]
+        check: bool,
+        /// Seconds the new Synapse has to pass the health gate (its schema migration included)
+        /// before the rollback.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86400))]
+        timeout: u64,
+    },
     /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
     Unit,
     /// Print shell completions (used to build the package).

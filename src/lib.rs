@@ -12,6 +12,8 @@
 //!   server of `email:`.
 //! - [`backup`]: one archive to keep a server (dump, media, secrets, config, manifest), verified
 //!   and restored.
+//! - [`upgrade`]: `upgrade`: Synapse moved to the configured image through a health gate, with a
+//!   backup first and a rollback of image and database when the gate fails.
 //! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.
 //! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
 //!
@@ -82,6 +84,7 @@ pub mod throttle;
 pub mod tls;
 pub mod tuning;
 pub mod unit;
+pub mod upgrade;
 pub mod upstream;
 pub mod wellknown;
 pub mod yaml;

@@ -75,6 +75,16 @@ impl Paths {
         self.state_dir.join("image-digests.json")
     }
 
+    /// Locked while the stack is changed (see `stack::StackLock`).
+    pub fn stack_lock(&self) -> PathBuf {
+        self.state_dir.join("stack.lock")
+    }
+
+    /// The last upgrade's outcome (`matrixbox upgrade`), read by `status`.
+    pub fn upgrade_record(&self) -> PathBuf {
+        self.state_dir.join("upgrade.json")
+    }
+
     pub fn homeserver_yaml(&self) -> PathBuf {
         self.synapse_config_dir().join("homeserver.yaml")
     }

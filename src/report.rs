@@ -13,6 +13,7 @@ use crate::secrets::SecretsError;
 use crate::service::ServiceError;
 use crate::stack::StackError;
 use crate::synapse::admin::AdminError;
+use crate::upgrade::UpgradeError;
 
 /// Exits with this code without printing anything more (the command already reported).
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +82,7 @@ const DIAGNOSTICS: &[AsDiagnostic] = &[
     as_diagnostic::<AcmeError>,
     as_diagnostic::<AdminError>,
     as_diagnostic::<BackupError>,
+    as_diagnostic::<UpgradeError>,
 ];
 
 fn as_diagnostic<'a, T: Diagnostic + 'static>(

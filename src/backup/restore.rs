@@ -164,7 +164,8 @@ pub async fn restore(
     bar.finish_and_clear();
 
     // 4. The database, restored aside and swapped in only when complete.
-    let stack = Stack::new(config, paths.clone(), secrets);
+    // The backup's configuration names the images to run, whatever ran here before.
+    let stack = Stack::new(config, paths.clone(), secrets).without_hold();
     eprintln!("{}", lang.t(M::StartingPostgres, &[]));
     stack
         .up_postgres(&engine)
@@ -245,4 +246,40 @@ fn interrupted(
         left,
         source: Box::new(source),
     }
+}
+
+/// Puts the database of a verified backup back in place of Synapse's, while Synapse is stopped
+/// and nothing else changes (an upgrade's rollback): restored aside, swapped in when complete.
+pub async fn restore_database(
+    paths: &Paths,
+    file: &Path,
+    engine: &Engine,
+    names: &Names,
+    password: &str,
+) -> Result<(), BackupError> {
+    let (state, f) = (paths.state().to_path_buf(), file.to_path_buf());
+    let dump = tokio::task::spawn_blocking(move || {
+        let write_err = |source| BackupError::Write {
+            path: state.clone(),
+            source,
+        };
+        let mut dump = tempfile::tempfile_in(&state).map_err(write_err)?;
+        // Every member is read and checked; only the dump is kept.
+        archive::scan(open(&f)?, &ProgressBar::hidden(), |member, data| {
+            if member == DATABASE_MEMBER {
+                std::io::copy(data, &mut dump).map_err(write_err)?;
+            }
+            Ok(())
+        })?;
+        std::io::Seek::rewind(&mut dump).map_err(write_err)?;
+        Ok::<_, BackupError>(dump)
+    })
+    .await
+    .expect("extracting does not panic")?;
+    let mut dump = tokio::fs::File::from_std(dump);
+    if let Err(e) = database::restore_aside(engine, &names.postgres, &mut dump).await {
+        database::drop_aside(engine, &names.postgres).await;
+        return Err(e);
+    }
+    database::swap_in(engine, &names.postgres, password).await
 }

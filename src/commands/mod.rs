@@ -13,6 +13,7 @@ mod preflight;
 mod run;
 mod setup;
 mod status;
+mod upgrade;
 mod user;
 
 use anyhow::Context;
@@ -61,6 +62,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(BackupCommand::Restore { file, force }) => {
             backup::restore(&paths, &file, force).await
         }
+        Command::Upgrade { check, timeout } => upgrade::upgrade(&paths, check, timeout).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),

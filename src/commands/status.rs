@@ -13,6 +13,7 @@ use crate::report::Exit;
 use crate::secrets;
 use crate::stack::Stack;
 use crate::synapse::{self, admin::Synapse};
+use crate::upgrade::{UpgradeError, plan::Plan};
 use crate::wellknown;
 
 #[derive(Serialize)]
@@ -27,6 +28,8 @@ struct Status {
     delegation: Option<Delegation>,
     data: Data,
     backup: BackupStatus,
+    /// The last `matrixbox upgrade`, when there was one.
+    upgrade: Option<crate::upgrade::plan::Record>,
     healthy: bool,
 }
 
@@ -65,6 +68,8 @@ struct ContainerStatus {
     observed: Option<Observed>,
     /// False when `run` would recreate it (config or image changed).
     up_to_date: bool,
+    /// Synapse runs another image than the configured one, which only `matrixbox upgrade` moves.
+    upgrade_pending: bool,
 }
 
 #[derive(Serialize)]
@@ -116,6 +121,7 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
             document: wellknown::server(&stack.config),
         }),
         data,
+        upgrade: crate::upgrade::last(paths),
         healthy: false,
     };
     let synapse = Synapse::new(synapse::upstream(&stack.config, paths));
@@ -131,9 +137,14 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
                     Err(e) => status.docker.error = Some(e.to_string()),
                 }
                 stack.resolve_images(&engine).await?;
+                let pending = matches!(
+                    crate::upgrade::check(&engine, &stack.config, paths).await,
+                    Ok(Plan::Upgrade { .. }) | Err(UpgradeError::Downgrade { .. })
+                );
                 for spec in [stack.postgres_spec(), stack.desired_synapse_spec()?] {
                     let observed = engine.inspect(&spec.name).await?;
                     status.containers.push(ContainerStatus {
+                        upgrade_pending: pending && spec.name == stack.names.synapse,
                         up_to_date: observed
                             .as_ref()
                             .is_some_and(|o| o.spec_hash.as_deref() == Some(&spec.hash())),
@@ -171,6 +182,7 @@ messages! {
     DockerUnreachable => "unreachable at {0}: {1}", "无法连接 {0}：{1}";
     NotCreated => "not created (run `matrixbox run`)", "尚未创建（运行 `matrixbox run`）";
     OutOfDate => ", out of date: `matrixbox run` recreates it", "，已过期：`matrixbox run` 会重建它";
+    UpgradePending => ", another image is configured: `matrixbox upgrade` moves it", "，配置了另一个镜像：由 `matrixbox upgrade` 迁移";
     SynapseHealthy => "healthy (/health at {0})", "健康（{0} 上的 /health）";
     SynapseDown => "not answering /health at {0}", "{0} 上的 /health 无应答";
     CertIssued => "{0}: issued by {1}, valid until {2}", "{0}：由 {1} 签发，有效期至 {2}";
@@ -188,6 +200,7 @@ messages! {
     LabelConfig => "config", "配置";
     LabelData => "data", "数据";
     LabelBackup => "backups", "备份";
+    LabelUpgrade => "upgrade", "升级";
     BackupGood => "last good {0} ago, {1}: {2}", "最近一次成功备份在 {0}前，{1}：{2}";
     BackupStale => "last good {0} ago, {1}: {2} (older than two days)", "最近一次成功备份在 {0}前，{1}：{2}（已超过两天）";
     BackupNever => "none yet", "尚无备份";
@@ -314,7 +327,9 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
                     .as_deref()
                     .map(|h| format!(", {h}"))
                     .unwrap_or_default();
-                let stale = if c.up_to_date {
+                let stale = if c.upgrade_pending {
+                    lang.t(M::UpgradePending, &[])
+                } else if c.up_to_date {
                     String::new()
                 } else {
                     lang.t(M::OutOfDate, &[])
@@ -372,6 +387,12 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
         lines.push(Line::Continued(d.document.clone()));
     }
     lines.extend(backup_lines(&s.backup, lang));
+    if let Some(record) = &s.upgrade {
+        lines.push(Line::Labelled(
+            M::LabelUpgrade,
+            crate::upgrade::messages::last(lang, record),
+        ));
+    }
     lines.push(Line::Labelled(M::LabelConfig, s.data.config.clone()));
     lines.push(Line::Labelled(
         M::LabelData,
@@ -431,12 +452,14 @@ mod tests {
                         restart_count: 0,
                     }),
                     up_to_date: true,
+                    upgrade_pending: false,
                 },
                 ContainerStatus {
                     name: "matrixbox-synapse".into(),
                     image: "matrixdotorg/synapse:v1.163.2".into(),
                     observed: None,
                     up_to_date: false,
+                    upgrade_pending: false,
                 },
             ],
             synapse_health: Some(false),
@@ -484,8 +507,40 @@ mod tests {
                     last_good: Some(std::time::Duration::from_secs(26 * 3_600)),
                 },
             },
+            upgrade: None,
             healthy: false,
         }
+    }
+
+    #[test]
+    fn the_last_upgrade_is_shown_in_both_languages() {
+        use crate::upgrade::plan::{Outcome, Record};
+        let mut status = sample();
+        status.upgrade = Some(Record {
+            from: "synapse:v1.161.0".into(),
+            to: "synapse:v1.163.2-broken".into(),
+            started: "2026-11-27T22:00:00Z".into(),
+            outcome: Outcome::RolledBack,
+            backup: None,
+            downtime_s: Some(30.0),
+            rollback_s: Some(12.0),
+            reason: Some("exited (status 3)".into()),
+        });
+        status.containers[1].upgrade_pending = true;
+        status.containers[1].observed = status.containers[0].observed.clone();
+        let en = render_text(&status, SOCKET, Lang::En);
+        assert!(
+            en.contains(
+                "running, healthy, another image is configured: `matrixbox upgrade` moves it"
+            ),
+            "{en}"
+        );
+        assert!(en.contains("upgrade     synapse:v1.161.0 -> synapse:v1.163.2-broken at 2026-11-27T22:00:00Z: rolled back in 12.0 s (exited (status 3)); Synapse runs synapse:v1.161.0"), "{en}");
+        let zh = render_text(&status, SOCKET, Lang::ZhCn);
+        assert!(
+            zh.contains("升级") && zh.contains("已在 12.0 秒内回滚"),
+            "{zh}"
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Stack {
     pub(super) async fn wait_synapse_healthy(&self, engine: &Engine) -> Result<(), StackError> {
         let synapse = &self.names.synapse;
         let client = Synapse::new(synapse::upstream(&self.config, &self.paths));
-        let deadline = Instant::now() + SYNAPSE_HEALTHY_TIMEOUT;
+        let deadline = Instant::now() + self.synapse_timeout;
         let restarts_before = engine.inspect(synapse).await?.map(|o| o.restart_count);
         loop {
             let reason = match progress(engine.inspect(synapse).await?.as_ref(), restarts_before) {
@@ -68,7 +68,7 @@ impl Stack {
                 (Instant::now() > deadline).then(|| {
                     format!(
                         "did not answer /health within {}s",
-                        SYNAPSE_HEALTHY_TIMEOUT.as_secs()
+                        self.synapse_timeout.as_secs()
                     )
                 })
             });

@@ -23,7 +23,10 @@ use crate::tuning::{self, Tuning};
 mod database;
 mod files;
 mod health;
+mod hold;
 mod specs;
+
+pub use hold::StackLock;
 
 /// Synapse's role: owns its database, not a superuser (made by `embedded/postgres/init-roles.sh`).
 pub(crate) const DB_USER: &str = "synapse";
@@ -169,6 +172,10 @@ pub struct Stack {
     /// The references the containers run (which mirror's copy of each image): the first
     /// candidates until `up` or `resolve_images` finds what the engine has.
     images: std::sync::Mutex<Images>,
+    /// Whether Synapse keeps the image it runs when the configured one differs (see `hold`).
+    hold_synapse: bool,
+    /// How long a (re)started Synapse is waited for until healthy.
+    synapse_timeout: Duration,
 }
 
 /// The image references the containers are made from.
@@ -203,11 +210,37 @@ impl Stack {
             secrets,
             tuning,
             locale_verified: AtomicBool::new(false),
+            hold_synapse: true,
+            synapse_timeout: SYNAPSE_HEALTHY_TIMEOUT,
         }
+    }
+
+    /// A stack that waits `timeout` for Synapse to become healthy (an upgrade's migration may
+    /// take longer than a start).
+    pub fn with_synapse_timeout(mut self, timeout: Duration) -> Stack {
+        self.synapse_timeout = timeout;
+        self
+    }
+
+    /// A stack that moves Synapse to the configured image (an upgrade, its rollback, a restore)
+    /// instead of keeping the one it runs.
+    pub fn without_hold(mut self) -> Stack {
+        self.hold_synapse = false;
+        self
     }
 
     /// One reconcile pass: observe, diff, act, and wait until both services are healthy.
     pub async fn up(&self, engine: &Engine) -> Result<UpReport, StackError> {
+        let lock = self.lock().await?;
+        self.up_locked(engine, &lock).await
+    }
+
+    /// `up` for one who already holds the stack's lock (an upgrade).
+    pub async fn up_locked(
+        &self,
+        engine: &Engine,
+        _lock: &StackLock,
+    ) -> Result<UpReport, StackError> {
         // Checks and images first: a refusal or a failed pull must leave the running stack untouched.
         self.check_postgres_major().await?;
         // Synapse's inputs from outside the state dir (the SMTP password file, CA roots).
@@ -217,8 +250,13 @@ impl Stack {
             postgres: engine
                 .ensure_image(&self.config.postgres_candidates, &record)
                 .await?,
-            synapse: engine
-                .ensure_image(&self.config.synapse_candidates, &record)
+            synapse: self
+                .synapse_image(
+                    engine,
+                    engine
+                        .ensure_image(&self.config.synapse_candidates, &record)
+                        .await?,
+                )
                 .await?,
         };
         *self.images.lock().expect("never poisoned") = images;
@@ -327,6 +365,7 @@ mod tests {
     use super::database::check_database_locale;
     use super::files::{postgres_major_change, read_pg_version};
     use super::health::{Progress, progress};
+    use super::hold::holds;
     use super::*;
 
     #[test]
@@ -385,6 +424,18 @@ mod tests {
             progress(Some(&look("running", 3)), None),
             Progress::Failed(_)
         ));
+    }
+
+    #[test]
+    fn synapse_keeps_its_image_until_an_upgrade_moves_it() {
+        // Compared by ID: a mirror's name for the same image is no change.
+        assert!(!holds(Some("sha256:a"), Some("sha256:a")));
+        assert!(holds(Some("sha256:old"), Some("sha256:new")));
+        assert!(holds(Some("sha256:old"), None), "new image not here yet");
+        assert!(
+            !holds(None, Some("sha256:new")),
+            "the running image is gone"
+        );
     }
 
     #[test]

@@ -29,6 +29,10 @@ PG_ROOTFS=matrixbox-test/pg-rootfs:bookworm
 PY_ROOTFS=matrixbox-test/py-rootfs:bookworm
 # systemd as PID 1, for the package and service tests (tests/systemd_e2e.rs).
 SYSTEMD_IMAGE=matrixbox-test/systemd:bookworm
+# Upgrade tests (tests/upgrade_e2e.rs): an earlier Synapse release and a broken "new" one.
+SYNAPSE_OLD_VERSION=1.150.0
+SYNAPSE_OLD_IMAGE=matrixbox-test/synapse:$SYNAPSE_OLD_VERSION
+SYNAPSE_BROKEN_IMAGE=matrixbox-test/synapse:1.163.2-broken
 SUITE=bookworm
 
 # Packages of the two root filesystems (minbase adds the Essential set).
@@ -322,6 +326,29 @@ build_synapse() {
     rm -rf "$dir"
 }
 
+# ---------------------------------------------------------------- upgrade test images
+# An earlier Synapse from PyPI (the same Dockerfile, another SYNAPSE_VERSION), and the broken
+# release built over the pinned image. Each cached by a hash of its context, base and version.
+build_upgrade_images() {
+    local dir=$BENCH_DIR/build/synapse-old-src want
+    want=$( { context_hash "$IMAGES_DIR/synapse" "$PY_ROOTFS"; echo "$SYNAPSE_OLD_VERSION"; } | sha256sum | cut -c1-16)
+    if [ "$(image_label "$SYNAPSE_OLD_IMAGE")" != "$want" ]; then
+        log "building $SYNAPSE_OLD_IMAGE (log: $LOG_DIR/build-synapse-old.log)"
+        rm -rf "$dir"; mkdir -p "$dir"
+        cp -a "$IMAGES_DIR/synapse"/. "$dir"/
+        cp /etc/ssl/certs/ca-certificates.crt "$dir/ca-certificates.crt"
+        local pip_args=()
+        [ -n "${PIP_INDEX_URL:-}" ] && pip_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
+        [ -n "${PIP_EXTRA_INDEX_URL:-}" ] && pip_args+=(--build-arg "PIP_EXTRA_INDEX_URL=$PIP_EXTRA_INDEX_URL")
+        DOCKER_BUILDKIT=0 docker build --label "matrixbox.bench.hash=$want" \
+            --build-arg "SYNAPSE_VERSION=$SYNAPSE_OLD_VERSION" "${pip_args[@]}" \
+            -t "$SYNAPSE_OLD_IMAGE" "$dir" >"$LOG_DIR/build-synapse-old.log" 2>&1 \
+            || { tail -40 "$LOG_DIR/build-synapse-old.log" >&2; die "docker build of $SYNAPSE_OLD_IMAGE failed"; }
+        rm -rf "$dir"
+    fi
+    build_image "$SYNAPSE_BROKEN_IMAGE" "$IMAGES_DIR/synapse-broken" "$SYNAPSE_IMAGE" --build-arg "BASE=$SYNAPSE_IMAGE"
+}
+
 # The systemd rootfs, cached like the others (by a hash of its package list).
 build_systemd_image() {
     [ "$(image_label "$SYSTEMD_IMAGE")" = "$(rootfs_hash "$SYSTEMD_PKGS" "")" ] && return 0
@@ -339,7 +366,7 @@ ensure_cargo_deb() {
 
 verify_images() {
     local img
-    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE"; do
+    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE"; do
         docker image inspect "$img" >/dev/null 2>&1 || die "image $img missing after build"
     done
 }
@@ -351,6 +378,8 @@ export MATRIXBOX_TEST_DOCKER_HOST=unix://$SOCK
 export MATRIXBOX_TEST_PG_IMAGE=$PG_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_IMAGE=$SYNAPSE_IMAGE
 export MATRIXBOX_TEST_SYSTEMD_IMAGE=$SYSTEMD_IMAGE
+export MATRIXBOX_TEST_SYNAPSE_OLD_IMAGE=$SYNAPSE_OLD_IMAGE
+export MATRIXBOX_TEST_SYNAPSE_BROKEN_IMAGE=$SYNAPSE_BROKEN_IMAGE
 EOF
     mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
 }
@@ -359,6 +388,7 @@ ensure_packages
 start_engine
 build_images
 build_systemd_image
+build_upgrade_images
 ensure_cargo_deb
 verify_images
 write_env
