@@ -81,5 +81,6 @@ pub mod tls;
 pub mod tuning;
 pub mod unit;
 pub mod upstream;
+pub mod webclient;
 pub mod wellknown;
 pub mod yaml;
