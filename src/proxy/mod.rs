@@ -32,6 +32,7 @@ use crate::metrics::{EdgeMetrics, RouteClass};
 use crate::people;
 use crate::synapse::admin::Synapse;
 use crate::upstream::UpstreamAddr;
+use crate::webclient;
 use crate::wellknown;
 
 pub use admit::{ConnPolicy, Connections};
@@ -171,6 +172,15 @@ pub struct Edge {
     upstream: forward::Upstream,
     limits: Limits,
     hsts: bool,
+    /// Element Web on its own name, when configured.
+    web: Option<Arc<WebSite>>,
+}
+
+/// What the web client's name answers with: the bundle's directory and the generated config.
+struct WebSite {
+    name: String,
+    dir: std::path::PathBuf,
+    config_json: Bytes,
 }
 
 /// The current `Edge`, swapped as a whole on reload; each connection uses the one it started with.
@@ -211,6 +221,18 @@ impl Edge {
         Edge::with_limits(config, upstream, challenges, Limits::default())
     }
 
+    /// Serves Element Web from `dir` (the bundle's `current` link) on its configured name.
+    pub fn with_web_client(mut self, config: &Config, dir: std::path::PathBuf) -> Edge {
+        self.web = config.web_client.as_ref().map(|web| {
+            Arc::new(WebSite {
+                name: web.name.clone(),
+                dir,
+                config_json: webclient::config_json(config, web),
+            })
+        });
+        self
+    }
+
     pub fn with_limits(
         config: &Config,
         upstream: UpstreamAddr,
@@ -236,6 +258,7 @@ impl Edge {
             challenges,
             upstream: forward::Upstream::new(upstream, config.max_upload_bytes(), &limits),
             limits,
+            web: None,
         }
     }
 
@@ -260,6 +283,10 @@ impl Edge {
         RouteClass,
         impl Future<Output = Response<Body>> + Send + use<>,
     ) {
+        if let Some(web) = self.web_site(&req) {
+            let page: Waiting = Box::pin(web_answer(web, req, self.hsts));
+            return (RouteClass::WebClient, Either::Left(page));
+        }
         let route = route::route_https(
             req.method(),
             req.uri().path(),
@@ -267,7 +294,7 @@ impl Edge {
             peer.ip,
         );
         let class = route::class(&route, req.method(), req.uri().path());
-        (class, self.answer_https(route, req, peer))
+        (class, Either::Right(self.answer_https(route, req, peer)))
     }
 
     fn answer_https(
@@ -361,6 +388,15 @@ impl Edge {
         // Rare (our own pages take no body): boxed so the common future stays small.
         let drained: Waiting = Box::pin(after_drain(req, response, self.limits.body_idle_timeout));
         Either::Right(Either::Right(drained))
+    }
+
+    /// The web client, when the request is for its name.
+    fn web_site(&self, req: &Request<Incoming>) -> Option<Arc<WebSite>> {
+        let web = self.web.as_ref()?;
+        let host = request_host(req)?;
+        strip_port(&host)
+            .eq_ignore_ascii_case(&web.name)
+            .then(|| web.clone())
     }
 
     fn handle_http(&self, req: &Request<Incoming>) -> Response<Body> {
@@ -469,6 +505,31 @@ async fn after_drain(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Element Web's answer; a request body (none is expected) is not read, so the connection closes.
+async fn web_answer(web: Arc<WebSite>, req: Request<Incoming>, hsts: bool) -> Response<Body> {
+    let bodiless = hyper::body::Body::is_end_stream(req.body());
+    let answer = webclient::serve::answer(
+        req.method().clone(),
+        req.uri().path().to_string(),
+        &web.name,
+        &web.dir,
+        web.config_json.clone(),
+    )
+    .await;
+    let (mut parts, bytes) = answer.into_parts();
+    if hsts {
+        parts
+            .headers
+            .insert(header::STRICT_TRANSPORT_SECURITY, HSTS.clone());
+    }
+    if !bodiless && req.version() < Version::HTTP_2 {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Response::from_parts(parts, full(bytes))
 }
 
 /// A local answer that waits (a request body drained, Synapse asked about an invite).
