@@ -96,6 +96,18 @@ pub async fn ensure(
     drop(tar);
     if let Err(e) = copied {
         let _ = std::fs::remove_file(&tar_path);
+        // The engine answers 404 for a path the image does not have.
+        if let DockerError::Api {
+            source:
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                },
+            ..
+        } = &e
+        {
+            let why = format!("it has no {APP_DIR}");
+            return Err(BundleError::NotABundle { image, why });
+        }
         return Err(e.into());
     }
     let (dir, staged_name) = (web_dir.clone(), name.clone());

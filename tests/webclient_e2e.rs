@@ -1,0 +1,203 @@
+//! Element Web through the edge, from the bench's stand-in image: its own name with a certificate
+//! that names it, the generated config.json (this server only, plus what the config adds),
+//! Element's security headers, cache rules, the single-page-app fallback and hostile paths; an
+//! image that is not a web app is refused by name and the files served before are kept.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
+const WEB_NAME: &str = "chat.matrix.test.internal";
+
+fn element_image() -> String {
+    std::env::var("MATRIXBOX_TEST_ELEMENT_IMAGE")
+        .unwrap_or_else(|_| "matrixbox-test/element-web:1.0.0".into())
+}
+
+/// One answer as curl saw it: status, lower-cased headers, body.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+}
+
+/// GET over TLS, trusting only `ca` (so the certificate must name `name`), the path sent as is.
+fn get(ca: &Path, name: &str, port: u16, path: &str) -> Answer {
+    let out = Command::new("curl")
+        .args(["-sS", "--path-as-is", "-D", "-", "--cacert"])
+        .arg(ca)
+        .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
+        .arg(format!("https://{name}:{port}{path}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {path}: {}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// The names in the certificate the edge presents for `name`.
+fn certificate_names(port: u16, name: &str) -> String {
+    let script = format!(
+        "openssl s_client -connect 127.0.0.1:{port} -servername {name} </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName"
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
+    let instance = Instance::new();
+    let image = element_image();
+    instance.setup(&format!(
+        "web_client:\n  image: {image}\n  config:\n    brand: Bench Chat\n"
+    ));
+    let mut daemon = instance.spawn_run();
+    instance.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    let ca = instance.state_dir().join("ca/root.pem");
+    let port = instance.https_port;
+
+    // Its own name, in the certificate beside the homeserver's.
+    let names = certificate_names(port, WEB_NAME);
+    assert!(names.contains(&format!("DNS:{WEB_NAME}")), "{names}");
+    assert!(names.contains(&format!("DNS:{TEST_DOMAIN}")), "{names}");
+
+    // The app, with Element's security headers; index.html is revalidated.
+    let index = get(&ca, WEB_NAME, port, "/");
+    assert_eq!(index.status, 200);
+    assert!(index.body.contains("bench stand-in for Element Web"));
+    assert_eq!(index.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(index.header("cache-control"), "no-cache");
+    assert_eq!(index.header("x-frame-options"), "SAMEORIGIN");
+    assert_eq!(index.header("x-content-type-options"), "nosniff");
+    assert_eq!(index.header("x-xss-protection"), "1; mode=block");
+    assert_eq!(
+        index.header("content-security-policy"),
+        "frame-ancestors 'self'"
+    );
+
+    // config.json: generated (not the image's sample), this server only, plus the config's keys.
+    for path in ["/config.json", &format!("/config.{WEB_NAME}.json")] {
+        let config = get(&ca, WEB_NAME, port, path);
+        assert_eq!(config.status, 200, "{path}");
+        assert_eq!(config.header("cache-control"), "no-cache");
+        let doc: serde_json::Value = serde_json::from_str(&config.body).unwrap();
+        assert_eq!(
+            doc["default_server_config"]["m.homeserver"]["base_url"],
+            format!("https://{TEST_DOMAIN}")
+        );
+        assert_eq!(doc["brand"], "Bench Chat");
+        assert_eq!(doc["disable_custom_urls"], true);
+        assert_eq!(doc["integrations_ui_url"], "");
+        for absent in [
+            "matrix.org",
+            "vector.im",
+            "posthog",
+            "bug_report_endpoint_url",
+            "map_style_url",
+        ] {
+            assert!(!config.body.contains(absent), "{absent} in {}", config.body);
+        }
+    }
+
+    // Hashed bundles are cached for good; the version file is revalidated.
+    let js = get(&ca, WEB_NAME, port, "/bundles/5f3a9c0e1d2b/init.js");
+    assert_eq!(js.status, 200);
+    assert_eq!(js.header("content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(
+        js.header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    let version = get(&ca, WEB_NAME, port, "/version");
+    assert_eq!((version.status, version.body.trim()), (200, "1.0.0-bench"));
+    assert_eq!(version.header("cache-control"), "no-cache");
+
+    // App routes get the app; a missing file and paths out of the bundle do not.
+    let route = get(&ca, WEB_NAME, port, "/welcome");
+    assert_eq!(route.status, 200);
+    assert!(route.body.contains("bench stand-in"));
+    assert_eq!(route.header("cache-control"), "no-cache");
+    assert_eq!(
+        get(&ca, WEB_NAME, port, "/bundles/5f3a9c0e1d2b/gone.js").status,
+        404
+    );
+    for hostile in [
+        "/../../../etc/passwd",
+        "/bundles/%2e%2e/%2e%2e/version",
+        "/.copy.tar",
+    ] {
+        let answer = get(&ca, WEB_NAME, port, hostile);
+        assert_eq!(answer.status, 404, "{hostile}: {}", answer.body);
+    }
+
+    // The homeserver's name is unchanged: its onboarding page, not the web client.
+    let home = get(&ca, TEST_DOMAIN, port, "/");
+    assert!(!home.body.contains("bench stand-in"));
+    let versions = get(&ca, TEST_DOMAIN, port, "/_matrix/client/versions");
+    assert_eq!(versions.status, 200);
+
+    // An image without a web app: refused by name, the daemon stops, the old files stay served
+    // by the next daemon.
+    daemon.stop();
+    let served = std::fs::read_link(instance.state_dir().join("web/current")).unwrap();
+    let config = read(&instance.config_path()).replace(
+        &format!("image: {image}"),
+        &format!("image: {}", env("MATRIXBOX_TEST_PG_IMAGE")),
+    );
+    std::fs::write(instance.config_path(), config).unwrap();
+    let out = instance.run(&["run"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("is not a usable Element Web bundle: it has no /app"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint:") && err.contains("web_client.image"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_link(instance.state_dir().join("web/current")).unwrap(),
+        served
+    );
+    assert!(
+        instance
+            .state_dir()
+            .join("web")
+            .join(&served)
+            .join("index.html")
+            .is_file()
+    );
+}
