@@ -2,8 +2,9 @@
 //! (or skip when a step it depends on failed) with evidence and, when something is wrong, the fix.
 //!
 //! `remote` judges what a remote server meets (discovery, well-known, TLS, keys, client API);
-//! `local` what this host shows (containers, database, certificates, disk).
+//! `element_x` what Element X needs to sign in; `local` what this host shows (containers, database, certificates, disk).
 
+mod element_x;
 mod local;
 mod remote;
 #[cfg(test)]
@@ -15,6 +16,7 @@ use time::macros::format_description;
 use super::messages::M;
 use super::{Facts, Status, Step};
 use crate::i18n::Lang;
+use element_x::element_x;
 use local::{certificate, containers, database, disk, renewal};
 use remote::{client_versions, client_well_known, discovery, keys, tls, well_known};
 
@@ -27,6 +29,7 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         keys(r, f.now, &f.synapse_container, l),
         client_well_known(r, &f.domain, l),
         client_versions(r, &f.synapse_container, l),
+        element_x(r, l),
         containers(&f.local, l),
         database(&f.local, l),
         certificate(&f.local, f.now, l),
