@@ -77,6 +77,34 @@ fn certificate_names(port: u16, name: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `doctor --json`'s Element X step, the edge reached on the test domain through `--connect-to`.
+fn element_x_step(instance: &Instance) -> serde_json::Value {
+    let ca = instance.state_dir().join("ca/root.pem");
+    let connect_to = format!("{TEST_DOMAIN}:443:127.0.0.1:{}", instance.https_port);
+    let ca = ca.display().to_string();
+    let out = instance
+        .cmd(&[
+            "doctor",
+            "--json",
+            "--ca-file",
+            &ca,
+            "--connect-to",
+            &connect_to,
+        ])
+        .env("LANG", "C.UTF-8")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("doctor printed no JSON: {}", describe(&out)));
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "element-x")
+        .cloned()
+        .unwrap_or_else(|| panic!("no element-x step: {report}"))
+}
+
 #[test]
 fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
     let instance = Instance::new();
@@ -167,6 +195,29 @@ fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
     assert!(!home.body.contains("bench stand-in"));
     let versions = get(&ca, TEST_DOMAIN, port, "/_matrix/client/versions");
     assert_eq!(versions.status, 200);
+
+    // doctor: Element X's needs, as the bench's Synapse offers them.
+    let step = element_x_step(&instance);
+    assert_eq!(step["status"], "pass", "{step}");
+    // Password login turned off (reloaded): named as missing, with its fix.
+    instance.append_config("synapse:\n  password_config:\n    enabled: false\n");
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    let deadline = std::time::Instant::now() + HEALTHY_WITHIN;
+    let step = loop {
+        let step = element_x_step(&instance);
+        if step["status"] == "warn" || std::time::Instant::now() > deadline {
+            break step;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_eq!(step["status"], "warn", "{step}\n{}", daemon.log_text());
+    let evidence = step["evidence"].as_str().unwrap();
+    assert!(evidence.contains("m.login.password"), "{evidence}");
+    assert!(!evidence.contains("sliding sync"), "{evidence}");
+    assert!(
+        step["remedy"].as_str().unwrap().contains("password_config"),
+        "{step}"
+    );
 
     // An image without a web app: refused by name, the daemon stops, the old files stay served
     // by the next daemon.

@@ -274,6 +274,11 @@ fn element_x_names_what_it_misses() {
     );
     assert!(s.remedy.unwrap().contains("serve_server_name: true"));
 
+    r.versions.1 = Ok(fetched("u", r#"{"errcode": "M_UNKNOWN"}"#, None));
+    assert_eq!(
+        super::element_x::element_x(&r, Lang::En).status,
+        Status::Skip
+    );
     r.versions.1 = Err(FetchError::Resolve {
         host: "matrix.example.org".into(),
         error: "NXDOMAIN".into(),
