@@ -252,3 +252,73 @@ fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
             .is_file()
     );
 }
+
+/// The test's own tags of bench images, removed at the end (never the bench's own tags).
+struct TestTags(Vec<String>);
+
+impl TestTags {
+    fn untag(&self) {
+        for tag in &self.0 {
+            let _ = docker(&["rmi", tag]);
+        }
+    }
+}
+
+impl Drop for TestTags {
+    fn drop(&mut self) {
+        self.untag();
+    }
+}
+
+fn image_id(reference: &str) -> Option<String> {
+    let out = docker(&["image", "inspect", "--format", "{{.Id}}", reference]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn the_web_clients_image_travels_with_images_export_and_import() {
+    let mbx = Instance::new();
+    let name = &mbx.objects.name;
+    let own = [
+        (
+            env("MATRIXBOX_TEST_PG_IMAGE"),
+            format!("{name}/postgres:15"),
+        ),
+        (
+            env("MATRIXBOX_TEST_SYNAPSE_IMAGE"),
+            format!("{name}/synapse:1"),
+        ),
+        (element_image(), format!("{name}/element-web:1")),
+    ];
+    let tags = TestTags(own.iter().map(|(_, tag)| tag.clone()).collect());
+    for (bench, tag) in &own {
+        docker_ok(&["tag", bench, tag]);
+    }
+    let ids: Vec<String> = own.iter().map(|(_, t)| image_id(t).unwrap()).collect();
+    mbx.setup(&format!("web_client:\n  image: {}\n", own[2].1));
+    let config = read(&mbx.config_path())
+        .replace(&env("MATRIXBOX_TEST_PG_IMAGE"), &own[0].1)
+        .replace(&env("MATRIXBOX_TEST_SYNAPSE_IMAGE"), &own[1].1);
+    std::fs::write(mbx.config_path(), config).unwrap();
+
+    let file = mbx.dir.path().join("images.tar");
+    assert_success(&mbx.run(&["images", "export", &file.display().to_string()]));
+    let mut archive = tar::Archive::new(std::fs::File::open(&file).unwrap());
+    let mut first = archive.entries().unwrap().next().unwrap().unwrap();
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut first, &mut json).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(manifest["images"][2]["role"], "element-web", "{manifest}");
+    assert_eq!(manifest["images"][2]["reference"], own[2].1.as_str());
+    assert_eq!(manifest["images"][2]["id"], ids[2].as_str());
+
+    // "Another host": the names are gone; import brings all three back under their IDs.
+    tags.untag();
+    assert_eq!(image_id(&own[2].1), None);
+    assert_success(&mbx.run(&["images", "import", &file.display().to_string()]));
+    for ((_, tag), id) in own.iter().zip(&ids) {
+        assert_eq!(image_id(tag).as_ref(), Some(id), "{tag}");
+    }
+}
