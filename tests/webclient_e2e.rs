@@ -105,6 +105,37 @@ fn element_x_step(instance: &Instance) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no element-x step: {report}"))
 }
 
+/// A later "release" of the stand-in (its version file changed), tagged for this test only.
+struct NewerImage(String);
+
+impl NewerImage {
+    fn build(instance: &str, base: &str) -> NewerImage {
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            format!("FROM {base}\nCOPY version /app/version\n"),
+        )
+        .unwrap();
+        std::fs::write(context.path().join("version"), "2.0.0-test\n").unwrap();
+        let tag = format!("{instance}/element-web:2");
+        let out = Command::new("docker")
+            .env("DOCKER_HOST", docker_host())
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "-t", &tag])
+            .arg(context.path())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        NewerImage(tag)
+    }
+}
+
+impl Drop for NewerImage {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", &self.0]);
+    }
+}
+
 #[test]
 fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
     let instance = Instance::new();
@@ -195,6 +226,40 @@ fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
     assert!(!home.body.contains("bench stand-in"));
     let versions = get(&ca, TEST_DOMAIN, port, "/_matrix/client/versions");
     assert_eq!(versions.status, 200);
+
+    // Plain HTTP on its name redirects to HTTPS on its name.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .args([
+            "--resolve",
+            &format!("{WEB_NAME}:{}:127.0.0.1", instance.http_port),
+        ])
+        .arg(format!("http://{WEB_NAME}:{}/welcome", instance.http_port))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("308 https://{WEB_NAME}:{port}/welcome")
+    );
+
+    // A new pin (reloaded): its files replace the old ones in one swap, the old copy is removed.
+    let newer = NewerImage::build(&instance.objects.name, &image);
+    let old = std::fs::read_link(instance.state_dir().join("web/current")).unwrap();
+    let config = read(&instance.config_path())
+        .replace(&format!("image: {image}"), &format!("image: {}", newer.0));
+    std::fs::write(instance.config_path(), config).unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    daemon.wait_log("web client files updated", 2, HEALTHY_WITHIN);
+    let version = get(&ca, WEB_NAME, port, "/version");
+    assert_eq!(version.body.trim(), "2.0.0-test");
+    assert!(!instance.state_dir().join("web").join(&old).exists());
+    let image = newer.0.clone();
 
     // doctor: Element X's needs, as the bench's Synapse offers them.
     let step = element_x_step(&instance);
