@@ -44,6 +44,8 @@ pub use serve::{listener, serve_http, serve_https};
 pub enum Body {
     Full(Full<Bytes>),
     Upstream(forward::Streamed),
+    /// A web client file, read as it is sent.
+    File(webclient::serve::FileBody),
 }
 
 impl hyper::body::Body for Body {
@@ -59,6 +61,9 @@ impl hyper::body::Body for Body {
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
             Body::Upstream(streamed) => Pin::new(&mut streamed.body).poll_frame(cx),
+            Body::File(file) => Pin::new(file)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
         }
     }
 
@@ -66,6 +71,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(full) => full.is_end_stream(),
             Body::Upstream(streamed) => streamed.body.is_end_stream(),
+            Body::File(file) => file.is_end_stream(),
         }
     }
 
@@ -74,6 +80,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(full) => full.size_hint(),
             Body::Upstream(streamed) => streamed.body.size_hint(),
+            Body::File(file) => file.size_hint(),
         }
     }
 }
@@ -518,7 +525,7 @@ async fn web_answer(web: Arc<WebSite>, req: Request<Incoming>, hsts: bool) -> Re
         web.config_json.clone(),
     )
     .await;
-    let (mut parts, bytes) = answer.into_parts();
+    let (mut parts, reply) = answer.into_parts();
     if hsts {
         parts
             .headers
@@ -529,7 +536,11 @@ async fn web_answer(web: Arc<WebSite>, req: Request<Incoming>, hsts: bool) -> Re
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    Response::from_parts(parts, full(bytes))
+    let body = match reply {
+        webclient::serve::Reply::Full(bytes) => full(bytes),
+        webclient::serve::Reply::File(file) => Body::File(file),
+    };
+    Response::from_parts(parts, body)
 }
 
 /// A local answer that waits (a request body drained, Synapse asked about an invite).

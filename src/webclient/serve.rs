@@ -2,10 +2,75 @@
 //! Element's recommended security headers, its caching rules and the single-page-app fallback.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
+use hyper::body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// A body: small documents from memory, the bundle's files streamed from disk in chunks, so
+/// many downloads of a large bundle at once hold little memory on a small host.
+pub enum Reply {
+    Full(Bytes),
+    File(FileBody),
+}
+
+/// A file's contents, read as they are sent.
+pub struct FileBody {
+    file: tokio::fs::File,
+    left: u64,
+}
+
+/// Read size per frame.
+const CHUNK: usize = 64 * 1024;
+
+impl hyper::body::Body for FileBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.left == 0 {
+            return Poll::Ready(None);
+        }
+        let mut chunk = vec![0u8; CHUNK.min(this.left as usize)];
+        let mut buf = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut this.file).poll_read(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                if n == 0 {
+                    // Shorter than it was (replaced meanwhile): ending early makes hyper close
+                    // the connection, as the announced length was not sent.
+                    this.left = 0;
+                    return Poll::Ready(None);
+                }
+                chunk.truncate(n);
+                this.left -= n as u64;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+            }
+            Poll::Ready(Err(e)) => {
+                tracing::warn!("reading a web client file failed: {e}");
+                this.left = 0;
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
+}
 
 /// What a request on the web client's name gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +189,7 @@ pub async fn answer(
     name: &str,
     dir: &Path,
     config_json: Bytes,
-) -> Response<Bytes> {
+) -> Response<Reply> {
     let head = method == Method::HEAD;
     let (status, kind, cache, body) = match plan(&method, &path, name) {
         Plan::MethodNotAllowed => {
@@ -135,29 +200,33 @@ pub async fn answer(
             return response;
         }
         Plan::NotFound => return text(StatusCode::NOT_FOUND, "not found"),
-        Plan::Config => (StatusCode::OK, "application/json", "no-cache", config_json),
+        Plan::Config => (
+            StatusCode::OK,
+            "application/json",
+            "no-cache",
+            (config_json.len() as u64, Reply::Full(config_json)),
+        ),
         Plan::File { relative, spa } => match read(dir, &relative).await {
-            Some(bytes) => (
+            Some(file) => (
                 StatusCode::OK,
                 content_type(&relative),
                 cache_control(&relative),
-                bytes,
+                file,
             ),
             None if spa => match read(dir, "index.html").await {
-                Some(bytes) => (
-                    StatusCode::OK,
-                    content_type("index.html"),
-                    "no-cache",
-                    bytes,
-                ),
+                Some(file) => (StatusCode::OK, content_type("index.html"), "no-cache", file),
                 None => return unavailable(),
             },
             None if relative == "index.html" => return unavailable(),
             None => return text(StatusCode::NOT_FOUND, "not found"),
         },
     };
-    let length = body.len();
-    let mut response = Response::new(if head { Bytes::new() } else { body });
+    let (length, body) = body;
+    let mut response = Response::new(if head {
+        Reply::Full(Bytes::new())
+    } else {
+        body
+    });
     *response.status_mut() = status;
     let h = response.headers_mut();
     security_headers(h);
@@ -167,18 +236,20 @@ pub async fn answer(
     response
 }
 
-/// A regular file of the bundle; `None` when it is missing or not a file.
-async fn read(dir: &Path, relative: &str) -> Option<Bytes> {
+/// A regular file of the bundle, opened, and its length; `None` when it is missing or not a file.
+async fn read(dir: &Path, relative: &str) -> Option<(u64, Reply)> {
     let path: PathBuf = dir.join(relative);
-    let metadata = tokio::fs::metadata(&path).await.ok()?;
+    let file = tokio::fs::File::open(&path).await.ok()?;
+    let metadata = file.metadata().await.ok()?;
     if !metadata.is_file() {
         return None;
     }
-    tokio::fs::read(&path).await.ok().map(Bytes::from)
+    let left = metadata.len();
+    Some((left, Reply::File(FileBody { file, left })))
 }
 
 /// Until the first copy of the files is in place.
-fn unavailable() -> Response<Bytes> {
+fn unavailable() -> Response<Reply> {
     let mut response = text(
         StatusCode::SERVICE_UNAVAILABLE,
         "the web client's files are not in place yet; try again in a minute",
@@ -189,8 +260,8 @@ fn unavailable() -> Response<Bytes> {
     response
 }
 
-fn text(status: StatusCode, message: &'static str) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from_static(message.as_bytes()));
+fn text(status: StatusCode, message: &'static str) -> Response<Reply> {
+    let mut response = Response::new(Reply::Full(Bytes::from_static(message.as_bytes())));
     *response.status_mut() = status;
     let h = response.headers_mut();
     security_headers(h);
@@ -264,6 +335,21 @@ mod tests {
         assert_eq!(content_type("version"), "text/plain; charset=utf-8");
     }
 
+    /// The body's bytes, from memory or read from its file (a fresh handle: bodies are moved out).
+    async fn read_body(reply: &Reply) -> Vec<u8> {
+        use http_body_util::BodyExt;
+        match reply {
+            Reply::Full(bytes) => bytes.to_vec(),
+            Reply::File(file) => {
+                let copy = FileBody {
+                    file: file.file.try_clone().await.unwrap(),
+                    left: file.left,
+                };
+                copy.collect().await.unwrap().to_bytes().to_vec()
+            }
+        }
+    }
+
     #[tokio::test]
     async fn missing_app_routes_get_index_and_missing_files_404() {
         let dir = tempfile::tempdir().unwrap();
@@ -281,19 +367,25 @@ mod tests {
         };
         let r = ask("/room/x", Method::GET).await;
         assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.body().as_ref(), b"<html>");
+        assert_eq!(read_body(r.body()).await, b"<html>");
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-cache");
         assert_eq!(r.headers()["x-frame-options"], "SAMEORIGIN");
         let r = ask("/bundles/a.js", Method::HEAD).await;
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.body().is_empty());
+        assert!(read_body(r.body()).await.is_empty());
         assert_eq!(r.headers()[header::CONTENT_LENGTH], "2");
         assert_eq!(ask("/bundles/missing.js", Method::GET).await.status(), 404);
         // A directory is not a file, and its name has no extension: the app answers.
         assert_eq!(
-            ask("/bundles", Method::GET).await.body().as_ref(),
+            read_body(ask("/bundles", Method::GET).await.body()).await,
             b"<html>"
         );
+        // A file larger than one frame comes whole, in frames.
+        let big: Vec<u8> = (0..3 * CHUNK + 5).map(|i| i as u8).collect();
+        std::fs::write(dir.path().join("bundles/big.js"), &big).unwrap();
+        let r = ask("/bundles/big.js", Method::GET).await;
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], big.len().to_string());
+        assert_eq!(read_body(r.body()).await, big);
         let empty = tempfile::tempdir().unwrap();
         let r = answer(Method::GET, "/".into(), NAME, empty.path(), Bytes::new()).await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
