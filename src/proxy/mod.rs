@@ -10,6 +10,7 @@ pub mod route;
 mod scrape;
 mod serve;
 mod stall;
+mod web;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -180,14 +181,7 @@ pub struct Edge {
     limits: Limits,
     hsts: bool,
     /// Element Web on its own name, when configured.
-    web: Option<Arc<WebSite>>,
-}
-
-/// What the web client's name answers with: the bundle's directory and the generated config.
-struct WebSite {
-    name: String,
-    dir: std::path::PathBuf,
-    config_json: Bytes,
+    web: Option<Arc<web::WebSite>>,
 }
 
 /// The current `Edge`, swapped as a whole on reload; each connection uses the one it started with.
@@ -226,18 +220,6 @@ impl Edge {
         challenges: Arc<dyn ChallengeLookup>,
     ) -> Edge {
         Edge::with_limits(config, upstream, challenges, Limits::default())
-    }
-
-    /// Serves Element Web from `dir` (the bundle's `current` link) on its configured name.
-    pub fn with_web_client(mut self, config: &Config, dir: std::path::PathBuf) -> Edge {
-        self.web = config.web_client.as_ref().map(|web| {
-            Arc::new(WebSite {
-                name: web.name.clone(),
-                dir,
-                config_json: webclient::config_json(config, web),
-            })
-        });
-        self
     }
 
     pub fn with_limits(
@@ -291,7 +273,7 @@ impl Edge {
         impl Future<Output = Response<Body>> + Send + use<>,
     ) {
         if let Some(web) = self.web_site(&req) {
-            let page: Waiting = Box::pin(web_answer(web, req, self.hsts));
+            let page: Waiting = Box::pin(web::answer(web, req, self.hsts));
             return (RouteClass::WebClient, Either::Left(page));
         }
         let route = route::route_https(
@@ -395,15 +377,6 @@ impl Edge {
         // Rare (our own pages take no body): boxed so the common future stays small.
         let drained: Waiting = Box::pin(after_drain(req, response, self.limits.body_idle_timeout));
         Either::Right(Either::Right(drained))
-    }
-
-    /// The web client, when the request is for its name.
-    fn web_site(&self, req: &Request<Incoming>) -> Option<Arc<WebSite>> {
-        let web = self.web.as_ref()?;
-        let host = request_host(req)?;
-        strip_port(&host)
-            .eq_ignore_ascii_case(&web.name)
-            .then(|| web.clone())
     }
 
     fn handle_http(&self, req: &Request<Incoming>) -> Response<Body> {
@@ -512,35 +485,6 @@ async fn after_drain(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
-}
-
-/// Element Web's answer; a request body (none is expected) is not read, so the connection closes.
-async fn web_answer(web: Arc<WebSite>, req: Request<Incoming>, hsts: bool) -> Response<Body> {
-    let bodiless = hyper::body::Body::is_end_stream(req.body());
-    let answer = webclient::serve::answer(
-        req.method().clone(),
-        req.uri().path().to_string(),
-        &web.name,
-        &web.dir,
-        web.config_json.clone(),
-    )
-    .await;
-    let (mut parts, reply) = answer.into_parts();
-    if hsts {
-        parts
-            .headers
-            .insert(header::STRICT_TRANSPORT_SECURITY, HSTS.clone());
-    }
-    if !bodiless && req.version() < Version::HTTP_2 {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    let body = match reply {
-        webclient::serve::Reply::Full(bytes) => full(bytes),
-        webclient::serve::Reply::File(file) => Body::File(file),
-    };
-    Response::from_parts(parts, body)
 }
 
 /// A local answer that waits (a request body drained, Synapse asked about an invite).
