@@ -38,7 +38,12 @@ impl Answer {
 
 /// GET over TLS, trusting only `ca` (so the certificate must name `name`), the path sent as is.
 fn get(ca: &Path, name: &str, port: u16, path: &str) -> Answer {
+    get_with(ca, name, port, path, &[])
+}
+
+fn get_with(ca: &Path, name: &str, port: u16, path: &str, extra: &[&str]) -> Answer {
     let out = Command::new("curl")
+        .args(extra)
         .args(["-sS", "--path-as-is", "-D", "-", "--cacert"])
         .arg(ca)
         .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
@@ -199,6 +204,20 @@ fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
         js.header("cache-control"),
         "public, max-age=31536000, immutable"
     );
+    // Text is sent compressed to clients that take gzip (from the copy made when unpacking).
+    let plain = get(&ca, WEB_NAME, port, "/bundles/5f3a9c0e1d2b/vendor.js");
+    assert!(plain.headers.iter().all(|(n, _)| n != "content-encoding"));
+    let zipped = get_with(
+        &ca,
+        WEB_NAME,
+        port,
+        "/bundles/5f3a9c0e1d2b/vendor.js",
+        &["--compressed"],
+    );
+    assert_eq!(zipped.header("content-encoding"), "gzip");
+    assert_eq!(zipped.header("vary"), "Accept-Encoding");
+    assert!(zipped.header("content-length").parse::<usize>().unwrap() < plain.body.len() / 4);
+    assert_eq!(zipped.body, plain.body);
     let version = get(&ca, WEB_NAME, port, "/version");
     assert_eq!((version.status, version.body.trim()), (200, "1.0.0-bench"));
     assert_eq!(version.header("cache-control"), "no-cache");

@@ -52,6 +52,7 @@ pub(super) async fn answer(
     let answer = webclient::serve::answer(
         req.method().clone(),
         req.uri().path().to_string(),
+        webclient::serve::accepts_gzip(req.headers()),
         &web.name,
         &web.dir,
         web.config_json.clone(),

@@ -133,6 +133,34 @@ pub fn cache_control(relative: &str) -> &'static str {
     }
 }
 
+/// Text worth sending compressed (images, fonts and audio are compressed already).
+pub fn compressible(relative: &str) -> bool {
+    let extension = relative.rsplit_once('.').map_or("", |(_, e)| e);
+    matches!(
+        extension,
+        "html" | "js" | "mjs" | "css" | "json" | "map" | "svg" | "wasm" | "txt" | "webmanifest"
+    )
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (not refused with `q=0`).
+pub fn accepts_gzip(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
 pub fn content_type(relative: &str) -> &'static str {
     let extension = relative.rsplit_once('.').map_or("", |(_, e)| e);
     match extension {
@@ -186,6 +214,7 @@ pub fn security_headers(headers: &mut http::HeaderMap) {
 pub async fn answer(
     method: Method,
     path: String,
+    gzip: bool,
     name: &str,
     dir: &Path,
     config_json: Bytes,
@@ -207,12 +236,29 @@ pub async fn answer(
             (config_json.len() as u64, Reply::Full(config_json)),
         ),
         Plan::File { relative, spa } => match read(dir, &relative).await {
-            Some(file) => (
-                StatusCode::OK,
-                content_type(&relative),
-                cache_control(&relative),
-                file,
-            ),
+            Some(file) => {
+                let vary = compressible(&relative);
+                // The copy compressed when the files were unpacked, if there is one.
+                let zipped = match vary && gzip {
+                    true => read(dir, &format!("{relative}.gz")).await,
+                    false => None,
+                };
+                let encoded = zipped.is_some();
+                let mut response = respond(
+                    head,
+                    content_type(&relative),
+                    cache_control(&relative),
+                    zipped.unwrap_or(file),
+                );
+                let h = response.headers_mut();
+                if vary {
+                    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+                }
+                if encoded {
+                    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                return response;
+            }
             None if spa => match read(dir, "index.html").await {
                 Some(file) => (StatusCode::OK, content_type("index.html"), "no-cache", file),
                 None => return unavailable(),
@@ -221,13 +267,23 @@ pub async fn answer(
             None => return text(StatusCode::NOT_FOUND, "not found"),
         },
     };
-    let (length, body) = body;
+    let mut response = respond(head, kind, cache, body);
+    *response.status_mut() = status;
+    response
+}
+
+/// A 200 with the security headers, its type, caching and length (no body for HEAD).
+fn respond(
+    head: bool,
+    kind: &'static str,
+    cache: &'static str,
+    (length, body): (u64, Reply),
+) -> Response<Reply> {
     let mut response = Response::new(if head {
         Reply::Full(Bytes::new())
     } else {
         body
     });
-    *response.status_mut() = status;
     let h = response.headers_mut();
     security_headers(h);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
@@ -318,6 +374,25 @@ mod tests {
     }
 
     #[test]
+    fn gzip_is_taken_unless_refused() {
+        let accepts = |value: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).unwrap(),
+            );
+            accepts_gzip(&h)
+        };
+        assert!(accepts("gzip, deflate, br"));
+        assert!(accepts("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("br, identity"));
+        assert!(!accepts_gzip(&http::HeaderMap::new()));
+        assert!(compressible("bundles/a/init.js") && !compressible("img/logo.png"));
+    }
+
+    #[test]
     fn caching_follows_elements_advice() {
         assert_eq!(cache_control("index.html"), "no-cache");
         assert_eq!(cache_control("version"), "no-cache");
@@ -360,6 +435,7 @@ mod tests {
             answer(
                 method,
                 path.into(),
+                false,
                 NAME,
                 dir.path(),
                 Bytes::from_static(b"{}"),
@@ -387,7 +463,29 @@ mod tests {
         assert_eq!(r.headers()[header::CONTENT_LENGTH], big.len().to_string());
         assert_eq!(read_body(r.body()).await, big);
         let empty = tempfile::tempdir().unwrap();
-        let r = answer(Method::GET, "/".into(), NAME, empty.path(), Bytes::new()).await;
+        let r = answer(
+            Method::GET,
+            "/".into(),
+            false,
+            NAME,
+            empty.path(),
+            Bytes::new(),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // With its compressed copy beside it, a client that takes gzip gets that.
+        std::fs::write(dir.path().join("bundles/a.js.gz"), b"zz").unwrap();
+        let path = "/bundles/a.js".to_string();
+        let r = answer(Method::GET, path, true, NAME, dir.path(), Bytes::new()).await;
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(r.headers()[header::VARY], "Accept-Encoding");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(read_body(r.body()).await, b"zz");
+        let r = ask("/bundles/a.js", Method::GET).await;
+        assert!(r.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(read_body(r.body()).await, b"js");
     }
 }
