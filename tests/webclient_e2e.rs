@@ -152,6 +152,10 @@ fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
     instance.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     let ca = instance.state_dir().join("ca/root.pem");
     let port = instance.https_port;
+    let status = instance.status_json();
+    assert_eq!(status["web_client"]["url"], format!("https://{WEB_NAME}/"));
+    let files = status["web_client"]["files"].as_str().unwrap();
+    assert!(files.contains("/web/sha256-"), "{status}");
 
     // Its own name, in the certificate beside the homeserver's.
     let names = certificate_names(port, WEB_NAME);
