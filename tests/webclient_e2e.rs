@@ -247,6 +247,13 @@ fn element_web_is_served_on_its_own_name_from_the_pinned_image() {
     // The homeserver's name is unchanged: its onboarding page, not the web client.
     let home = get(&ca, TEST_DOMAIN, port, "/");
     assert!(!home.body.contains("bench stand-in"));
+    // Its onboarding page (and the invite page's last step) offers the web client first.
+    assert!(
+        home.body
+            .contains(&format!("<a href=\"https://{WEB_NAME}/\">")),
+        "{}",
+        home.body
+    );
     let versions = get(&ca, TEST_DOMAIN, port, "/_matrix/client/versions");
     assert_eq!(versions.status, 200);
 
