@@ -20,7 +20,7 @@
 //! The daemon (`matrixbox run`):
 //! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown.
 //! - [`proxy`]: the public edge on :80/:443, local answers (well-known, the onboarding and invite
-//!   pages), forwarding to Synapse, and the metrics listener.
+//!   pages, the web client's name), forwarding to Synapse, and the metrics listener.
 //! - [`metrics`]: the edge's Prometheus counters (lock-free) and their exposition.
 //! - [`tls`]: the certificate store the listeners read, and the rustls configuration.
 //! - [`acme`]: certificates: ACME, the internal CA, the user's files, storage and renewal.
@@ -36,6 +36,8 @@
 //!   accounts).
 //! - [`upstream`]: where Synapse is reached: its UNIX socket (held by Synapse alone) or TCP.
 //! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.
+//! - [`webclient`]: Element Web: its `config.json`, its files copied out of the pinned image into
+//!   the state dir, and what the edge answers on its name.
 //!
 //! What everything reads:
 //! - [`config`]: the one file users edit, validated into `Config` with every problem at once.
@@ -86,5 +88,6 @@ pub mod tuning;
 pub mod unit;
 pub mod upgrade;
 pub mod upstream;
+pub mod webclient;
 pub mod wellknown;
 pub mod yaml;

@@ -70,6 +70,11 @@ impl Paths {
         self.state_dir.join("backup-status.json")
     }
 
+    /// Element Web's files, one directory per image extracted and `current` naming the served one.
+    pub fn web_dir(&self) -> PathBuf {
+        self.state_dir.join("web")
+    }
+
     /// The digest each image tag resolved to when matrixbox first used it.
     pub fn image_digests(&self) -> PathBuf {
         self.state_dir.join("image-digests.json")

@@ -203,6 +203,7 @@ async fn doctor_passes_on_the_full_stack_and_names_each_broken_step() {
         "keys",
         "well-known-client",
         "client-versions",
+        "element-x",
         "containers",
         "database",
         "certificate",

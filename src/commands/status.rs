@@ -26,6 +26,8 @@ struct Status {
     certificates: Vec<acme::CertStatus>,
     /// When user IDs use another name than the server's: what that name must publish.
     delegation: Option<Delegation>,
+    /// Element Web, when `web_client:` is on.
+    web_client: Option<WebClientStatus>,
     data: Data,
     backup: BackupStatus,
     /// The last `matrixbox upgrade`, when there was one.
@@ -44,6 +46,13 @@ struct BackupStatus {
     record: schedule::Record,
     #[serde(skip)]
     freshness: schedule::Freshness,
+}
+
+#[derive(Serialize)]
+struct WebClientStatus {
+    url: String,
+    /// The served copy (`<state>/web/<image id>`); `None` until `run` has copied the files.
+    files: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -119,6 +128,13 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
                 stack.config.server_name
             ),
             document: wellknown::server(&stack.config),
+        }),
+        web_client: stack.config.web_client.as_ref().map(|web| WebClientStatus {
+            url: format!("https://{}/", web.name),
+            files: std::fs::canonicalize(crate::webclient::bundle::current_dir(paths))
+                .ok()
+                .filter(|dir| dir.join("index.html").is_file())
+                .map(show),
         }),
         data,
         upgrade: crate::upgrade::last(paths),
@@ -198,6 +214,9 @@ messages! {
     LabelCertificate => "certificate", "证书";
     LabelDelegation => "delegation", "委托";
     LabelConfig => "config", "配置";
+    LabelWebClient => "web client", "网页客户端";
+    WebFiles => "Element Web from {0}", "Element Web 文件：{0}";
+    WebNoFiles => "its files are not in place yet: `matrixbox run` copies them from the image", "文件尚未就位：`matrixbox run` 会从镜像中复制";
     LabelData => "data", "数据";
     LabelBackup => "backups", "备份";
     LabelUpgrade => "upgrade", "升级";
@@ -393,6 +412,14 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
             crate::upgrade::messages::last(lang, record),
         ));
     }
+    if let Some(web) = &s.web_client {
+        let files = match &web.files {
+            Some(dir) => lang.t(M::WebFiles, &[dir]),
+            None => lang.t(M::WebNoFiles, &[]),
+        };
+        lines.push(Line::Labelled(M::LabelWebClient, web.url.clone()));
+        lines.push(Line::Continued(files));
+    }
     lines.push(Line::Labelled(M::LabelConfig, s.data.config.clone()));
     lines.push(Line::Labelled(
         M::LabelData,
@@ -478,6 +505,10 @@ mod tests {
             delegation: Some(Delegation {
                 url: "https://example.com/.well-known/matrix/server".into(),
                 document: r#"{"m.server":"matrix.example.com:443"}"#.into(),
+            }),
+            web_client: Some(WebClientStatus {
+                url: "https://chat.example.com/".into(),
+                files: Some("/var/lib/matrixbox/web/sha256-0123abcd".into()),
             }),
             data: Data {
                 config: "/etc/matrixbox/matrixbox.yaml".into(),

@@ -57,7 +57,9 @@ pub fn render_initial(domain: &str, server_name: Option<&str>, email: Option<&st
          # registry_mirror: [docker.mirror.example.com, docker.io]  # tried in order\n\
          # public_address: 203.0.113.5 # behind NAT: the address your domain points at\n\
          # synapse:                    # any homeserver.yaml option, merged last\n\
-         #   max_upload_size: 100M\n",
+         #   max_upload_size: 100M\n\
+         # web_client:                 # Element Web on its own name (DNS record needed)\n\
+         #   name: chat.example.com    # default chat.<domain>\n",
     );
     out
 }

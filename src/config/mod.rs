@@ -25,18 +25,19 @@ mod file;
 mod messages;
 mod raw;
 mod validate;
+mod webclient;
 
 pub use backup::BackupSchedule;
 pub use defaults::{
-    DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
-    DEFAULT_SYNAPSE_IMAGE, is_private_name,
+    DEFAULT_ELEMENT_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS,
+    DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, is_private_name,
 };
 pub use email::{Email, SmtpLogin};
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
 pub use raw::{
     Challenge, Contact, MemorySetting, MirrorSetting, RawAcme, RawConfig, RawFederation, RawImages,
-    RawListen, RawTls, Registration, SmtpTls, Support,
+    RawListen, RawTls, RawWebClient, Registration, SmtpTls, Support,
 };
 pub use validate::{check_domain, domain_problem};
 
@@ -83,6 +84,19 @@ pub struct Config {
     pub backup: BackupSchedule,
     /// The SMTP server Synapse mails through (password resets, notifications); `None`: no mail.
     pub email: Option<Email>,
+    /// Element Web, served by the edge under its own name; `None` unless `web_client:` is set.
+    pub web_client: Option<WebClient>,
+}
+
+/// Element Web as configured: its name, its image and what `config.json` adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebClient {
+    /// Its own origin (Element's advice: never the homeserver's), e.g. `chat.example.com`.
+    pub name: String,
+    /// Every reference a pull tries, in order (mirrors applied), like the other images.
+    pub candidates: Vec<String>,
+    /// `web_client.config`, merged last into the generated `config.json`.
+    pub config: Mapping,
 }
 
 /// Who this server federates with, and whom it trusts for federation TLS.
@@ -168,12 +182,16 @@ pub struct TlsFiles {
 impl Config {
     /// Every name this server presents a certificate for and serves well-known on.
     ///
+    /// The web client's name is included when it is on (`web_client:`).
     /// `server_name` is included only when it is served here (`serve_server_name: true`): when
     /// its DNS points elsewhere, a CA could not validate it and no certificate would be issued.
     pub fn tls_names(&self) -> Vec<String> {
         let mut names = vec![self.domain.clone()];
         if self.server_name != self.domain && self.serve_server_name {
             names.push(self.server_name.clone());
+        }
+        if let Some(web) = &self.web_client {
+            names.push(web.name.clone());
         }
         names
     }

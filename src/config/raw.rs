@@ -81,6 +81,18 @@ pub struct RawImages {
     pub postgres: Option<String>,
 }
 
+/// `web_client:` as written: present (even `{}`) means Element Web is served.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebClient {
+    /// The name it is served under; default `chat.<domain>`.
+    pub name: Option<String>,
+    /// The pinned Element Web image its static files come from.
+    pub image: Option<String>,
+    /// Merged last into the generated `config.json`.
+    pub config: Option<Mapping>,
+}
+
 /// `registry_mirror:` as written: one mirror, or an ordered list of them.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -182,6 +194,7 @@ pub struct RawConfig {
     pub federation: RawFederation,
     pub backup: RawBackup,
     pub email: Option<RawEmail>,
+    pub web_client: Option<RawWebClient>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -206,6 +219,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "federation",
     "backup",
     "email",
+    "web_client",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -249,6 +263,9 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "federation" => raw.federation = field(&key, value, problems).unwrap_or_default(),
             "backup" => raw.backup = field(&key, value, problems).unwrap_or_default(),
             "email" => raw.email = field(&key, value, problems),
+            // `web_client:` with nothing under it turns the web client on with its defaults.
+            "web_client" if value.is_null() => raw.web_client = Some(RawWebClient::default()),
+            "web_client" => raw.web_client = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

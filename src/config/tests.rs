@@ -514,3 +514,56 @@ fn federation_dns_servers_and_private_networks() {
     );
     assert!(p[3].hint.as_deref().unwrap().contains("/16"), "{p:#?}");
 }
+
+#[test]
+fn the_web_client_is_off_unless_asked_for_and_defaults_to_chat_dot_domain() {
+    assert_eq!(
+        parse_str("domain: matrix.example.com\n")
+            .unwrap()
+            .web_client,
+        None
+    );
+    let c = parse_str("domain: matrix.example.com\nweb_client:\n").unwrap();
+    let web = c.web_client.clone().unwrap();
+    assert_eq!(web.name, "chat.matrix.example.com");
+    assert_eq!(web.candidates, [DEFAULT_ELEMENT_IMAGE]);
+    assert!(web.config.is_empty());
+    assert_eq!(
+        c.tls_names(),
+        ["matrix.example.com", "chat.matrix.example.com"]
+    );
+    let c = parse_str(
+        "domain: matrix.example.com\nregistry_mirror: [m.example.cn, docker.io]\nweb_client: {name: Chat.Example.com, config: {brand: Ours}}\n",
+    )
+    .unwrap();
+    let web = c.web_client.unwrap();
+    assert_eq!(web.name, "chat.example.com");
+    assert_eq!(
+        web.candidates,
+        [
+            format!("m.example.cn/{DEFAULT_ELEMENT_IMAGE}"),
+            DEFAULT_ELEMENT_IMAGE.to_string()
+        ]
+    );
+    assert!(web.config.contains_key("brand"));
+}
+
+#[test]
+fn web_client_problems_are_named_by_their_dotted_paths() {
+    let p = problems(
+        "domain: matrix.example.com\nweb_client: {name: 'not a name', image: 'vectorim/element-web:latest', colour: red}\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["web_client.colour"], "{p:?}");
+    let p = problems(
+        "domain: matrix.example.com\nweb_client: {name: 'not a name', image: 'vectorim/element-web:latest'}\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["web_client.image", "web_client.name"], "{p:?}");
+    let p = problems("domain: matrix.example.com\nweb_client: {name: matrix.example.com}\n");
+    assert_eq!(p[0].path, "web_client.name");
+    assert!(p[0].message.contains("homeserver"), "{p:?}");
+    let p =
+        problems("domain: matrix.example.com\nupstream: http://127.0.0.1:8008\nweb_client: {}\n");
+    assert_eq!(p[0].path, "web_client");
+}

@@ -3,8 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::defaults::{
-    DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
-    DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB, is_private_name,
+    DEFAULT_ELEMENT_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS,
+    DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB,
+    is_private_name,
 };
 use super::error::{Problem, problem_by, problem_t};
 use super::messages::M;
@@ -204,11 +205,31 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         }));
     }
     let federation = check_federation(raw.federation, problems);
+    let web_client = raw.web_client.and_then(|web| {
+        let candidates = images(
+            "web_client.image",
+            web.image.as_deref(),
+            DEFAULT_ELEMENT_IMAGE,
+            problems,
+        );
+        // The names the homeserver answers on, which the web client must not share.
+        let served_server_name = (raw.serve_server_name == Some(true))
+            .then_some(server_name.as_deref())
+            .flatten();
+        super::webclient::check_web_client(
+            web,
+            candidates,
+            &[domain.as_deref(), served_server_name],
+            external_upstream.is_some(),
+            problems,
+        )
+    });
     let backup = super::backup::check_backup(raw.backup, problems);
     let email = super::email::check_email(raw.email, problems);
     Some(Config {
         backup,
         email,
+        web_client,
         federation,
         instance,
         public_address,

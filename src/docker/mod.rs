@@ -4,6 +4,7 @@ pub mod archive;
 pub mod digests;
 pub mod engine;
 mod exec;
+mod files;
 mod messages;
 mod mirrors;
 mod pull;

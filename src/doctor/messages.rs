@@ -20,6 +20,7 @@ crate::i18n::messages! {
     TitleKeys => "4 signing keys", "4 签名密钥";
     TitleClientWellKnown => "5 /.well-known/matrix/client", "5 /.well-known/matrix/client";
     TitleClientVersions => "5 /_matrix/client/versions", "5 /_matrix/client/versions";
+    TitleElementX => "5 Element X", "5 Element X";
     TitleContainers => "6 containers", "6 容器";
     TitleDatabase => "6 database locale", "6 数据库区域设置";
     TitleCertificate => "6 certificate expiry", "6 证书有效期";
@@ -101,6 +102,19 @@ crate::i18n::messages! {
     VersionsOk => "{0}: {1}", "{0}：{1}";
     VersionsFix => "Synapse does not answer clients behind the edge: check `matrixbox status` and `docker logs {0}`",
         "Synapse 没有在入口后应答客户端：请检查 `matrixbox status` 和 `docker logs {0}`";
+
+    // 5. What Element X needs.
+    ElementXOk => "well-known client, simplified sliding sync and password login are all offered", "客户端 well-known、简化滑动同步与密码登录均已提供";
+    ElementXMissing => "Element X cannot sign in here; missing: {0}", "Element X 无法在此登录；缺少：{0}";
+    ElementXNoWellKnown => "a usable /.well-known/matrix/client on {0}", "{0} 上可用的 /.well-known/matrix/client";
+    ElementXNoWellKnownFix => "Element X finds the server from the user ID's name: serve /.well-known/matrix/client on {0} (`serve_server_name: true` when it points to this host, or the web server that answers there)",
+        "Element X 通过用户 ID 中的服务器名查找服务器：请在 {0} 上提供 /.well-known/matrix/client（若该名称指向本机，设置 `serve_server_name: true`；否则在应答该名称的网站上配置）";
+    ElementXNoSlidingSync => "simplified sliding sync (`org.matrix.simplified_msc3575` in /versions)", "简化滑动同步（/versions 中的 `org.matrix.simplified_msc3575`）";
+    ElementXNoSlidingSyncFix => "use Synapse 1.114 or newer (`images.synapse`), and do not turn simplified sliding sync off under `synapse:`",
+        "请使用 Synapse 1.114 或更新版本（`images.synapse`），并且不要在 `synapse:` 下关闭简化滑动同步";
+    ElementXNoPassword => "password login (`m.login.password` in /login)", "密码登录（/login 中的 `m.login.password`）";
+    ElementXNoPasswordFix => "Element X signs in with a password or through OIDC (Matrix Authentication Service, which matrixbox does not run): do not turn `password_config` off under `synapse:`",
+        "Element X 使用密码或 OIDC（Matrix Authentication Service，matrixbox 不运行它）登录：请不要在 `synapse:` 下关闭 `password_config`";
 
     // 6. Local facts.
     Upstream => "`upstream:` is set: matrixbox runs no containers", "已设置 `upstream:`：matrixbox 不运行容器";

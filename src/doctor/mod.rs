@@ -92,6 +92,8 @@ pub struct Remote {
     pub client_well_known: Result<Fetched, FetchError>,
     /// The base URL used (from the client well-known, or `https://<domain>`) and its answer.
     pub versions: (String, Result<Fetched, FetchError>),
+    /// `/_matrix/client/v3/login` at the same base URL: the login flows offered.
+    pub login: Result<Fetched, FetchError>,
     /// The internal CA's root, when it was trusted automatically.
     pub internal_root: Option<PathBuf>,
 }
@@ -312,7 +314,8 @@ async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> R
                 .parse()
                 .expect("a validated domain makes a URL")
         });
-    let versions = versions(net, &base_url).await;
+    let versions = client_get(net, &base_url, "/_matrix/client/versions").await;
+    let login = client_get(net, &base_url, "/_matrix/client/v3/login").await;
     Remote {
         server_name,
         well_known,
@@ -325,11 +328,13 @@ async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> R
             base_url.to_string().trim_end_matches('/').to_string(),
             versions,
         ),
+        login,
         internal_root,
     }
 }
 
-async fn versions(net: &Net, base_url: &http::Uri) -> Result<Fetched, FetchError> {
+/// A GET of the client API at `base_url`, as a client would.
+async fn client_get(net: &Net, base_url: &http::Uri, api: &str) -> Result<Fetched, FetchError> {
     let host = base_url
         .host()
         .unwrap_or_default()
@@ -340,10 +345,7 @@ async fn versions(net: &Net, base_url: &http::Uri) -> Result<Fetched, FetchError
         .authority()
         .map(|a| a.as_str().to_string())
         .unwrap_or_default();
-    let path = format!(
-        "{}/_matrix/client/versions",
-        base_url.path().trim_end_matches('/')
-    );
+    let path = format!("{}{api}", base_url.path().trim_end_matches('/'));
     net.get(host, port, host, &authority, &path).await
 }
 

@@ -32,6 +32,8 @@ pub enum RouteClass {
     WellKnown,
     /// The edge's own pages: onboarding, invites and their assets.
     Landing,
+    /// Element Web's files and its config, on the web client's name.
+    WebClient,
     /// Anything else on :443: a 404.
     Other,
     /// The plain-HTTP listener: ACME challenges and redirects.
@@ -39,7 +41,7 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
-    const ALL: [RouteClass; 11] = [
+    const ALL: [RouteClass; 12] = [
         RouteClass::ClientSync,
         RouteClass::ClientSend,
         RouteClass::Media,
@@ -49,6 +51,7 @@ impl RouteClass {
         RouteClass::SynapseClient,
         RouteClass::WellKnown,
         RouteClass::Landing,
+        RouteClass::WebClient,
         RouteClass::Other,
         RouteClass::PlainHttp,
     ];
@@ -64,6 +67,7 @@ impl RouteClass {
             RouteClass::SynapseClient => "synapse_client",
             RouteClass::WellKnown => "well_known",
             RouteClass::Landing => "landing",
+            RouteClass::WebClient => "web_client",
             RouteClass::Other => "other",
             RouteClass::PlainHttp => "plain_http",
         }

@@ -114,10 +114,15 @@ impl Target {
             names: config.tls_names(),
             listen,
             acme,
-            images: vec![
-                config.postgres_candidates.clone(),
-                config.synapse_candidates.clone(),
-            ],
+            images: [
+                Some(&config.postgres_candidates),
+                Some(&config.synapse_candidates),
+                config.web_client.as_ref().map(|w| &w.candidates),
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
             public_address: config.public_address,
             memory_mb: config.memory_mb,
             upstream: config.external_upstream.as_ref().map(|u| u.to_string()),

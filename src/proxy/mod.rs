@@ -10,6 +10,7 @@ pub mod route;
 mod scrape;
 mod serve;
 mod stall;
+mod web;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +33,7 @@ use crate::metrics::{EdgeMetrics, RouteClass};
 use crate::people;
 use crate::synapse::admin::Synapse;
 use crate::upstream::UpstreamAddr;
+use crate::webclient;
 use crate::wellknown;
 
 pub use admit::{ConnPolicy, Connections};
@@ -43,6 +45,8 @@ pub use serve::{listener, serve_http, serve_https};
 pub enum Body {
     Full(Full<Bytes>),
     Upstream(forward::Streamed),
+    /// A web client file, read as it is sent.
+    File(webclient::serve::FileBody),
 }
 
 impl hyper::body::Body for Body {
@@ -58,6 +62,9 @@ impl hyper::body::Body for Body {
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
             Body::Upstream(streamed) => Pin::new(&mut streamed.body).poll_frame(cx),
+            Body::File(file) => Pin::new(file)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
         }
     }
 
@@ -65,6 +72,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(full) => full.is_end_stream(),
             Body::Upstream(streamed) => streamed.body.is_end_stream(),
+            Body::File(file) => file.is_end_stream(),
         }
     }
 
@@ -73,6 +81,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(full) => full.size_hint(),
             Body::Upstream(streamed) => streamed.body.size_hint(),
+            Body::File(file) => file.size_hint(),
         }
     }
 }
@@ -171,6 +180,8 @@ pub struct Edge {
     upstream: forward::Upstream,
     limits: Limits,
     hsts: bool,
+    /// Element Web on its own name, when configured.
+    web: Option<Arc<web::WebSite>>,
 }
 
 /// The current `Edge`, swapped as a whole on reload; each connection uses the one it started with.
@@ -236,6 +247,7 @@ impl Edge {
             challenges,
             upstream: forward::Upstream::new(upstream, config.max_upload_bytes(), &limits),
             limits,
+            web: None,
         }
     }
 
@@ -260,6 +272,10 @@ impl Edge {
         RouteClass,
         impl Future<Output = Response<Body>> + Send + use<>,
     ) {
+        if let Some(web) = self.web_site(&req) {
+            let page: Waiting = Box::pin(web::answer(web, req, self.hsts));
+            return (RouteClass::WebClient, Either::Left(page));
+        }
         let route = route::route_https(
             req.method(),
             req.uri().path(),
@@ -267,7 +283,7 @@ impl Edge {
             peer.ip,
         );
         let class = route::class(&route, req.method(), req.uri().path());
-        (class, self.answer_https(route, req, peer))
+        (class, Either::Right(self.answer_https(route, req, peer)))
     }
 
     fn answer_https(

@@ -33,6 +33,7 @@ crate::i18n::messages! {
     FdroidLink => "Element X for Android (F-Droid)", "Element X：Android（F-Droid）";
     ApkLink => "Element X for Android (APK from GitHub, without an app store)", "Element X：Android（GitHub 上的 APK，无需应用商店）";
     DesktopLink => "Element for Windows, macOS and Linux", "Element：Windows、macOS 和 Linux";
+    WebLink => "Element in your browser, on this server", "Element 网页版：在浏览器中使用，由本服务器提供";
     SupportTitle => "Help", "帮助";
     SupportPage => "Support page", "支持页面";
     RoleAdmin => "Administrator", "管理员";
@@ -106,6 +107,8 @@ pub struct Site {
     contacts: Vec<(String, String)>,
     support_page: Option<String>,
     qr: String,
+    /// Element Web's address, when this server serves it (`web_client:`).
+    web_client: Option<String>,
 }
 
 impl Site {
@@ -128,6 +131,10 @@ impl Site {
             contacts,
             support_page: support.and_then(|s| s.support_page.clone()),
             qr: qr_svg(&format!("https://{}", config.domain)),
+            web_client: config
+                .web_client
+                .as_ref()
+                .map(|web| format!("https://{}/", web.name)),
         }
     }
 
@@ -240,6 +247,13 @@ impl Site {
             )
         })
         .collect();
+        // The web client first: it needs nothing installed.
+        let web = self
+            .web_client
+            .as_ref()
+            .map(|url| format!("<li><a href=\"{}\">{}</a></li>\n", esc(url), t(M::WebLink)))
+            .unwrap_or_default();
+        let links = web + &links;
         let example = format!("@name:{}", self.server_name);
         format!(
             "<h2>{}</h2>\n<ol>\n<li>{}</li>\n<li>{}<br><code>https://{}</code></li>\n<li>{}</li>\n</ol>\n\
@@ -434,6 +448,15 @@ mod tests {
             )
             .unwrap(),
         )
+    }
+
+    #[test]
+    fn the_web_client_is_offered_first_when_served_here() {
+        let page = site("web_client: {name: chat.example.com}\n").onboarding(Lang::ZhCn);
+        let link = "<li><a href=\"https://chat.example.com/\">Element 网页版";
+        assert!(page.contains(link), "{page}");
+        assert!(page.find(link) < page.find(IOS));
+        assert!(!site("").onboarding(Lang::En).contains("in your browser"));
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub fn listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
+    // Connections the edge closed (a drain on shutdown) linger in TIME_WAIT on this port; without
+    // SO_REUSEADDR a restart right after could not bind it for a minute. (Unlike SO_REUSEPORT, it
+    // does not let a second listener share the port.)
+    socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }

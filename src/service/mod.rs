@@ -119,6 +119,7 @@ fn edge(config: &Config, paths: &Paths, tokens: &Http01Tokens) -> Edge {
         synapse::upstream(config, paths),
         Arc::new(tokens.clone()),
     )
+    .with_web_client(config, crate::webclient::bundle::current_dir(paths))
 }
 
 /// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.

@@ -83,6 +83,8 @@ pub enum StackError {
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(transparent)]
+    WebClient(#[from] crate::webclient::bundle::BundleError),
+    #[error(transparent)]
     FederationCa(#[from] crate::synapse::federation::CaRootError),
     #[error(transparent)]
     SmtpPassword(#[from] crate::synapse::email::PasswordFileError),
@@ -124,6 +126,7 @@ impl Diagnostic for StackError {
             StackError::Fs(e) => return e.hint(),
             StackError::FederationCa(e) => return e.hint(),
             StackError::SmtpPassword(e) => return e.hint(),
+            StackError::WebClient(e) => return e.hint(),
             StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
             StackError::WrongLocale { container, .. } => format!(
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
@@ -265,6 +268,11 @@ impl Stack {
         let spec = self.prepare_synapse_files().await?;
         let synapse = docker::ensure(engine, &spec).await?;
         self.wait_synapse_healthy(engine).await?;
+        // After Synapse: the homeserver does not wait on the web client's files.
+        if let Some(web) = &self.config.web_client {
+            crate::webclient::bundle::ensure(engine, web, &self.paths, &self.names.instance)
+                .await?;
+        }
         Ok(UpReport { postgres, synapse })
     }
 

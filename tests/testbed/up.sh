@@ -364,6 +364,19 @@ ensure_cargo_deb() {
         || { tail -20 "$LOG_DIR/cargo-deb.log" >&2; die "cargo install cargo-deb failed"; }
 }
 
+# --- web client: Element Web's stand-in (FROM scratch: nothing to pull), see images/element-web ---
+ELEMENT_IMAGE=matrixbox-test/element-web:1.0.0
+build_element_image() {
+    local dir=$IMAGES_DIR/element-web want
+    want=$( (cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)
+    [ "$(image_label "$ELEMENT_IMAGE")" = "$want" ] && return 0
+    DOCKER_BUILDKIT=0 docker build --label "matrixbox.bench.hash=$want" -t "$ELEMENT_IMAGE" "$dir" \
+        >"$LOG_DIR/build-element-web.log" 2>&1 \
+        || { tail -20 "$LOG_DIR/build-element-web.log" >&2; die "docker build of $ELEMENT_IMAGE failed"; }
+    log "built $ELEMENT_IMAGE"
+}
+# --- end web client ---
+
 verify_images() {
     local img
     for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE"; do
@@ -380,6 +393,7 @@ export MATRIXBOX_TEST_SYNAPSE_IMAGE=$SYNAPSE_IMAGE
 export MATRIXBOX_TEST_SYSTEMD_IMAGE=$SYSTEMD_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_OLD_IMAGE=$SYNAPSE_OLD_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_BROKEN_IMAGE=$SYNAPSE_BROKEN_IMAGE
+export MATRIXBOX_TEST_ELEMENT_IMAGE=$ELEMENT_IMAGE
 EOF
     mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
 }
@@ -389,6 +403,7 @@ start_engine
 build_images
 build_systemd_image
 build_upgrade_images
+build_element_image
 ensure_cargo_deb
 verify_images
 write_env

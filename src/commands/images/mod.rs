@@ -22,12 +22,17 @@ use crate::i18n::Lang;
 use crate::paths::Paths;
 use crate::report::Hinted;
 
-/// The managed images: (role, candidate references in pull order).
-fn managed(config: &Config) -> [(&'static str, &[String]); 2] {
-    [
-        ("postgres", &config.postgres_candidates),
-        ("synapse", &config.synapse_candidates),
-    ]
+/// The managed images: (role, candidate references in pull order); Element Web's when
+/// `web_client:` is on.
+fn managed(config: &Config) -> Vec<(&'static str, &[String])> {
+    let mut images = vec![
+        ("postgres", config.postgres_candidates.as_slice()),
+        ("synapse", config.synapse_candidates.as_slice()),
+    ];
+    if let Some(web) = &config.web_client {
+        images.push(("element-web", web.candidates.as_slice()));
+    }
+    images
 }
 
 fn refuse_upstream(config: &Config, lang: Lang) -> anyhow::Result<()> {

@@ -4,9 +4,10 @@
 //! `remote` judges what a remote server meets (discovery, well-known, TLS, keys, client API);
 //! `local` what this host shows (containers, database, certificates, disk, backups); `email`
 //! the SMTP server of `email:`, when there is one; `peers` whether Synapse can reach the servers
-//! on `federation.allow`.
+//! on `federation.allow`; `element_x` what Element X needs to sign in.
 
 mod backups;
+mod element_x;
 mod email;
 mod local;
 mod peers;
@@ -20,6 +21,7 @@ use time::macros::format_description;
 use super::messages::M;
 use super::{Facts, Status, Step};
 use crate::i18n::Lang;
+use element_x::element_x;
 use local::{certificate, containers, database, disk, renewal};
 use remote::{client_versions, client_well_known, discovery, keys, tls, well_known};
 
@@ -32,6 +34,7 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         keys(r, f.now, &f.synapse_container, l),
         client_well_known(r, &f.domain, l),
         client_versions(r, &f.synapse_container, l),
+        element_x(r, l),
         containers(&f.local, l),
         database(&f.local, l),
         certificate(&f.local, f.now, l),

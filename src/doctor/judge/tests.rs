@@ -218,6 +218,11 @@ fn troubled() -> Facts {
                     None,
                 )),
             ),
+            login: Ok(fetched(
+                "https://matrix.example.org/_matrix/client/v3/login",
+                r#"{"flows": [{"type": "m.login.password"}]}"#,
+                None,
+            )),
             internal_root: None,
         },
         local: l,
@@ -326,4 +331,59 @@ fn each_smtp_outcome_reads_in_both_languages() {
         assert!(!out.contains('{'), "a placeholder is left: {out}");
         crate::golden::assert_golden(&format!("doctor-email.{}.txt", lang.code()), &out);
     }
+}
+
+/// Element X: each missing piece is named with its fix; all present passes; no `/versions`
+/// answer skips.
+#[test]
+fn element_x_names_what_it_misses() {
+    let mut r = troubled().remote;
+    let s = super::element_x::element_x(&r, Lang::En);
+    assert_eq!(s.status, Status::Warn);
+    assert!(
+        s.evidence.contains("org.matrix.simplified_msc3575"),
+        "{}",
+        s.evidence
+    );
+    assert!(!s.evidence.contains("password"), "{}", s.evidence);
+    assert!(s.remedy.unwrap().contains("Synapse 1.114"));
+
+    r.versions.1 = Ok(fetched(
+        "https://matrix.example.org/_matrix/client/versions",
+        r#"{"versions": ["v1.11"], "unstable_features": {"org.matrix.simplified_msc3575": true}}"#,
+        None,
+    ));
+    let s = super::element_x::element_x(&r, Lang::En);
+    assert_eq!((s.status, s.remedy), (Status::Pass, None));
+
+    r.login = Ok(fetched(
+        "u",
+        r#"{"flows": [{"type": "m.login.sso"}]}"#,
+        None,
+    ));
+    r.client_well_known = Ok(fetched("u", "<html>", None));
+    let s = super::element_x::element_x(&r, Lang::ZhCn);
+    assert_eq!(s.status, Status::Warn);
+    assert!(s.evidence.contains("m.login.password"), "{}", s.evidence);
+    assert!(
+        s.evidence
+            .contains("example.org 上可用的 /.well-known/matrix/client"),
+        "{}",
+        s.evidence
+    );
+    assert!(s.remedy.unwrap().contains("serve_server_name: true"));
+
+    r.versions.1 = Ok(fetched("u", r#"{"errcode": "M_UNKNOWN"}"#, None));
+    assert_eq!(
+        super::element_x::element_x(&r, Lang::En).status,
+        Status::Skip
+    );
+    r.versions.1 = Err(FetchError::Resolve {
+        host: "matrix.example.org".into(),
+        error: "NXDOMAIN".into(),
+    });
+    assert_eq!(
+        super::element_x::element_x(&r, Lang::En).status,
+        Status::Skip
+    );
 }
