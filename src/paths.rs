@@ -10,6 +10,7 @@ pub const SYNAPSE_CONFIG: &str = "synapse-config";
 pub const SYNAPSE_SOCKET: &str = "synapse-socket";
 pub const POSTGRES_DATA: &str = "postgres";
 pub const POSTGRES_INIT: &str = "postgres-init";
+pub const TURN_CONFIG: &str = "turn-config";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -51,6 +52,12 @@ impl Paths {
     /// Root's init script for a new PostgreSQL data directory (mounted read-only).
     pub fn postgres_init_dir(&self) -> PathBuf {
         self.state_dir.join(POSTGRES_INIT)
+    }
+
+    /// Mounted read-only in the coturn container: its config and a copy of the edge's certificate,
+    /// owned by root, readable by coturn's group.
+    pub fn turn_config_dir(&self) -> PathBuf {
+        self.state_dir.join(TURN_CONFIG)
     }
 
     /// Mounted as PostgreSQL's data directory.

@@ -3,6 +3,7 @@
 //! - `raw`: the file's shapes as serde reads them, unknown keys caught with a suggestion.
 //! - `validate`: raw values -> `Config`, defaults applied, each problem at its dotted path.
 //! - `defaults`: the values used when the file says nothing.
+//! - `calls`: `turn:` and `calls:`, the TURN relay and the LiveKit services.
 //! - `error`: `Problem` and `ConfigError`, and how they print.
 //! - `file`: loading and parsing the file, and writing the first one.
 
@@ -16,15 +17,17 @@ use serde::Deserialize;
 use crate::secrets::Redacted;
 use crate::yaml::{Mapping, Value};
 
+mod calls;
 mod defaults;
 mod error;
 mod file;
 mod raw;
 mod validate;
 
+pub use calls::{Calls, RawCalls, RawTurn, Turn};
 pub use defaults::{
-    DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
-    DEFAULT_SYNAPSE_IMAGE, is_private_name,
+    DEFAULT_COTURN_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS,
+    DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, is_private_name,
 };
 pub use error::{ConfigError, Problem};
 pub use file::{load, parse, render_initial};
@@ -50,6 +53,8 @@ pub struct Config {
     /// (the first is the field above), or just the image itself.
     pub synapse_candidates: Vec<String>,
     pub postgres_candidates: Vec<String>,
+    /// The same for the TURN relay's image (pulled only when TURN is on).
+    pub coturn_candidates: Vec<String>,
     pub trusted_key_servers: Vec<String>,
     /// Keys an older matrixbox read that are now ignored; `run` says so (they stay accepted, so
     /// that an upgrade never stops a server over its config).
@@ -74,6 +79,10 @@ pub struct Config {
     /// Prefixes every Docker object matrixbox makes, so installations can share one engine.
     pub instance: String,
     pub federation: Federation,
+    /// The TURN relay (coturn) matrixbox runs; `None` unless `turn.enabled`.
+    pub turn: Option<Turn>,
+    /// LiveKit services for group calls, announced to clients; `None` unless configured.
+    pub calls: Option<Calls>,
 }
 
 /// Who this server federates with, and whom it trusts for federation TLS.

@@ -77,6 +77,8 @@ pub struct Support {
 pub struct RawImages {
     pub synapse: Option<String>,
     pub postgres: Option<String>,
+    /// The TURN relay's image (used only when `turn.enabled`).
+    pub coturn: Option<String>,
 }
 
 /// `registry_mirror:` as written: one mirror, or an ordered list of them.
@@ -144,6 +146,8 @@ pub struct RawConfig {
     pub serve_server_name: Option<bool>,
     pub instance: Option<String>,
     pub federation: RawFederation,
+    pub turn: super::calls::RawTurn,
+    pub calls: Option<super::calls::RawCalls>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -166,6 +170,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "synapse",
     "instance",
     "federation",
+    "turn",
+    "calls",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -211,6 +217,8 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "public_address" => raw.public_address = field(&key, value, problems),
             "instance" => raw.instance = field(&key, value, problems),
             "federation" => raw.federation = field(&key, value, problems).unwrap_or_default(),
+            "turn" => raw.turn = field(&key, value, problems).unwrap_or_default(),
+            "calls" => raw.calls = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

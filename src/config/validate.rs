@@ -3,8 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::defaults::{
-    DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE,
-    DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB, is_private_name,
+    DEFAULT_COTURN_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS,
+    DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB,
+    is_private_name,
 };
 use super::error::{Problem, problem};
 use super::raw::{MemorySetting, MirrorSetting, RawConfig, RawFederation};
@@ -63,6 +64,12 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         "images.postgres",
         raw.images.postgres.as_deref(),
         DEFAULT_POSTGRES_IMAGE,
+        problems,
+    );
+    let coturn_candidates = images(
+        "images.coturn",
+        raw.images.coturn.as_deref(),
+        DEFAULT_COTURN_IMAGE,
         problems,
     );
     // No notary by default: keys come from each origin server itself, so a default installation
@@ -206,7 +213,11 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         ));
     }
     let federation = check_federation(raw.federation, problems);
+    let turn = super::calls::check_turn(raw.turn, problems);
+    let calls = super::calls::check_calls(raw.calls, problems);
     Some(Config {
+        turn,
+        calls,
         federation,
         instance,
         public_address,
@@ -230,6 +241,7 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         postgres_image: postgres_candidates.as_ref()?[0].clone(),
         synapse_candidates: synapse_candidates?,
         postgres_candidates: postgres_candidates?,
+        coturn_candidates: coturn_candidates?,
         trusted_key_servers,
         ignored_keys,
         memory_mb,

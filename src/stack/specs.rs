@@ -135,6 +135,7 @@ impl Stack {
                     &self.secrets,
                     &self.tuning,
                     &self.names.postgres,
+                    self.turn_secret()?.as_ref(),
                 ),
                 0o640,
             ),

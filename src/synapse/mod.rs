@@ -44,11 +44,19 @@ pub fn upstream(config: &Config, paths: &Paths) -> UpstreamAddr {
 }
 
 /// Renders homeserver.yaml: embedded template, then the typed settings, then the user's overrides.
+/// What Synapse needs of the TURN relay beyond the config: the shared secret, and whether coturn
+/// has a certificate (then `turns:` is offered).
+pub struct TurnSecret {
+    pub secret: String,
+    pub tls: bool,
+}
+
 pub fn render_homeserver(
     config: &Config,
     secrets: &Secrets,
     tuning: &Tuning,
     db_host: &str,
+    turn: Option<&TurnSecret>,
 ) -> String {
     let mut doc = yaml::parse(&embedded::text("synapse/homeserver.yaml"))
         .expect("embedded homeserver template is valid YAML");
@@ -58,6 +66,14 @@ pub fn render_homeserver(
     );
     if config.listen.metrics.is_some() {
         enable_metrics(&mut doc);
+    }
+    if let (Some(t), Some(secret)) = (&config.turn, turn) {
+        let settings = crate::calls::synapse_turn_settings(config, t, &secret.secret, secret.tls);
+        yaml::deep_merge(&mut doc, Value::Mapping(settings));
+    }
+    if let Some(calls) = &config.calls {
+        let settings = crate::calls::synapse_rtc_settings(calls);
+        yaml::deep_merge(&mut doc, Value::Mapping(settings));
     }
     yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
     guard_url_previews(&mut doc);
@@ -206,6 +222,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "matrixbox-postgres",
+            None,
         );
         crate::golden::assert_golden("homeserver.minimal.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
@@ -249,6 +266,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(4096),
             "matrixbox-postgres",
+            None,
         );
         crate::golden::assert_golden("homeserver.guide.yaml", &out);
         let rendered = yaml::parse(&out).unwrap();
@@ -268,8 +286,14 @@ mod tests {
     #[test]
     fn metrics_only_when_the_listener_is_configured() {
         let (s, t) = (fixed_secrets(), tuning::for_memory(1024));
-        let off =
-            yaml::parse(&render_homeserver(&config("domain: a.org\n"), &s, &t, "db")).unwrap();
+        let off = yaml::parse(&render_homeserver(
+            &config("domain: a.org\n"),
+            &s,
+            &t,
+            "db",
+            None,
+        ))
+        .unwrap();
         assert!(off.get("enable_metrics").is_none());
         assert_eq!(
             off["listeners"][0]["resources"][0]["names"],
@@ -280,6 +304,7 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(on["enable_metrics"], Value::from(true));
@@ -298,6 +323,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "db",
+            None,
         );
         let doc = yaml::parse(&out).unwrap();
         assert_eq!(doc["trusted_key_servers"], Value::Sequence(vec![]));
@@ -326,7 +352,7 @@ mod tests {
         let c = config(
             "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\nsynapse:\n  url_preview_enabled: true\n",
         );
-        let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db");
+        let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db", None);
         crate::golden::assert_golden("homeserver.federation.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
         let Value::Sequence(blocked) = &doc["url_preview_ip_range_blacklist"] else {
@@ -344,6 +370,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(
@@ -361,6 +388,7 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(
@@ -372,6 +400,7 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
         ))
         .unwrap();
         assert_eq!(token["registration_requires_token"], Value::from(true));

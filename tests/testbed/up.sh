@@ -79,6 +79,8 @@ ensure_packages() {
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+    # TURN test (tests/turn_e2e.rs): Debian's coturn for its turnutils_uclient client.
+    command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -336,7 +338,7 @@ ensure_cargo_deb() {
 
 verify_images() {
     local img
-    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE"; do
+    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$COTURN_IMAGE"; do
         docker image inspect "$img" >/dev/null 2>&1 || die "image $img missing after build"
     done
 }
@@ -348,14 +350,26 @@ export MATRIXBOX_TEST_DOCKER_HOST=unix://$SOCK
 export MATRIXBOX_TEST_PG_IMAGE=$PG_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_IMAGE=$SYNAPSE_IMAGE
 export MATRIXBOX_TEST_SYSTEMD_IMAGE=$SYSTEMD_IMAGE
+export MATRIXBOX_TEST_COTURN_IMAGE=$COTURN_IMAGE
 EOF
     mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
+}
+
+# ---------------------------------------------------------------- TURN (tests/turn_e2e.rs)
+# coturn from Debian's package, as a root filesystem image (the test gives its entrypoint).
+COTURN_IMAGE=matrixbox-test/coturn:4.6.1
+COTURN_PKGS=ca-certificates,coturn
+build_coturn_image() {
+    [ "$(image_label "$COTURN_IMAGE")" = "$(rootfs_hash "$COTURN_PKGS" "")" ] && return 0
+    ensure_rootfs_start "$COTURN_IMAGE" "$COTURN_PKGS" ""
+    ensure_rootfs_finish || die "coturn root filesystem build failed"
 }
 
 ensure_packages
 start_engine
 build_images
 build_systemd_image
+build_coturn_image
 ensure_cargo_deb
 verify_images
 write_env
