@@ -1,0 +1,280 @@
+//! Calls behind NAT, on a running installation: with `turn.enabled`, coturn runs (the bench's
+//! image, from Debian's package); a user gets TURN credentials from Synapse's
+//! `/voip/turnServer` through the edge, and Debian's `turnutils_uclient` allocates a relay with
+//! them. Wrong credentials get no allocation; relays to loopback, private and link-local peers are
+//! refused. The LiveKit services of `calls:` are announced by the well-known document and by
+//! Synapse's MSC4143 transports endpoint, both through the edge. Turned off, coturn goes.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
+const PASSWORD: &str = "calls behind nat";
+const JWT_SERVICE: &str = "https://jwt.test.internal/livekit/jwt";
+
+fn coturn_image() -> String {
+    std::env::var("MATRIXBOX_TEST_COTURN_IMAGE")
+        .unwrap_or_else(|_| "matrixbox-test/coturn:4.6.1".into())
+}
+
+/// `curl` through the edge: (HTTP code, body).
+fn edge(
+    mbx: &Instance,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (String, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "30", "-X", method, "--cacert"])
+        .arg(mbx.state_dir().join("ca/root.pem"))
+        .args([
+            "--resolve",
+            &format!("{TEST_DOMAIN}:{}:127.0.0.1", mbx.https_port),
+        ])
+        .args(["-w", "\n%{http_code}"]);
+    if let Some(token) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    if let Some(body) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data", body]);
+    }
+    let out = cmd
+        .arg(format!("{}{path}", mbx.base_url()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {path}: {}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.to_string(), body.to_string())
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// `turnutils_uclient` against coturn on loopback: its output (it prints to stdout and stderr).
+fn uclient(port: u16, user: &str, password: &str, peer: &str) -> String {
+    let out = Command::new("timeout")
+        .args(["30", "turnutils_uclient", "-v", "-c", "-n", "1", "-m", "1"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-u",
+            user,
+            "-w",
+            password,
+            "-e",
+            peer,
+        ])
+        .arg("127.0.0.1")
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// What Synapse hands a logged-in user: `/voip/turnServer` through the edge.
+fn turn_server(mbx: &Instance, token: &str) -> serde_json::Value {
+    let (code, body) = edge(
+        mbx,
+        "GET",
+        "/_matrix/client/v3/voip/turnServer",
+        Some(token),
+        None,
+    );
+    assert_eq!(code, "200", "{body}");
+    json(&body)
+}
+
+#[test]
+fn relays_with_synapse_credentials_only_to_public_peers() {
+    let mbx = Instance::new();
+    let (port, tls_port) = (free_port(), free_port());
+    // Relay ports far from free_port()'s range; a collision with another test is unlikely and
+    // would show as a failed allocation, not a wrong pass.
+    let first = 40_000 + (std::process::id() % 700) as u16 * 10;
+    assert_success(&mbx.run(&[
+        "setup",
+        "--domain",
+        TEST_DOMAIN,
+        "--email",
+        "admin@test.internal",
+    ]));
+    let bench = mbx.bench_lines().replacen(
+        "images:\n",
+        &format!("images:\n  coturn: {}\n", coturn_image()),
+        1,
+    );
+    mbx.append_config(&format!(
+        "{bench}turn:\n  enabled: true\n  port: {port}\n  tls_port: {tls_port}\n  relay_ports: {first}-{}\n  user_lifetime: 10m\ncalls:\n  livekit_url: wss://sfu.test.internal\n  jwt_service_url: {JWT_SERVICE}/\n",
+        first + 19
+    ));
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    let coturn = format!("{}-coturn", mbx.objects.name);
+    assert_eq!(inspect(&coturn, "{{.State.Running}}"), "true");
+    assert_eq!(inspect(&coturn, "{{.HostConfig.NetworkMode}}"), "host");
+
+    // The shared secret: generated, 0600, and never in the log.
+    let secret_file = mbx.state_dir().join("secrets/turn_shared_secret");
+    let secret = read(&secret_file).trim().to_string();
+    assert!(secret.len() >= 43, "256 bits");
+    assert_eq!(
+        std::fs::metadata(&secret_file).unwrap().mode() & 0o777,
+        0o600
+    );
+    let conf = mbx.state_dir().join("turn-config/turnserver.conf");
+    assert_eq!(std::fs::metadata(&conf).unwrap().mode() & 0o777, 0o640);
+
+    // Credentials as a user gets them: log in and ask Synapse, through the edge.
+    let out = mbx.run_with_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_success(&out);
+    let (code, body) = edge(
+        &mbx,
+        "POST",
+        "/_matrix/client/v3/login",
+        None,
+        Some(&format!(
+            r#"{{"type":"m.login.password","identifier":{{"type":"m.id.user","user":"alice"}},"password":"{PASSWORD}"}}"#
+        )),
+    );
+    assert_eq!(code, "200", "{body}");
+    let token = json(&body)["access_token"].as_str().unwrap().to_string();
+    let (code, body) = edge(
+        &mbx,
+        "GET",
+        "/_matrix/client/v3/voip/turnServer",
+        Some(&token),
+        None,
+    );
+    assert_eq!(code, "200", "{body}");
+    let turn = json(&body);
+    let uris: Vec<&str> = turn["uris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert!(
+        uris.contains(&format!("turn:{TEST_DOMAIN}:{port}?transport=udp").as_str()),
+        "{uris:?}"
+    );
+    assert!(
+        uris.contains(&format!("turn:{TEST_DOMAIN}:{port}?transport=tcp").as_str()),
+        "{uris:?}"
+    );
+    assert!(
+        uris.contains(&format!("turns:{TEST_DOMAIN}:{tls_port}?transport=tcp").as_str()),
+        "{uris:?}"
+    );
+    assert_eq!(turn["ttl"], 600, "{body}");
+    // Fresh credentials for each client run, as a calling client has them: coturn counts
+    // allocations per user name (`user-quota`), and the client leaves its own to expire.
+    let credentials = || {
+        std::thread::sleep(Duration::from_millis(1100));
+        let turn = turn_server(&mbx, &token);
+        let user = turn["username"].as_str().unwrap().to_string();
+        assert!(user.ends_with(":@alice:matrix.test.internal"), "{user}");
+        (user, turn["password"].as_str().unwrap().to_string())
+    };
+    assert!(
+        !daemon.log_text().contains(&secret),
+        "the secret is never logged"
+    );
+
+    // A relay to a public peer: allocated, and the channel to the peer bound.
+    let (user, password) = credentials();
+    let ok = uclient(port, &user, &password, "198.51.99.1");
+    assert!(ok.contains("Received relay addr: 127.0.0.1:"), "{ok}");
+    assert!(ok.contains("cb response received: \n0: : success"), "{ok}");
+    // Peers on this host, its networks or link-local: allocated, but the peer refused.
+    for peer in [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.17.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+    ] {
+        let (user, password) = credentials();
+        let out = uclient(port, &user, &password, peer);
+        assert!(out.contains("Received relay addr"), "{peer}: {out}");
+        assert!(out.contains("error 403 (Forbidden IP)"), "{peer}: {out}");
+        assert!(!out.contains("0: : success: 0x"), "{peer}: {out}");
+    }
+    // Wrong credentials: no allocation at all.
+    let (user, password) = credentials();
+    for (u, p) in [
+        (user.as_str(), "d3JvbmcgcGFzc3dvcmQ="),
+        (
+            "4102444800:@mallory:matrix.test.internal",
+            password.as_str(),
+        ),
+    ] {
+        let out = uclient(port, u, p, "198.51.99.1");
+        assert!(out.contains("Cannot complete Allocation"), "{u}: {out}");
+        assert!(!out.contains("Received relay addr"), "{u}: {out}");
+    }
+
+    // LiveKit, announced in both places a client looks, through the edge.
+    let (code, body) = edge(&mbx, "GET", "/.well-known/matrix/client", None, None);
+    assert_eq!(code, "200");
+    assert_eq!(
+        json(&body)["org.matrix.msc4143.rtc_foci"],
+        serde_json::json!([{ "type": "livekit", "livekit_service_url": JWT_SERVICE }])
+    );
+    let (code, body) = edge(
+        &mbx,
+        "GET",
+        "/_matrix/client/unstable/org.matrix.msc4143/rtc/transports",
+        Some(&token),
+        None,
+    );
+    assert_eq!(code, "200", "{body}");
+    assert_eq!(
+        json(&body)["rtc_transports"],
+        serde_json::json!([{ "type": "livekit", "livekit_service_url": JWT_SERVICE }])
+    );
+
+    // Turned off: the reload's reconcile removes coturn, and Synapse hands out no TURN servers.
+    let config = read(&mbx.config_path()).replace("  enabled: true\n", "  enabled: false\n");
+    std::fs::write(mbx.config_path(), config).unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !docker(&["inspect", &coturn]).stdout.is_empty()
+        && docker(&["inspect", &coturn]).status.success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "coturn still there:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    let (code, body) = edge(
+        &mbx,
+        "GET",
+        "/_matrix/client/v3/voip/turnServer",
+        Some(&token),
+        None,
+    );
+    assert_eq!(code, "200", "{body}");
+    assert_eq!(
+        json(&body),
+        serde_json::json!({}),
+        "no TURN servers when off"
+    );
+    daemon.stop();
+}
