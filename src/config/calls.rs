@@ -182,6 +182,17 @@ fn check_port(
             problems.push(problem(path, "port 0 is not a port", None));
             None
         }
+        // coturn runs without privileges (no capability to bind below 1024).
+        p if p < 1024 => {
+            problems.push(problem(
+                path,
+                format!("port {p} is below 1024"),
+                Some(format!(
+                    "the TURN relay runs unprivileged; use 1024 or above, e.g. {DEFAULT_TURN_PORT} and {DEFAULT_TURNS_PORT}"
+                )),
+            ));
+            None
+        }
         p => Some(p),
     }
 }

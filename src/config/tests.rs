@@ -423,6 +423,11 @@ fn turn_is_off_unless_enabled_and_bounded() {
     let p = problems("domain: a.org\nturn: {enabled: true, relay_ports: 80-90, tls_port: 3478}\n");
     let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, ["turn.relay_ports", "turn.tls_port"], "{p:?}");
+    let p = problems("domain: a.org\nturn: {enabled: true, tls_port: 443}\n");
+    assert_eq!(
+        (p[0].path.as_str(), p[0].message.as_str()),
+        ("turn.tls_port", "port 443 is below 1024")
+    );
     let p = problems("domain: a.org\nturn: {enable: true}\n");
     assert_eq!(p[0].path, "turn.enable");
     assert!(p[0].hint.as_deref().unwrap().contains("enabled"), "{p:?}");
