@@ -95,6 +95,33 @@ fn turn_server(mbx: &Instance, token: &str) -> serde_json::Value {
     json(&body)
 }
 
+/// `doctor --json`'s TURN step.
+fn turn_step(mbx: &Instance) -> serde_json::Value {
+    let ca = mbx.state_dir().join("ca/root.pem");
+    let out = mbx
+        .cmd(&[
+            "doctor",
+            "--json",
+            "--ca-file",
+            &ca.display().to_string(),
+            "--connect-to",
+            &format!("{TEST_DOMAIN}:443:127.0.0.1:{}", mbx.https_port),
+        ])
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("doctor --json printed no JSON: {}", describe(&out)));
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "turn")
+        .unwrap_or_else(|| panic!("no TURN step: {report:#}"))
+        .clone()
+}
+
 #[test]
 fn relays_with_synapse_credentials_only_to_public_peers() {
     let mbx = Instance::new();
@@ -213,19 +240,50 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
         assert!(out.contains("error 403 (Forbidden IP)"), "{peer}: {out}");
         assert!(!out.contains("0: : success: 0x"), "{peer}: {out}");
     }
-    // Wrong credentials: no allocation at all.
+    // Wrong credentials: no allocation at all. Alice's password under another name (the same
+    // expiry) does not sign it, nor does a made-up password.
     let (user, password) = credentials();
+    let mallory = user.replace("@alice:", "@mallory:");
     for (u, p) in [
         (user.as_str(), "d3JvbmcgcGFzc3dvcmQ="),
-        (
-            "4102444800:@mallory:matrix.test.internal",
-            password.as_str(),
-        ),
+        (mallory.as_str(), password.as_str()),
     ] {
         let out = uclient(port, u, p, "198.51.99.1");
         assert!(out.contains("Cannot complete Allocation"), "{u}: {out}");
         assert!(!out.contains("Received relay addr"), "{u}: {out}");
     }
+
+    // doctor: credentials as a user gets them, an allocation, released again.
+    let step = turn_step(&mbx);
+    assert_eq!(
+        step["status"],
+        "pass",
+        "{step}\n{}",
+        String::from_utf8_lossy(&docker(&["logs", "--tail", "30", &coturn]).stdout)
+    );
+    assert!(
+        step["evidence"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("at 127.0.0.1:{port}")),
+        "{step}"
+    );
+    // A relay that does not answer (paused, so the daemon sees nothing to repair) is named.
+    docker_ok(&["pause", &coturn]);
+    let step = turn_step(&mbx);
+    docker_ok(&["unpause", &coturn]);
+    assert_eq!(step["status"], "fail", "{step}");
+    assert_eq!(
+        step["evidence"],
+        format!("no answer from the TURN relay at 127.0.0.1:{port}")
+    );
+    assert!(
+        step["remedy"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("docker logs {coturn}")),
+        "{step}"
+    );
 
     // LiveKit, announced in both places a client looks, through the edge.
     let (code, body) = edge(&mbx, "GET", "/.well-known/matrix/client", None, None);

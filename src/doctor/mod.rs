@@ -10,6 +10,7 @@ pub mod keys;
 pub mod messages;
 pub mod net;
 pub mod render;
+pub mod turn;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -119,6 +120,11 @@ pub struct Facts {
     pub local: Local,
     /// The instance's Synapse container, named in the fixes that send the user to its logs.
     pub synapse_container: String,
+    /// With `turn.enabled`: the relay tried at `turn.port` on this host with a user's credentials
+    /// from Synapse, and what came of it.
+    pub turn: Option<(SocketAddr, Result<SocketAddr, turn::TurnProblem>)>,
+    /// The instance's coturn container, named in the TURN step's fixes.
+    pub coturn_container: String,
     pub now: OffsetDateTime,
 }
 
@@ -152,15 +158,18 @@ async fn gather(paths: &Paths, config: &Config, options: &Options) -> Facts {
             crate::tls::client_roots(&[]).unwrap_or_else(|_| rustls::RootCertStore::empty())
         });
     let net = Net::new(options.connect_to.clone(), roots);
-    let (remote, local) = tokio::join!(
+    let (remote, local, turn) = tokio::join!(
         remote(&net, config, internal_root),
-        local(paths, config, certificates)
+        local(paths, config, certificates),
+        turn_allocation(paths, config)
     );
     Facts {
         domain: config.domain.clone(),
         remote,
         local,
+        turn,
         synapse_container: Names::of(&config.instance).synapse,
+        coturn_container: Names::of(&config.instance).coturn,
         now: OffsetDateTime::now_utc(),
     }
 }
@@ -249,6 +258,34 @@ async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> R
         ),
         internal_root,
     }
+}
+
+/// With `turn.enabled`: credentials from Synapse as a user gets them (matrixbox's service
+/// account asks), then an allocation at `turn.port` on this host.
+async fn turn_allocation(
+    paths: &Paths,
+    config: &Config,
+) -> Option<(SocketAddr, Result<SocketAddr, turn::TurnProblem>)> {
+    let port = config.turn.as_ref()?.port;
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let credentials = async {
+        let secrets = crate::secrets::load(&paths.secrets_dir()).map_err(|e| e.to_string())?;
+        let admin = crate::synapse::session::Admin::new(
+            crate::synapse::admin::Synapse::new(crate::synapse::upstream(config, paths)),
+            paths.secrets_dir(),
+            secrets.registration_shared_secret,
+        );
+        match admin.turn_credentials().await {
+            Ok(Some((username, password))) => Ok(turn::Credentials { username, password }),
+            Ok(None) => Err("Synapse hands out no TURN credentials".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let outcome = match credentials.await {
+        Ok(credentials) => turn::allocate(server, &credentials).await,
+        Err(e) => Err(turn::TurnProblem::Credentials(e)),
+    };
+    Some((server, outcome))
 }
 
 async fn versions(net: &Net, base_url: &http::Uri) -> Result<Fetched, FetchError> {

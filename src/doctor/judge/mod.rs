@@ -20,7 +20,7 @@ use remote::{client_versions, client_well_known, discovery, keys, tls, well_know
 
 pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
     let r = &f.remote;
-    vec![
+    let mut steps = vec![
         discovery(r, l),
         well_known(r, l),
         tls(r, l),
@@ -32,7 +32,12 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         certificate(&f.local, f.now, l),
         renewal(&f.local, l),
         disk(&f.local, l),
-    ]
+    ];
+    if let Some((server, outcome)) = &f.turn {
+        let (synapse, coturn) = (&f.synapse_container, &f.coturn_container);
+        steps.push(local::turn(*server, outcome, synapse, coturn, l));
+    }
+    steps
 }
 
 fn step(

@@ -211,6 +211,8 @@ fn troubled() -> Facts {
         },
         local: l,
         synapse_container: "matrixbox-synapse".into(),
+        turn: None,
+        coturn_container: "matrixbox-coturn".into(),
         now: NOW,
     }
 }
@@ -227,4 +229,51 @@ fn the_report_matches_its_golden_text_in_both_languages() {
         out.push('\n');
         crate::golden::assert_golden(&format!("doctor.{}.txt", lang.code()), &out);
     }
+}
+
+/// With `turn.enabled`, a seventh step: each outcome of the allocation, both languages against
+/// tests/golden.
+#[test]
+fn turn_outcomes_match_their_golden_text_in_both_languages() {
+    use crate::doctor::turn::TurnProblem;
+    let server: std::net::SocketAddr = "127.0.0.1:3478".parse().unwrap();
+    let outcomes = [
+        Ok("127.0.0.1:49170".parse().unwrap()),
+        Err(TurnProblem::Credentials(
+            "Synapse hands out no TURN credentials".into(),
+        )),
+        Err(TurnProblem::NoAnswer(server)),
+        Err(TurnProblem::Refused {
+            code: 401,
+            reason: "Unauthorized".into(),
+        }),
+        Err(TurnProblem::Malformed(
+            "no relayed address in the answer".into(),
+        )),
+    ];
+    let mut out = String::new();
+    for lang in [Lang::En, Lang::ZhCn] {
+        for outcome in &outcomes {
+            let mut f = troubled();
+            f.turn = Some((server, outcome.clone()));
+            let steps = evaluate(&f, lang);
+            let s = steps.last().unwrap();
+            assert_eq!(s.id, "turn");
+            assert_eq!(s.status == Status::Pass, outcome.is_ok());
+            out.push_str(&format!(
+                "{:?} {} | {} | {}\n",
+                s.status,
+                s.title,
+                s.evidence,
+                s.remedy.clone().unwrap_or_default()
+            ));
+        }
+    }
+    assert!(
+        !evaluate(&troubled(), Lang::En)
+            .iter()
+            .any(|s| s.id == "turn"),
+        "no TURN step when TURN is off"
+    );
+    crate::golden::assert_golden("doctor.turn.txt", &out);
 }
