@@ -133,3 +133,70 @@ fn write_coturn_files(paths: &Paths, files: &[File]) -> Result<(), FsError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(dir: &std::path::Path, turn: &str) -> Stack {
+        let config = crate::config::parse(
+            &format!(
+                "domain: a.test\ntls: {{cert: {0}/c.pem, key: {0}/k.pem}}\n{turn}",
+                dir.display()
+            ),
+            std::path::Path::new("t.yaml"),
+        )
+        .unwrap();
+        let secrets = Secrets {
+            postgres_password: "p".into(),
+            registration_shared_secret: "r".into(),
+            macaroon_secret_key: "m".into(),
+            form_secret: "f".into(),
+            signing_key: "ed25519 a_abc SEED".into(),
+        };
+        let paths = Paths::new("/x.yaml", dir.join("state"));
+        std::fs::create_dir_all(paths.secrets_dir()).unwrap();
+        Stack::new(config, paths, secrets)
+    }
+
+    fn digest(stack: &Stack) -> String {
+        let secret = stack.turn_secret().unwrap().unwrap();
+        files_digest(&stack.coturn_files(&secret).unwrap())
+    }
+
+    #[test]
+    fn a_renewed_certificate_changes_coturns_files_and_so_restarts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = stack(dir.path(), "");
+        assert!(
+            off.turn_secret().unwrap().is_none(),
+            "off: no secret is made"
+        );
+        assert!(!off.paths.secrets_dir().join("turn_shared_secret").exists());
+
+        let on = stack(dir.path(), "turn: {enabled: true}\n");
+        let secret = on.turn_secret().unwrap().unwrap();
+        assert!(!secret.tls, "no certificate yet: no TURN over TLS");
+        let files = on.coturn_files(&secret).unwrap();
+        assert_eq!(files.len(), 1);
+        assert!(files[0].1.lines().any(|l| l == "no-tls"));
+        let before = digest(&on);
+
+        std::fs::write(dir.path().join("c.pem"), "CERT 1").unwrap();
+        std::fs::write(dir.path().join("k.pem"), "KEY 1").unwrap();
+        assert!(on.turn_secret().unwrap().unwrap().tls);
+        let first = digest(&on);
+        assert_ne!(before, first, "a certificate arrives: TLS is turned on");
+        std::fs::write(dir.path().join("c.pem"), "CERT 2").unwrap();
+        assert_ne!(first, digest(&on), "a renewal restarts coturn with it");
+        assert_eq!(
+            secret.secret,
+            on.turn_secret().unwrap().unwrap().secret,
+            "the secret is made once"
+        );
+        let synapse = on.synapse_files().unwrap();
+        let homeserver = &synapse.iter().find(|f| f.0 == "homeserver.yaml").unwrap().1;
+        assert!(homeserver.contains("turns:a.test:5349?transport=tcp"));
+        assert!(homeserver.contains(&secret.secret));
+    }
+}
