@@ -60,8 +60,13 @@ fn json(text: &str) -> serde_json::Value {
 
 /// `turnutils_uclient` against coturn on loopback: its output (it prints to stdout and stderr).
 fn uclient(port: u16, user: &str, password: &str, peer: &str) -> String {
+    uclient_with(&[], port, user, password, peer)
+}
+
+fn uclient_with(extra: &[&str], port: u16, user: &str, password: &str, peer: &str) -> String {
     let out = Command::new("timeout")
         .args(["30", "turnutils_uclient", "-v", "-c", "-n", "1", "-m", "1"])
+        .args(extra)
         .args([
             "-p",
             &port.to_string(),
@@ -150,6 +155,7 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
     let coturn = format!("{}-coturn", mbx.objects.name);
     assert_eq!(inspect(&coturn, "{{.State.Running}}"), "true");
     assert_eq!(inspect(&coturn, "{{.HostConfig.NetworkMode}}"), "host");
+    let container_id = inspect(&coturn, "{{.Id}}");
 
     // The shared secret: generated, 0600, and never in the log.
     let secret_file = mbx.state_dir().join("secrets/turn_shared_secret");
@@ -226,6 +232,22 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
     let ok = uclient(port, &user, &password, "198.51.99.1");
     assert!(ok.contains("Received relay addr: 127.0.0.1:"), "{ok}");
     assert!(ok.contains("cb response received: \n0: : success"), "{ok}");
+    // TURN over TLS on turn.tls_port, with the edge's certificate (verified against its CA).
+    let (user, password) = credentials();
+    let ca = mbx.state_dir().join("ca/root.pem").display().to_string();
+    let tls = uclient_with(
+        &["-t", "-S", "-E", &ca],
+        tls_port,
+        &user,
+        &password,
+        "198.51.99.1",
+    );
+    assert!(
+        tls.contains("Received relay addr: 127.0.0.1:"),
+        "{tls}\n{}{}",
+        String::from_utf8_lossy(&docker(&["logs", "--tail", "40", &coturn]).stdout),
+        uclient_with(&["-t", "-S"], tls_port, &user, &password, "198.51.99.1")
+    );
     // Peers on this host, its networks or link-local: allocated, but the peer refused.
     for peer in [
         "127.0.0.1",
@@ -252,6 +274,13 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
         assert!(out.contains("Cannot complete Allocation"), "{u}: {out}");
         assert!(!out.contains("Received relay addr"), "{u}: {out}");
     }
+
+    assert_eq!(
+        inspect(&coturn, "{{.Id}}"),
+        container_id,
+        "reconciles leave a current coturn alone:\n{}",
+        daemon.log_text()
+    );
 
     // doctor: credentials as a user gets them, an allocation, released again.
     let step = turn_step(&mbx);

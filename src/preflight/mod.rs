@@ -134,10 +134,15 @@ impl Target {
             turn_udp,
             turn_relay: config.turn.as_ref().map(|t| t.relay_ports),
             acme,
-            images: vec![
-                config.postgres_candidates.clone(),
-                config.synapse_candidates.clone(),
-            ],
+            images: [
+                Some(&config.postgres_candidates),
+                Some(&config.synapse_candidates),
+                config.turn.as_ref().map(|_| &config.coturn_candidates),
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
             public_address: config.public_address,
             memory_mb: config.memory_mb,
             upstream: config.external_upstream.as_ref().map(|u| u.to_string()),

@@ -22,12 +22,17 @@ use crate::i18n::Lang;
 use crate::paths::Paths;
 use crate::report::Hinted;
 
-/// The managed images: (role, candidate references in pull order).
-fn managed(config: &Config) -> [(&'static str, &[String]); 2] {
-    [
+/// The managed images: (role, candidate references in pull order). coturn only with
+/// `turn.enabled`, so an archive made without TURN still imports.
+fn managed(config: &Config) -> Vec<(&'static str, &[String])> {
+    let mut images: Vec<(&'static str, &[String])> = vec![
         ("postgres", &config.postgres_candidates),
         ("synapse", &config.synapse_candidates),
-    ]
+    ];
+    if config.turn.is_some() {
+        images.push(("coturn", &config.coturn_candidates));
+    }
+    images
 }
 
 fn refuse_upstream(config: &Config, lang: Lang) -> anyhow::Result<()> {
