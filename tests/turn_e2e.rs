@@ -4,6 +4,7 @@
 //! them. Wrong credentials get no allocation; relays to loopback, private and link-local peers are
 //! refused. The LiveKit services of `calls:` are announced by the well-known document and by
 //! Synapse's MSC4143 transports endpoint, both through the edge. Turned off, coturn goes.
+//! `preflight` names whatever holds a TURN port.
 
 mod common;
 
@@ -364,4 +365,72 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
         "no TURN servers when off"
     );
     daemon.stop();
+}
+
+/// `preflight` with `turn.enabled`: whatever holds a TURN port (here this test, over UDP on
+/// `turn.port` and over TCP on `turn.tls_port`) is named with the key to change.
+#[test]
+fn preflight_names_what_holds_a_turn_port() {
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&[
+        "setup",
+        "--domain",
+        TEST_DOMAIN,
+        "--skip-preflight",
+        "--no-start",
+    ]));
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let tcp = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let tls_port = tcp.local_addr().unwrap().port();
+    mbx.append_config(&format!(
+        "{}turn:\n  enabled: true\n  port: {port}\n  tls_port: {tls_port}\n  relay_ports: 50000-50010\n",
+        mbx.bench_lines()
+    ));
+    let out = mbx
+        .cmd(&["preflight", "--json"])
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {report:#}"))
+            .clone()
+    };
+    let comm = read(std::path::Path::new("/proc/self/comm"))
+        .trim()
+        .to_string();
+    let pid = std::process::id();
+    let held = check("port-turn-port-udp");
+    assert_eq!(held["status"], "fail", "{held:#}");
+    assert_eq!(
+        held["evidence"],
+        format!("port {port} is used by {comm} (pid {pid})")
+    );
+    assert!(
+        held["remedy"].as_str().unwrap().contains("`turn.port:`"),
+        "{held:#}"
+    );
+    let free = check("port-turn-port-tcp");
+    assert_eq!(free["status"], "pass", "{free:#}");
+    assert!(
+        free["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("50000-50010/udp"),
+        "{free:#}"
+    );
+    let tls = check("port-turn-tls_port-tcp");
+    assert_eq!(tls["status"], "fail", "{tls:#}");
+    assert!(
+        tls["remedy"].as_str().unwrap().contains("`turn.tls_port:`"),
+        "{tls:#}"
+    );
 }
