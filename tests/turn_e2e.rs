@@ -153,7 +153,7 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
     ));
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    let coturn = format!("{}-coturn", mbx.objects.name);
+    let coturn = mbx.objects.coturn();
     assert_eq!(inspect(&coturn, "{{.State.Running}}"), "true");
     assert_eq!(inspect(&coturn, "{{.HostConfig.NetworkMode}}"), "host");
     let container_id = inspect(&coturn, "{{.Id}}");
