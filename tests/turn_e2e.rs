@@ -134,7 +134,7 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
     let (port, tls_port) = (free_port(), free_port());
     // Relay ports far from free_port()'s range; a collision with another test is unlikely and
     // would show as a failed allocation, not a wrong pass.
-    let first = 40_000 + (std::process::id() % 700) as u16 * 10;
+    let first = 40_000 + (std::process::id() % 200) as u16 * 40;
     assert_success(&mbx.run(&[
         "setup",
         "--domain",
@@ -149,7 +149,7 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
     );
     mbx.append_config(&format!(
         "{bench}turn:\n  enabled: true\n  port: {port}\n  tls_port: {tls_port}\n  relay_ports: {first}-{}\n  user_lifetime: 10m\ncalls:\n  livekit_url: wss://sfu.test.internal\n  jwt_service_url: {JWT_SERVICE}/\n",
-        first + 19
+        first + 39
     ));
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
@@ -257,8 +257,16 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
         "192.168.1.1",
         "169.254.169.254",
     ] {
-        let (user, password) = credentials();
-        let out = uclient(port, &user, &password, peer);
+        // An allocation lost to load (UDP, a busy relay port) is tried once more: what is
+        // asserted is the refusal of the peer once a relay exists.
+        let mut out = String::new();
+        for _ in 0..2 {
+            let (user, password) = credentials();
+            out.push_str(&uclient(port, &user, &password, peer));
+            if out.contains("Received relay addr") {
+                break;
+            }
+        }
         assert!(out.contains("Received relay addr"), "{peer}: {out}");
         assert!(out.contains("error 403 (Forbidden IP)"), "{peer}: {out}");
         assert!(!out.contains("0: : success: 0x"), "{peer}: {out}");
