@@ -26,6 +26,7 @@
 //! - [`acme`]: certificates: ACME, the internal CA, the user's files, storage and renewal.
 //! - [`notify`]: telling systemd how the daemon is doing (readiness, watchdog, status line).
 //! - [`wellknown`]: the `/.well-known/matrix/*` documents.
+//! - [`calls`]: the TURN relay's config (coturn) and the TURN and LiveKit settings clients get.
 //!
 //! The homeserver:
 //! - [`stack`]: PostgreSQL and Synapse as containers, brought up in order and down cleanly.
@@ -56,6 +57,7 @@
 
 pub mod acme;
 pub mod backup;
+pub mod calls;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -11,6 +11,7 @@ pub const SYNAPSE_SOCKET: &str = "synapse-socket";
 pub const POSTGRES_DATA: &str = "postgres";
 pub const POSTGRES_INIT: &str = "postgres-init";
 pub const POSTGRES_SOCKET: &str = "postgres-socket";
+pub const TURN_CONFIG: &str = "turn-config";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -58,6 +59,12 @@ impl Paths {
     /// PostgreSQL's user owns it, Synapse's group may enter it, no other local user can.
     pub fn postgres_socket_dir(&self) -> PathBuf {
         self.state_dir.join(POSTGRES_SOCKET)
+    }
+
+    /// Mounted read-only in the coturn container: its config and a copy of the edge's certificate,
+    /// owned by root, readable by coturn's group.
+    pub fn turn_config_dir(&self) -> PathBuf {
+        self.state_dir.join(TURN_CONFIG)
     }
 
     /// Mounted as PostgreSQL's data directory.

@@ -55,6 +55,7 @@ const MACAROON_SECRET_KEY: &str = "macaroon_secret_key";
 const FORM_SECRET: &str = "form_secret";
 const SIGNING_KEY: &str = "signing.key";
 const ADMIN_ACCOUNT_PASSWORD: &str = "admin_account_password";
+const TURN_SHARED_SECRET: &str = "turn_shared_secret";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -125,6 +126,11 @@ pub fn invite_token() -> Result<String, SecretsError> {
 /// The password of matrixbox's admin service account (`synapse::session`), made on first use.
 pub fn admin_account_password(dir: &Path) -> Result<String, SecretsError> {
     one(dir, ADMIN_ACCOUNT_PASSWORD, Some(random_token))
+}
+
+/// The secret Synapse signs TURN credentials with and coturn checks them by, made on first use.
+pub fn turn_shared_secret(dir: &Path) -> Result<String, SecretsError> {
+    one(dir, TURN_SHARED_SECRET, Some(random_token))
 }
 
 /// Reads every secret, generating only those that are missing. Existing ones are never changed.

@@ -9,9 +9,14 @@ pub fn server(config: &Config) -> String {
     json!({ "m.server": format!("{}:443", config.domain) }).to_string()
 }
 
-/// `/.well-known/matrix/client`: where clients find the homeserver.
+/// `/.well-known/matrix/client`: where clients find the homeserver, and the LiveKit focus for
+/// group calls when `calls:` names one (MSC4143).
 pub fn client(config: &Config) -> String {
-    json!({ "m.homeserver": { "base_url": format!("https://{}", config.domain) } }).to_string()
+    let mut doc = json!({ "m.homeserver": { "base_url": format!("https://{}", config.domain) } });
+    if let Some(calls) = &config.calls {
+        doc["org.matrix.msc4143.rtc_foci"] = crate::calls::well_known_foci(calls);
+    }
+    doc.to_string()
 }
 
 /// `/.well-known/matrix/support` (MSC1929), only when contacts or a page are configured.
@@ -59,6 +64,13 @@ mod tests {
             r#"{"m.homeserver":{"base_url":"https://matrix.example.com"}}"#
         );
         assert_eq!(support(&c), None);
+        let c = config(
+            "domain: a.org\ncalls: {livekit_url: 'wss://sfu.a.org', jwt_service_url: 'https://jwt.a.org'}\n",
+        );
+        assert_eq!(
+            client(&c),
+            r#"{"m.homeserver":{"base_url":"https://a.org"},"org.matrix.msc4143.rtc_foci":[{"livekit_service_url":"https://jwt.a.org","type":"livekit"}]}"#
+        );
         let c = config(
             "domain: a.org\nsupport:\n  contacts: [{role: m.role.admin, matrix_id: '@admin:a.org'}]\n  support_page: https://a.org/help\n",
         );

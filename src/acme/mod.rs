@@ -8,6 +8,7 @@ mod internal_ca;
 mod manager;
 mod schedule;
 mod storage;
+pub use storage::cert_files;
 
 use std::path::PathBuf;
 

@@ -3,6 +3,7 @@
 //! - `raw`: the file's shapes as serde reads them, unknown keys caught with a suggestion.
 //! - `validate`: raw values -> `Config`, defaults applied, each problem at its dotted path.
 //! - `defaults`: the values used when the file says nothing.
+//! - `calls`: `turn:` and `calls:`, the TURN relay and the LiveKit services.
 //! - `error`: `Problem` and `ConfigError`, and how they print.
 //! - `email`: the `email:` section (SMTP server, login, sender).
 //! - `file`: loading and parsing the file, and writing the first one.
@@ -18,6 +19,7 @@ use crate::secrets::Redacted;
 use crate::yaml::{Mapping, Value};
 
 mod backup;
+mod calls;
 mod defaults;
 mod email;
 mod error;
@@ -28,9 +30,10 @@ mod validate;
 mod webclient;
 
 pub use backup::BackupSchedule;
+pub use calls::{Calls, RawCalls, RawTurn, Turn};
 pub use defaults::{
-    DEFAULT_ELEMENT_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS,
-    DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, is_private_name,
+    DEFAULT_COTURN_IMAGE, DEFAULT_ELEMENT_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP,
+    DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, is_private_name,
 };
 pub use email::{Email, SmtpLogin};
 pub use error::{ConfigError, Problem};
@@ -57,6 +60,8 @@ pub struct Config {
     /// (the first is the field above), or just the image itself.
     pub synapse_candidates: Vec<String>,
     pub postgres_candidates: Vec<String>,
+    /// The same for the TURN relay's image (pulled only when TURN is on).
+    pub coturn_candidates: Vec<String>,
     pub trusted_key_servers: Vec<String>,
     /// Keys an older matrixbox read that are now ignored; `run` says so (they stay accepted, so
     /// that an upgrade never stops a server over its config).
@@ -86,6 +91,10 @@ pub struct Config {
     pub email: Option<Email>,
     /// Element Web, served by the edge under its own name; `None` unless `web_client:` is set.
     pub web_client: Option<WebClient>,
+    /// The TURN relay (coturn) matrixbox runs; `None` unless `turn.enabled`.
+    pub turn: Option<Turn>,
+    /// LiveKit services for group calls, announced to clients; `None` unless configured.
+    pub calls: Option<Calls>,
 }
 
 /// Element Web as configured: its name, its image and what `config.json` adds.

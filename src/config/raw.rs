@@ -79,6 +79,8 @@ pub struct Support {
 pub struct RawImages {
     pub synapse: Option<String>,
     pub postgres: Option<String>,
+    /// The TURN relay's image (used only when `turn.enabled`).
+    pub coturn: Option<String>,
 }
 
 /// `web_client:` as written: present (even `{}`) means Element Web is served.
@@ -195,6 +197,8 @@ pub struct RawConfig {
     pub backup: RawBackup,
     pub email: Option<RawEmail>,
     pub web_client: Option<RawWebClient>,
+    pub turn: super::calls::RawTurn,
+    pub calls: Option<super::calls::RawCalls>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -220,6 +224,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "backup",
     "email",
     "web_client",
+    "turn",
+    "calls",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -266,6 +272,8 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             // `web_client:` with nothing under it turns the web client on with its defaults.
             "web_client" if value.is_null() => raw.web_client = Some(RawWebClient::default()),
             "web_client" => raw.web_client = field(&key, value, problems),
+            "turn" => raw.turn = field(&key, value, problems).unwrap_or_default(),
+            "calls" => raw.calls = field(&key, value, problems),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

@@ -567,3 +567,58 @@ fn web_client_problems_are_named_by_their_dotted_paths() {
         problems("domain: matrix.example.com\nupstream: http://127.0.0.1:8008\nweb_client: {}\n");
     assert_eq!(p[0].path, "web_client");
 }
+
+#[test]
+fn turn_is_off_unless_enabled_and_bounded() {
+    let c = parse_str("domain: a.org\n").unwrap();
+    assert_eq!(c.turn, None, "TURN opens ports: off by default");
+    assert_eq!(c.calls, None);
+    let c = parse_str("domain: a.org\nturn: {enabled: false, port: 3479}\n").unwrap();
+    assert_eq!(c.turn, None);
+    let c = parse_str("domain: a.org\nturn: {enabled: true}\n").unwrap();
+    assert_eq!(
+        c.turn,
+        Some(Turn {
+            port: 3478,
+            tls_port: 5349,
+            relay_ports: (49160, 49200),
+            user_lifetime: "1h".into(),
+        })
+    );
+    let p = problems(
+        "domain: a.org\nturn: {enabled: true, port: 50001, relay_ports: 50000-50010, user_lifetime: soon}\n",
+    );
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["turn.port", "turn.user_lifetime"], "{p:?}");
+    let p = problems("domain: a.org\nturn: {enabled: true, relay_ports: 80-90, tls_port: 3478}\n");
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["turn.relay_ports", "turn.tls_port"], "{p:?}");
+    let p = problems("domain: a.org\nturn: {enabled: true, tls_port: 443}\n");
+    assert_eq!(
+        (p[0].path.as_str(), p[0].message.as_str()),
+        ("turn.tls_port", "port 443 is below 1024")
+    );
+    let p = problems("domain: a.org\nturn: {enable: true}\n");
+    assert_eq!(p[0].path, "turn.enable");
+    assert!(p[0].hint.as_deref().unwrap().contains("enabled"), "{p:?}");
+}
+
+#[test]
+fn calls_need_both_livekit_urls() {
+    let c = parse_str(
+        "domain: a.org\ncalls: {livekit_url: 'wss://sfu.a.org', jwt_service_url: 'https://jwt.a.org/'}\n",
+    )
+    .unwrap();
+    let calls = c.calls.unwrap();
+    assert_eq!(calls.livekit_url, "wss://sfu.a.org");
+    assert_eq!(calls.jwt_service_url, "https://jwt.a.org");
+    let p = problems("domain: a.org\ncalls: {livekit_url: 'https://sfu.a.org'}\n");
+    let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["calls.livekit_url", "calls.jwt_service_url"],
+        "{p:?}"
+    );
+    assert!(p[0].message.contains("not a wss:// URL"), "{p:?}");
+    assert_eq!(p[1].message, "missing");
+}

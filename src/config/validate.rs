@@ -3,9 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::defaults::{
-    DEFAULT_ELEMENT_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_HTTPS,
-    DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN, MIN_MEMORY_MB,
-    is_private_name,
+    DEFAULT_COTURN_IMAGE, DEFAULT_ELEMENT_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP,
+    DEFAULT_LISTEN_HTTPS, DEFAULT_POSTGRES_IMAGE, DEFAULT_SYNAPSE_IMAGE, MAX_INSTANCE_LEN,
+    MIN_MEMORY_MB, is_private_name,
 };
 use super::error::{Problem, problem_by, problem_t};
 use super::messages::M;
@@ -66,6 +66,12 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         "images.postgres",
         raw.images.postgres.as_deref(),
         DEFAULT_POSTGRES_IMAGE,
+        problems,
+    );
+    let coturn_candidates = images(
+        "images.coturn",
+        raw.images.coturn.as_deref(),
+        DEFAULT_COTURN_IMAGE,
         problems,
     );
     // No notary by default: keys come from each origin server itself, so a default installation
@@ -226,10 +232,14 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     });
     let backup = super::backup::check_backup(raw.backup, problems);
     let email = super::email::check_email(raw.email, problems);
+    let turn = super::calls::check_turn(raw.turn, problems);
+    let calls = super::calls::check_calls(raw.calls, problems);
     Some(Config {
         backup,
         email,
         web_client,
+        turn,
+        calls,
         federation,
         instance,
         public_address,
@@ -253,6 +263,7 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         postgres_image: postgres_candidates.as_ref()?[0].clone(),
         synapse_candidates: synapse_candidates?,
         postgres_candidates: postgres_candidates?,
+        coturn_candidates: coturn_candidates?,
         trusted_key_servers,
         ignored_keys,
         memory_mb,

@@ -402,7 +402,8 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             start_period: Some(0),
             start_interval: None,
         }),
-        networking_config: Some(NetworkingConfig {
+        // The host's network has no aliases (the engine refuses them there).
+        networking_config: (spec.network != "host").then(|| NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 spec.network.clone(),
                 EndpointSettings {

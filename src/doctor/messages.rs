@@ -26,6 +26,7 @@ crate::i18n::messages! {
     TitleCertificate => "6 certificate expiry", "6 证书有效期";
     TitleRenewal => "6 certificate renewal", "6 证书续期";
     TitleDisk => "6 disk space", "6 磁盘空间";
+    TitleTurn => "7 TURN relay", "7 TURN 中继";
 
     // 1. Discovery.
     ViaLiteral => "{0} names its host and port itself", "{0} 自带主机和端口";
@@ -193,6 +194,18 @@ crate::i18n::messages! {
     PeerBlocked => "{0} → {1}, a private address Synapse refuses to connect to", "{0} → {1}，是 Synapse 拒绝连接的私有地址";
     PeerBlockedFix => "if {0} is one of your servers, add its range to federation.private_networks in matrixbox.yaml, e.g. `{1}`",
         "如果 {0} 是你自己的服务器，请把它所在的网段加入 matrixbox.yaml 的 federation.private_networks，例如 `{1}`";
+    // 7. TURN.
+    TurnAllocated => "a user's credentials from Synapse allocated relay {0} at {1}", "用 Synapse 发给用户的凭据在 {1} 分配到中继 {0}";
+    TurnNoCredentials => "no TURN credentials from Synapse: {0}", "未能从 Synapse 取得 TURN 凭据：{0}";
+    TurnNoCredentialsFix => "check `turn:` in matrixbox.yaml and that matrixbox runs (`systemctl status matrixbox`); Synapse's log: `docker logs {0}`",
+        "请检查 matrixbox.yaml 中的 `turn:`，并确认 matrixbox 正在运行（`systemctl status matrixbox`）；Synapse 日志：`docker logs {0}`";
+    TurnNoAnswer => "no answer from the TURN relay at {0}", "{0} 处的 TURN 中继没有应答";
+    TurnNoAnswerFix => "is coturn running? `docker ps -a --filter name={0}` and `docker logs {0}`; `matrixbox run` starts it",
+        "coturn 是否在运行？请查看 `docker ps -a --filter name={0}` 和 `docker logs {0}`；`matrixbox run` 会启动它";
+    TurnRefused => "the TURN relay refused the allocation: {0} {1}", "TURN 中继拒绝了分配：{0} {1}";
+    TurnRefusedFix => "Synapse and coturn must share the secret in the secrets directory: restart matrixbox so both are rendered again (`systemctl restart matrixbox`); coturn's log: `docker logs {0}`",
+        "Synapse 与 coturn 必须使用 secrets 目录中的同一密钥：请重启 matrixbox 以重新生成两者的配置（`systemctl restart matrixbox`）；coturn 日志：`docker logs {0}`";
+    TurnMalformed => "the TURN exchange failed: {0}", "TURN 交互失败：{0}";
 }
 
 #[cfg(test)]

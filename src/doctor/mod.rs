@@ -11,6 +11,7 @@ pub mod messages;
 pub mod net;
 pub mod render;
 pub mod smtp;
+pub mod turn;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -130,6 +131,11 @@ pub struct Facts {
     pub synapse_container: String,
     /// The SMTP server of `email:` as tried; `None` without `email:`.
     pub email: Option<Result<smtp::Session, smtp::Failure>>,
+    /// With `turn.enabled`: the relay tried at `turn.port` on this host with a user's credentials
+    /// from Synapse, and what came of it.
+    pub turn: Option<(SocketAddr, Result<SocketAddr, turn::TurnProblem>)>,
+    /// The instance's coturn container, named in the TURN step's fixes.
+    pub coturn_container: String,
     pub now: OffsetDateTime,
 }
 
@@ -181,18 +187,21 @@ async fn gather(paths: &Paths, config: &Config, options: &Options) -> Facts {
             None => None,
         }
     };
-    let (remote, local, email, peers) = tokio::join!(
+    let (remote, local, email, peers, turn) = tokio::join!(
         remote(&net, config, internal_root),
         local(paths, config, certificates),
         email,
-        peers(config)
+        peers(config),
+        turn_allocation(paths, config)
     );
     Facts {
         domain: config.domain.clone(),
         remote,
         local,
         peers,
+        turn,
         synapse_container: Names::of(&config.instance).synapse,
+        coturn_container: Names::of(&config.instance).coturn,
         email,
         now: OffsetDateTime::now_utc(),
     }
@@ -331,6 +340,34 @@ async fn remote(net: &Net, config: &Config, internal_root: Option<PathBuf>) -> R
         login,
         internal_root,
     }
+}
+
+/// With `turn.enabled`: credentials from Synapse as a user gets them (matrixbox's service
+/// account asks), then an allocation at `turn.port` on this host.
+async fn turn_allocation(
+    paths: &Paths,
+    config: &Config,
+) -> Option<(SocketAddr, Result<SocketAddr, turn::TurnProblem>)> {
+    let port = config.turn.as_ref()?.port;
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let credentials = async {
+        let secrets = crate::secrets::load(&paths.secrets_dir()).map_err(|e| e.to_string())?;
+        let admin = crate::synapse::session::Admin::new(
+            crate::synapse::admin::Synapse::new(crate::synapse::upstream(config, paths)),
+            paths.secrets_dir(),
+            secrets.registration_shared_secret,
+        );
+        match admin.turn_credentials().await {
+            Ok(Some((username, password))) => Ok(turn::Credentials { username, password }),
+            Ok(None) => Err("Synapse hands out no TURN credentials".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let outcome = match credentials.await {
+        Ok(credentials) => turn::allocate(server, &credentials).await,
+        Err(e) => Err(turn::TurnProblem::Credentials(e)),
+    };
+    Some((server, outcome))
 }
 
 /// A GET of the client API at `base_url`, as a client would.

@@ -41,6 +41,8 @@ pub struct Facts {
     pub docker: DockerFacts,
     pub disks: Vec<Disk>,
     pub ports: Result<Vec<Port>, String>,
+    /// The TURN relay's ports: over TCP, then over UDP.
+    pub turn_ports: Result<(Vec<Port>, Vec<Port>), String>,
     /// Addresses on this host's interfaces.
     pub local_addrs: Vec<IpAddr>,
     /// One lookup per target name; `Err` when the resolver itself cannot be set up.
@@ -188,6 +190,12 @@ pub async fn gather(target: &Target) -> Facts {
         docker,
         disks,
         ports: ports::holders(Path::new("/proc"), &target.listen),
+        turn_ports: ports::holders(Path::new("/proc"), &target.turn_tcp).and_then(|tcp| {
+            Ok((
+                tcp,
+                ports::udp_holders(Path::new("/proc"), &target.turn_udp)?,
+            ))
+        }),
         local_addrs: local_addrs(),
         dns,
         acme,

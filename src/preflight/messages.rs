@@ -123,6 +123,15 @@ messages! {
     PortsUnknown => "cannot read the socket tables in /proc/net: {0}", "无法读取 /proc/net 中的套接字表：{0}";
     PortsUnknownFix => "check by hand: `ss -ltnp 'sport = :{0}'`", "请手动检查：`ss -ltnp 'sport = :{0}'`";
 
+    // TURN ports (`turn.enabled`).
+    TitleTurnPort => "TURN port {0}/{1} ({2})", "TURN 端口 {0}/{1}（{2}）";
+    TurnPortFree => "free; open it in the firewall, and the relay ports {0}-{1}/udp", "空闲；请在防火墙中放行它，以及中继端口 {0}-{1}/udp";
+    TurnPortCoturn => "used by a TURN server (turnserver, pid {0}): matrixbox's coturn while the service runs",
+        "正由 TURN 服务器（turnserver，pid {0}）使用：服务运行时即 matrixbox 的 coturn";
+    TurnPortBusyFix => "stop it, or set `{0}:` in matrixbox.yaml to another port", "请停止它，或在 matrixbox.yaml 中把 `{0}:` 改为其他端口";
+    TurnPortHiddenFix => "find it with `ss -anp 'sport = :{0}'` as root and stop it, or set `{1}:` in matrixbox.yaml to another port",
+        "请以 root 运行 `ss -anp 'sport = :{0}'` 找到并停止它，或在 matrixbox.yaml 中把 `{1}:` 改为其他端口";
+
     // DNS.
     DnsNoName => "no domain to check yet", "尚无可检查的域名";
     DnsNoNameFix => "run `matrixbox preflight --domain matrix.example.com`, or run it again after `matrixbox setup`",

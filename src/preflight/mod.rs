@@ -79,6 +79,11 @@ pub struct Target {
     pub names: Vec<String>,
     /// (role, address) of every listener: http, https, federation, metrics.
     pub listen: Vec<(&'static str, SocketAddr)>,
+    /// The TURN relay's ports when `turn.enabled`: (config key, address) over TCP and over UDP.
+    pub turn_tcp: Vec<(&'static str, SocketAddr)>,
+    pub turn_udp: Vec<(&'static str, SocketAddr)>,
+    /// The TURN relay's port range, when `turn.enabled`.
+    pub turn_relay: Option<(u16, u16)>,
     pub acme: AcmeTarget,
     /// Each image's references as pulls try them, one per registry mirror, in order.
     pub images: Vec<Vec<String>>,
@@ -108,16 +113,32 @@ impl Target {
                 ca_root: config.acme.ca_root.clone(),
             },
         };
+        // coturn listens on every address of the host (its own network).
+        let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+        let (turn_tcp, turn_udp) = match &config.turn {
+            Some(turn) => (
+                vec![
+                    ("turn.port", any(turn.port)),
+                    ("turn.tls_port", any(turn.tls_port)),
+                ],
+                vec![("turn.port", any(turn.port))],
+            ),
+            None => (vec![], vec![]),
+        };
         Target {
             mode,
             paths: paths.clone(),
             names: config.tls_names(),
             listen,
+            turn_tcp,
+            turn_udp,
+            turn_relay: config.turn.as_ref().map(|t| t.relay_ports),
             acme,
             images: [
                 Some(&config.postgres_candidates),
                 Some(&config.synapse_candidates),
                 config.web_client.as_ref().map(|w| &w.candidates),
+                config.turn.as_ref().map(|_| &config.coturn_candidates),
             ]
             .into_iter()
             .flatten()
@@ -140,6 +161,9 @@ impl Target {
                 ("http", parse(config::DEFAULT_LISTEN_HTTP)),
                 ("https", parse(config::DEFAULT_LISTEN_HTTPS)),
             ],
+            turn_tcp: vec![],
+            turn_udp: vec![],
+            turn_relay: None,
             acme: AcmeTarget::Directory {
                 url: Directory::LetsEncrypt.url().unwrap_or_default().to_string(),
                 ca_root: None,

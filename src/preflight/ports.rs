@@ -1,5 +1,5 @@
-//! Who listens on a TCP port: /proc/net/tcp{,6} maps the port to a socket inode, and
-//! /proc/<pid>/fd maps the inode to the processes holding it.
+//! Who listens on a TCP port (or holds a UDP one): /proc/net/{tcp,udp}{,6} maps the port to a
+//! socket inode, and /proc/<pid>/fd maps the inode to the processes holding it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -33,17 +33,36 @@ pub struct Listening {
 
 /// TCP state LISTEN in /proc/net/tcp.
 const TCP_LISTEN: &str = "0A";
+/// A bound UDP socket in /proc/net/udp (TCP_CLOSE, which the kernel reuses for "unconnected").
+const UDP_BOUND: &str = "07";
 
 /// For each wanted listen address, what already holds it. `proc_root` is /proc outside tests.
 pub fn holders(
     proc_root: &Path,
     wanted: &[(&'static str, SocketAddr)],
 ) -> Result<Vec<Port>, String> {
+    holders_in(proc_root, wanted, ["net/tcp", "net/tcp6"], TCP_LISTEN)
+}
+
+/// `holders` for UDP ports: what has each wanted address bound.
+pub fn udp_holders(
+    proc_root: &Path,
+    wanted: &[(&'static str, SocketAddr)],
+) -> Result<Vec<Port>, String> {
+    holders_in(proc_root, wanted, ["net/udp", "net/udp6"], UDP_BOUND)
+}
+
+fn holders_in(
+    proc_root: &Path,
+    wanted: &[(&'static str, SocketAddr)],
+    tables: [&str; 2],
+    state: &str,
+) -> Result<Vec<Port>, String> {
     let mut listening = Vec::new();
-    for (file, v6) in [("net/tcp", false), ("net/tcp6", true)] {
+    for (file, v6) in [(tables[0], false), (tables[1], true)] {
         let path = proc_root.join(file);
         match std::fs::read_to_string(&path) {
-            Ok(text) => listening.extend(parse_listening(&text, v6)),
+            Ok(text) => listening.extend(parse_sockets(&text, v6, state)),
             // No tcp6 table: IPv6 is disabled, so nothing can listen there.
             Err(e) if v6 && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{}: {e}", path.display())),
@@ -86,11 +105,16 @@ pub fn holders(
 
 /// Listening sockets in one /proc/net/tcp or tcp6 table.
 pub fn parse_listening(text: &str, v6: bool) -> Vec<Listening> {
+    parse_sockets(text, v6, TCP_LISTEN)
+}
+
+/// The sockets of a /proc/net table in `state`.
+fn parse_sockets(text: &str, v6: bool, state: &str) -> Vec<Listening> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            if fields.get(3) != Some(&TCP_LISTEN) {
+            if fields.get(3) != Some(&state) {
                 return None;
             }
             Some(Listening {
@@ -312,6 +336,25 @@ mod tests {
         assert!(
             matches!(&ports[0].holder, Holder::Process { pid, .. } if *pid == std::process::id()),
             "{ports:?}"
+        );
+    }
+
+    #[test]
+    fn a_bound_udp_socket_is_found_on_the_real_proc_and_tcp_does_not_count() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let ports = udp_holders(Path::new("/proc"), &[("turn.port", addr)]).unwrap();
+        assert!(
+            matches!(&ports[0].holder, Holder::Process { pid, .. } if *pid == std::process::id()),
+            "{ports:?}"
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = listener.local_addr().unwrap();
+        let ports = udp_holders(Path::new("/proc"), &[("turn.port", tcp)]).unwrap();
+        assert_eq!(
+            ports[0].holder,
+            Holder::Free,
+            "a TCP listener holds no UDP port"
         );
     }
 }

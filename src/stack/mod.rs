@@ -1,7 +1,8 @@
 //! The homeserver stack: PostgreSQL and Synapse specs derived from config, brought up in order and down cleanly.
 //!
 //! `specs` derives the containers, `files` prepares what root writes for them, `database` keeps
-//! Synapse's role and database as they must be, `health` waits for both to be healthy.
+//! Synapse's role and database as they must be, `health` waits for both to be healthy, `turn`
+//! runs the TURN relay when the config enables it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ mod files;
 mod health;
 mod hold;
 mod specs;
+mod turn;
 
 pub use hold::StackLock;
 
@@ -85,6 +87,8 @@ pub enum StackError {
     #[error(transparent)]
     WebClient(#[from] crate::webclient::bundle::BundleError),
     #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
     FederationCa(#[from] crate::synapse::federation::CaRootError),
     #[error(transparent)]
     SmtpPassword(#[from] crate::synapse::email::PasswordFileError),
@@ -127,6 +131,7 @@ impl Diagnostic for StackError {
             StackError::FederationCa(e) => return e.hint(),
             StackError::SmtpPassword(e) => return e.hint(),
             StackError::WebClient(e) => return e.hint(),
+            StackError::Secrets(e) => return e.hint(),
             StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
             StackError::WrongLocale { container, .. } => format!(
                 "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
@@ -150,6 +155,7 @@ pub struct Names {
     pub network: String,
     pub postgres: String,
     pub synapse: String,
+    pub coturn: String,
 }
 
 impl Names {
@@ -159,6 +165,7 @@ impl Names {
             network: instance.into(),
             postgres: format!("{instance}-postgres"),
             synapse: format!("{instance}-synapse"),
+            coturn: format!("{instance}-coturn"),
         }
     }
 }
@@ -193,6 +200,8 @@ pub struct Images {
 pub struct UpReport {
     pub postgres: Action,
     pub synapse: Action,
+    /// `None` when TURN is off.
+    pub coturn: Option<Action>,
 }
 
 impl Stack {
@@ -273,7 +282,12 @@ impl Stack {
             crate::webclient::bundle::ensure(engine, web, &self.paths, &self.names.instance)
                 .await?;
         }
-        Ok(UpReport { postgres, synapse })
+        let coturn = self.reconcile_turn(engine).await?;
+        Ok(UpReport {
+            postgres,
+            synapse,
+            coturn,
+        })
     }
 
     /// PostgreSQL alone, up and ready, Synapse left as it is (a restore fills the database
@@ -310,7 +324,11 @@ impl Stack {
     /// restarting. A cheap look that tells a container that died from those a reconcile itself
     /// stopped and started again.
     pub async fn needs_repair(&self, engine: &Engine) -> Result<Option<String>, DockerError> {
-        for name in [&self.names.postgres, &self.names.synapse] {
+        let coturn = self.config.turn.is_some().then_some(&self.names.coturn);
+        for name in [&self.names.postgres, &self.names.synapse]
+            .into_iter()
+            .chain(coturn)
+        {
             let why = match engine.inspect(name).await? {
                 None => "is missing",
                 Some(o) if o.status == "restarting" => "is restarting",
@@ -343,8 +361,16 @@ impl Stack {
         self.images.lock().expect("never poisoned").clone()
     }
 
-    /// Stops Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
+    /// Stops coturn, Synapse, then PostgreSQL, each with its clean-shutdown timeout. Data stays.
     pub async fn down(&self, engine: &Engine) -> Result<(), StackError> {
+        if engine
+            .inspect(&self.names.coturn)
+            .await?
+            .is_some_and(|o| o.running)
+        {
+            tracing::info!(container = %self.names.coturn, "stopping");
+            engine.stop(&self.names.coturn, 10).await?;
+        }
         // Stopping needs the name and timeout only: an unreadable input (a password file) must
         // not keep the stack from stopping.
         let synapse = self.synapse_spec(String::new());
@@ -360,7 +386,11 @@ impl Stack {
 
     /// Removes this instance's containers and network; run after `down`, so both stopped cleanly.
     pub async fn remove(&self, engine: &Engine) -> Result<(), StackError> {
-        for name in [&self.names.synapse, &self.names.postgres] {
+        for name in [
+            &self.names.coturn,
+            &self.names.synapse,
+            &self.names.postgres,
+        ] {
             engine.remove(name).await?;
         }
         engine.remove_network(&self.names.network).await?;

@@ -181,6 +181,7 @@ impl Stack {
                     &self.tuning,
                     PG_SOCKET_MOUNT,
                     smtp_password.as_ref(),
+                    self.turn_secret()?.as_ref(),
                 ),
                 0o640,
             ),

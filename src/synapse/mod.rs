@@ -44,6 +44,13 @@ pub fn upstream(config: &Config, paths: &Paths) -> UpstreamAddr {
     }
 }
 
+/// What Synapse needs of the TURN relay beyond the config: the shared secret, and whether coturn
+/// has a certificate (then `turns:` is offered).
+pub struct TurnSecret {
+    pub secret: String,
+    pub tls: bool,
+}
+
 /// Renders homeserver.yaml: embedded template, then the typed settings, then the user's overrides.
 /// `db_host` is PostgreSQL's socket directory as Synapse sees it.
 /// `smtp_password` is `email.password_file`'s content, when `email:` has a login.
@@ -53,6 +60,7 @@ pub fn render_homeserver(
     tuning: &Tuning,
     db_host: &str,
     smtp_password: Option<&email::SmtpPassword>,
+    turn: Option<&TurnSecret>,
 ) -> String {
     let mut doc = yaml::parse(&embedded::text("synapse/homeserver.yaml"))
         .expect("embedded homeserver template is valid YAML");
@@ -68,6 +76,14 @@ pub fn render_homeserver(
     }
     if config.listen.metrics.is_some() {
         enable_metrics(&mut doc);
+    }
+    if let (Some(t), Some(secret)) = (&config.turn, turn) {
+        let settings = crate::calls::synapse_turn_settings(config, t, &secret.secret, secret.tls);
+        yaml::deep_merge(&mut doc, Value::Mapping(settings));
+    }
+    if let Some(calls) = &config.calls {
+        let settings = crate::calls::synapse_rtc_settings(calls);
+        yaml::deep_merge(&mut doc, Value::Mapping(settings));
     }
     yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
     guard_url_previews(&mut doc);
@@ -218,6 +234,7 @@ mod tests {
             &tuning::for_memory(1024),
             "/run/matrixbox-postgres",
             None,
+            None,
         );
         crate::golden::assert_golden("homeserver.minimal.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
@@ -262,6 +279,7 @@ mod tests {
             &tuning::for_memory(4096),
             "/run/matrixbox-postgres",
             None,
+            None,
         );
         crate::golden::assert_golden("homeserver.guide.yaml", &out);
         let rendered = yaml::parse(&out).unwrap();
@@ -287,6 +305,7 @@ mod tests {
             &t,
             "db",
             None,
+            None,
         ))
         .unwrap();
         assert!(off.get("enable_metrics").is_none());
@@ -299,6 +318,7 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
             None,
         ))
         .unwrap();
@@ -318,6 +338,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "db",
+            None,
             None,
         );
         let doc = yaml::parse(&out).unwrap();
@@ -348,7 +369,14 @@ mod tests {
         let c = config(
             "domain: matrix.a.test\nserver_name: a.test\ntrusted_key_servers: [notary.a.test]\nfederation:\n  allow: [a.test, b.test]\n  ca_roots: [/etc/matrixbox/private-ca.pem]\n  dns_servers: [10.0.0.53]\n  private_networks: [10.20.0.0/16]\nsynapse:\n  url_preview_enabled: true\n",
         );
-        let out = render_homeserver(&c, &fixed_secrets(), &tuning::for_memory(1024), "db", None);
+        let out = render_homeserver(
+            &c,
+            &fixed_secrets(),
+            &tuning::for_memory(1024),
+            "db",
+            None,
+            None,
+        );
         crate::golden::assert_golden("homeserver.federation.yaml", &out);
         let doc = yaml::parse(&out).unwrap();
         let Value::Sequence(blocked) = &doc["url_preview_ip_range_blacklist"] else {
@@ -366,6 +394,7 @@ mod tests {
             &fixed_secrets(),
             &tuning::for_memory(1024),
             "db",
+            None,
             None,
         ))
         .unwrap();
@@ -385,6 +414,7 @@ mod tests {
             &t,
             "db",
             None,
+            None,
         ))
         .unwrap();
         assert_eq!(
@@ -396,6 +426,7 @@ mod tests {
             &s,
             &t,
             "db",
+            None,
             None,
         ))
         .unwrap();
@@ -409,7 +440,7 @@ mod tests {
             "domain: a.org\nemail:\n  smtp_host: smtp.example.com\n  user: matrix@example.com\n  password_file: /etc/matrixbox/smtp-password\n  from: Matrix <matrix@example.com>\nsynapse:\n  email: {app_name: Our chat}\n",
         );
         let password = email::SmtpPassword::for_tests("SMTP-PASS");
-        let doc = yaml::parse(&render_homeserver(&c, &s, &t, "db", Some(&password))).unwrap();
+        let doc = yaml::parse(&render_homeserver(&c, &s, &t, "db", Some(&password), None)).unwrap();
         let expected = yaml::parse(
             "smtp_host: smtp.example.com\nsmtp_port: 587\nrequire_transport_security: true\nsmtp_user: matrix@example.com\nsmtp_pass: SMTP-PASS\nnotif_from: Matrix <matrix@example.com>\nenable_notifs: true\napp_name: Our chat\n",
         )
@@ -423,7 +454,7 @@ mod tests {
             let c = config(&format!(
                 "domain: a.org\nemail: {{smtp_host: 10.0.0.5, tls: {tls}, from: m@a.org, notifications: false}}\n"
             ));
-            let doc = yaml::parse(&render_homeserver(&c, &s, &t, "db", None)).unwrap();
+            let doc = yaml::parse(&render_homeserver(&c, &s, &t, "db", None, None)).unwrap();
             assert_eq!(doc["email"][key], Value::from(value), "{tls}");
             assert_eq!(doc["email"]["enable_notifs"], Value::from(false));
             assert!(doc["email"].get("smtp_user").is_none());

@@ -130,6 +130,25 @@ impl Admin {
         }
     }
 
+    /// TURN credentials as any logged-in user gets them (`/voip/turnServer`): (user name,
+    /// password). `None` when Synapse hands out none (no TURN configured).
+    pub async fn turn_credentials(&self) -> Result<Option<(String, String)>, AdminError> {
+        #[derive(Deserialize)]
+        struct Turn {
+            username: Option<String>,
+            password: Option<String>,
+        }
+        let turn: Turn = self
+            .json(
+                Method::GET,
+                "/_matrix/client/v3/voip/turnServer",
+                None,
+                "TURN server",
+            )
+            .await?;
+        Ok(turn.username.zip(turn.password))
+    }
+
     /// An admin-API request; a token Synapse no longer accepts is renewed once.
     async fn call(
         &self,

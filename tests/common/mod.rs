@@ -87,6 +87,11 @@ impl InstanceObjects {
         format!("{}-postgres", self.name)
     }
 
+    /// Only with `turn.enabled`; removed with the others either way.
+    pub fn coturn(&self) -> String {
+        format!("{}-coturn", self.name)
+    }
+
     /// The network's name is the instance's.
     pub fn network(&self) -> &str {
         &self.name
@@ -97,7 +102,13 @@ impl Drop for InstanceObjects {
     fn drop(&mut self) {
         // Tests without the bench (no engine configured) made nothing to remove.
         if std::env::var("MATRIXBOX_TEST_DOCKER_HOST").is_ok() {
-            docker(&["rm", "-f", &self.synapse(), &self.postgres()]);
+            docker(&[
+                "rm",
+                "-f",
+                &self.synapse(),
+                &self.postgres(),
+                &self.coturn(),
+            ]);
             docker(&["network", "rm", self.network()]);
         }
     }

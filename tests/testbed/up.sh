@@ -86,6 +86,8 @@ ensure_packages() {
     # Federation between appliances (tests/federation_e2e.rs): dnsmasq as the test network's DNS,
     # started per test (dnsmasq-base: the binary without a system service).
     command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
+    # TURN test (tests/turn_e2e.rs): Debian's coturn for its turnutils_uclient client.
+    command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
     [ ${#missing[@]} -eq 0 ] && return 0
     # de-duplicate
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -379,7 +381,7 @@ build_element_image() {
 
 verify_images() {
     local img
-    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE"; do
+    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE" "$COTURN_IMAGE"; do
         docker image inspect "$img" >/dev/null 2>&1 || die "image $img missing after build"
     done
 }
@@ -394,8 +396,19 @@ export MATRIXBOX_TEST_SYSTEMD_IMAGE=$SYSTEMD_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_OLD_IMAGE=$SYNAPSE_OLD_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_BROKEN_IMAGE=$SYNAPSE_BROKEN_IMAGE
 export MATRIXBOX_TEST_ELEMENT_IMAGE=$ELEMENT_IMAGE
+export MATRIXBOX_TEST_COTURN_IMAGE=$COTURN_IMAGE
 EOF
     mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
+}
+
+# ---------------------------------------------------------------- TURN (tests/turn_e2e.rs)
+# coturn from Debian's package, as a root filesystem image (the test gives its entrypoint).
+COTURN_IMAGE=matrixbox-test/coturn:4.6.1
+COTURN_PKGS=ca-certificates,coturn
+build_coturn_image() {
+    [ "$(image_label "$COTURN_IMAGE")" = "$(rootfs_hash "$COTURN_PKGS" "")" ] && return 0
+    ensure_rootfs_start "$COTURN_IMAGE" "$COTURN_PKGS" ""
+    ensure_rootfs_finish || die "coturn root filesystem build failed"
 }
 
 ensure_packages
@@ -404,6 +417,7 @@ build_images
 build_systemd_image
 build_upgrade_images
 build_element_image
+build_coturn_image
 ensure_cargo_deb
 verify_images
 write_env

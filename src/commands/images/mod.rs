@@ -22,15 +22,18 @@ use crate::i18n::Lang;
 use crate::paths::Paths;
 use crate::report::Hinted;
 
-/// The managed images: (role, candidate references in pull order); Element Web's when
-/// `web_client:` is on.
+/// The managed images: (role, candidate references in pull order). Element Web's only with
+/// `web_client:`, coturn only with `turn.enabled`, so an archive made without them still imports.
 fn managed(config: &Config) -> Vec<(&'static str, &[String])> {
-    let mut images = vec![
-        ("postgres", config.postgres_candidates.as_slice()),
-        ("synapse", config.synapse_candidates.as_slice()),
+    let mut images: Vec<(&'static str, &[String])> = vec![
+        ("postgres", &config.postgres_candidates),
+        ("synapse", &config.synapse_candidates),
     ];
     if let Some(web) = &config.web_client {
-        images.push(("element-web", web.candidates.as_slice()));
+        images.push(("element-web", &web.candidates));
+    }
+    if config.turn.is_some() {
+        images.push(("coturn", &config.coturn_candidates));
     }
     images
 }

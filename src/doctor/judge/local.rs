@@ -237,3 +237,39 @@ pub fn disk(local: &Local, l: Lang) -> Step {
         }
     }
 }
+
+/// 7: the TURN relay, with credentials as a user gets them.
+pub fn turn(
+    server: std::net::SocketAddr,
+    outcome: &Result<std::net::SocketAddr, crate::doctor::turn::TurnProblem>,
+    synapse: &str,
+    coturn: &str,
+    l: Lang,
+) -> Step {
+    use crate::doctor::turn::TurnProblem;
+    let title = l.t(M::TitleTurn, &[]);
+    let (status, evidence, remedy) = match outcome {
+        Ok(relay) => (Status::Pass, l.t(M::TurnAllocated, &[relay, &server]), None),
+        Err(TurnProblem::Credentials(e)) => (
+            Status::Fail,
+            l.t(M::TurnNoCredentials, &[e]),
+            Some(l.t(M::TurnNoCredentialsFix, &[&synapse])),
+        ),
+        Err(TurnProblem::NoAnswer(at)) => (
+            Status::Fail,
+            l.t(M::TurnNoAnswer, &[at]),
+            Some(l.t(M::TurnNoAnswerFix, &[&coturn])),
+        ),
+        Err(TurnProblem::Refused { code, reason }) => (
+            Status::Fail,
+            l.t(M::TurnRefused, &[code, reason]),
+            Some(l.t(M::TurnRefusedFix, &[&coturn])),
+        ),
+        Err(TurnProblem::Malformed(e)) => (
+            Status::Fail,
+            l.t(M::TurnMalformed, &[e]),
+            Some(l.t(M::TurnNoAnswerFix, &[&coturn])),
+        ),
+    };
+    step("turn", title, status, evidence, remedy)
+}

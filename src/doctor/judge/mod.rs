@@ -43,6 +43,10 @@ pub fn evaluate(f: &Facts, l: Lang) -> Vec<Step> {
         backups::backups(&f.local, l),
     ];
     steps.extend(f.email.as_ref().map(|outcome| email::email(outcome, l)));
+    if let Some((server, outcome)) = &f.turn {
+        let (synapse, coturn) = (&f.synapse_container, &f.coturn_container);
+        steps.push(local::turn(*server, outcome, synapse, coturn, l));
+    }
     // Only with an allow-list naming other servers: the step would have nothing to look at.
     steps.extend(f.peers.as_ref().map(|p| peers::peers(p, l)));
     steps

@@ -227,6 +227,8 @@ fn troubled() -> Facts {
         },
         local: l,
         synapse_container: "matrixbox-synapse".into(),
+        turn: None,
+        coturn_container: "matrixbox-coturn".into(),
         email: Some(Err(Failure::LoginRefused {
             server: "smtp.example.org:587".into(),
             user: "matrix@example.org".into(),
@@ -386,4 +388,51 @@ fn element_x_names_what_it_misses() {
         super::element_x::element_x(&r, Lang::En).status,
         Status::Skip
     );
+}
+
+/// With `turn.enabled`, a seventh step: each outcome of the allocation, both languages against
+/// tests/golden.
+#[test]
+fn turn_outcomes_match_their_golden_text_in_both_languages() {
+    use crate::doctor::turn::TurnProblem;
+    let server: std::net::SocketAddr = "127.0.0.1:3478".parse().unwrap();
+    let outcomes = [
+        Ok("127.0.0.1:49170".parse().unwrap()),
+        Err(TurnProblem::Credentials(
+            "Synapse hands out no TURN credentials".into(),
+        )),
+        Err(TurnProblem::NoAnswer(server)),
+        Err(TurnProblem::Refused {
+            code: 401,
+            reason: "Unauthorized".into(),
+        }),
+        Err(TurnProblem::Malformed(
+            "no relayed address in the answer".into(),
+        )),
+    ];
+    let mut out = String::new();
+    for lang in [Lang::En, Lang::ZhCn] {
+        for outcome in &outcomes {
+            let mut f = troubled();
+            f.turn = Some((server, outcome.clone()));
+            let steps = evaluate(&f, lang);
+            let s = steps.last().unwrap();
+            assert_eq!(s.id, "turn");
+            assert_eq!(s.status == Status::Pass, outcome.is_ok());
+            out.push_str(&format!(
+                "{:?} {} | {} | {}\n",
+                s.status,
+                s.title,
+                s.evidence,
+                s.remedy.clone().unwrap_or_default()
+            ));
+        }
+    }
+    assert!(
+        !evaluate(&troubled(), Lang::En)
+            .iter()
+            .any(|s| s.id == "turn"),
+        "no TURN step when TURN is off"
+    );
+    crate::golden::assert_golden("doctor.turn.txt", &out);
 }

@@ -18,7 +18,7 @@ use super::{Check, Mode, Status, Target};
 use crate::i18n::Lang;
 use docker::docker;
 use host::{arch, cpu_features, cpus, installation, os, privileges};
-use network::{dns, ports};
+use network::{dns, ports, turn_ports};
 use outbound::{acme, clock, registry};
 use resources::{disk, memory};
 
@@ -34,6 +34,7 @@ pub fn evaluate(f: &Facts, t: &Target, l: Lang) -> Vec<Check> {
         docker(f, t, l),
     ];
     checks.extend(ports(f, t, l));
+    checks.extend(turn_ports(f, t, l));
     checks.extend(dns(f, t, l));
     checks.push(clock(f, t, l));
     checks.push(acme(f, l));

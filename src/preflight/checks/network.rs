@@ -36,6 +36,72 @@ pub fn ports(f: &Facts, t: &Target, l: Lang) -> Vec<Check> {
     }
 }
 
+/// The TURN relay's ports (only when `turn.enabled`): free, or held by coturn itself.
+pub fn turn_ports(f: &Facts, t: &Target, l: Lang) -> Vec<Check> {
+    let Some(relay) = t.turn_relay else {
+        return vec![];
+    };
+    let (tcp, udp) = match &f.turn_ports {
+        Ok((tcp, udp)) => (tcp.as_slice(), udp.as_slice()),
+        Err(e) => {
+            let number = t.turn_tcp.first().map_or(0, |(_, a)| a.port());
+            return vec![check(
+                "port-turn",
+                l.t(M::TitleTurnPort, &[&number, &"tcp", &"turn.port"]),
+                Status::Warn,
+                l.t(M::PortsUnknown, &[e]),
+                Some(l.t(M::PortsUnknownFix, &[&number])),
+                true,
+            )];
+        }
+    };
+    let tagged = tcp
+        .iter()
+        .map(|p| (p, "tcp"))
+        .chain(udp.iter().map(|p| (p, "udp")));
+    tagged
+        .map(|(p, proto)| {
+            let number = p.addr.port();
+            let id = format!("port-{}-{proto}", p.role.replace('.', "-"));
+            let title = l.t(M::TitleTurnPort, &[&number, &proto, &p.role]);
+            match &p.holder {
+                Holder::Free => check(
+                    &id,
+                    title,
+                    Status::Pass,
+                    l.t(M::TurnPortFree, &[&relay.0, &relay.1]),
+                    None,
+                    true,
+                ),
+                Holder::Process { pid, comm } if comm == "turnserver" => check(
+                    &id,
+                    title,
+                    Status::Pass,
+                    l.t(M::TurnPortCoturn, &[pid]),
+                    None,
+                    true,
+                ),
+                Holder::Process { pid, comm } => check(
+                    &id,
+                    title,
+                    Status::Fail,
+                    l.t(M::PortBusy, &[&number, comm, pid]),
+                    Some(l.t(M::TurnPortBusyFix, &[&p.role])),
+                    true,
+                ),
+                Holder::Hidden => check(
+                    &id,
+                    title,
+                    Status::Fail,
+                    l.t(M::PortHidden, &[&number]),
+                    Some(l.t(M::TurnPortHiddenFix, &[&number, &p.role])),
+                    true,
+                ),
+            }
+        })
+        .collect()
+}
+
 pub fn port(p: &Port, self_pid: u32, mode: Mode, l: Lang) -> Check {
     let id = format!("port-{}", p.role);
     let number = p.addr.port();

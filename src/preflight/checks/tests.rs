@@ -41,6 +41,9 @@ fn target(mode: Mode) -> Target {
             ("http", "0.0.0.0:80".parse().unwrap()),
             ("https", "0.0.0.0:443".parse().unwrap()),
         ],
+        turn_tcp: vec![],
+        turn_udp: vec![],
+        turn_relay: None,
         acme: AcmeTarget::Directory {
             url: "https://acme.test/dir".into(),
             ca_root: None,
@@ -115,6 +118,7 @@ fn healthy() -> Facts {
                 holder: Holder::Free,
             },
         ]),
+        turn_ports: Ok((vec![], vec![])),
         local_addrs: vec![
             "127.0.0.1".parse().unwrap(),
             HOST_V4.parse().unwrap(),
@@ -916,4 +920,68 @@ fn reports_match_their_golden_text_in_both_languages() {
         }
         crate::golden::assert_golden(&format!("preflight.{}.txt", lang.code()), &out);
     }
+}
+
+/// `turn.enabled`: TCP and UDP on `turn.port`, TCP on `turn.tls_port`; coturn's own sockets pass,
+/// anything else fails naming the key to change. Both languages against tests/golden.
+#[test]
+fn turn_ports_are_checked_when_turn_is_on() {
+    let mut t = target(Mode::Setup);
+    assert!(
+        turn_ports(&healthy(), &t, EN).is_empty(),
+        "off: no TURN checks"
+    );
+    t.turn_relay = Some((49160, 49200));
+    let any = |p: u16| -> std::net::SocketAddr { format!("0.0.0.0:{p}").parse().unwrap() };
+    let port = |role, p, holder| Port {
+        role,
+        addr: any(p),
+        holder,
+    };
+    let mut f = healthy();
+    f.turn_ports = Ok((
+        vec![
+            port("turn.port", 3478, Holder::Free),
+            port(
+                "turn.tls_port",
+                5349,
+                Holder::Process {
+                    pid: 31,
+                    comm: "stunnel4".into(),
+                },
+            ),
+        ],
+        vec![port(
+            "turn.port",
+            3478,
+            Holder::Process {
+                pid: 9,
+                comm: "turnserver".into(),
+            },
+        )],
+    ));
+    let checks = turn_ports(&f, &t, EN);
+    let statuses: Vec<Status> = checks.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [Status::Pass, Status::Fail, Status::Pass]);
+    assert_eq!(checks[1].id, "port-turn-tls_port-tcp");
+    assert!(
+        checks[1]
+            .remedy
+            .as_deref()
+            .unwrap()
+            .contains("`turn.tls_port:`")
+    );
+    let mut out = String::new();
+    for lang in [Lang::En, Lang::ZhCn] {
+        for c in turn_ports(&f, &t, lang) {
+            out.push_str(&format!(
+                "{:?} {} | {} | {}\n",
+                c.status,
+                c.title,
+                c.evidence,
+                c.remedy.unwrap_or_default()
+            ));
+        }
+    }
+    crate::golden::assert_golden("preflight.turn.txt", &out);
 }
