@@ -76,12 +76,21 @@ fn two_instances_share_an_engine_and_one_removed_leaves_the_other_serving() {
                 "{container} is on its own instance's network only"
             );
         }
-        // Synapse reaches its own PostgreSQL by the instance's container name.
+        // Synapse reaches its own PostgreSQL through the socket directory of its own state dir,
+        // which both of its containers mount.
         let homeserver = read(&mbx.state_dir().join("synapse-config/homeserver.yaml"));
         assert!(
-            homeserver.contains(&format!("host: {}", objects.postgres())),
+            homeserver.contains("host: /run/matrixbox-postgres"),
             "{homeserver}"
         );
+        let socket_dir = mbx.state_dir().join("postgres-socket");
+        for container in [objects.postgres(), objects.synapse()] {
+            let mounts = inspect(&container, "{{range .Mounts}}{{.Source}} {{end}}");
+            assert!(
+                mounts.contains(socket_dir.to_str().unwrap()),
+                "{container}: {mounts}"
+            );
+        }
         assert!(versions_through_the_edge(mbx).contains("\"versions\""));
     }
     let started = |mbx: &Instance| {
