@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::error::{Problem, problem};
+use super::error::{Problem, problem_t};
+use super::messages::M;
 
 /// The relay ports coturn uses unless told otherwise: bounded, so the firewall rule is finite.
 pub const DEFAULT_RELAY_PORTS: (u16, u16) = (49160, 49200);
@@ -65,12 +66,16 @@ pub(super) fn check_turn(raw: RawTurn, problems: &mut Vec<Problem>) -> Option<Tu
         Some(text) => match parse_range(text) {
             Ok(range) => Some(range),
             Err(why) => {
-                problems.push(problem(
+                problems.push(problem_t(
                     "turn.relay_ports",
-                    format!("`{text}` {why}"),
-                    Some(format!(
-                        "write `first-last` with 1024 <= first <= last, at most {MAX_RELAY_PORTS} ports, e.g. `{}-{}`",
-                        DEFAULT_RELAY_PORTS.0, DEFAULT_RELAY_PORTS.1
+                    (why, &[&text]),
+                    Some((
+                        M::RangeFix,
+                        &[
+                            &MAX_RELAY_PORTS,
+                            &DEFAULT_RELAY_PORTS.0,
+                            &DEFAULT_RELAY_PORTS.1,
+                        ],
                     )),
                 ));
                 None
@@ -80,10 +85,10 @@ pub(super) fn check_turn(raw: RawTurn, problems: &mut Vec<Problem>) -> Option<Tu
     if let (Some((first, last)), Some(p), Some(t)) = (relay_ports, port, tls_port) {
         for (path, listen) in [("turn.port", p), ("turn.tls_port", t)] {
             if (first..=last).contains(&listen) {
-                problems.push(problem(
+                problems.push(problem_t(
                     path,
-                    format!("port {listen} is inside turn.relay_ports {first}-{last}"),
-                    Some("choose a listening port outside the relay range".into()),
+                    (M::PortInRange, &[&listen, &first, &last]),
+                    Some((M::PortInRangeFix, &[])),
                 ));
             }
         }
@@ -91,22 +96,20 @@ pub(super) fn check_turn(raw: RawTurn, problems: &mut Vec<Problem>) -> Option<Tu
     if let (Some(p), Some(t)) = (port, tls_port)
         && p == t
     {
-        problems.push(problem(
+        problems.push(problem_t(
             "turn.tls_port",
-            format!("port {t} is turn.port too"),
-            Some(format!(
-                "TURN over TLS needs its own port, e.g. {DEFAULT_TURNS_PORT}"
-            )),
+            (M::SamePort, &[&t]),
+            Some((M::SamePortFix, &[&DEFAULT_TURNS_PORT])),
         ));
     }
     let user_lifetime = raw
         .user_lifetime
         .unwrap_or_else(|| DEFAULT_USER_LIFETIME.into());
     if !is_duration(&user_lifetime) {
-        problems.push(problem(
+        problems.push(problem_t(
             "turn.user_lifetime",
-            format!("`{user_lifetime}` is not a duration"),
-            Some("a number with a unit: `s`, `m`, `h` or `d`, e.g. `1h`".into()),
+            (M::NotDuration, &[&user_lifetime]),
+            Some((M::NotDurationFix, &[])),
         ));
     }
     enabled.then_some(Turn {
@@ -143,12 +146,10 @@ fn url(
         _ => "https://livekit-jwt.example.com",
     };
     let Some(text) = value else {
-        problems.push(problem(
+        problems.push(problem_t(
             path,
-            "missing",
-            Some(format!(
-                "group calls need both LiveKit URLs, e.g. `{example}`; remove `calls:` to turn them off"
-            )),
+            (M::Missing, &[]),
+            Some((M::LiveKitFix, &[&example])),
         ));
         return None;
     };
@@ -161,10 +162,10 @@ fn url(
             Some(text.trim_end_matches('/').to_string())
         }
         _ => {
-            problems.push(problem(
+            problems.push(problem_t(
                 path,
-                format!("`{text}` is not a {scheme}:// URL"),
-                Some(format!("e.g. `{example}`")),
+                (M::NotSchemeUrl, &[&text, &scheme]),
+                Some((M::ForExample, &[&example])),
             ));
             None
         }
@@ -179,17 +180,15 @@ fn check_port(
 ) -> Option<u16> {
     match value.unwrap_or(default) {
         0 => {
-            problems.push(problem(path, "port 0 is not a port", None));
+            problems.push(problem_t(path, (M::PortNotPort, &[]), None));
             None
         }
         // coturn runs without privileges (no capability to bind below 1024).
         p if p < 1024 => {
-            problems.push(problem(
+            problems.push(problem_t(
                 path,
-                format!("port {p} is below 1024"),
-                Some(format!(
-                    "the TURN relay runs unprivileged; use 1024 or above, e.g. {DEFAULT_TURN_PORT} and {DEFAULT_TURNS_PORT}"
-                )),
+                (M::PortLow, &[&p]),
+                Some((M::PortLowFix, &[&DEFAULT_TURN_PORT, &DEFAULT_TURNS_PORT])),
             ));
             None
         }
@@ -198,18 +197,18 @@ fn check_port(
 }
 
 /// `first-last` -> the inclusive range; the reason when it is not one.
-fn parse_range(text: &str) -> Result<(u16, u16), &'static str> {
-    let (first, last) = text.split_once('-').ok_or("is not a range")?;
-    let first: u16 = first.trim().parse().map_err(|_| "is not a range")?;
-    let last: u16 = last.trim().parse().map_err(|_| "is not a range")?;
+fn parse_range(text: &str) -> Result<(u16, u16), M> {
+    let (first, last) = text.split_once('-').ok_or(M::NotRange)?;
+    let first: u16 = first.trim().parse().map_err(|_| M::NotRange)?;
+    let last: u16 = last.trim().parse().map_err(|_| M::NotRange)?;
     if first < 1024 {
-        return Err("starts below 1024, among the system's ports");
+        return Err(M::RangeLow);
     }
     if first > last {
-        return Err("ends before it starts");
+        return Err(M::RangeReversed);
     }
     if u32::from(last - first) + 1 > MAX_RELAY_PORTS {
-        return Err("has too many ports");
+        return Err(M::RangeLarge);
     }
     Ok((first, last))
 }
@@ -234,13 +233,10 @@ mod tests {
     fn ranges() {
         assert_eq!(parse_range("49160-49200"), Ok((49160, 49200)));
         assert_eq!(parse_range("50000 - 50000"), Ok((50000, 50000)));
-        assert_eq!(
-            parse_range("80-90"),
-            Err("starts below 1024, among the system's ports")
-        );
-        assert_eq!(parse_range("50010-50000"), Err("ends before it starts"));
-        assert_eq!(parse_range("20000-40000"), Err("has too many ports"));
-        assert_eq!(parse_range("50000"), Err("is not a range"));
+        assert_eq!(parse_range("80-90"), Err(M::RangeLow));
+        assert_eq!(parse_range("50010-50000"), Err(M::RangeReversed));
+        assert_eq!(parse_range("20000-40000"), Err(M::RangeLarge));
+        assert_eq!(parse_range("50000"), Err(M::NotRange));
     }
 
     #[test]

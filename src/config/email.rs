@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::error::{Problem, problem};
+use super::error::{Problem, problem_t};
+use super::messages::M;
 use super::raw::{RawEmail, SmtpTls};
-use super::validate::domain_problem;
+use super::validate::domain_problem_key;
 
 /// The validated `email:` section.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,24 +44,26 @@ pub(super) fn check_email(raw: Option<RawEmail>, problems: &mut Vec<Problem>) ->
     let before = problems.len();
     let smtp_host = match raw.smtp_host.as_deref() {
         None => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "email.smtp_host",
-                "missing",
-                Some(
-                    "name the SMTP server that sends this server's mail, e.g. `smtp.example.com`"
-                        .into(),
-                ),
+                (M::Missing, &[]),
+                Some((M::SmtpHostFix, &[])),
             ));
             None
         }
         Some(host) if host.parse::<std::net::IpAddr>().is_ok() => Some(host.to_string()),
-        Some(host) => match domain_problem(host, crate::i18n::Lang::En) {
+        Some(host) => match domain_problem_key(host) {
             None => Some(host.to_ascii_lowercase()),
             Some(hint) => {
-                problems.push(problem(
+                // Said for SMTP: a port belongs in `email.smtp_port`.
+                let hint = match hint {
+                    M::DomainPort => M::SmtpHostPort,
+                    other => other,
+                };
+                problems.push(problem_t(
                     "email.smtp_host",
-                    format!("`{host}` is not a host name or IP address"),
-                    Some(hint.replace("matrixbox serves on 443", "set `email.smtp_port`")),
+                    (M::NotHost, &[&host]),
+                    Some((hint, &[])),
                 ));
                 None
             }
@@ -69,10 +72,10 @@ pub(super) fn check_email(raw: Option<RawEmail>, problems: &mut Vec<Problem>) ->
     let tls = raw.tls.unwrap_or_default();
     let smtp_port = match raw.smtp_port {
         Some(0) => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "email.smtp_port",
-                "0 is not a port",
-                Some("587 for STARTTLS, 465 for `tls: implicit`".into()),
+                (M::PortZero, &[]),
+                Some((M::SmtpPortFix, &[])),
             ));
             0
         }
@@ -82,34 +85,30 @@ pub(super) fn check_email(raw: Option<RawEmail>, problems: &mut Vec<Problem>) ->
     let login = match (raw.user, raw.password_file) {
         (None, None) => None,
         (Some(_), None) => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "email.password_file",
-                "missing: `email.user` is set",
-                Some("write the SMTP password alone into a file readable only by root (`chmod 600`), e.g. `/etc/matrixbox/smtp-password`, and name it here".into()),
+                (M::PasswordFileMissing, &[]),
+                Some((M::PasswordFileFix, &[])),
             ));
             None
         }
         (None, Some(_)) => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "email.user",
-                "missing: `email.password_file` is set",
-                Some("write the SMTP login name, or remove `password_file` for a server that needs no login".into()),
+                (M::UserMissing, &[]),
+                Some((M::UserFix, &[])),
             ));
             None
         }
         (Some(user), Some(password_file)) => {
             if user.is_empty() || user.contains(char::is_control) {
-                problems.push(problem(
-                    "email.user",
-                    "is empty or has control characters",
-                    None,
-                ));
+                problems.push(problem_t("email.user", (M::UserBad, &[]), None));
             }
             if !password_file.is_absolute() {
-                problems.push(problem(
+                problems.push(problem_t(
                     "email.password_file",
-                    format!("`{}` is not an absolute path", password_file.display()),
-                    Some("e.g. `/etc/matrixbox/smtp-password`".into()),
+                    (M::NotAbsolute, &[&password_file.display()]),
+                    Some((M::PasswordPathFix, &[])),
                 ));
             }
             Some(SmtpLogin {
@@ -120,18 +119,18 @@ pub(super) fn check_email(raw: Option<RawEmail>, problems: &mut Vec<Problem>) ->
     };
     let from = match raw.from {
         None => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "email.from",
-                "missing",
-                Some("the sender of this server's mail, e.g. `Matrix <matrix@example.com>`".into()),
+                (M::Missing, &[]),
+                Some((M::FromFix, &[])),
             ));
             None
         }
         Some(from) if !sender_ok(&from) => {
-            problems.push(problem(
+            problems.push(problem_t(
                 "email.from",
-                format!("`{from}` is not a sender address"),
-                Some("write `name@example.com` or `Name <name@example.com>`".into()),
+                (M::NotSender, &[&from]),
+                Some((M::NotSenderFix, &[])),
             ));
             None
         }
@@ -168,7 +167,7 @@ fn sender_ok(from: &str) -> bool {
                 && !host.contains('@')
                 && !address.contains(char::is_whitespace)
                 && host.contains('.')
-                && domain_problem(host, crate::i18n::Lang::En).is_none()
+                && domain_problem_key(host).is_none()
         }
         None => false,
     }

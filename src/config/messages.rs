@@ -77,4 +77,43 @@ crate::i18n::messages! {
     KeepZero => "0 would remove every backup as soon as it is made", "0 会让每份备份一做好就被删除";
     KeepZeroFix => "keep at least 1 (the default is {0}); to stop scheduled backups, set `every: off`", "请至少保留 1 份（默认 {0} 份）；若要停止定时备份，请设置 `every: off`";
     BackupDirFix => "e.g. `/srv/backups/matrixbox` (the default is the state dir's `backups`)", "例如 `/srv/backups/matrixbox`（默认是状态目录下的 `backups`）";
+
+    // email:
+    SmtpHostFix => "name the SMTP server that sends this server's mail, e.g. `smtp.example.com`", "请填写为本服务器发送邮件的 SMTP 服务器，例如 `smtp.example.com`";
+    NotHost => "`{0}` is not a host name or IP address", "`{0}` 不是主机名或 IP 地址";
+    SmtpHostPort => "write the host name without a port; set `email.smtp_port`", "请写不带端口的主机名；端口请设置 `email.smtp_port`";
+    PortZero => "0 is not a port", "0 不是有效端口";
+    SmtpPortFix => "587 for STARTTLS, 465 for `tls: implicit`", "STARTTLS 用 587，`tls: implicit` 用 465";
+    PasswordFileMissing => "missing: `email.user` is set", "缺失：已设置 `email.user`";
+    PasswordFileFix => "write the SMTP password alone into a file readable only by root (`chmod 600`), e.g. `/etc/matrixbox/smtp-password`, and name it here", "请把 SMTP 密码单独写入一个只有 root 可读的文件（`chmod 600`），例如 `/etc/matrixbox/smtp-password`，并在此填写其路径";
+    UserMissing => "missing: `email.password_file` is set", "缺失：已设置 `email.password_file`";
+    UserFix => "write the SMTP login name, or remove `password_file` for a server that needs no login", "请填写 SMTP 登录名；若服务器无需登录，请删除 `password_file`";
+    UserBad => "is empty or has control characters", "为空或包含控制字符";
+    PasswordPathFix => "e.g. `/etc/matrixbox/smtp-password`", "例如 `/etc/matrixbox/smtp-password`";
+    FromFix => "the sender of this server's mail, e.g. `Matrix <matrix@example.com>`", "本服务器邮件的发件人，例如 `Matrix <matrix@example.com>`";
+    NotSender => "`{0}` is not a sender address", "`{0}` 不是发件人地址";
+    NotSenderFix => "write `name@example.com` or `Name <name@example.com>`", "请写 `name@example.com` 或 `Name <name@example.com>`";
+    // web_client:
+    WebNameTaken => "`{0}` is also the homeserver's name", "`{0}` 也是主服务器的名称";
+    WebNameTakenFix => "Element Web needs a name of its own (its own origin), e.g. `chat.example.com`, with a DNS record pointing to this host", "Element Web 需要一个独立的名称（独立的源），例如 `chat.example.com`，并有指向本机的 DNS 记录";
+    WebUpstream => "needs the containers matrixbox manages (its files come from an image), not `upstream:`", "需要由 matrixbox 管理的容器（文件来自镜像），不能与 `upstream:` 同用";
+    WebUpstreamFix => "remove `web_client:`, or serve Element Web beside the Synapse you point to", "请删除 `web_client:`，或在你所指向的 Synapse 旁自行部署 Element Web";
+    // turn: and calls:
+    NotRange => "`{0}` is not a range", "`{0}` 不是端口范围";
+    RangeLow => "`{0}` starts below 1024, among the system's ports", "`{0}` 起始端口低于 1024，属于系统端口";
+    RangeReversed => "`{0}` ends before it starts", "`{0}` 的结束端口小于起始端口";
+    RangeLarge => "`{0}` has too many ports", "`{0}` 包含的端口太多";
+    RangeFix => "write `first-last` with 1024 <= first <= last, at most {0} ports, e.g. `{1}-{2}`", "请写 `起始-结束`，且 1024 <= 起始 <= 结束，最多 {0} 个端口，例如 `{1}-{2}`";
+    PortInRange => "port {0} is inside turn.relay_ports {1}-{2}", "端口 {0} 位于 turn.relay_ports {1}-{2} 之内";
+    PortInRangeFix => "choose a listening port outside the relay range", "请选择中继端口范围之外的监听端口";
+    SamePort => "port {0} is turn.port too", "端口 {0} 同时也是 turn.port";
+    SamePortFix => "TURN over TLS needs its own port, e.g. {0}", "TLS 上的 TURN 需要独立的端口，例如 {0}";
+    NotDuration => "`{0}` is not a duration", "`{0}` 不是时长";
+    NotDurationFix => "a number with a unit: `s`, `m`, `h` or `d`, e.g. `1h`", "数字加单位：`s`、`m`、`h` 或 `d`，例如 `1h`";
+    LiveKitFix => "group calls need both LiveKit URLs, e.g. `{0}`; remove `calls:` to turn them off", "群组通话需要两个 LiveKit URL，例如 `{0}`；删除 `calls:` 即可关闭";
+    NotSchemeUrl => "`{0}` is not a {1}:// URL", "`{0}` 不是 {1}:// URL";
+    ForExample => "e.g. `{0}`", "例如 `{0}`";
+    PortNotPort => "port 0 is not a port", "端口 0 不是有效端口";
+    PortLow => "port {0} is below 1024", "端口 {0} 低于 1024";
+    PortLowFix => "the TURN relay runs unprivileged; use 1024 or above, e.g. {0} and {1}", "TURN 中继以非特权用户运行；请使用 1024 及以上的端口，例如 {0} 和 {1}";
 }

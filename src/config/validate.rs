@@ -462,7 +462,7 @@ pub fn domain_problem(name: &str, lang: Lang) -> Option<String> {
     domain_problem_key(name).map(|m| lang.t(m, &[]))
 }
 
-fn domain_problem_key(name: &str) -> Option<M> {
+pub(super) fn domain_problem_key(name: &str) -> Option<M> {
     if name.contains("://") {
         return Some(M::DomainScheme);
     }

@@ -1,7 +1,8 @@
 //! `web_client:` -> `WebClient`: its name (its own origin), its pinned image and its overrides.
 
 use super::WebClient;
-use super::error::{Problem, problem};
+use super::error::{Problem, problem_t};
+use super::messages::M;
 use super::raw::RawWebClient;
 use super::validate::check_domain;
 
@@ -22,18 +23,18 @@ pub(super) fn check_web_client(
         (None, None) => return None,
     };
     if homeserver_names.iter().flatten().any(|n| *n == name) {
-        problems.push(problem(
+        problems.push(problem_t(
             "web_client.name",
-            format!("`{name}` is also the homeserver's name"),
-            Some("Element Web needs a name of its own (its own origin), e.g. `chat.example.com`, with a DNS record pointing to this host".into()),
+            (M::WebNameTaken, &[&name]),
+            Some((M::WebNameTakenFix, &[])),
         ));
         return None;
     }
     if external_upstream {
-        problems.push(problem(
+        problems.push(problem_t(
             "web_client",
-            "needs the containers matrixbox manages (its files come from an image), not `upstream:`",
-            Some("remove `web_client:`, or serve Element Web beside the Synapse you point to".into()),
+            (M::WebUpstream, &[]),
+            Some((M::WebUpstreamFix, &[])),
         ));
         return None;
     }
