@@ -105,23 +105,24 @@ impl Protocols {
     }
 }
 
-/// Accepts the next connection that fits under the caps, unless shutdown comes first. Over-cap
-/// connections are reset at once, before any TLS work.
+/// Accepts the next connection that fits under the caps; `Ok(None)` once shutdown comes. Over-cap
+/// connections are reset at once, before any TLS work. `Err` when the listening socket itself is
+/// gone (closed under the process, e.g. `ss -K`): no connection will ever come again.
 async fn accept(
     listener: &TcpListener,
     connections: &Arc<Connections>,
     errors: &Throttled,
     shutdown: &CancellationToken,
-) -> Option<(TcpStream, SocketAddr, Admitted)> {
+) -> Result<Option<(TcpStream, SocketAddr, Admitted)>, std::io::Error> {
     let mut backoff = Duration::from_millis(10);
     loop {
         let accepted = tokio::select! {
-            _ = shutdown.cancelled() => return None,
+            _ = shutdown.cancelled() => return Ok(None),
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((tcp, peer)) => match connections.admit(peer.ip()) {
-                Some(admitted) => return Some((tcp, peer, admitted)),
+                Some(admitted) => return Ok(Some((tcp, peer, admitted))),
                 // RST rather than FIN: no TIME_WAIT left behind for a refused connection.
                 None => drop(tcp.set_zero_linger()),
             },
@@ -133,6 +134,7 @@ async fn accept(
                         | std::io::ErrorKind::ConnectionReset
                         | std::io::ErrorKind::Interrupted
                 ) => {}
+            Err(e) if listener_gone(&e) => return Err(e),
             Err(e) => {
                 // Out of file descriptors and the like: pause rather than spin, and say so at a
                 // pace the attacker does not set.
@@ -153,6 +155,32 @@ async fn accept(
     }
 }
 
+/// The errors `accept` keeps giving once the listening socket is closed or shut down.
+fn listener_gone(e: &std::io::Error) -> bool {
+    use nix::errno::Errno;
+    e.raw_os_error().is_some_and(|code| {
+        [
+            Errno::EINVAL,
+            Errno::EBADF,
+            Errno::ENOTSOCK,
+            Errno::EOPNOTSUPP,
+        ]
+        .iter()
+        .any(|gone| *gone as i32 == code)
+    })
+}
+
+/// Ends a listener's task when its socket is gone, saying why: the daemon then exits with the
+/// reason (see `service::tasks`) and systemd starts it again with its listeners bound afresh.
+fn gone(listener: &TcpListener, e: std::io::Error) {
+    tracing::error!(
+        "the listener on {} is closed ({e}); no connection can arrive there any more",
+        listener
+            .local_addr()
+            .map_or_else(|_| "a port".into(), |a| a.to_string())
+    );
+}
+
 /// Serves HTTPS on `listener` until `shutdown`, then drains open connections. The protocol is
 /// the one negotiated by ALPN (HTTP/1.1 when the client offers none).
 pub async fn serve_https(
@@ -165,9 +193,14 @@ pub async fn serve_https(
     let acceptor = TlsAcceptor::from(tls);
     let protocols = Arc::new(Protocols::new());
     let errors = Throttled::new(WARN_EVERY);
-    while let Some((tcp, peer, admitted)) =
-        accept(&listener, &connections, &errors, &shutdown).await
-    {
+    loop {
+        let (tcp, peer, admitted) = match accept(&listener, &connections, &errors, &shutdown).await
+        {
+            Ok(Some(accepted)) => accepted,
+            Ok(None) => break,
+            // Not drained: the other listeners' connections are not finishing, the daemon is.
+            Err(e) => return gone(&listener, e),
+        };
         let _ = tcp.set_nodelay(true);
         let metrics = edge.metrics().clone();
         let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
@@ -257,9 +290,14 @@ pub async fn serve_http(
 ) {
     let protocols = Arc::new(Protocols::new());
     let errors = Throttled::new(WARN_EVERY);
-    while let Some((tcp, peer, admitted)) =
-        accept(&listener, &connections, &errors, &shutdown).await
-    {
+    loop {
+        let (tcp, peer, admitted) = match accept(&listener, &connections, &errors, &shutdown).await
+        {
+            Ok(Some(accepted)) => accepted,
+            Ok(None) => break,
+            // Not drained: the other listeners' connections are not finishing, the daemon is.
+            Err(e) => return gone(&listener, e),
+        };
         let metrics = edge.metrics().clone();
         let open = metrics.connection(Protocol::Http1);
         let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());

@@ -71,7 +71,7 @@ impl Diagnostic for ServiceError {
             ServiceError::Stack(e) => return e.hint(),
             ServiceError::Certificates(e) => return e.hint(),
             ServiceError::Docker(e) => return e.hint(),
-            ServiceError::TaskEnded { .. } => "a bug in matrixbox: please report it with the log above. The daemon exits so that systemd starts it afresh (Restart=on-failure); Synapse and PostgreSQL keep running meanwhile, and `matrixbox run` takes them over".into(),
+            ServiceError::TaskEnded { .. } => "see the log above for why: a listener's socket closed under the process, or a bug in matrixbox (please report it with the log). The daemon exits so that systemd starts it afresh (Restart=on-failure); Synapse and PostgreSQL keep running meanwhile, and `matrixbox run` takes them over".into(),
         })
     }
 }
