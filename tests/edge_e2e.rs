@@ -19,7 +19,7 @@ async fn pebble_certificate_and_a_real_client_through_the_edge() {
     // Pebble validates HTTP-01 and TLS-ALPN-01 on its own ports of the name (challtestsrv: 127.0.0.1).
     mbx.http_port = pebble.http01_port;
     mbx.https_port = pebble.tls_port;
-    assert_success(&mbx.run(&["setup", "--domain", name]));
+    assert_success(&mbx.run(&["setup", "--domain", name, "--skip-preflight"]));
     std::fs::write(
         mbx.config_path(),
         format!("{}{}", pebble.config(&[name], "http-01"), mbx.bench_lines()),
@@ -93,7 +93,7 @@ async fn pebble_certificate_and_a_real_client_through_the_edge() {
 #[tokio::test(flavor = "multi_thread")]
 async fn localhost_is_served_from_the_internal_ca_without_other_configuration() {
     let mbx = Instance::new();
-    assert_success(&mbx.run(&["setup", "--domain", "localhost"]));
+    assert_success(&mbx.run(&["setup", "--domain", "localhost", "--skip-preflight"]));
     // Only what the bench needs (its images and free ports); nothing about certificates.
     mbx.append_config(&mbx.bench_lines());
     let mut daemon = mbx.spawn_run();

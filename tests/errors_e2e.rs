@@ -42,12 +42,18 @@ fn setup_rejects_an_invalid_domain_and_writes_nothing() {
 #[test]
 fn setup_does_not_overwrite_a_different_config_without_force() {
     let mbx = Instance::new();
-    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com", "--skip-preflight"]));
     let secrets = mbx.read_secrets();
-    let out = mbx.run(&["setup", "--domain", "b.example.com"]);
+    let out = mbx.run(&["setup", "--domain", "b.example.com", "--skip-preflight"]);
     assert!(!out.status.success());
     assert!(read(&mbx.config_path()).contains("a.example.com"));
-    assert_success(&mbx.run(&["setup", "--domain", "b.example.com", "--force"]));
+    assert_success(&mbx.run(&[
+        "setup",
+        "--domain",
+        "b.example.com",
+        "--force",
+        "--skip-preflight",
+    ]));
     assert!(read(&mbx.config_path()).contains("b.example.com"));
     assert_eq!(
         mbx.read_secrets(),
@@ -59,7 +65,7 @@ fn setup_does_not_overwrite_a_different_config_without_force() {
 #[test]
 fn malformed_yaml_names_line_and_column() {
     let mbx = Instance::new();
-    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com", "--skip-preflight"]));
     mbx.append_config("synapse: [unclosed\n");
     let out = mbx.run(&["run"]);
     assert_error(&out, &["not valid YAML (line", "column", "matrixbox.yaml"]);
@@ -69,7 +75,7 @@ fn malformed_yaml_names_line_and_column() {
 #[test]
 fn unknown_keys_are_all_reported_with_suggestions() {
     let mbx = Instance::new();
-    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com", "--skip-preflight"]));
     mbx.append_config("registraton: open\nimages:\n  synpase: x:1\n");
     let out = mbx.run(&["status"]);
     assert_error(
@@ -87,7 +93,7 @@ fn unknown_keys_are_all_reported_with_suggestions() {
 #[test]
 fn unreachable_docker_is_explained() {
     let mbx = Instance::new();
-    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com", "--skip-preflight"]));
     let out = mbx
         .cmd(&["run"])
         .env(
@@ -110,7 +116,7 @@ fn unreachable_docker_is_explained() {
 #[test]
 fn too_old_docker_is_refused() {
     let mbx = Instance::new();
-    assert_success(&mbx.run(&["setup", "--domain", "a.example.com"]));
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com", "--skip-preflight"]));
     let socket = mbx.dir.path().join("old-docker.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     std::thread::spawn(move || {

@@ -51,7 +51,7 @@ fn versions_through_the_edge(mbx: &Instance) -> String {
 fn two_instances_share_an_engine_and_one_removed_leaves_the_other_serving() {
     let (one, two) = (Instance::new(), Instance::new());
     for mbx in [&one, &two] {
-        assert_success(&mbx.run(&["setup", "--domain", "localhost"]));
+        assert_success(&mbx.run(&["setup", "--domain", "localhost", "--skip-preflight"]));
         mbx.append_config(&mbx.bench_lines());
     }
     let mut daemon_one = one.spawn_run();

@@ -184,6 +184,10 @@ impl Instance {
     }
 
     /// `setup` for a test domain, then the bench's images and this instance's ports.
+    /// Without setup's preflight: it checks the default ports (80, 443) before the bench's own
+    /// are written, and tests running beside it may hold them (federation_e2e serves on :443 of
+    /// its own addresses). `run` still checks the host with the instance's ports; preflight_e2e
+    /// tests the checks themselves.
     pub fn setup(&self, extra: &str) {
         let out = self.run(&[
             "setup",
@@ -191,6 +195,7 @@ impl Instance {
             TEST_DOMAIN,
             "--email",
             "admin@test.internal",
+            "--skip-preflight",
         ]);
         assert_success(&out);
         self.append_config(&format!("{}{extra}", self.bench_lines()));
