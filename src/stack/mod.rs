@@ -398,6 +398,20 @@ impl Stack {
     }
 }
 
+/// A stack for unit tests: `config` parsed, fixed secrets, its state dir under `dir`.
+#[cfg(test)]
+pub(super) fn test_stack(config: &str, dir: &std::path::Path) -> Stack {
+    let config = crate::config::parse(config, std::path::Path::new("t.yaml")).unwrap();
+    let secrets = Secrets {
+        postgres_password: "p".into(),
+        registration_shared_secret: "r".into(),
+        macaroon_secret_key: "m".into(),
+        form_secret: "f".into(),
+        signing_key: "ed25519 a_abc SEED".into(),
+    };
+    Stack::new(config, Paths::new("/x.yaml", dir.join("state")), secrets)
+}
+
 #[cfg(test)]
 mod tests {
     use super::database::check_database_locale;
@@ -534,25 +548,7 @@ mod tests {
         let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
-        let stack = |extra: &str| {
-            let config = crate::config::parse(
-                &format!("domain: a.test\n{extra}"),
-                std::path::Path::new("t.yaml"),
-            )
-            .unwrap();
-            let secrets = Secrets {
-                postgres_password: "p".into(),
-                registration_shared_secret: "r".into(),
-                macaroon_secret_key: "m".into(),
-                form_secret: "f".into(),
-                signing_key: "ed25519 a_abc SEED".into(),
-            };
-            Stack::new(
-                config,
-                Paths::new("/x.yaml", dir.path().join("state")),
-                secrets,
-            )
-        };
+        let stack = |extra: &str| test_stack(&format!("domain: a.test\n{extra}"), dir.path());
         let plain = stack("");
         let with_ca = stack(&format!("federation: {{ca_roots: [{}]}}\n", ca.display()));
         let names = |s: &Stack| -> Vec<&'static str> {
@@ -598,25 +594,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("smtp-password");
         let stack = || {
-            let config = crate::config::parse(
+            test_stack(
                 &format!(
                     "domain: a.test\nemail: {{smtp_host: smtp.a.test, user: u, password_file: {}, from: m@a.test}}\n",
                     file.display()
                 ),
-                std::path::Path::new("t.yaml"),
-            )
-            .unwrap();
-            let secrets = Secrets {
-                postgres_password: "p".into(),
-                registration_shared_secret: "r".into(),
-                macaroon_secret_key: "m".into(),
-                form_secret: "f".into(),
-                signing_key: "ed25519 a_abc SEED".into(),
-            };
-            Stack::new(
-                config,
-                Paths::new("/x.yaml", dir.path().join("state")),
-                secrets,
+                dir.path(),
             )
         };
         assert!(matches!(

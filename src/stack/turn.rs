@@ -140,24 +140,15 @@ mod tests {
     use super::*;
 
     fn stack(dir: &std::path::Path, turn: &str) -> Stack {
-        let config = crate::config::parse(
+        let stack = super::super::test_stack(
             &format!(
                 "domain: a.test\ntls: {{cert: {0}/c.pem, key: {0}/k.pem}}\n{turn}",
                 dir.display()
             ),
-            std::path::Path::new("t.yaml"),
-        )
-        .unwrap();
-        let secrets = Secrets {
-            postgres_password: "p".into(),
-            registration_shared_secret: "r".into(),
-            macaroon_secret_key: "m".into(),
-            form_secret: "f".into(),
-            signing_key: "ed25519 a_abc SEED".into(),
-        };
-        let paths = Paths::new("/x.yaml", dir.join("state"));
-        std::fs::create_dir_all(paths.secrets_dir()).unwrap();
-        Stack::new(config, paths, secrets)
+            dir,
+        );
+        std::fs::create_dir_all(stack.paths.secrets_dir()).unwrap();
+        stack
     }
 
     fn digest(stack: &Stack) -> String {
