@@ -13,9 +13,28 @@ use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{Gid, Uid};
 
 use crate::diagnostic::Diagnostic;
+use crate::i18n::{messages, phrase, tr};
+
+messages! {
+    Cannot => "cannot {0} {1}", "无法{0}：{1}";
+    RefusedHint => "a container can write there and put this in place: see what replaced it (a compromised container?); matrixbox never follows links or reads special files inside a container's data",
+        "容器可以写入该位置并放置了此文件：请查明是什么替换了它（容器是否已被入侵？）；matrixbox 从不跟随容器数据中的链接，也不读取其中的特殊文件";
+    DeniedHint => "run as root, or choose paths you own with --config / --state-dir",
+        "请以 root 身份运行，或用 --config / --state-dir 选择你有权限的路径";
+    DamagedHint => "the file is damaged: move it aside and run again (matrixbox writes a new one)",
+        "文件已损坏：将其移到别处后重试（matrixbox 会写入一个新文件）";
+    FullHint => "the disk is full: free some space and run the command again; the previous file is intact",
+        "磁盘已满：请释放一些空间后重新运行命令；原有文件完好无损";
+    DirHint => "check that the directory exists and is writable", "请确认该目录存在且可写";
+    SymLink => "it is a symbolic link, which matrixbox does not follow", "它是符号链接，matrixbox 不会跟随";
+    NotADir => "it is not a directory", "它不是目录";
+    TooBig => "it holds {0} bytes, more than the {1} expected", "它有 {0} 字节，超过预期的 {1} 字节";
+    Grew => "it grew while being read", "读取时它在变大";
+    NotRegular => "it is not a regular file", "它不是普通文件";
+}
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {}", path.display())]
+#[error("{}", tr(M::Cannot, &[&phrase(action), &path.display()]))]
 pub struct FsError {
     pub action: &'static str,
     pub path: PathBuf,
@@ -26,19 +45,11 @@ pub struct FsError {
 impl Diagnostic for FsError {
     fn hint(&self) -> Option<String> {
         Some(match self.source.kind() {
-            _ if self.is_refusal() => {
-                "a container can write there and put this in place: see what replaced it (a compromised container?); matrixbox never follows links or reads special files inside a container's data".into()
-            }
-            io::ErrorKind::PermissionDenied => {
-                "run as root, or choose paths you own with --config / --state-dir".into()
-            }
-            io::ErrorKind::InvalidData => {
-                "the file is damaged: move it aside and run again (matrixbox writes a new one)".into()
-            }
-            _ if self.source.raw_os_error() == Some(nix::libc::ENOSPC) => {
-                "the disk is full: free some space and run the command again; the previous file is intact".into()
-            }
-            _ => "check that the directory exists and is writable".into(),
+            _ if self.is_refusal() => tr(M::RefusedHint, &[]),
+            io::ErrorKind::PermissionDenied => tr(M::DeniedHint, &[]),
+            io::ErrorKind::InvalidData => tr(M::DamagedHint, &[]),
+            _ if self.source.raw_os_error() == Some(nix::libc::ENOSPC) => tr(M::FullHint, &[]),
+            _ => tr(M::DirHint, &[]),
         })
     }
 }
@@ -125,8 +136,8 @@ impl FsError {
 fn errno(e: Errno) -> io::Error {
     match e {
         // O_NOFOLLOW on a symbolic link; O_DIRECTORY on anything else.
-        Errno::ELOOP => refused("it is a symbolic link, which matrixbox does not follow"),
-        Errno::ENOTDIR => refused("it is not a directory"),
+        Errno::ELOOP => refused(&tr(M::SymLink, &[])),
+        Errno::ENOTDIR => refused(&tr(M::NotADir, &[])),
         e => io::Error::from(e),
     }
 }
@@ -207,8 +218,9 @@ impl Dir {
             return Ok(None);
         };
         if size > limit as u64 {
-            return Err(err("read", &path)(refused(&format!(
-                "it holds {size} bytes, more than the {limit} expected"
+            return Err(err("read", &path)(refused(&tr(
+                M::TooBig,
+                &[&size, &limit],
             ))));
         }
         // Bounded even if the file grows between fstat and read.
@@ -216,7 +228,7 @@ impl Dir {
         io::Read::read_to_end(&mut io::Read::take(file, limit as u64 + 1), &mut buf)
             .map_err(err("read", &path))?;
         if buf.len() > limit {
-            return Err(err("read", &path)(refused("it grew while being read")));
+            return Err(err("read", &path)(refused(&tr(M::Grew, &[]))));
         }
         Ok(Some(buf))
     }
@@ -273,7 +285,7 @@ impl Dir {
         };
         let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
         if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(err("read", &path)(refused("it is not a regular file")));
+            return Err(err("read", &path)(refused(&tr(M::NotRegular, &[]))));
         }
         Ok(Some((fs::File::from(fd), stat.st_size as u64)))
     }
@@ -298,7 +310,7 @@ impl Dir {
             .map_err(|e| err("create", &path)(errno(e)))?;
         let stat = nix::sys::stat::fstat(&fd).map_err(|e| err("inspect", &path)(errno(e)))?;
         if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(err("create", &path)(refused("it is not a regular file")));
+            return Err(err("create", &path)(refused(&tr(M::NotRegular, &[]))));
         }
         nix::unistd::fchown(&fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
             .map_err(|e| err("change the owner of", &path)(errno(e)))?;
@@ -321,6 +333,11 @@ impl Dir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_message_has_both_languages_with_the_same_placeholders() {
+        crate::i18n::assert_complete(M::ALL);
+    }
 
     #[test]
     fn a_damaged_file_is_not_mistaken_for_a_refusal() {

@@ -119,8 +119,12 @@ pub fn render(err: &anyhow::Error) -> String {
     render_in(err, Lang::current())
 }
 
-/// Renders the error with its labels in `lang`.
+/// Renders the error, its causes and its hint in `lang` (where their types speak it).
 pub fn render_in(err: &anyhow::Error, lang: Lang) -> String {
+    lang.scope(|| render_scoped(err, lang))
+}
+
+fn render_scoped(err: &anyhow::Error, lang: Lang) -> String {
     if err.is::<Exit>() {
         return String::new();
     }
@@ -170,6 +174,116 @@ mod tests {
         let plain = anyhow::anyhow!("something broke");
         assert_eq!(render_in(&plain, Lang::En), "error: something broke\n");
         assert_eq!(exit_code(&plain), 1);
+    }
+
+    /// One error of each kind a reader meets, built in `lang` (messages built from parts, such
+    /// as a container's state, speak the language they were built in).
+    fn samples() -> Vec<anyhow::Error> {
+        use crate::i18n::tr;
+        use crate::synapse::messages::M as Synapse;
+        use crate::webclient::bundle::M as Bundle;
+        use std::io::{Error as IoError, ErrorKind};
+        let fs = |action, kind: ErrorKind| FsError {
+            action,
+            path: "/var/lib/matrixbox/secrets/form_secret".into(),
+            source: IoError::from(kind),
+        };
+        let full = FsError {
+            source: IoError::from_raw_os_error(nix::libc::ENOSPC),
+            ..fs("write", ErrorKind::Other)
+        };
+        vec![
+            fs("read", ErrorKind::PermissionDenied).into(),
+            full.into(),
+            DockerError::TooOld {
+                host: "unix:///var/run/docker.sock".into(),
+                api: "1.40".into(),
+            }
+            .into(),
+            DockerError::PortInUse {
+                object: "matrixbox-synapse".into(),
+                port: 8008,
+            }
+            .into(),
+            DockerError::PullFailed {
+                image: "postgres:15".into(),
+                message: "timeout".into(),
+            }
+            .into(),
+            DockerError::DigestChanged {
+                image: "postgres:15".into(),
+                recorded: "sha256:aaa".into(),
+                found: "sha256:bbb".into(),
+                record: "/var/lib/matrixbox/image-digests.json".into(),
+            }
+            .into(),
+            StackError::PostgresMajorChange {
+                dir: "/var/lib/matrixbox/postgres".into(),
+                data: 14,
+                image: "postgres:15".into(),
+                wanted: 15,
+            }
+            .into(),
+            ServiceError::Bind {
+                addr: "0.0.0.0:443".parse().unwrap(),
+                role: "https",
+                source: IoError::from(ErrorKind::AddrInUse),
+            }
+            .into(),
+            SecretsError::Missing {
+                path: "/var/lib/matrixbox/secrets/macaroon_secret_key".into(),
+            }
+            .into(),
+            AcmeError::Timeout {
+                directory: "https://acme-v02.api.letsencrypt.org/directory".into(),
+                seconds: 30,
+            }
+            .into(),
+            AcmeError::Challenge {
+                name: "example.com".into(),
+                kind: "http-01",
+                detail: "connection refused".into(),
+            }
+            .into(),
+            AcmeError::NoListener.into(),
+            AdminError::NotFound {
+                what: tr(Synapse::User, &[&"@bob:example.com"]),
+            }
+            .into(),
+            StackError::SmtpPassword(crate::synapse::email::PasswordFileError {
+                path: "/etc/matrixbox/smtp-password".into(),
+                reason: crate::synapse::email::PasswordProblem::Readable(0o644),
+            })
+            .into(),
+            StackError::FederationCa(crate::synapse::federation::CaRootError {
+                path: "/etc/matrixbox/ca.pem".into(),
+                reason: tr(Synapse::NoCertificate, &[]),
+            })
+            .into(),
+            StackError::WebClient(crate::webclient::bundle::BundleError::NotABundle {
+                image: "nginx:1".into(),
+                why: tr(Bundle::NoAppDir, &[&"/app"]),
+            })
+            .into(),
+            anyhow::Error::from(fs("read", ErrorKind::InvalidData))
+                .context(tr(crate::commands::M::CannotLoad, &[])),
+        ]
+    }
+
+    /// Every error above as a person reads it, in both languages.
+    #[test]
+    fn errors_and_hints_snapshot_in_both_languages() {
+        for (lang, name) in [
+            (Lang::En, "errors.en.txt"),
+            (Lang::ZhCn, "errors.zh_CN.txt"),
+        ] {
+            let text: String = lang
+                .scope(samples)
+                .iter()
+                .map(|err| format!("{}exit {}\n\n", render_in(err, lang), exit_code(err)))
+                .collect();
+            crate::golden::assert_golden(name, &text);
+        }
     }
 
     #[test]

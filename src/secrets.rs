@@ -8,6 +8,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 use crate::diagnostic::Diagnostic;
 use crate::fsio::{self, FsError};
+use crate::i18n::{messages, tr};
 
 /// Every field is a secret: `Debug` names them and shows none.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,15 +58,26 @@ const SIGNING_KEY: &str = "signing.key";
 const ADMIN_ACCOUNT_PASSWORD: &str = "admin_account_password";
 const TURN_SHARED_SECRET: &str = "turn_shared_secret";
 
+messages! {
+    Random => "the operating system's random number generator failed", "操作系统的随机数生成器出错";
+    RandomHint => "the kernel's random source is unavailable; check /dev/urandom", "内核随机源不可用；请检查 /dev/urandom";
+    Corrupt => "secret file {0} is empty", "密钥文件 {0} 为空";
+    CorruptHint => "restore it from a backup: a new value would lock Synapse out of its database and invalidate sessions",
+        "请从备份中恢复它：生成新值会使 Synapse 无法访问其数据库，并使现有会话失效";
+    Missing => "secret file {0} does not exist", "密钥文件 {0} 不存在";
+    MissingHint => "run `matrixbox setup --domain <your domain>` first (or pass the same --state-dir)",
+        "请先运行 `matrixbox setup --domain <你的域名>`（或传入相同的 --state-dir）";
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("the operating system's random number generator failed")]
+    #[error("{}", tr(M::Random, &[]))]
     Random(#[source] getrandom::Error),
-    #[error("secret file {} is empty", path.display())]
+    #[error("{}", tr(M::Corrupt, &[&path.display()]))]
     Corrupt { path: std::path::PathBuf },
-    #[error("secret file {} does not exist", path.display())]
+    #[error("{}", tr(M::Missing, &[&path.display()]))]
     Missing { path: std::path::PathBuf },
 }
 
@@ -73,9 +85,9 @@ impl Diagnostic for SecretsError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             SecretsError::Fs(e) => return e.hint(),
-            SecretsError::Random(_) => "the kernel's random source is unavailable; check /dev/urandom".into(),
-            SecretsError::Corrupt { .. } => "restore it from a backup: a new value would lock Synapse out of its database and invalidate sessions".into(),
-            SecretsError::Missing { .. } => "run `matrixbox setup --domain <your domain>` first (or pass the same --state-dir)".into(),
+            SecretsError::Random(_) => tr(M::RandomHint, &[]),
+            SecretsError::Corrupt { .. } => tr(M::CorruptHint, &[]),
+            SecretsError::Missing { .. } => tr(M::MissingHint, &[]),
         })
     }
 }
@@ -181,6 +193,11 @@ fn one(dir: &Path, name: &str, generate: Option<Generator>) -> Result<String, Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_message_has_both_languages_with_the_same_placeholders() {
+        crate::i18n::assert_complete(M::ALL);
+    }
     use std::os::unix::fs::MetadataExt;
 
     #[test]

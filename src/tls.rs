@@ -10,17 +10,26 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use crate::i18n::{messages, tr};
+
 pub const ALPN_ACME_TLS: &[u8] = b"acme-tls/1";
+
+messages! {
+    NoCertificate => "no certificate found in the PEM data", "PEM 数据中没有证书";
+    NoKey => "no private key found in the PEM data", "PEM 数据中没有私钥";
+    Pem => "invalid PEM data", "PEM 数据无效";
+    Key => "the private key is not usable for TLS", "该私钥不能用于 TLS";
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("no certificate found in the PEM data")]
+    #[error("{}", tr(M::NoCertificate, &[]))]
     NoCertificate,
-    #[error("no private key found in the PEM data")]
+    #[error("{}", tr(M::NoKey, &[]))]
     NoKey,
-    #[error("invalid PEM data")]
+    #[error("{}", tr(M::Pem, &[]))]
     Pem(#[source] rustls::pki_types::pem::Error),
-    #[error("the private key is not usable for TLS")]
+    #[error("{}", tr(M::Key, &[]))]
     Key(#[source] rustls::Error),
 }
 
@@ -166,6 +175,11 @@ pub fn server_config(store: Arc<CertStore>) -> rustls::ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_message_has_both_languages_with_the_same_placeholders() {
+        crate::i18n::assert_complete(M::ALL);
+    }
 
     fn self_signed(name: &str) -> Arc<CertifiedKey> {
         let cert = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();

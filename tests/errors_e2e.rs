@@ -112,6 +112,29 @@ fn unreachable_docker_is_explained() {
     );
 }
 
+/// The same failure, past preflight (which says it in its own table), for a reader whose locale
+/// is Chinese: message, hint and labels in Chinese.
+#[test]
+fn unreachable_docker_is_explained_in_chinese() {
+    let mbx = Instance::new();
+    assert_success(&mbx.run(&["setup", "--domain", "a.example.com", "--skip-preflight"]));
+    let out = mbx
+        .cmd(&["run", "--skip-preflight"])
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no-such.sock", mbx.dir.path().display()),
+        )
+        .env("LC_ALL", "zh_CN.UTF-8")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "expected failure: {}", describe(&out));
+    let err = stderr(&out);
+    for needle in ["错误：无法连接", "Docker 引擎", "no-such.sock", "提示：请安装并启动 Docker"] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!err.contains("cannot reach"), "{err}");
+}
+
 /// An engine that answers like Docker 17.03 (API 1.26): only the version endpoints matter.
 #[test]
 fn too_old_docker_is_refused() {

@@ -6,6 +6,7 @@ mod challenge;
 mod client;
 mod internal_ca;
 mod manager;
+mod messages;
 mod schedule;
 mod storage;
 pub use storage::cert_files;
@@ -18,8 +19,11 @@ use time::OffsetDateTime;
 pub use challenge::Http01Tokens;
 pub use manager::CertManager;
 
+use messages::M;
+
 use crate::diagnostic::Diagnostic;
 use crate::fsio::FsError;
+use crate::i18n::{phrase, tr};
 use crate::paths::Paths;
 use crate::secrets::Redacted;
 use crate::tls::TlsError;
@@ -44,60 +48,60 @@ impl std::fmt::Debug for Issued {
 pub enum AcmeError {
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("cannot read {what} {}", path.display())]
+    #[error("{}", tr(M::Read, &[&phrase(what), &path.display()]))]
     Read {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{what} at {} is not usable: {reason}", path.display())]
+    #[error("{}", tr(M::Corrupt, &[&phrase(what), &path.display(), reason]))]
     Corrupt {
         what: &'static str,
         path: PathBuf,
         reason: String,
     },
-    #[error("the certificate files {} and {} are not usable", cert.display(), key.display())]
+    #[error("{}", tr(M::Files, &[&cert.display(), &key.display()]))]
     Files {
         cert: PathBuf,
         key: PathBuf,
         #[source]
         source: TlsError,
     },
-    #[error("{source_name} is not a usable certificate: {reason}")]
+    #[error("{}", tr(M::BadCertificate, &[source_name, reason]))]
     BadCertificate { source_name: String, reason: String },
-    #[error("cannot use {} (acme.ca_root) as the root for the ACME directory", path.display())]
+    #[error("{}", tr(M::CaRoot, &[&path.display()]))]
     CaRoot {
         path: PathBuf,
         #[source]
         source: instant_acme::Error,
     },
-    #[error("cannot {action} {directory}")]
+    #[error("{}", tr(M::Acme, &[&phrase(action), directory]))]
     Acme {
         action: &'static str,
         directory: String,
         #[source]
         source: instant_acme::Error,
     },
-    #[error("the order at {directory} failed: {detail}")]
+    #[error("{}", tr(M::Order, &[directory, detail]))]
     Order { directory: String, detail: String },
-    #[error("the CA could not validate {name} with {kind}: {detail}")]
+    #[error("{}", tr(M::Challenge, &[name, kind, detail]))]
     Challenge {
         name: String,
         kind: &'static str,
         detail: String,
     },
-    #[error("the CA at {directory} offers no {kind} challenge for {name}")]
+    #[error("{}", tr(M::NotOffered, &[directory, kind, name]))]
     NotOffered {
         directory: String,
         kind: &'static str,
         name: String,
     },
-    #[error("no answer from {directory} within {seconds} s")]
+    #[error("{}", tr(M::Timeout, &[directory, seconds]))]
     Timeout { directory: String, seconds: u64 },
-    #[error("no ACME challenge can be answered: the HTTP and HTTPS listeners are both disabled")]
+    #[error("{}", tr(M::NoListener, &[]))]
     NoListener,
-    #[error("the internal CA cannot {action}")]
+    #[error("{}", tr(M::InternalCa, &[&phrase(action)]))]
     InternalCa {
         action: &'static str,
         #[source]
@@ -109,41 +113,30 @@ impl Diagnostic for AcmeError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             AcmeError::Fs(e) => return e.hint(),
-            AcmeError::Read { path, .. } => format!("check that {} exists and is readable by matrixbox", path.display()),
-            AcmeError::Corrupt { path, .. } => format!(
-                "move {} aside and restart matrixbox; it makes a new one (a certificate is then obtained again)",
-                path.display()
-            ),
-            AcmeError::Files { .. } => "`tls.cert` must hold the PEM certificate chain (leaf first) and `tls.key` its PEM private key".into(),
-            AcmeError::BadCertificate { .. } => "matrixbox keeps serving the current certificate and tries again later".into(),
-            AcmeError::CaRoot { .. } => {
-                "`acme.ca_root` must be a PEM file with the root certificate of the ACME directory's own HTTPS certificate".into()
-            }
-            AcmeError::Acme { source, directory, .. } => match client::problem_type(source) {
-                Some("rateLimited") => "the CA's rate limit was hit: matrixbox retries later by itself; while testing, use `acme.directory: letsencrypt-staging`".into(),
-                Some("rejectedIdentifier") | Some("unsupportedIdentifier") => {
-                    "the CA will not certify this name (a private or reserved name?): use `acme.directory: internal`".into()
-                }
-                Some("caa") => "a CAA record in DNS forbids this CA from issuing for the name: add the CA to it".into(),
-                Some("invalidContact") | Some("unsupportedContact") => "fix `acme.email` in the configuration".into(),
-                Some(_) => "matrixbox keeps serving the current certificate and retries with backoff (see `matrixbox status`)".into(),
-                None => format!(
-                    "check that this host reaches {directory} (DNS, firewall, proxy); matrixbox keeps serving the current certificate and retries with backoff"
-                ),
+            AcmeError::Read { path, .. } => tr(M::ReadHint, &[&path.display()]),
+            AcmeError::Corrupt { path, .. } => tr(M::CorruptHint, &[&path.display()]),
+            AcmeError::Files { .. } => tr(M::FilesHint, &[]),
+            AcmeError::BadCertificate { .. } => tr(M::BadCertificateHint, &[]),
+            AcmeError::CaRoot { .. } => tr(M::CaRootHint, &[]),
+            AcmeError::Acme {
+                source, directory, ..
+            } => match client::problem_type(source) {
+                Some("rateLimited") => tr(M::RateLimited, &[]),
+                Some("rejectedIdentifier") | Some("unsupportedIdentifier") => tr(M::Rejected, &[]),
+                Some("caa") => tr(M::Caa, &[]),
+                Some("invalidContact") | Some("unsupportedContact") => tr(M::Contact, &[]),
+                Some(_) => tr(M::Backoff, &[]),
+                None => tr(M::Reach, &[directory]),
             },
-            AcmeError::Timeout { directory, .. } => format!(
-                "check that this host reaches {directory} (DNS, firewall, proxy); matrixbox keeps serving the current certificate and retries with backoff"
+            AcmeError::Timeout { directory, .. } => tr(M::Reach, &[directory]),
+            AcmeError::Order { .. } => tr(M::OrderHint, &[]),
+            AcmeError::Challenge { kind, .. } => tr(
+                M::ChallengeHint,
+                &[&if *kind == "http-01" { 80 } else { 443 }],
             ),
-            AcmeError::Order { .. } => "matrixbox retries with backoff; `matrixbox status` shows the last error".into(),
-            AcmeError::Challenge { kind, .. } => format!(
-                "make sure the name's DNS A/AAAA records point to this host and that port {} is reachable from the internet; matrixbox retries by itself",
-                if *kind == "http-01" { 80 } else { 443 }
-            ),
-            AcmeError::NotOffered { .. } => "choose the other type with `acme.challenge` (http-01 or tls-alpn-01)".into(),
-            AcmeError::NoListener => {
-                "enable `listen.http` or `listen.https`, use `acme.directory: internal`, or give your own certificate with `tls:`".into()
-            }
-            AcmeError::InternalCa { .. } => "this is a bug in matrixbox or its certificate library; please report it".into(),
+            AcmeError::NotOffered { .. } => tr(M::NotOfferedHint, &[]),
+            AcmeError::NoListener => tr(M::NoListenerHint, &[]),
+            AcmeError::InternalCa { .. } => tr(M::BugHint, &[]),
         })
     }
 }

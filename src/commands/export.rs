@@ -21,6 +21,18 @@ messages! {
     Dropped => "{0} homeserver.yaml settings stay behind; the runbook lists them with the reason",
         "{0} 项 homeserver.yaml 设置不迁移；迁移步骤中列出了它们及原因";
     Next => "next: read {0}", "下一步：阅读 {0}";
+    NoOwnSynapse => "this installation runs no Synapse of its own (`upstream: {0}`); nothing was written",
+        "此安装没有运行自己的 Synapse（`upstream: {0}`）；未写入任何内容";
+    NoOwnSynapseHint => "export the Synapse behind that upstream with its own tools; `export ess` moves the database, media and keys matrixbox manages",
+        "请用该 upstream 背后 Synapse 自己的工具导出；`export ess` 只迁移 matrixbox 管理的数据库、媒体和密钥";
+    BadHost => "--postgres-host `{0}` is not a host name or address; nothing was written", "--postgres-host `{0}` 不是主机名或地址；未写入任何内容";
+    BadHostHint => "with --postgres external, name the database server, e.g. --postgres-host db.example.com",
+        "使用 --postgres external 时，请指定数据库服务器，例如 --postgres-host db.example.com";
+    NotEmpty => "{0} is not empty; nothing was written", "{0} 不是空目录；未写入任何内容";
+    NotEmptyHint => "choose a new or empty directory, or pass --force to replace the files of an earlier export there",
+        "请选择新目录或空目录，或传入 --force 以替换该处先前导出的文件";
+    BadOutput => "cannot use {0} as the output directory: {1}; nothing was written", "无法将 {0} 用作输出目录：{1}；未写入任何内容";
+    BadOutputHint => "--output must name a directory (new, or empty)", "--output 必须是一个目录（新目录或空目录）";
 }
 
 const VALUES: &str = "values.yaml";
@@ -29,9 +41,10 @@ const RUNBOOKS: [(Lang, &str); 2] = [(Lang::En, "RUNBOOK.md"), (Lang::ZhCn, "RUN
 pub fn ess(paths: &Paths, args: EssArgs) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
     if let Some(upstream) = &config.external_upstream {
+        let lang = Lang::current();
         return Err(Hinted::new(
-            format!("this installation runs no Synapse of its own (`upstream: {upstream}`); nothing was written"),
-            "export the Synapse behind that upstream with its own tools; `export ess` moves the database, media and keys matrixbox manages",
+            lang.t(M::NoOwnSynapse, &[upstream]),
+            lang.t(M::NoOwnSynapseHint, &[]),
         )
         .into());
     }
@@ -101,9 +114,10 @@ fn postgres(args: &EssArgs) -> anyhow::Result<Postgres> {
         PostgresMode::External => {
             let host = args.postgres_host.clone().unwrap_or_default();
             if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+                let lang = Lang::current();
                 return Err(Hinted::usage(
-                    format!("--postgres-host `{host}` is not a host name or address; nothing was written"),
-                    "with --postgres external, name the database server, e.g. --postgres-host db.example.com",
+                    lang.t(M::BadHost, &[&host]),
+                    lang.t(M::BadHostHint, &[]),
                 )
                 .into());
             }
@@ -120,9 +134,10 @@ fn refuse_non_empty(dir: &Path, force: bool) -> anyhow::Result<()> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() && !force {
+                let lang = Lang::current();
                 return Err(Hinted::usage(
-                    format!("{} is not empty; nothing was written", dir.display()),
-                    "choose a new or empty directory, or pass --force to replace the files of an earlier export there",
+                    lang.t(M::NotEmpty, &[&dir.display()]),
+                    lang.t(M::NotEmptyHint, &[]),
                 )
                 .into());
             }
@@ -130,11 +145,8 @@ fn refuse_non_empty(dir: &Path, force: bool) -> anyhow::Result<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Hinted::usage(
-            format!(
-                "cannot use {} as the output directory: {e}; nothing was written",
-                dir.display()
-            ),
-            "--output must name a directory (new, or empty)",
+            Lang::current().t(M::BadOutput, &[&dir.display(), &e]),
+            Lang::current().t(M::BadOutputHint, &[]),
         )
         .into()),
     }

@@ -22,7 +22,12 @@ use crate::cli::{
     BackupCommand, Cli, Command, ExportCommand, ImagesCommand, InviteCommand, UserCommand,
 };
 use crate::config::{self, Config};
+use crate::i18n::{Lang, messages};
 use crate::paths::Paths;
+
+messages! {
+    CannotLoad => "cannot load the configuration", "无法加载配置";
+}
 
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::new(cli.config, cli.state_dir);
@@ -70,5 +75,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn load_config(paths: &Paths) -> anyhow::Result<Config> {
-    config::load(&paths.config).context("cannot load the configuration")
+    config::load(&paths.config).with_context(|| Lang::current().t(M::CannotLoad, &[]))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_message_has_both_languages_with_the_same_placeholders() {
+        crate::i18n::assert_complete(super::M::ALL);
+    }
 }

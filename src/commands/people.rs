@@ -45,6 +45,17 @@ crate::i18n::messages! {
     BadNameHint => "give the name as in `matrixbox user list` (alice or @alice:{0})", "请按 `matrixbox user list` 中的写法给出名字（alice 或 @alice:{0}）";
     ServiceAccount => "{0} is matrixbox's own service account; it is not changed here", "{0} 是 matrixbox 自己的服务账号，不能在这里修改";
     ServiceAccountHint => "it holds the admin API access for `invite` and `user`; leave it alone", "它为 `invite` 和 `user` 提供管理 API 访问，请勿改动";
+    LogsHint => "see `docker logs {0}` for details", "详情请查看 `docker logs {0}`";
+    Created => "created {0}; sign in at https://{1}/", "已创建 {0}；请在 https://{1}/ 登录";
+    CreatedAdmin => "created {0} (admin); sign in at https://{1}/", "已创建 {0}（管理员）；请在 https://{1}/ 登录";
+    PasswordPrompt => "password: ", "密码：";
+    AgainPrompt => "again: ", "再次输入：";
+    CannotReadPassword => "cannot read the password", "无法读取密码";
+    CannotReadStdin => "cannot read the password from standard input", "无法从标准输入读取密码";
+    PasswordsDiffer => "the passwords differ; nothing was created", "两次输入的密码不一致；未创建任何内容";
+    PasswordsDifferHint => "type the same password twice", "请两次输入相同的密码";
+    PasswordShort => "the password is shorter than 8 characters; nothing was created", "密码少于 8 个字符；未创建任何内容";
+    PasswordShortHint => "choose a longer password (a passphrase of a few words is easy to type)", "请选择更长的密码（由几个词组成的短语便于输入）";
 }
 
 /// A time as the tables show it, in UTC.

@@ -6,11 +6,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::gate::{self, Show};
 use crate::diagnostic::ExitCode;
+use crate::i18n::{Lang, messages};
 use crate::notify::Notifier;
 use crate::paths::Paths;
 use crate::preflight;
 use crate::report::{self, Hinted};
 use crate::secrets;
+
+messages! {
+    Forced => "stopped by a second SIGTERM/SIGINT before the shutdown finished", "关闭尚未完成时收到第二个 SIGTERM/SIGINT，已强制停止";
+    ForcedHint => "Synapse and PostgreSQL may still be running or stopping; `matrixbox down` stops them cleanly",
+        "Synapse 和 PostgreSQL 可能仍在运行或正在停止；`matrixbox down` 可以干净地停止它们";
+}
 use crate::service;
 
 pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
@@ -57,10 +64,8 @@ pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
             }
         }
         tracing::warn!("second shutdown request: exiting at once");
-        let forced = Hinted::new(
-            "stopped by a second SIGTERM/SIGINT before the shutdown finished",
-            "Synapse and PostgreSQL may still be running or stopping; `matrixbox down` stops them cleanly",
-        );
+        let lang = Lang::current();
+        let forced = Hinted::new(lang.t(M::Forced, &[]), lang.t(M::ForcedHint, &[]));
         eprint!("{}", report::render(&anyhow::Error::new(forced)));
         std::process::exit(ExitCode::Failure.code())
     };
@@ -69,4 +74,12 @@ pub async fn run(paths: &Paths, skip_preflight: bool) -> anyhow::Result<()> {
         _ = signals => unreachable!("the signal task never finishes"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_message_has_both_languages_with_the_same_placeholders() {
+        crate::i18n::assert_complete(super::M::ALL);
+    }
 }

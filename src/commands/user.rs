@@ -101,8 +101,8 @@ pub async fn add(
     password_stdin: bool,
 ) -> anyhow::Result<()> {
     let config = super::load_config(paths)?;
+    let lang = Lang::current();
     if name == people::SERVICE_ACCOUNT {
-        let lang = Lang::current();
         return Err(Hinted::usage(
             lang.t(M::ServiceAccount, &[&name]),
             lang.t(M::ServiceAccountHint, &[]),
@@ -117,20 +117,15 @@ pub async fn add(
         .map_err(|e| -> anyhow::Error {
             if e.needs_logs() {
                 let container = Names::of(&config.instance).synapse;
-                Hinted::new(
-                    e.to_string(),
-                    format!("see `docker logs {container}` for details"),
-                )
-                .into()
+                Hinted::new(e.to_string(), lang.t(M::LogsHint, &[&container])).into()
             } else {
                 e.into()
             }
         })?;
+    let created = if admin { M::CreatedAdmin } else { M::Created };
     println!(
-        "created {}{}; sign in at https://{}/",
-        registered.user_id,
-        if admin { " (admin)" } else { "" },
-        config.domain
+        "{}",
+        lang.t(created, &[&registered.user_id, &config.domain])
     );
     Ok(())
 }
@@ -141,24 +136,30 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .context("cannot read the password from standard input")?;
+            .with_context(|| Lang::current().t(M::CannotReadStdin, &[]))?;
         line.trim_end_matches(['\r', '\n']).to_string()
     } else {
-        let first = rpassword::prompt_password("password: ").context("cannot read the password")?;
-        let again = rpassword::prompt_password("again: ").context("cannot read the password")?;
+        let lang = Lang::current();
+        let prompt = |m| {
+            rpassword::prompt_password(lang.t(m, &[]))
+                .with_context(|| lang.t(M::CannotReadPassword, &[]))
+        };
+        let first = prompt(M::PasswordPrompt)?;
+        let again = prompt(M::AgainPrompt)?;
         if first != again {
             return Err(Hinted::new(
-                "the passwords differ; nothing was created",
-                "type the same password twice",
+                lang.t(M::PasswordsDiffer, &[]),
+                lang.t(M::PasswordsDifferHint, &[]),
             )
             .into());
         }
         first
     };
     if password.len() < 8 {
+        let lang = Lang::current();
         return Err(Hinted::new(
-            "the password is shorter than 8 characters; nothing was created",
-            "choose a longer password (a passphrase of a few words is easy to type)",
+            lang.t(M::PasswordShort, &[]),
+            lang.t(M::PasswordShortHint, &[]),
         )
         .into());
     }

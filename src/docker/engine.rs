@@ -18,28 +18,31 @@ use super::digests::ImageDigests;
 use super::{ContainerSpec, INSTANCE_LABEL, MANAGED_LABEL, Observed, Runtime, SPEC_HASH_LABEL};
 use crate::diagnostic::Diagnostic;
 use crate::fsio::FsError;
+use crate::i18n::{phrase, tr};
+
+use super::messages::M;
 
 /// Oldest engine API we support (Docker 20.10).
 pub const MIN_API: (usize, usize) = (1, 41);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error("cannot reach the Docker engine at {host}")]
+    #[error("{}", tr(M::Unreachable, &[host]))]
     Unreachable {
         host: String,
         #[source]
         source: BollardError,
     },
-    #[error("the Docker engine at {host} is too old: API {api}, matrixbox needs {}.{} (Docker 20.10) or newer", MIN_API.0, MIN_API.1)]
+    #[error("{}", tr(M::TooOld, &[host, api, &format_args!("{}.{}", MIN_API.0, MIN_API.1)]))]
     TooOld { host: String, api: String },
-    #[error("Docker could not {action} {object}")]
+    #[error("{}", tr(M::Api, &[&phrase(action), object]))]
     Api {
         action: &'static str,
         object: String,
         #[source]
         source: BollardError,
     },
-    #[error("image {image} is not on this host and pulling it failed: {message}")]
+    #[error("{}", tr(M::PullFailed, &[image, message]))]
     PullFailed { image: String, message: String },
     #[error("{}", super::messages::no_mirror(image, attempts))]
     NoMirrorAnswered {
@@ -47,17 +50,15 @@ pub enum DockerError {
         /// (reference tried, why it failed), in the order tried.
         attempts: Vec<(String, String)>,
     },
-    #[error("cannot publish {object} on 127.0.0.1:{port}: the port is already in use")]
+    #[error("{}", tr(M::PortInUse, &[object, port]))]
     PortInUse { object: String, port: u16 },
-    #[error("image {image} is pinned to digest {expected}, but its tag names {found}")]
+    #[error("{}", tr(M::DigestMismatch, &[image, expected, found]))]
     DigestMismatch {
         image: String,
         expected: String,
         found: String,
     },
-    #[error(
-        "image {image} was {recorded} when matrixbox first used it, but is now {found}: the tag was re-pushed with other contents"
-    )]
+    #[error("{}", tr(M::DigestChanged, &[image, recorded, found]))]
     DigestChanged {
         image: String,
         recorded: String,
@@ -71,14 +72,16 @@ pub enum DockerError {
 impl Diagnostic for DockerError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            DockerError::Unreachable { .. } => "install and start Docker (`apt install docker.io && systemctl start docker`), or point DOCKER_HOST at a running engine".into(),
-            DockerError::TooOld { .. } => "upgrade Docker to 20.10 or newer (Debian 12's docker.io is new enough)".into(),
-            DockerError::PullFailed { .. } => "check that the registry is reachable from this host; where Docker Hub is slow or blocked, set `registry_mirror:` in matrixbox.yaml, or bring the images with `matrixbox images export` on a connected host and `matrixbox images import` here, then run again".into(),
+            DockerError::Unreachable { .. } => tr(M::UnreachableHint, &[]),
+            DockerError::TooOld { .. } => tr(M::TooOldHint, &[]),
+            DockerError::PullFailed { .. } => tr(M::PullHint, &[]),
             DockerError::NoMirrorAnswered { .. } => super::messages::no_mirror_hint(),
-            DockerError::PortInUse { port, .. } => format!("stop what listens on port {port} (`ss -ltnp | grep :{port}`), then run again"),
-            DockerError::Api { .. } => "see the cause above; `docker info` shows the engine's state".into(),
-            DockerError::DigestMismatch { found, .. } => format!("check the digest after `@` under `images:` in matrixbox.yaml; if you trust the image the tag names now, pin `@{found}` instead, and run again"),
-            DockerError::DigestChanged { found, record, .. } => format!("find out why the tag changed before running it; if you trust the new image, accept it by pinning it: append `@{found}` to its tag under `images:` in matrixbox.yaml (or delete its entry from {record}), and run again"),
+            DockerError::PortInUse { port, .. } => tr(M::PortHint, &[port]),
+            DockerError::Api { .. } => tr(M::ApiHint, &[]),
+            DockerError::DigestMismatch { found, .. } => tr(M::MismatchHint, &[found]),
+            DockerError::DigestChanged { found, record, .. } => {
+                tr(M::ChangedHint, &[found, record])
+            }
             DockerError::DigestRecord(e) => return e.hint(),
         })
     }

@@ -15,6 +15,7 @@ use crate::config::{self, Config};
 use crate::diagnostic::{self, Diagnostic};
 use crate::docker::Engine;
 use crate::docker::engine::ContainerEvent;
+use crate::i18n::{phrase, tr};
 use crate::notify::{self, Backend, Notifier};
 use crate::paths::Paths;
 use crate::proxy::{self, Edge, SharedEdge};
@@ -26,7 +27,10 @@ use crate::tls;
 mod backups;
 mod certificates;
 mod events;
+mod messages;
 mod tasks;
+
+use messages::M;
 
 use certificates::Certificates;
 use events::{News, watch_events};
@@ -42,7 +46,7 @@ const RETRY_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("cannot listen on {addr} ({role})")]
+    #[error("{}", tr(M::Bind, &[addr, role]))]
     Bind {
         addr: SocketAddr,
         role: &'static str,
@@ -55,23 +59,23 @@ pub enum ServiceError {
     Certificates(#[from] AcmeError),
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
-    #[error("{task} {how} while the daemon was running")]
+    #[error("{}", tr(M::TaskEnded, &[&phrase(task), how]))]
     TaskEnded { task: &'static str, how: String },
 }
 
 impl Diagnostic for ServiceError {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            ServiceError::Bind { addr, source, role } if source.kind() == std::io::ErrorKind::AddrInUse => format!(
-                "another program listens on port {0}: stop it (`ss -ltnp 'sport = :{0}'` shows which), or change `listen.{1}` in matrixbox.yaml",
-                addr.port(),
-                role
-            ),
-            ServiceError::Bind { role, .. } => format!("ports below 1024 need root or CAP_NET_BIND_SERVICE, and the address must be this host's; run as root or change `listen.{role}` in matrixbox.yaml"),
+            ServiceError::Bind { addr, source, role }
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                tr(M::PortTakenHint, &[&addr.port(), role])
+            }
+            ServiceError::Bind { role, .. } => tr(M::BindHint, &[role]),
             ServiceError::Stack(e) => return e.hint(),
             ServiceError::Certificates(e) => return e.hint(),
             ServiceError::Docker(e) => return e.hint(),
-            ServiceError::TaskEnded { .. } => "see the log above for why: a listener's socket closed under the process, or a bug in matrixbox (please report it with the log). The daemon exits so that systemd starts it afresh (Restart=on-failure); Synapse and PostgreSQL keep running meanwhile, and `matrixbox run` takes them over".into(),
+            ServiceError::TaskEnded { .. } => tr(M::TaskEndedHint, &[]),
         })
     }
 }

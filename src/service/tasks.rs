@@ -7,6 +7,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::ServiceError;
+use super::messages::M;
+use crate::i18n::tr;
 
 /// The daemon's long-running tasks: the listeners, the certificate manager and the engine's
 /// event watcher. None of them ends before it is asked to, so one that ends or panics is a bug
@@ -97,9 +99,9 @@ pub(super) fn judge_end(
 ) -> Option<ServiceError> {
     let how = match ended {
         Ended::Returned | Ended::Aborted if asked_to_stop => return None,
-        Ended::Returned => "ended on its own".to_string(),
-        Ended::Aborted => "was cancelled".to_string(),
-        Ended::Panicked(message) => format!("panicked ({message})"),
+        Ended::Returned => tr(M::EndedOnItsOwn, &[]),
+        Ended::Aborted => tr(M::Cancelled, &[]),
+        Ended::Panicked(message) => tr(M::Panicked, &[&message]),
     };
     Some(ServiceError::TaskEnded { task: name, how })
 }

@@ -29,12 +29,8 @@ impl Stack {
             // A slow start (crash recovery of a large database) is left running; a container
             // still being restarted at the deadline is a slow crash loop.
             let timed_out = || {
-                (Instant::now() > deadline).then(|| {
-                    format!(
-                        "did not become ready within {}s",
-                        POSTGRES_READY_TIMEOUT.as_secs()
-                    )
-                })
+                (Instant::now() > deadline)
+                    .then(|| tr(M::NotReady, &[&POSTGRES_READY_TIMEOUT.as_secs()]))
             };
             let crashed = reason.is_some() || restarting;
             if let Some(reason) = reason.or_else(timed_out) {
@@ -65,12 +61,8 @@ impl Stack {
                 Progress::Failed(reason) => Some(reason),
             };
             let reason = reason.or_else(|| {
-                (Instant::now() > deadline).then(|| {
-                    format!(
-                        "did not answer /health within {}s",
-                        self.synapse_timeout.as_secs()
-                    )
-                })
+                (Instant::now() > deadline)
+                    .then(|| tr(M::NoHealth, &[&self.synapse_timeout.as_secs()]))
             });
             if let Some(reason) = reason {
                 let logs = engine.logs_tail(synapse, LOG_LINES_ON_FAILURE).await;
@@ -100,19 +92,19 @@ pub(super) enum Progress {
 /// reports a container it is about to restart as running, so restarts are counted.
 pub(super) fn progress(observed: Option<&Observed>, restarts_before: Option<i64>) -> Progress {
     let Some(o) = observed else {
-        return Progress::Failed("disappeared".into());
+        return Progress::Failed(tr(M::Disappeared, &[]));
     };
     let restarts = o.restart_count - restarts_before.unwrap_or(0);
     if restarts >= CRASH_LOOP_RESTARTS {
-        Progress::Failed(format!(
-            "keeps exiting (Docker restarted it {restarts} times; last exit status {})",
-            o.exit_code.unwrap_or(-1)
+        Progress::Failed(tr(
+            M::KeepsExiting,
+            &[&restarts, &o.exit_code.unwrap_or(-1)],
         ))
     } else if o.status == "restarting" {
         Progress::Restarting
     } else if o.running {
         Progress::Running
     } else {
-        Progress::Failed(format!("exited (status {})", o.exit_code.unwrap_or(-1)))
+        Progress::Failed(tr(M::Exited, &[&o.exit_code.unwrap_or(-1)]))
     }
 }

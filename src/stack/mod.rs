@@ -16,6 +16,7 @@ use crate::docker::{
 };
 use crate::embedded;
 use crate::fsio::{self, Dir, FsError};
+use crate::i18n::tr;
 use crate::paths::{self, Paths};
 use crate::secrets::{self, Secrets};
 use crate::synapse::{self, admin::Synapse};
@@ -25,8 +26,11 @@ mod database;
 mod files;
 mod health;
 mod hold;
+mod messages;
 mod specs;
 mod turn;
+
+use messages::M;
 
 pub use hold::StackLock;
 
@@ -92,29 +96,23 @@ pub enum StackError {
     FederationCa(#[from] crate::synapse::federation::CaRootError),
     #[error(transparent)]
     SmtpPassword(#[from] crate::synapse::email::PasswordFileError),
-    #[error("PostgreSQL ({container}) {reason}; its last log lines:\n{logs}")]
+    #[error("{}", tr(M::PostgresUnhealthy, &[container, reason, logs]))]
     PostgresUnhealthy {
         container: String,
         reason: String,
         logs: String,
     },
-    #[error(
-        "database `{DB_NAME}` in {container} has {found}, but Synapse needs encoding UTF8 with C collation and ctype"
-    )]
+    #[error("{}", tr(M::WrongLocale, &[&DB_NAME, container, found]))]
     WrongLocale { container: String, found: String },
-    #[error("Synapse ({container}) {reason}; its last log lines:\n{logs}")]
+    #[error("{}", tr(M::SynapseUnhealthy, &[container, reason, logs]))]
     SynapseUnhealthy {
         container: String,
         reason: String,
         logs: String,
     },
-    #[error(
-        "could not give Synapse's database role in {container} up its superuser rights; psql said:\n{output}"
-    )]
+    #[error("{}", tr(M::RoleMigration, &[container, output]))]
     RoleMigration { container: String, output: String },
-    #[error(
-        "the database in {dir} was made by PostgreSQL {data}, but images.postgres is `{image}` (PostgreSQL {wanted}), which cannot open it"
-    )]
+    #[error("{}", tr(M::MajorChange, &[dir, data, image, wanted]))]
     PostgresMajorChange {
         dir: String,
         data: u32,
@@ -132,17 +130,11 @@ impl Diagnostic for StackError {
             StackError::SmtpPassword(e) => return e.hint(),
             StackError::WebClient(e) => return e.hint(),
             StackError::Secrets(e) => return e.hint(),
-            StackError::PostgresUnhealthy { container, .. } => format!("fix the cause shown in the log (often `images.postgres` in matrixbox.yaml or the data directory) and run again; the data stays in the state directory, `docker logs {container}` shows more"),
-            StackError::WrongLocale { container, .. } => format!(
-                "this database was created outside matrixbox; dump it, move the postgres directory aside and run again so matrixbox recreates it with C collation (see `docker logs {container}`)"
-            ),
-            StackError::SynapseUnhealthy { .. } => "fix the cause shown in the log (often an option under `synapse:` in matrixbox.yaml) and run again".into(),
-            StackError::RoleMigration { container, .. } => format!(
-                "nothing was changed (one transaction); Synapse is stopped until the next `run` tries again; see `docker logs {container}`"
-            ),
-            StackError::PostgresMajorChange { data, .. } => format!(
-                "set images.postgres back to a PostgreSQL {data} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change"
-            ),
+            StackError::PostgresUnhealthy { container, .. } => tr(M::PostgresHint, &[container]),
+            StackError::WrongLocale { container, .. } => tr(M::WrongLocaleHint, &[container]),
+            StackError::SynapseUnhealthy { .. } => tr(M::SynapseHint, &[]),
+            StackError::RoleMigration { container, .. } => tr(M::RoleMigrationHint, &[container]),
+            StackError::PostgresMajorChange { data, .. } => tr(M::MajorChangeHint, &[data]),
         })
     }
 }

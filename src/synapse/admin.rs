@@ -13,41 +13,44 @@ use serde::Deserialize;
 use sha1::Sha1;
 
 use crate::diagnostic::Diagnostic;
+use crate::i18n::tr;
+
+use super::messages::M;
 use crate::upstream::UpstreamAddr;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("cannot reach Synapse at {url}")]
+    #[error("{}", tr(M::Unreachable, &[url]))]
     Unreachable {
         url: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("Synapse at {url} did not answer within {}s", TIMEOUT.as_secs())]
+    #[error("{}", tr(M::Timeout, &[url, &TIMEOUT.as_secs()]))]
     Timeout { url: String },
-    #[error("Synapse refused the registration of `{user}`: {errcode}: {message}")]
+    #[error("{}", tr(M::Refused, &[user, errcode, message]))]
     Refused {
         user: String,
         errcode: String,
         message: String,
     },
-    #[error("{what} does not exist on this server")]
+    #[error("{}", tr(M::NotFound, &[what]))]
     NotFound { what: String },
-    #[error("Synapse refused {what}: {errcode}: {message}")]
+    #[error("{}", tr(M::Rejected, &[what, errcode, message]))]
     Rejected {
         what: String,
         errcode: String,
         message: String,
     },
-    #[error("matrixbox's service account `{user}` exists, but its password file does not match")]
+    #[error("{}", tr(M::Locked, &[user]))]
     ServiceAccountLocked { user: String },
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
     #[error(transparent)]
     Fs(#[from] crate::fsio::FsError),
-    #[error("Synapse answered {status} to {url}: {body}")]
+    #[error("{}", tr(M::Unexpected, &[status, url, body]))]
     Unexpected {
         url: String,
         status: StatusCode,
@@ -59,27 +62,19 @@ impl Diagnostic for AdminError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             AdminError::Refused { errcode, .. } if errcode == "M_USER_IN_USE" => {
-                "choose another name; existing users are not changed".into()
+                tr(M::InUseHint, &[])
             }
             AdminError::Refused { errcode, .. } if errcode == "M_INVALID_USERNAME" => {
-                "user names may contain a-z, 0-9 and . _ = - /".into()
+                tr(M::InvalidNameHint, &[])
             }
-            AdminError::NotFound { .. } => {
-                "check the spelling; `matrixbox user list` and `matrixbox invite list` show what exists".into()
-            }
-            AdminError::Rejected { .. } => "nothing was changed; the message above is Synapse's own".into(),
-            AdminError::ServiceAccountLocked { .. } => {
-                "its password file in the secrets directory was replaced; set it back from a backup, or \
-                 delete the account's access token file and reset the password with Synapse's admin tools"
-                    .into()
-            }
+            AdminError::NotFound { .. } => tr(M::NotFoundHint, &[]),
+            AdminError::Rejected { .. } => tr(M::RejectedHint, &[]),
+            AdminError::ServiceAccountLocked { .. } => tr(M::LockedHint, &[]),
             AdminError::Secrets(e) => return e.hint(),
             AdminError::Fs(e) => return e.hint(),
             // The caller knows the instance: `user add` names its container instead.
-            _ if self.needs_logs() => {
-                "see Synapse's log for details (`docker logs <instance>-synapse`)".into()
-            }
-            _ => "is the homeserver running? start it with `matrixbox run` (or `systemctl start matrixbox`)".into(),
+            _ if self.needs_logs() => tr(M::LogsHint, &[]),
+            _ => tr(M::RunningHint, &[]),
         })
     }
 }

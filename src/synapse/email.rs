@@ -6,7 +6,9 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 
+use super::messages::M;
 use crate::config::{Email, SmtpLogin, SmtpTls};
+use crate::i18n::tr;
 use crate::secrets::Redacted;
 use crate::yaml::{Mapping, Value};
 
@@ -35,23 +37,27 @@ impl fmt::Debug for SmtpPassword {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use {} (email.password_file) as the SMTP password: {reason}", path.display())]
+#[error("{}", tr(M::PasswordFile, &[&path.display(), reason]))]
 pub struct PasswordFileError {
     pub path: PathBuf,
     pub reason: PasswordProblem,
+}
+
+fn octal(mode: &u32) -> String {
+    format!("{mode:o}")
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordProblem {
     #[error("{0}")]
     Read(#[source] std::io::Error),
-    #[error("it is not a regular file")]
+    #[error("{}", tr(M::NotAFile, &[]))]
     NotAFile,
-    #[error("others can read it (mode {0:o})")]
+    #[error("{}", tr(M::Readable, &[&octal(.0)]))]
     Readable(u32),
-    #[error("it is empty")]
+    #[error("{}", tr(M::Empty, &[]))]
     Empty,
-    #[error("it is not one line of text")]
+    #[error("{}", tr(M::NotOneLine, &[]))]
     NotOneLine,
 }
 
@@ -59,12 +65,8 @@ impl crate::diagnostic::Diagnostic for PasswordFileError {
     fn hint(&self) -> Option<String> {
         let path = self.path.display();
         Some(match self.reason {
-            PasswordProblem::Readable(_) => {
-                format!("`chmod 600 {path}`: the SMTP password is a secret only root may read")
-            }
-            _ => format!(
-                "write the SMTP password alone, on one line, into {path} (`chmod 600`), or change `email.password_file` in matrixbox.yaml"
-            ),
+            PasswordProblem::Readable(_) => tr(M::ChmodHint, &[&path]),
+            _ => tr(M::PasswordHint, &[&path]),
         })
     }
 }

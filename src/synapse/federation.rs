@@ -8,14 +8,16 @@ use base64::Engine as _;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+use super::messages::M;
 use crate::config::Federation;
+use crate::i18n::tr;
 use crate::yaml::{Mapping, Value};
 
 /// The bundle's name in Synapse's read-only config dir.
 pub const CA_BUNDLE: &str = "federation-ca.pem";
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use {} (federation.ca_roots) as a CA root: {reason}", path.display())]
+#[error("{}", tr(M::CaRoot, &[&path.display(), reason]))]
 pub struct CaRootError {
     pub path: PathBuf,
     pub reason: String,
@@ -23,7 +25,7 @@ pub struct CaRootError {
 
 impl crate::diagnostic::Diagnostic for CaRootError {
     fn hint(&self) -> Option<String> {
-        Some("list PEM files with `-----BEGIN CERTIFICATE-----` blocks under `federation.ca_roots:` in matrixbox.yaml (e.g. your private CA's root), or remove the entry".into())
+        Some(tr(M::CaRootHint, &[]))
     }
 }
 
@@ -102,13 +104,13 @@ fn certificates(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>,
     };
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| error(format!("invalid PEM: {e}")))?;
+        .map_err(|e| error(tr(M::InvalidPem, &[&e])))?;
     if certs.is_empty() {
-        return Err(error("no certificate in the file".into()));
+        return Err(error(tr(M::NoCertificate, &[])));
     }
     for cert in &certs {
         x509_parser::parse_x509_certificate(cert)
-            .map_err(|e| error(format!("invalid certificate: {e}")))?;
+            .map_err(|e| error(tr(M::InvalidCertificate, &[&e])))?;
     }
     Ok(certs)
 }

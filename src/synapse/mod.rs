@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod email;
 pub mod federation;
+pub(crate) mod messages;
 pub mod session;
 
 use crate::config::{Config, Registration};

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admin::{AdminError, MatrixError, Synapse, parse_json};
+use super::messages::M;
 use crate::fsio;
+use crate::i18n::tr;
 use crate::people::{self, RegistrationToken, SERVICE_ACCOUNT};
 use crate::secrets;
 
@@ -208,7 +210,7 @@ impl Admin {
         let token = secrets::invite_token()?;
         let body = json!({"token": token, "uses_allowed": uses_allowed, "expiry_time": expiry_ms});
         let path = "/_synapse/admin/v1/registration_tokens/new";
-        self.json(Method::POST, path, Some(body), "the invite")
+        self.json(Method::POST, path, Some(body), &tr(M::TheInvite, &[]))
             .await
     }
 
@@ -218,12 +220,14 @@ impl Admin {
             registration_tokens: Vec<RegistrationToken>,
         }
         let path = "/_synapse/admin/v1/registration_tokens";
-        let list: List = self.json(Method::GET, path, None, "the invites").await?;
+        let list: List = self
+            .json(Method::GET, path, None, &tr(M::TheInvites, &[]))
+            .await?;
         Ok(list.registration_tokens)
     }
 
     pub async fn revoke_token(&self, token: &str) -> Result<(), AdminError> {
-        let what = format!("invite `{token}`");
+        let what = tr(M::Invite, &[&token]);
         if !people::token_is_well_formed(token) {
             return Err(AdminError::NotFound { what });
         }
@@ -245,7 +249,9 @@ impl Admin {
             let path = format!(
                 "/_synapse/admin/v2/users?from={from}&limit=100&guests=false&deactivated=true"
             );
-            let page: Page = self.json(Method::GET, &path, None, "the users").await?;
+            let page: Page = self
+                .json(Method::GET, &path, None, &tr(M::TheUsers, &[]))
+                .await?;
             all.extend(
                 page.users
                     .into_iter()
@@ -264,7 +270,7 @@ impl Admin {
     /// The account `user_id`, or `NotFound` naming it.
     pub async fn user(&self, user_id: &str) -> Result<UserEntry, AdminError> {
         let path = format!("/_synapse/admin/v2/users/{}", encode(user_id));
-        self.json(Method::GET, &path, None, &format!("user {user_id}"))
+        self.json(Method::GET, &path, None, &tr(M::User, &[&user_id]))
             .await
     }
 
@@ -273,7 +279,7 @@ impl Admin {
         self.user(user_id).await?;
         let path = format!("/_synapse/admin/v1/reset_password/{}", encode(user_id));
         let body = json!({"new_password": password, "logout_devices": true});
-        let what = format!("the new password of {user_id}");
+        let what = tr(M::NewPassword, &[&user_id]);
         let _: serde_json::Value = self.json(Method::POST, &path, Some(body), &what).await?;
         Ok(())
     }
@@ -281,7 +287,7 @@ impl Admin {
     pub async fn deactivate(&self, user_id: &str, erase: bool) -> Result<(), AdminError> {
         self.user(user_id).await?;
         let path = format!("/_synapse/admin/v1/deactivate/{}", encode(user_id));
-        let what = format!("deactivating {user_id}");
+        let what = tr(M::Deactivating, &[&user_id]);
         let _: serde_json::Value = self
             .json(Method::POST, &path, Some(json!({"erase": erase})), &what)
             .await?;
@@ -291,7 +297,7 @@ impl Admin {
     pub async fn set_admin(&self, user_id: &str, admin: bool) -> Result<(), AdminError> {
         self.user(user_id).await?;
         let path = format!("/_synapse/admin/v1/users/{}/admin", encode(user_id));
-        let what = format!("changing the admin flag of {user_id}");
+        let what = tr(M::AdminFlag, &[&user_id]);
         let _: serde_json::Value = self
             .json(Method::PUT, &path, Some(json!({"admin": admin})), &what)
             .await?;

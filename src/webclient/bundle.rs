@@ -9,6 +9,7 @@ use crate::config::WebClient;
 use crate::diagnostic::Diagnostic;
 use crate::docker::{DockerError, Engine};
 use crate::fsio::{self, FsError};
+use crate::i18n::{messages, tr};
 use crate::paths::Paths;
 
 /// The link to the served directory, inside `Paths::web_dir`.
@@ -18,13 +19,25 @@ const APP_DIR: &str = "/app";
 /// A bigger "web app" is not Element Web; the cap keeps a wrong image from filling the disk.
 const MAX_BYTES: u64 = 1 << 30;
 
+messages! {
+    NotABundle => "image {0} is not a usable Element Web bundle: {1}", "镜像 {0} 不是可用的 Element Web 包：{1}";
+    NotABundleHint => "`web_client.image` must be an Element Web image (its files in /app, index.html among them), e.g. `vectorim/element-web:v1.11.100`; the web client keeps the files it served before",
+        "`web_client.image` 必须是 Element Web 镜像（其文件位于 /app，其中包括 index.html），例如 `vectorim/element-web:v1.11.100`；网页客户端继续使用之前提供的文件";
+    NoAppDir => "it has no {0}", "它没有 {0}";
+    Unreadable => "its archive is unreadable: {0}", "其归档无法读取：{0}";
+    NoName => "an entry has no usable name: {0}", "某个条目没有可用的名称：{0}";
+    Leaves => "entry `{0}` leaves its directory", "条目 `{0}` 超出了其所在目录";
+    TooBig => "its /app holds more than {0} MB", "其 /app 超过 {0} MB";
+    NoIndex => "{0} has no index.html", "{0} 中没有 index.html";
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error(transparent)]
     Docker(#[from] DockerError),
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("image {image} is not a usable Element Web bundle: {why}")]
+    #[error("{}", tr(M::NotABundle, &[image, why]))]
     NotABundle { image: String, why: String },
 }
 
@@ -33,7 +46,7 @@ impl Diagnostic for BundleError {
         match self {
             BundleError::Docker(e) => e.hint(),
             BundleError::Fs(e) => e.hint(),
-            BundleError::NotABundle { .. } => Some("`web_client.image` must be an Element Web image (its files in /app, index.html among them), e.g. `vectorim/element-web:v1.11.100`; the web client keeps the files it served before".into()),
+            BundleError::NotABundle { .. } => Some(tr(M::NotABundleHint, &[])),
         }
     }
 }
@@ -105,7 +118,7 @@ pub async fn ensure(
             ..
         } = &e
         {
-            let why = format!("it has no {APP_DIR}");
+            let why = tr(M::NoAppDir, &[&APP_DIR]);
             return Err(BundleError::NotABundle { image, why });
         }
         return Err(e.into());
@@ -172,12 +185,12 @@ fn unpack(archive: impl Read, into: &Path) -> Result<(), Staging> {
     let mut has_index = false;
     let entries = archive
         .entries()
-        .map_err(|e| bad(format!("its archive is unreadable: {e}")))?;
+        .map_err(|e| bad(tr(M::Unreadable, &[&e])))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| bad(format!("its archive is unreadable: {e}")))?;
+        let mut entry = entry.map_err(|e| bad(tr(M::Unreadable, &[&e])))?;
         let path = entry
             .path()
-            .map_err(|e| bad(format!("an entry has no usable name: {e}")))?
+            .map_err(|e| bad(tr(M::NoName, &[&e])))?
             .into_owned();
         // The first component is the directory copied (`app`).
         let mut parts = path.components();
@@ -190,10 +203,7 @@ fn unpack(archive: impl Read, into: &Path) -> Result<(), Staging> {
             .components()
             .all(|c| matches!(c, Component::Normal(_)))
         {
-            return Err(bad(format!(
-                "entry `{}` leaves its directory",
-                path.display()
-            )));
+            return Err(bad(tr(M::Leaves, &[&path.display()])));
         }
         let target = into.join(&relative);
         let fs_error = |action: &'static str| {
@@ -213,10 +223,7 @@ fn unpack(archive: impl Read, into: &Path) -> Result<(), Staging> {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 total += entry.size();
                 if total > MAX_BYTES {
-                    return Err(bad(format!(
-                        "its /app holds more than {} MB",
-                        MAX_BYTES >> 20
-                    )));
+                    return Err(bad(tr(M::TooBig, &[&(MAX_BYTES >> 20)])));
                 }
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(fs_error("create"))?;
@@ -234,7 +241,7 @@ fn unpack(archive: impl Read, into: &Path) -> Result<(), Staging> {
         }
     }
     if !has_index {
-        return Err(bad(format!("{APP_DIR} has no index.html")));
+        return Err(bad(tr(M::NoIndex, &[&APP_DIR])));
     }
     Ok(())
 }
@@ -299,6 +306,11 @@ fn prune(web_dir: &Path, keep: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_message_has_both_languages_with_the_same_placeholders() {
+        crate::i18n::assert_complete(M::ALL);
+    }
 
     fn archive(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());

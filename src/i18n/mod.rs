@@ -6,6 +6,9 @@ use std::fmt::Display;
 
 use unicode_width::UnicodeWidthStr;
 
+mod phrases;
+pub use phrases::phrase;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     En,
@@ -22,15 +25,33 @@ impl serde::Serialize for Lang {
 /// The language chosen on the command line (`--lang`), which outranks the locale.
 static CHOSEN: std::sync::OnceLock<Lang> = std::sync::OnceLock::new();
 
+thread_local! {
+    /// The language `Lang::scope` set for the text being rendered on this thread.
+    static SCOPED: std::cell::Cell<Option<Lang>> = const { std::cell::Cell::new(None) };
+}
+
 impl Lang {
     /// Sets the language for the rest of the process (once, from `--lang`).
     pub fn choose(lang: Lang) {
         let _ = CHOSEN.set(lang);
     }
 
-    /// The language this process speaks: `--lang` when given, else the locale.
+    /// The language this process speaks: the one `in_lang` set on this thread, else `--lang`
+    /// when given, else the locale.
     pub fn current() -> Lang {
-        CHOSEN.get().copied().unwrap_or_else(Lang::from_env)
+        SCOPED
+            .get()
+            .or_else(|| CHOSEN.get().copied())
+            .unwrap_or_else(Lang::from_env)
+    }
+
+    /// Runs `f` with `current()` answering `self` on this thread: rendering one text in a
+    /// language other than the process's (a report asked for in a language, a snapshot test).
+    pub fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        let outer = SCOPED.replace(Some(self));
+        let result = f();
+        SCOPED.set(outer);
+        result
     }
 
     /// `en`, `zh_CN` (also `zh`, `zh-CN`, `zh_CN.UTF-8`): how `--lang` is written.
@@ -80,6 +101,12 @@ impl Lang {
         }
         text
     }
+}
+
+/// The message in the language of this process (`Lang::current`): what an error's `Display`
+/// says, so that `error:` lines and their hints speak the reader's language.
+pub fn tr(message: impl Texts, args: &[&dyn Display]) -> String {
+    Lang::current().t(message, args)
 }
 
 /// A message catalog's key: its English and Simplified Chinese texts (preflight's `M`, doctor's).
