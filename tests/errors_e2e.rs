@@ -127,9 +127,18 @@ fn unreachable_docker_is_explained_in_chinese() {
         .env("LC_ALL", "zh_CN.UTF-8")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "expected failure: {}", describe(&out));
+    assert!(
+        !out.status.success(),
+        "expected failure: {}",
+        describe(&out)
+    );
     let err = stderr(&out);
-    for needle in ["错误：无法连接", "Docker 引擎", "no-such.sock", "提示：请安装并启动 Docker"] {
+    for needle in [
+        "错误：无法连接",
+        "Docker 引擎",
+        "no-such.sock",
+        "提示：请安装并启动 Docker",
+    ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
     assert!(!err.contains("cannot reach"), "{err}");

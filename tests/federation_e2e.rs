@@ -6,7 +6,9 @@
 //! between a.test and b.test both ways; doctor passes on both (and its peers step fails once
 //! `private_networks` is taken away); c.test federates with b.test but is refused by a.test.
 //! Every DNS query (dnsmasq's log), every connection the containers open (the host's connection
-//! tracking) and every socket of the three `run` processes (`ss`) stays inside the test network.
+//! tracking) and every socket of the three `run` processes (`ss`) stays inside the test network,
+//! and the appliances' networks have no route to anything else (a host outside, reachable from a
+//! network without the rule, is not reachable from theirs).
 
 mod common;
 
@@ -204,6 +206,12 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
     );
     let b = Appliance::new(&pebble, &net, 2, ("matrix.b.test", "b.test"), "");
     let c = Appliance::new(&pebble, &net, 3, ("c.test", "c.test"), "");
+    // No route to anything else: each appliance's network reaches the host's own addresses (the
+    // test network) and nothing the host would forward.
+    let _no_route: Vec<NoRoute> = [&a, &b, &c]
+        .iter()
+        .map(|x| NoRoute::for_network(x.mbx.objects.network(), &x.mbx.objects.name))
+        .collect();
     let mut daemons: Vec<Daemon> = [&a, &b, &c].iter().map(|x| x.mbx.spawn_run()).collect();
     let sockets = Sockets::record(daemons.iter().map(Daemon::pid).collect());
     for (x, daemon) in [&a, &b, &c].iter().zip(daemons.iter_mut()) {
@@ -375,6 +383,28 @@ async fn two_appliances_federate_over_443_and_a_third_not_allowed_is_refused() {
             (own.iter()).any(|(pid, _, local, _)| *pid == d.pid() && *local == listener),
             "no socket of {} on {listener} was seen: {own:#?}",
             d.pid()
+        );
+    }
+
+    // The rule is what keeps them in: a host outside, which a container on a network without the
+    // rule reaches, is out of reach from each appliance's network. (Probed last: the recorders
+    // above would see the probes.)
+    let outside = OutsideHost::start();
+    let image = env("MATRIXBOX_TEST_SYNAPSE_IMAGE");
+    let control = format!("{}-control", a.mbx.objects.name);
+    docker_ok(&["network", "create", &control]);
+    let routed = outside.reachable_from(&control, &image);
+    docker(&["network", "rm", &control]);
+    assert!(
+        routed,
+        "the outside host is not reachable even without the rule: the probe proves nothing"
+    );
+    for x in [&a, &b, &c] {
+        assert!(
+            !outside.reachable_from(x.mbx.objects.network(), &image),
+            "{}'s network has a route to {}",
+            x.domain,
+            outside.addr
         );
     }
 

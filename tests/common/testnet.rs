@@ -267,3 +267,161 @@ pub fn queried_names(log: &str) -> BTreeSet<String> {
         })
         .collect()
 }
+
+/// No route out of an instance's network: the network is made before `run` (matrixbox uses a
+/// network that exists), and the host's forwarding rejects anything from it that is not for the
+/// network itself. Its containers still reach the host's own addresses (the test network on `lo`:
+/// the other appliances, dnsmasq, Pebble), which the host receives instead of forwarding.
+pub struct NoRoute {
+    rule: Vec<String>,
+}
+
+impl NoRoute {
+    pub fn for_network(network: &str, instance: &str) -> NoRoute {
+        super::docker_ok(&[
+            "network",
+            "create",
+            "--label",
+            "io.matrixbox.managed=true",
+            "--label",
+            &format!("io.matrixbox.instance={instance}"),
+            network,
+        ]);
+        let subnet = super::inspect(network, "{{(index .IPAM.Config 0).Subnet}}");
+        let rule: Vec<String> = [
+            "DOCKER-USER",
+            "-s",
+            &subnet,
+            "!",
+            "-d",
+            &subnet,
+            "-j",
+            "REJECT",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        iptables("-I", &rule);
+        NoRoute { rule }
+    }
+}
+
+impl Drop for NoRoute {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables").arg("-D").args(&self.rule).output();
+    }
+}
+
+fn iptables(action: &str, rule: &[String]) {
+    let out = Command::new("iptables")
+        .arg(action)
+        .args(rule)
+        .output()
+        .expect("iptables runs");
+    assert_success(&out);
+}
+
+/// A host outside this machine as the containers see the internet: a network namespace behind a
+/// veth pair, routed (not received) by the host, answering TCP on `port`. A container's
+/// connection to it is forwarded, so only a route decides whether it gets there.
+pub struct OutsideHost {
+    netns: String,
+    server: Child,
+    pub addr: String,
+    pub port: u16,
+}
+
+impl OutsideHost {
+    pub fn start() -> OutsideHost {
+        let id = std::process::id() % 10_000;
+        let netns = format!("mbxout{id}");
+        let (host_if, ns_if) = (format!("mbxo{id}h"), format!("mbxo{id}n"));
+        let octet = std::process::id() % 250 + 1;
+        let (host_ip, addr) = (format!("100.64.{octet}.1"), format!("100.64.{octet}.2"));
+        // A leftover of a killed run would make `add` fail.
+        let _ = Command::new("ip").args(["netns", "del", &netns]).output();
+        let _ = Command::new("ip").args(["link", "del", &host_if]).output();
+        for args in [
+            vec!["netns", "add", &netns],
+            vec![
+                "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+            ],
+            vec!["link", "set", &ns_if, "netns", &netns],
+            vec!["addr", "add", &format!("{host_ip}/30"), "dev", &host_if],
+            vec!["link", "set", &host_if, "up"],
+            vec![
+                "-n",
+                &netns,
+                "addr",
+                "add",
+                &format!("{addr}/30"),
+                "dev",
+                &ns_if,
+            ],
+            vec!["-n", &netns, "link", "set", &ns_if, "up"],
+            vec!["-n", &netns, "link", "set", "lo", "up"],
+            vec!["-n", &netns, "route", "add", "default", "via", &host_ip],
+        ] {
+            assert_success(&Command::new("ip").args(&args).output().unwrap());
+        }
+        let port = 8080;
+        // A bare listener: http.server would first look its name up in DNS, which has no answer.
+        let listener = format!(
+            "import socket\ns = socket.create_server(('{addr}', {port}))\nwhile True: s.accept()[0].close()"
+        );
+        let server = Command::new("ip")
+            .args(["netns", "exec", &netns, "python3", "-c", &listener])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let outside = OutsideHost {
+            netns,
+            server,
+            addr,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !outside.answers_from_the_host() {
+            assert!(Instant::now() < deadline, "the outside host did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        outside
+    }
+
+    fn answers_from_the_host(&self) -> bool {
+        let addr = format!("{}:{}", self.addr, self.port).parse().unwrap();
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+    }
+
+    /// Whether a container on `network` can open a TCP connection to this host.
+    pub fn reachable_from(&self, network: &str, image: &str) -> bool {
+        let probe = format!(
+            "import socket; socket.create_connection(('{}', {}), 5)",
+            self.addr, self.port
+        );
+        let out = super::docker(&[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "--entrypoint",
+            "python3",
+            image,
+            "-c",
+            &probe,
+        ]);
+        out.status.success()
+    }
+}
+
+impl Drop for OutsideHost {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        // Deleting the namespace deletes its end of the veth pair, and with it the host's end.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+    }
+}
