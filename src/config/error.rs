@@ -120,19 +120,6 @@ fn list(problems: &[Problem], lang: Lang) -> String {
     out.join("\n")
 }
 
-pub(super) fn problem(
-    path: impl Into<String>,
-    message: impl Into<String>,
-    hint: Option<String>,
-) -> Problem {
-    Problem {
-        path: path.into(),
-        message: message.into(),
-        hint,
-        zh: None,
-    }
-}
-
 /// A message and hint from the catalog, kept in both languages.
 pub(super) fn problem_t(
     path: impl Into<String>,

@@ -26,6 +26,7 @@ mod error;
 mod file;
 mod messages;
 mod raw;
+mod serde_zh;
 mod validate;
 mod webclient;
 

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::SynapseOverrides;
 use super::backup::RawBackup;
-use super::error::{Problem, problem, problem_t};
+use super::error::{Problem, problem_by, problem_t};
 use super::messages::M;
+use crate::i18n::Lang;
 use crate::yaml::{self, Mapping, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -312,7 +313,13 @@ fn serde_problem(path: String, message: String) -> Problem {
             .trim_end_matches('.');
         return unknown_key(parent, name, &candidates);
     }
-    problem(path, message, None)
+    problem_by(path, |lang| {
+        let said = match lang {
+            Lang::ZhCn => super::serde_zh::translate(&message),
+            Lang::En => None,
+        };
+        (said.unwrap_or_else(|| message.clone()), None)
+    })
 }
 
 fn unknown_key(parent: &str, key: &str, known: &[&str]) -> Problem {

@@ -404,7 +404,7 @@ fn federation_allow_list_and_ca_roots() {
 #[test]
 fn problems_read_in_both_languages() {
     crate::i18n::assert_complete(super::messages::M::ALL);
-    let text = "domain: https://matrix.example.com\nacme:\n  email: nobody\nmemory_mb: 100\nadmin_allow: [10.0.0.0/33]\ninstance: Matrix\nimages:\n  synapse: matrixdotorg/synapse:latest\nregistry_mirror: []\nbackup:\n  every: daily\n  keep: 0\nlisten:\n  https: everywhere\nfederaton: {}\nemail:\n  smtp_host: smtp.example.com:587\n  user: me\n  from: nobody\nturn:\n  enabled: true\n  port: 80\n  relay_ports: 50010-50000\ncalls:\n  livekit_url: http://livekit.example.com\n";
+    let text = "domain: https://matrix.example.com\nacme:\n  email: nobody\nmemory_mb: 100\nadmin_allow: [10.0.0.0/33]\ninstance: Matrix\nserve_server_name: maybe\nsynapse_port: eighty\nimages:\n  synapse: matrixdotorg/synapse:latest\nregistry_mirror: []\nbackup:\n  every: daily\n  keep: 0\nlisten:\n  https: everywhere\nfederaton: {}\nemail:\n  smtp_host: smtp.example.com:587\n  user: me\n  from: nobody\nturn:\n  enabled: true\n  port: 80\n  relay_ports: 50010-50000\ncalls:\n  livekit_url: http://livekit.example.com\n";
     let err = parse(text, std::path::Path::new("/etc/matrixbox/matrixbox.yaml")).unwrap_err();
     for (lang, golden) in [
         (crate::i18n::Lang::En, "config-errors.en.txt"),
