@@ -265,6 +265,27 @@ mod tests {
                 why: tr(Bundle::NoAppDir, &[&"/app"]),
             })
             .into(),
+            BackupError::NoManifest.into(),
+            BackupError::Refused(vec![crate::backup::manifest::Refusal::ServerName {
+                backup: "old.example.com".into(),
+                here: "example.com".into(),
+            }])
+            .into(),
+            BackupError::ExistingDatabase {
+                dir: "/var/lib/matrixbox/postgres".into(),
+            }
+            .into(),
+            UpgradeError::Downgrade {
+                from: "1.163.2".into(),
+                to: "1.150.0".into(),
+            }
+            .into(),
+            UpgradeError::RolledBack {
+                from: "1.150.0".into(),
+                to: "1.163.2".into(),
+                reason: "Synapse did not answer /health within 240s".into(),
+            }
+            .into(),
             anyhow::Error::from(fs("read", ErrorKind::InvalidData))
                 .context(tr(crate::commands::M::CannotLoad, &[])),
         ]

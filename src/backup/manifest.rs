@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::messages::M;
+use crate::i18n::tr;
+
 /// Bumped when the archive's layout changes; a newer format is refused, not guessed at.
 pub const FORMAT: u32 = 1;
 
@@ -125,22 +128,16 @@ pub fn refusals(manifest: &Manifest, target: &Target) -> Vec<Refusal> {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::Format(n) => write!(
-                f,
-                "the archive's format {n} is not the {FORMAT} this matrixbox reads"
-            ),
-            Refusal::ServerName { backup, here } => write!(
-                f,
-                "the backup is of server `{backup}`, but the configuration to restore onto is for `{here}` (user and room IDs carry the name: they cannot move)"
-            ),
-            Refusal::NewerSynapse { backup, here } => write!(
-                f,
-                "the backup was made by Synapse {backup}, newer than the {here} this installation runs (an older Synapse refuses a newer database schema)"
-            ),
-            Refusal::NewerPostgres { backup, here } => write!(
-                f,
-                "the backup's database is from PostgreSQL {backup}, newer than the PostgreSQL {here} this installation runs"
-            ),
+            Refusal::Format(n) => f.write_str(&tr(M::RefuseFormat, &[n, &FORMAT])),
+            Refusal::ServerName { backup, here } => {
+                f.write_str(&tr(M::RefuseServerName, &[backup, here]))
+            }
+            Refusal::NewerSynapse { backup, here } => {
+                f.write_str(&tr(M::RefuseSynapse, &[backup, here]))
+            }
+            Refusal::NewerPostgres { backup, here } => {
+                f.write_str(&tr(M::RefusePostgres, &[backup, here]))
+            }
         }
     }
 }

@@ -19,6 +19,61 @@ messages! {
     StartingSynapse => "starting Synapse and waiting until it is healthy", "正在启动 Synapse 并等待其就绪";
     Restored => "restored {0} from the backup made {1}; Synapse is healthy", "已从 {1} 的备份恢复 {0}；Synapse 运行正常";
     Next => "next: start matrixbox (`systemctl start matrixbox` or `matrixbox run`); it adopts the running containers", "下一步：启动 matrixbox（`systemctl start matrixbox` 或 `matrixbox run`），它会接管正在运行的容器";
+    Open => "cannot read the backup {0}", "无法读取备份 {0}";
+    OpenHint => "check the path and that you may read it (backups are 0600, root's)", "请检查路径以及你是否有权读取（备份文件权限为 0600，属于 root）";
+    WriteFailed => "cannot write the backup {0}", "无法写入备份 {0}";
+    WriteHint => "check that the directory exists, is writable and has room; nothing was left that `backup verify` accepts",
+        "请确认目录存在、可写且有足够空间；没有留下任何能通过 `backup verify` 的文件";
+    DamagedAt => "the archive is damaged or cut short at or after member {0}", "归档已损坏或被截断，位置在成员 {0} 处或之后";
+    DamagedStart => "the archive is damaged or cut short at its start", "归档在开头处已损坏或被截断";
+    UntrustedHint => "this copy cannot be trusted: use another copy of the backup (nothing was restored from this one)",
+        "此副本不可信：请使用该备份的另一份副本（未从此副本恢复任何内容）";
+    NoManifest => "the archive has no manifest: the backup did not complete, or this is not a matrixbox backup",
+        "归档中没有清单：备份未完成，或这不是 matrixbox 备份";
+    NoManifestHint => "an interrupted `backup create` leaves such a file (`.matrixbox-backup-*.partial`): delete it and use a complete backup",
+        "中断的 `backup create` 会留下这样的文件（`.matrixbox-backup-*.partial`）：请删除它并使用完整的备份";
+    BadManifest => "the archive's manifest cannot be read: {0}", "无法读取归档的清单：{0}";
+    ForeignHint => "this file was not written by `matrixbox backup create` (or by a newer matrixbox); use a backup made by this version",
+        "此文件不是由 `matrixbox backup create` 写入的（或来自更新版本的 matrixbox）；请使用本版本制作的备份";
+    AfterManifest => "member {0} follows the manifest, which must be last", "成员 {0} 位于清单之后，而清单必须在最后";
+    UnexpectedMember => "member {0} is not something a matrixbox backup holds", "成员 {0} 不属于 matrixbox 备份的内容";
+    Duplicate => "member {0} is in the archive twice", "成员 {0} 在归档中出现了两次";
+    MissingMember => "member {0} is listed in the manifest but missing from the archive", "成员 {0} 列在清单中，但归档中没有";
+    Unlisted => "member {0} is in the archive but not in its manifest", "成员 {0} 在归档中，但不在清单中";
+    Checksum => "member {0} is damaged: the manifest says {1}, the archive holds {2}", "成员 {0} 已损坏：清单记录为 {1}，归档中为 {2}";
+    NotRunning => "PostgreSQL ({0}) is not running: a backup is taken from the running database", "PostgreSQL（{0}）未运行：备份需要从运行中的数据库导出";
+    NotRunningHint => "start matrixbox first (`systemctl start matrixbox` or `matrixbox run`); the backup is taken online",
+        "请先启动 matrixbox（`systemctl start matrixbox` 或 `matrixbox run`）；备份在线进行";
+    Dump => "pg_dump in {0} failed (exit {1}): {2}", "{0} 中的 pg_dump 失败（退出码 {1}）：{2}";
+    DumpHint => "see the message above and `docker logs {0}`; no backup was written", "请查看上面的消息和 `docker logs {0}`；没有写入任何备份";
+    ArchiveConfig => "the backup's matrixbox.yaml is not valid here", "备份中的 matrixbox.yaml 在本机无效";
+    ExistingConfig => "the configuration already on this host cannot be read", "无法读取本机已有的配置";
+    Refused => "this backup cannot be restored here: {0}", "此备份无法在这里恢复：{0}";
+    RefusedHint => "restore it with a matrixbox whose pinned images are at least as new (or set `images:` accordingly), on a host configured for the same server name; nothing was changed",
+        "请使用固定镜像至少同样新的 matrixbox 恢复（或相应设置 `images:`），且主机配置为相同的服务器名；未做任何更改";
+    ExistingDatabase => "a database already exists in {0}; restoring would replace it", "{0} 中已有数据库；恢复会替换它";
+    ExistingDatabaseHint => "to replace it and lose what it holds, run again with --force; to keep it, restore onto a fresh host or another --state-dir",
+        "若要替换它并丢失其中的数据，请加 --force 重新运行；若要保留它，请恢复到新主机或另一个 --state-dir";
+    SynapseRunning => "Synapse ({0}) is running; a restore replaces its database underneath it", "Synapse（{0}）正在运行；恢复会在它运行时替换其数据库";
+    SynapseRunningHint => "stop matrixbox first (`systemctl stop matrixbox`, or stop `matrixbox run`, then `matrixbox down`); restore starts the stack itself",
+        "请先停止 matrixbox（`systemctl stop matrixbox`，或停止 `matrixbox run` 后执行 `matrixbox down`）；恢复会自行启动服务";
+    DatabaseStep => "{0} failed in {1} (exit {2}): {3}", "在 {1} 中{0}失败（退出码 {2}）：{3}";
+    LogsHint => "see `docker logs {0}`", "请查看 `docker logs {0}`";
+    Interrupted => "the restore stopped while {0}; {1}", "恢复在{0}时中止；{1}";
+    InterruptedHint => "fix the cause above and run the same `matrixbox backup restore` again (with --force when it says a database exists)",
+        "请修复上述原因后再次运行同样的 `matrixbox backup restore`（若提示数据库已存在，请加 --force）";
+    LeftSynapse => "the database, media, secrets and {0} are restored; Synapse did not become healthy", "数据库、媒体、密钥和 {0} 已恢复；Synapse 未能就绪";
+    LeftSwapping => "the restored database may not be in place yet (it is complete, as `synapse_restore`); {0} was not written and Synapse was not started",
+        "恢复的数据库可能尚未就位（它是完整的，名为 `synapse_restore`）；{0} 未写入，Synapse 未启动";
+    LeftOther => "the secrets and media from the backup are in place, Synapse's database was not replaced (a restore in progress is dropped), {0} was not written and Synapse was not started",
+        "备份中的密钥和媒体已就位，Synapse 的数据库未被替换（进行中的恢复已丢弃），{0} 未写入，Synapse 未启动";
+    RefuseFormat => "the archive's format {0} is not the {1} this matrixbox reads", "归档格式 {0} 不是本 matrixbox 读取的格式 {1}";
+    RefuseServerName => "the backup is of server `{0}`, but the configuration to restore onto is for `{1}` (user and room IDs carry the name: they cannot move)",
+        "该备份属于服务器 `{0}`，但要恢复到的配置是 `{1}`（用户和房间 ID 中带有服务器名，无法迁移）";
+    RefuseSynapse => "the backup was made by Synapse {0}, newer than the {1} this installation runs (an older Synapse refuses a newer database schema)",
+        "该备份由 Synapse {0} 制作，比本安装运行的 {1} 更新（较旧的 Synapse 不接受较新的数据库结构）";
+    RefusePostgres => "the backup's database is from PostgreSQL {0}, newer than the PostgreSQL {1} this installation runs",
+        "该备份的数据库来自 PostgreSQL {0}，比本安装运行的 PostgreSQL {1} 更新";
 }
 
 /// The lines that describe a backup: who made it and what it holds.

@@ -25,8 +25,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::diagnostic::Diagnostic;
 use crate::docker::DockerError;
 use crate::fsio::FsError;
+use crate::i18n::{phrase, tr};
 use crate::stack::StackError;
 use manifest::Refusal;
+use messages::M;
 
 /// The last member: present only when the backup completed.
 pub const MANIFEST: &str = "manifest.json";
@@ -42,72 +44,70 @@ pub const MEDIA_STORE: &str = "media_store";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
-    #[error("cannot read the backup {}", path.display())]
+    #[error("{}", tr(M::Open, &[&path.display()]))]
     Open {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write the backup {}", path.display())]
+    #[error("{}", tr(M::WriteFailed, &[&path.display()]))]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the archive is damaged or cut short {}", match after { Some(m) => format!("at or after member {m}"), None => "at its start".into() })]
+    #[error("{}", match after { Some(m) => tr(M::DamagedAt, &[m]), None => tr(M::DamagedStart, &[]) })]
     Damaged {
         after: Option<String>,
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "the archive has no manifest: the backup did not complete, or this is not a matrixbox backup"
-    )]
+    #[error("{}", tr(M::NoManifest, &[]))]
     NoManifest,
-    #[error("the archive's manifest cannot be read: {0}")]
+    #[error("{}", tr(M::BadManifest, &[.0]))]
     BadManifest(String),
-    #[error("member {member} follows the manifest, which must be last")]
+    #[error("{}", tr(M::AfterManifest, &[member]))]
     AfterManifest { member: String },
-    #[error("member {member} is not something a matrixbox backup holds")]
+    #[error("{}", tr(M::UnexpectedMember, &[member]))]
     Unexpected { member: String },
-    #[error("member {member} is in the archive twice")]
+    #[error("{}", tr(M::Duplicate, &[member]))]
     Duplicate { member: String },
-    #[error("member {member} is listed in the manifest but missing from the archive")]
+    #[error("{}", tr(M::MissingMember, &[member]))]
     Missing { member: String },
-    #[error("member {member} is in the archive but not in its manifest")]
+    #[error("{}", tr(M::Unlisted, &[member]))]
     Unlisted { member: String },
-    #[error("member {member} is damaged: the manifest says {expected}, the archive holds {found}")]
+    #[error("{}", tr(M::Checksum, &[member, expected, found]))]
     Checksum {
         member: String,
         expected: String,
         found: String,
     },
-    #[error("PostgreSQL ({container}) is not running: a backup is taken from the running database")]
+    #[error("{}", tr(M::NotRunning, &[container]))]
     NotRunning { container: String },
-    #[error("pg_dump in {container} failed (exit {code}): {output}")]
+    #[error("{}", tr(M::Dump, &[container, code, output]))]
     Dump {
         container: String,
         code: i64,
         output: String,
     },
-    #[error("the backup's matrixbox.yaml is not valid here")]
+    #[error("{}", tr(M::ArchiveConfig, &[]))]
     ArchiveConfig(#[source] crate::config::ConfigError),
-    #[error("the configuration already on this host cannot be read")]
+    #[error("{}", tr(M::ExistingConfig, &[]))]
     ExistingConfig(#[source] crate::config::ConfigError),
-    #[error("this backup cannot be restored here: {}", .0.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "))]
+    #[error("{}", tr(M::Refused, &[&.0.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")]))]
     Refused(Vec<Refusal>),
-    #[error("a database already exists in {dir}; restoring would replace it")]
+    #[error("{}", tr(M::ExistingDatabase, &[dir]))]
     ExistingDatabase { dir: String },
-    #[error("Synapse ({container}) is running; a restore replaces its database underneath it")]
+    #[error("{}", tr(M::SynapseRunning, &[container]))]
     SynapseRunning { container: String },
-    #[error("{step} failed in {container} (exit {code}): {output}")]
+    #[error("{}", tr(M::DatabaseStep, &[&phrase(step), container, code, output]))]
     Database {
         step: &'static str,
         container: String,
         code: i64,
         output: String,
     },
-    #[error("the restore stopped while {step}; {left}")]
+    #[error("{}", tr(M::Interrupted, &[&phrase(step), left]))]
     Interrupted {
         step: &'static str,
         left: String,
@@ -126,21 +126,24 @@ impl Diagnostic for BackupError {
     fn hint(&self) -> Option<String> {
         use BackupError::*;
         Some(match self {
-            Open { .. } => "check the path and that you may read it (backups are 0600, root's)".into(),
-            Write { .. } => "check that the directory exists, is writable and has room; nothing was left that `backup verify` accepts".into(),
-            Damaged { .. } | Checksum { .. } | Missing { .. } | Unlisted { .. } | Duplicate { .. } | AfterManifest { .. } => {
-                "this copy cannot be trusted: use another copy of the backup (nothing was restored from this one)".into()
-            }
-            NoManifest => "an interrupted `backup create` leaves such a file (`.matrixbox-backup-*.partial`): delete it and use a complete backup".into(),
-            BadManifest(_) | Unexpected { .. } => "this file was not written by `matrixbox backup create` (or by a newer matrixbox); use a backup made by this version".into(),
-            NotRunning { .. } => "start matrixbox first (`systemctl start matrixbox` or `matrixbox run`); the backup is taken online".into(),
-            Dump { container, .. } => format!("see the message above and `docker logs {container}`; no backup was written"),
+            Open { .. } => tr(M::OpenHint, &[]),
+            Write { .. } => tr(M::WriteHint, &[]),
+            Damaged { .. }
+            | Checksum { .. }
+            | Missing { .. }
+            | Unlisted { .. }
+            | Duplicate { .. }
+            | AfterManifest { .. } => tr(M::UntrustedHint, &[]),
+            NoManifest => tr(M::NoManifestHint, &[]),
+            BadManifest(_) | Unexpected { .. } => tr(M::ForeignHint, &[]),
+            NotRunning { .. } => tr(M::NotRunningHint, &[]),
+            Dump { container, .. } => tr(M::DumpHint, &[container]),
             ArchiveConfig(e) | ExistingConfig(e) => return e.hint(),
-            Refused(_) => "restore it with a matrixbox whose pinned images are at least as new (or set `images:` accordingly), on a host configured for the same server name; nothing was changed".into(),
-            ExistingDatabase { .. } => "to replace it and lose what it holds, run again with --force; to keep it, restore onto a fresh host or another --state-dir".into(),
-            SynapseRunning { .. } => "stop matrixbox first (`systemctl stop matrixbox`, or stop `matrixbox run`, then `matrixbox down`); restore starts the stack itself".into(),
-            Database { container, .. } => format!("see `docker logs {container}`"),
-            Interrupted { .. } => "fix the cause above and run the same `matrixbox backup restore` again (with --force when it says a database exists)".into(),
+            Refused(_) => tr(M::RefusedHint, &[]),
+            ExistingDatabase { .. } => tr(M::ExistingDatabaseHint, &[]),
+            SynapseRunning { .. } => tr(M::SynapseRunningHint, &[]),
+            Database { container, .. } => tr(M::LogsHint, &[container]),
+            Interrupted { .. } => tr(M::InterruptedHint, &[]),
             Docker(e) => return e.hint(),
             Fs(e) => return e.hint(),
             Stack(e) => return e.hint(),

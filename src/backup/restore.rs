@@ -14,7 +14,7 @@ use super::{archive, database, media};
 use crate::config;
 use crate::docker::{Engine, Runtime};
 use crate::fsio;
-use crate::i18n::Lang;
+use crate::i18n::{Lang, tr};
 use crate::paths::Paths;
 use crate::secrets;
 use crate::stack::{Names, Stack};
@@ -231,15 +231,9 @@ fn interrupted(
 ) -> BackupError {
     let config = paths.config.display();
     let left = match step {
-        STARTING_SYNAPSE => format!(
-            "the database, media, secrets and {config} are restored; Synapse did not become healthy"
-        ),
-        SWAPPING => format!(
-            "the restored database may not be in place yet (it is complete, as `synapse_restore`); {config} was not written and Synapse was not started"
-        ),
-        _ => format!(
-            "the secrets and media from the backup are in place, Synapse's database was not replaced (a restore in progress is dropped), {config} was not written and Synapse was not started"
-        ),
+        STARTING_SYNAPSE => tr(M::LeftSynapse, &[&config]),
+        SWAPPING => tr(M::LeftSwapping, &[&config]),
+        _ => tr(M::LeftOther, &[&config]),
     };
     BackupError::Interrupted {
         step,

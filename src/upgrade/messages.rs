@@ -19,6 +19,20 @@ messages! {
     LastRolledBack => "{0} -> {1} at {2}: rolled back in {3} s ({4}); Synapse runs {0}", "{2}：{0} -> {1}，已在 {3} 秒内回滚（{4}）；Synapse 运行 {0}";
     LastRollbackFailed => "{0} -> {1} at {2}: the rollback failed ({3}); restore {4}", "{2}：{0} -> {1}，回滚失败（{3}）；请恢复 {4}";
     LastInProgress => "{0} -> {1} at {2}: did not finish (stopped midway); run `matrixbox upgrade` again", "{2}：{0} -> {1}，未完成（中途停止）；请再次运行 `matrixbox upgrade`";
+    ErrNotRunning => "PostgreSQL ({0}) is not running: an upgrade starts with a backup of the running database", "PostgreSQL（{0}）未运行：升级首先要备份运行中的数据库";
+    ErrNotRunningHint => "start matrixbox first (`systemctl start matrixbox` or `matrixbox run`)", "请先启动 matrixbox（`systemctl start matrixbox` 或 `matrixbox run`）";
+    ErrDowngrade => "images.synapse is {0}, an older Synapse than the {1} that runs: an older Synapse refuses the schema a newer one migrated",
+        "images.synapse 为 {0}，比正在运行的 {1} 更旧：较旧的 Synapse 不接受较新版本迁移过的数据库结构";
+    ErrDowngradeHint => "set images.synapse to {0} or newer; to go back to an older release, restore a backup made with it (`matrixbox backup restore`)",
+        "请将 images.synapse 设为 {0} 或更新版本；若要回到旧版本，请恢复用它制作的备份（`matrixbox backup restore`）";
+    ErrRolledBack => "the health gate failed for {0}: {1}\nrolled back: Synapse runs {2} again on the database as it was before the upgrade",
+        "{0} 未通过健康检查：{1}\n已回滚：Synapse 重新以 {2} 运行，数据库恢复到升级前的状态";
+    ErrRolledBackHint => "nothing was lost; the reason above and `matrixbox status` say what failed. Fix it or choose another images.synapse, then run `matrixbox upgrade` again",
+        "没有丢失任何数据；上面的原因和 `matrixbox status` 说明了失败之处。修复后或选择其他 images.synapse，再运行 `matrixbox upgrade`";
+    ErrRollbackFailed => "the health gate failed for {0} ({1}), and so did the rollback to {2}", "{0} 未通过健康检查（{1}），回滚到 {2} 也失败了";
+    ErrRollbackFailedHint => "Synapse is stopped. Restore by hand: `matrixbox down`, then `matrixbox backup restore --force {0}` (set images.synapse to the old image first)",
+        "Synapse 已停止。请手动恢复：先执行 `matrixbox down`，再执行 `matrixbox backup restore --force {0}`（先把 images.synapse 改回旧镜像）";
+    ErrBackup => "the backup before the upgrade failed; Synapse was started again on {0}", "升级前的备份失败；Synapse 已以 {0} 重新启动";
 }
 
 /// The line `upgrade --check` prints for a plan (a downgrade is refused as an error instead).

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::docker::{DockerError, Engine, Runtime};
 use crate::fsio::{self, FsError};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, tr};
 use crate::paths::Paths;
 use crate::secrets::Secrets;
 use crate::stack::{DB_NAME, DB_SUPERUSER, Names, Stack, StackError, StackLock};
@@ -34,23 +34,17 @@ const GATE_MARGIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
-    #[error(
-        "PostgreSQL ({container}) is not running: an upgrade starts with a backup of the running database"
-    )]
+    #[error("{}", tr(M::ErrNotRunning, &[container]))]
     NotRunning { container: String },
-    #[error(
-        "images.synapse is {to}, an older Synapse than the {from} that runs: an older Synapse refuses the schema a newer one migrated"
-    )]
+    #[error("{}", tr(M::ErrDowngrade, &[to, from]))]
     Downgrade { from: String, to: String },
-    #[error(
-        "the health gate failed for {to}: {reason}\nrolled back: Synapse runs {from} again on the database as it was before the upgrade"
-    )]
+    #[error("{}", tr(M::ErrRolledBack, &[to, reason, from]))]
     RolledBack {
         from: String,
         to: String,
         reason: String,
     },
-    #[error("the health gate failed for {to} ({reason}), and so did the rollback to {from}")]
+    #[error("{}", tr(M::ErrRollbackFailed, &[to, reason, from]))]
     RollbackFailed {
         from: String,
         to: String,
@@ -59,7 +53,7 @@ pub enum UpgradeError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("the backup before the upgrade failed; Synapse was started again on {from}")]
+    #[error("{}", tr(M::ErrBackup, &[from]))]
     Backup {
         from: String,
         #[source]
@@ -77,13 +71,10 @@ impl Diagnostic for UpgradeError {
     fn hint(&self) -> Option<String> {
         use UpgradeError::*;
         Some(match self {
-            NotRunning { .. } => "start matrixbox first (`systemctl start matrixbox` or `matrixbox run`)".into(),
-            Downgrade { from, .. } => format!("set images.synapse to {from} or newer; to go back to an older release, restore a backup made with it (`matrixbox backup restore`)"),
-            RolledBack { .. } => "nothing was lost; the reason above and `matrixbox status` say what failed. Fix it or choose another images.synapse, then run `matrixbox upgrade` again".into(),
-            RollbackFailed { backup, .. } => format!(
-                "Synapse is stopped. Restore by hand: `matrixbox down`, then `matrixbox backup restore --force {}` (set images.synapse to the old image first)",
-                backup.display()
-            ),
+            NotRunning { .. } => tr(M::ErrNotRunningHint, &[]),
+            Downgrade { from, .. } => tr(M::ErrDowngradeHint, &[from]),
+            RolledBack { .. } => tr(M::ErrRolledBackHint, &[]),
+            RollbackFailed { backup, .. } => tr(M::ErrRollbackFailedHint, &[&backup.display()]),
             Backup { source, .. } => return source.hint(),
             Docker(e) => return e.hint(),
             Stack(e) => return e.hint(),
