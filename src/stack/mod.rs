@@ -2,7 +2,8 @@
 //!
 //! `specs` derives the containers, `files` prepares what root writes for them, `database` keeps
 //! Synapse's role and database as they must be, `health` waits for both to be healthy, `turn`
-//! runs the TURN relay when the config enables it.
+//! runs the TURN relay when the config enables it, `major` holds what a PostgreSQL major
+//! migration needs (the new major's container beside the old, the swap of data directories).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ mod database;
 mod files;
 mod health;
 mod hold;
+pub mod major;
 mod specs;
 mod turn;
 
@@ -140,8 +142,11 @@ impl Diagnostic for StackError {
             StackError::RoleMigration { container, .. } => format!(
                 "nothing was changed (one transaction); Synapse is stopped until the next `run` tries again; see `docker logs {container}`"
             ),
+            StackError::PostgresMajorChange { data, wanted, .. } if wanted > data => format!(
+                "the running containers were left as they are; `matrixbox upgrade` migrates the data to the new major (dump, restore into a new data directory, verify, keep the old one). Until then, set images.postgres back to a PostgreSQL {data} image for `run`"
+            ),
             StackError::PostgresMajorChange { data, .. } => format!(
-                "set images.postgres back to a PostgreSQL {data} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change"
+                "the running containers were left as they are; an older PostgreSQL cannot read a newer one's data: set images.postgres back to a PostgreSQL {data} image"
             ),
         })
     }
