@@ -86,6 +86,14 @@ pub fn exchange_postgres_dir(paths: &Paths, other: &str) -> Result<(), FsError> 
     Ok(())
 }
 
+/// After a failed gate on the migrated data: the kept data dir of `major` back in place (one
+/// exchange), the migrated one removed.
+pub fn put_back(paths: &Paths, major: u32) -> Result<(), FsError> {
+    rename_in_state(paths, &kept_name(major), POSTGRES_NEXT)?;
+    exchange_postgres_dir(paths, POSTGRES_NEXT)?;
+    remove_state_dir(paths, POSTGRES_NEXT)
+}
+
 /// Renames the entry `from` of the state dir to `to` (both on the same filesystem).
 pub fn rename_in_state(paths: &Paths, from: &str, to: &str) -> Result<(), FsError> {
     let state = paths.state();
@@ -245,5 +253,20 @@ mod tests {
         remove_state_dir(&paths, POSTGRES_NEXT).unwrap();
         assert!(!dir.path().join(POSTGRES_NEXT).exists());
         assert!(exchange_postgres_dir(&paths, POSTGRES_NEXT).is_err());
+        // The migration's switch (exchange, then the old one kept), and putting it back.
+        std::fs::create_dir_all(dir.path().join(POSTGRES_NEXT).join(PGDATA_SUBDIR)).unwrap();
+        std::fs::write(
+            dir.path().join(POSTGRES_NEXT).join("pgdata/PG_VERSION"),
+            "18",
+        )
+        .unwrap();
+        exchange_postgres_dir(&paths, POSTGRES_NEXT).unwrap();
+        rename_in_state(&paths, POSTGRES_NEXT, &kept_name(17)).unwrap();
+        assert_eq!(data_major(&paths, "postgres"), Some(18));
+        assert_eq!(data_major(&paths, "postgres-17"), Some(17));
+        put_back(&paths, 17).unwrap();
+        assert_eq!(data_major(&paths, "postgres"), Some(17));
+        assert!(kept_postgres_dirs(&paths).is_empty());
+        assert!(!dir.path().join(POSTGRES_NEXT).exists());
     }
 }

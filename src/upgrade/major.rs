@@ -199,7 +199,10 @@ pub async fn migrate(
     let next = Stack::new(config.clone(), paths.clone(), secrets.clone()).into_next_postgres();
     let prepared = prepare(engine, &names, &next, paths, to, lang).await;
     let prepared = match prepared {
-        Ok(counts) => switch(engine, &names, &next, from).await.map(|()| counts),
+        Ok(counts) => {
+            eprintln!("{}", lang.t(M::Switching, &[&from, &to]));
+            switch(engine, &names, &next, from).await.map(|()| counts)
+        }
         Err(e) => Err(e),
     };
     let counts = match prepared {
@@ -349,9 +352,7 @@ async fn switch_back(
         engine.stop(&names.postgres, POSTGRES_STOP_S).await?;
     }
     engine.remove(&names.postgres).await?;
-    major::rename_in_state(paths, &major::kept_name(from), POSTGRES_NEXT)?;
-    major::exchange_postgres_dir(paths, POSTGRES_NEXT)?;
-    major::remove_state_dir(paths, POSTGRES_NEXT)?;
+    major::put_back(paths, from)?;
     old.up_locked(engine, lock).await?;
     Ok(())
 }
