@@ -72,6 +72,8 @@ pub enum Command {
     Backup(BackupCommand),
     /// Move Synapse to the configured image (images.synapse, or the pinned one): a backup first,
     /// then pull, recreate and a health gate; on failure, the old image and database come back.
+    /// A new PostgreSQL major (images.postgres) is migrated first: dump, restore into a new data
+    /// directory, verify, swap; the old data directory is kept.
     Upgrade {
         /// Only say what would be done; change nothing.
         #[arg(long)]
@@ -80,6 +82,9 @@ pub enum Command {
         /// before the rollback.
         #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86400))]
         timeout: u64,
+        /// Remove the data directories an earlier PostgreSQL major left after a migration.
+        #[arg(long, conflicts_with = "check")]
+        cleanup: bool,
     },
     /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
     Unit,

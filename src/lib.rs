@@ -13,7 +13,8 @@
 //! - [`backup`]: one archive to keep a server (dump, media, secrets, config, manifest), verified
 //!   and restored.
 //! - [`upgrade`]: `upgrade`: Synapse moved to the configured image through a health gate, with a
-//!   backup first and a rollback of image and database when the gate fails.
+//!   backup first and a rollback of image and database when the gate fails; a new PostgreSQL
+//!   major migrated first (dump, restore beside, counts compared, data directories swapped).
 //! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.
 //! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
 //!

@@ -197,20 +197,43 @@ fn failed_pull_names_the_image_and_starts_nothing() {
 }
 
 #[test]
-fn postgres_major_change_is_refused_before_anything_changes() {
+fn postgres_major_change_is_left_to_upgrade_which_needs_the_old_postgres() {
     let mbx = Instance::new();
     mbx.setup("");
     // A data directory left by PostgreSQL 14, and the configured 15 image.
     let pgdata = mbx.state_dir().join("postgres/pgdata");
     std::fs::create_dir_all(&pgdata).unwrap();
     std::fs::write(pgdata.join("PG_VERSION"), "14\n").unwrap();
+    // `run` refuses before anything changes, and names the way forward.
     let out = mbx.run(&["run"]);
     assert_error(
         &out,
         &[
             "made by PostgreSQL 14",
             "(PostgreSQL 15), which cannot open it",
+            "`matrixbox upgrade` migrates the data to the new major",
             "set images.postgres back to a PostgreSQL 14 image",
+        ],
+    );
+    // `upgrade --check` says what the migration needs; `upgrade` needs the old major running
+    // (it dumps the database with it), and there is none here.
+    let check = mbx.run(&["upgrade", "--check"]);
+    let text = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        text.contains("PostgreSQL migration pending: the data directory is PostgreSQL 14")
+            && text.contains("free now"),
+        "{}",
+        describe(&check)
+    );
+    let out = mbx.run(&["upgrade"]);
+    assert_error(
+        &out,
+        &[
+            &format!(
+                "no PostgreSQL container ({}) holds the data of PostgreSQL 14",
+                mbx.objects.postgres()
+            ),
+            "set images.postgres back to the PostgreSQL 14 image, run `matrixbox run` once",
         ],
     );
     assert!(

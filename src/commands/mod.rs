@@ -67,7 +67,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(BackupCommand::Restore { file, force }) => {
             backup::restore(&paths, &file, force).await
         }
-        Command::Upgrade { check, timeout } => upgrade::upgrade(&paths, check, timeout).await,
+        Command::Upgrade {
+            check,
+            timeout,
+            cleanup,
+        } => upgrade::upgrade(&paths, check, timeout, cleanup).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),

@@ -1,4 +1,5 @@
-//! `matrixbox upgrade [--check]`: the CLI side of `crate::upgrade`.
+//! `matrixbox upgrade [--check|--cleanup]`: the CLI side of `crate::upgrade`. A PostgreSQL major
+//! change is migrated first, then Synapse is moved.
 
 use std::time::Duration;
 
@@ -6,12 +7,76 @@ use crate::docker::Engine;
 use crate::i18n::Lang;
 use crate::paths::Paths;
 use crate::secrets;
-use crate::upgrade::{self, messages, messages::M, plan::Plan};
+use crate::stack::major;
+use crate::upgrade::{
+    self, UpgradeError, major_messages::M as PgM, messages, messages::M, plan::Plan,
+};
 
-pub async fn upgrade(paths: &Paths, check: bool, timeout: u64) -> anyhow::Result<()> {
+pub async fn upgrade(
+    paths: &Paths,
+    check: bool,
+    timeout: u64,
+    cleanup: bool,
+) -> anyhow::Result<()> {
     let lang = Lang::current();
+    if cleanup {
+        let removed = upgrade::major::cleanup(paths).map_err(UpgradeError::from)?;
+        for (m, dir) in &removed {
+            println!("{}", lang.t(PgM::Removed, &[&dir.display(), m]));
+        }
+        if removed.is_empty() {
+            println!("{}", lang.t(PgM::NothingToClean, &[]));
+        }
+        return Ok(());
+    }
     let config = super::load_config(paths)?;
     let engine = Engine::connect().await?;
+    let timeout = Duration::from_secs(timeout);
+
+    if let Some((from, to)) = major::postgres_major(paths, &config.postgres_image).await? {
+        upgrade::major::refuse_older((from, to), lang).map_err(UpgradeError::from)?;
+        if check {
+            println!(
+                "{}",
+                lang.t(PgM::Pending, &[&from, &config.postgres_image, &to])
+            );
+            let room = upgrade::major::room(paths)
+                .await
+                .map_err(UpgradeError::from)?;
+            println!("{}", upgrade::major::room_line(lang, paths, room));
+        } else {
+            let secrets = secrets::load(&paths.secrets_dir())?;
+            let done = upgrade::major::migrate(
+                &engine,
+                &config,
+                paths,
+                &secrets,
+                (from, to),
+                timeout,
+                lang,
+            )
+            .await
+            .map_err(UpgradeError::from)?;
+            println!(
+                "{}",
+                lang.t(
+                    PgM::Migrated,
+                    &[
+                        &done.from,
+                        &done.to,
+                        &format!("{:.1}", done.downtime_s),
+                        &done.kept.display(),
+                    ]
+                )
+            );
+        }
+    }
+    for (m, dir) in major::kept_postgres_dirs(paths) {
+        if check {
+            println!("{}", lang.t(PgM::Kept, &[&m, &dir.display()]));
+        }
+    }
+
     let plan = upgrade::check(&engine, &config, paths).await?;
     let pending = match &plan {
         Plan::Upgrade { from, to, pull } if !check => Some((from.clone(), to.clone(), *pull)),
@@ -25,16 +90,7 @@ pub async fn upgrade(paths: &Paths, check: bool, timeout: u64) -> anyhow::Result
         return Ok(());
     };
     let secrets = secrets::load(&paths.secrets_dir())?;
-    let done = upgrade::run(
-        &engine,
-        &config,
-        paths,
-        &secrets,
-        pending,
-        Duration::from_secs(timeout),
-        lang,
-    )
-    .await?;
+    let done = upgrade::run(&engine, &config, paths, &secrets, pending, timeout, lang).await?;
     println!(
         "{}",
         lang.t(

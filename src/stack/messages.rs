@@ -20,8 +20,10 @@ messages! {
         "没有任何更改（在同一事务中）；Synapse 将保持停止，直到下一次 `run` 重试；参见 `docker logs {0}`";
     MajorChange => "the database in {0} was made by PostgreSQL {1}, but images.postgres is `{2}` (PostgreSQL {3}), which cannot open it",
         "{0} 中的数据库由 PostgreSQL {1} 创建，但 images.postgres 为 `{2}`（PostgreSQL {3}），无法打开它";
-    MajorChangeHint => "set images.postgres back to a PostgreSQL {0} image; the running containers were left as they are. Moving to a new major version needs a dump and restore (pg_dumpall), not an image change",
-        "请将 images.postgres 改回 PostgreSQL {0} 镜像；正在运行的容器保持不变。迁移到新的主版本需要导出并恢复（pg_dumpall），而不是更换镜像";
+    MajorUpgradeHint => "the running containers were left as they are; `matrixbox upgrade` migrates the data to the new major (dump, restore into a new data directory, verify, keep the old one). Until then, set images.postgres back to a PostgreSQL {0} image for `run`",
+        "正在运行的容器保持不变；`matrixbox upgrade` 会把数据迁移到新的主版本（导出、恢复到新的数据目录、校验、保留旧目录）。在此之前，请将 images.postgres 改回 PostgreSQL {0} 镜像以便 `run`";
+    MajorChangeHint => "the running containers were left as they are; an older PostgreSQL cannot read a newer one's data: set images.postgres back to a PostgreSQL {0} image",
+        "正在运行的容器保持不变；较旧的 PostgreSQL 无法读取较新版本的数据：请将 images.postgres 改回 PostgreSQL {0} 镜像";
     NotReady => "did not become ready within {0}s", "在 {0} 秒内未就绪";
     NoHealth => "did not answer /health within {0}s", "在 {0} 秒内未响应 /health";
     Disappeared => "disappeared", "已消失";

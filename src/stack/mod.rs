@@ -2,7 +2,8 @@
 //!
 //! `specs` derives the containers, `files` prepares what root writes for them, `database` keeps
 //! Synapse's role and database as they must be, `health` waits for both to be healthy, `turn`
-//! runs the TURN relay when the config enables it.
+//! runs the TURN relay when the config enables it, `major` holds what a PostgreSQL major
+//! migration needs (the new major's container beside the old, the swap of data directories).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ mod database;
 mod files;
 mod health;
 mod hold;
+pub mod major;
 mod messages;
 mod specs;
 mod turn;
@@ -134,6 +136,9 @@ impl Diagnostic for StackError {
             StackError::WrongLocale { container, .. } => tr(M::WrongLocaleHint, &[container]),
             StackError::SynapseUnhealthy { .. } => tr(M::SynapseHint, &[]),
             StackError::RoleMigration { container, .. } => tr(M::RoleMigrationHint, &[container]),
+            StackError::PostgresMajorChange { data, wanted, .. } if wanted > data => {
+                tr(M::MajorUpgradeHint, &[data])
+            }
             StackError::PostgresMajorChange { data, .. } => tr(M::MajorChangeHint, &[data]),
         })
     }

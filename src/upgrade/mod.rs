@@ -3,8 +3,13 @@
 //! with a backup first and, when the gate fails, a rollback of the image AND the database.
 //!
 //! `plan` holds the pure decisions and the record `status` shows, `messages` what a person reads.
+//! `major` migrates PostgreSQL to another major version (`major_plan` its pure decisions,
+//! `major_messages` its texts).
 //! The stack's lock keeps the daemon's reconciles waiting while an upgrade runs.
 
+pub mod major;
+pub mod major_messages;
+pub mod major_plan;
 pub mod messages;
 pub mod plan;
 
@@ -60,6 +65,8 @@ pub enum UpgradeError {
         source: BackupError,
     },
     #[error(transparent)]
+    Major(#[from] major::MajorError),
+    #[error(transparent)]
     Docker(#[from] DockerError),
     #[error(transparent)]
     Stack(#[from] StackError),
@@ -76,6 +83,7 @@ impl Diagnostic for UpgradeError {
             RolledBack { .. } => tr(M::ErrRolledBackHint, &[]),
             RollbackFailed { backup, .. } => tr(M::ErrRollbackFailedHint, &[&backup.display()]),
             Backup { source, .. } => return source.hint(),
+            Major(e) => return e.hint(),
             Docker(e) => return e.hint(),
             Stack(e) => return e.hint(),
             Fs(e) => return e.hint(),

@@ -381,7 +381,7 @@ build_element_image() {
 
 verify_images() {
     local img
-    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE" "$COTURN_IMAGE"; do
+    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE" "$COTURN_IMAGE" "$PG_NEXT_IMAGE"; do
         docker image inspect "$img" >/dev/null 2>&1 || die "image $img missing after build"
     done
 }
@@ -397,6 +397,7 @@ export MATRIXBOX_TEST_SYNAPSE_OLD_IMAGE=$SYNAPSE_OLD_IMAGE
 export MATRIXBOX_TEST_SYNAPSE_BROKEN_IMAGE=$SYNAPSE_BROKEN_IMAGE
 export MATRIXBOX_TEST_ELEMENT_IMAGE=$ELEMENT_IMAGE
 export MATRIXBOX_TEST_COTURN_IMAGE=$COTURN_IMAGE
+export MATRIXBOX_TEST_PG_NEXT_IMAGE=$PG_NEXT_IMAGE
 EOF
     mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
 }
@@ -411,6 +412,45 @@ build_coturn_image() {
     ensure_rootfs_finish || die "coturn root filesystem build failed"
 }
 
+# ---------------------------------------------------------------- PostgreSQL major (tests/pgmajor_e2e.rs)
+# A newer PostgreSQL major than the pinned 15: postgresql-17 from Debian trixie (mmdebstrap, the
+# same mirror as the host's sources), with images/postgres's entrypoint. Cached by a hash of its
+# package list and context like the other images.
+PG_NEXT_SUITE=trixie
+PG_NEXT_ROOTFS=matrixbox-test/pg-rootfs:$PG_NEXT_SUITE
+PG_NEXT_ROOTFS_PKGS=ca-certificates,postgresql-17,passwd,util-linux
+PG_NEXT_IMAGE=matrixbox-test/postgres:17
+build_pg_next_image() {
+    local want mirror out=$BENCH_DIR/build/pg-rootfs-$PG_NEXT_SUITE.tar
+    want=$(printf '%s\n%s\n%s\n' "$PG_NEXT_SUITE" "$PG_NEXT_ROOTFS_PKGS" "$PG_ESSENTIAL_HOOK" | sha256sum | cut -c1-16)
+    if [ "$(image_label "$PG_NEXT_ROOTFS")" != "$want" ]; then
+        mirror=$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' "$(apt_sources)")
+        mirror=${mirror:-http://deb.debian.org/debian}
+        log "building root filesystem $PG_NEXT_ROOTFS with mmdebstrap from $mirror (log: $LOG_DIR/rootfs-pg-$PG_NEXT_SUITE.log)"
+        mkdir -p "$BENCH_DIR/build"
+        mmdebstrap --variant=minbase --include="$PG_NEXT_ROOTFS_PKGS" \
+            --aptopt='Acquire::Languages "none"' \
+            --dpkgopt='path-exclude=/usr/share/man/*' \
+            --dpkgopt='path-exclude=/usr/share/doc/*' \
+            --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+            --dpkgopt='path-exclude=/usr/share/locale/*' \
+            --essential-hook="$PG_ESSENTIAL_HOOK" \
+            "$PG_NEXT_SUITE" "$out" "deb $mirror $PG_NEXT_SUITE main" \
+            >"$LOG_DIR/rootfs-pg-$PG_NEXT_SUITE.log" 2>&1 \
+            || { tail -30 "$LOG_DIR/rootfs-pg-$PG_NEXT_SUITE.log" >&2; die "mmdebstrap for $PG_NEXT_ROOTFS failed"; }
+        docker import -c "LABEL matrixbox.bench.hash=$want" "$out" "$PG_NEXT_ROOTFS" >/dev/null
+        rm -f "$out"
+        log "imported $PG_NEXT_ROOTFS"
+    fi
+    local dir=$BENCH_DIR/build/postgres-next-src
+    rm -rf "$dir"; mkdir -p "$dir"
+    cp -a "$IMAGES_DIR/postgres-next"/. "$dir"/
+    cp "$IMAGES_DIR/postgres/docker-entrypoint.sh" "$dir/"
+    build_image "$PG_NEXT_IMAGE" "$dir" "$PG_NEXT_ROOTFS"
+    rm -rf "$dir"
+}
+# --- end PostgreSQL major ---
+
 ensure_packages
 start_engine
 build_images
@@ -418,6 +458,7 @@ build_systemd_image
 build_upgrade_images
 build_element_image
 build_coturn_image
+build_pg_next_image
 ensure_cargo_deb
 verify_images
 write_env

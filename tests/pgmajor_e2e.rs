@@ -1,0 +1,308 @@
+//! End-to-end: `matrixbox upgrade` across PostgreSQL majors on the real engine, with the daemon
+//! running. An installation on PostgreSQL 15 with a user and messages is migrated to the newer
+//! major the bench builds (17, from Debian trixie): first a migration whose new PostgreSQL is
+//! killed half-way leaves 15 serving with its data; then the migration completes, a real client
+//! reads the earlier messages, the old data directory is kept and `upgrade --cleanup` removes it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
+/// Each client run logs in again: more logins than Synapse's default rate.
+const LOGIN_RATE: &str = "synapse:\n  rc_login:\n    address:\n      per_second: 100\n      burst_count: 200\n    account:\n      per_second: 100\n      burst_count: 200\n";
+/// Rows of a table of its own: a restore that takes long enough to be killed half-way.
+const FILLER_ROWS: u32 = 1_000_000;
+
+/// The new major's container, which the instance's own cleanup does not know.
+struct NextContainer(String);
+
+impl Drop for NextContainer {
+    fn drop(&mut self) {
+        docker(&["rm", "-f", &self.0]);
+    }
+}
+
+fn set_postgres_image(mbx: &Instance, to: &str) {
+    let config = read(&mbx.config_path());
+    let line = config
+        .lines()
+        .find(|l| l.starts_with("  postgres: "))
+        .expect("an images.postgres line");
+    std::fs::write(
+        mbx.config_path(),
+        config.replace(line, &format!("  postgres: {to}")),
+    )
+    .unwrap();
+}
+
+fn psql(mbx: &Instance, query: &str) -> String {
+    docker_ok(&[
+        "exec",
+        &mbx.objects.postgres(),
+        "psql",
+        "-U",
+        "postgres",
+        "-d",
+        "synapse",
+        "-tAc",
+        query,
+    ])
+    .trim()
+    .to_string()
+}
+
+fn pg_version(mbx: &Instance, dir: &str) -> String {
+    read(&mbx.state_dir().join(dir).join("pgdata/PG_VERSION"))
+        .trim()
+        .to_string()
+}
+
+fn alice(mbx: &Instance, verb: &str, flag: &str, message: &str) {
+    assert_success(&mbx.client(&[
+        verb,
+        "--user",
+        "alice",
+        "--password",
+        "alice password",
+        "--room-alias-localpart",
+        "lobby",
+        flag,
+        message,
+    ]));
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_status_healthy(mbx: &Instance) {
+    let deadline = Instant::now() + HEALTHY_WITHIN;
+    while mbx.status_json()["healthy"] != true {
+        assert!(Instant::now() < deadline, "not healthy again");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_serving() {
+    let old = env("MATRIXBOX_TEST_PG_IMAGE");
+    let new = std::env::var("MATRIXBOX_TEST_PG_NEXT_IMAGE")
+        .unwrap_or_else(|_| "matrixbox-test/postgres:17".into());
+    let mbx = Instance::new();
+    let next = NextContainer(format!("{}-postgres-next", mbx.objects.name));
+    mbx.setup(LOGIN_RATE);
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    let add = mbx.run_with_stdin(
+        &["user", "add", "alice", "--password-stdin"],
+        "alice password\n",
+    );
+    assert_success(&add);
+    alice(&mbx, "send", "--message", "written on PostgreSQL 15");
+    psql(
+        &mbx,
+        &format!(
+            "CREATE TABLE matrixbox_test_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, {FILLER_ROWS}) g"
+        ),
+    );
+    assert!(psql(&mbx, "SHOW server_version").starts_with("15."));
+    assert_eq!(pg_version(&mbx, "postgres"), "15");
+
+    set_postgres_image(&mbx, &new);
+    let check = mbx.run(&["upgrade", "--check"]);
+    assert_success(&check);
+    let text = stdout(&check);
+    assert!(
+        text.contains("PostgreSQL migration pending: the data directory is PostgreSQL 15")
+            && text.contains("(PostgreSQL 17)")
+            && text.contains("free in")
+            && text.contains("(a second copy of the database and its dump)"),
+        "{}",
+        describe(&check)
+    );
+    let zh = mbx
+        .cmd(&["upgrade", "--check"])
+        .env("LC_ALL", "zh_CN.UTF-8")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&zh).contains("有待迁移 PostgreSQL"),
+        "{}",
+        describe(&zh)
+    );
+
+    // Killed half-way: the new PostgreSQL dies while the dump is restored into it.
+    let child = mbx
+        .cmd(&["upgrade"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "pg_restore never ran");
+        let top = docker(&["top", &next.0]);
+        if String::from_utf8_lossy(&top.stdout).contains("pg_restore") {
+            docker_ok(&["kill", &next.0]);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    eprintln!("killed migration:\n{}", describe(&out));
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the PostgreSQL 15 -> 17 migration failed while restoring the dump")
+            && err.contains("hint: nothing was lost: PostgreSQL 15 serves its data directory"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        inspect(&mbx.objects.postgres(), "{{.Config.Image}}"),
+        old,
+        "15 serves"
+    );
+    assert_eq!(pg_version(&mbx, "postgres"), "15");
+    assert!(!mbx.state_dir().join("postgres-next").exists(), "removed");
+    assert!(!docker(&["inspect", &next.0]).status.success(), "removed");
+    wait_status_healthy(&mbx);
+    alice(&mbx, "read", "--expect", "written on PostgreSQL 15");
+    alice(
+        &mbx,
+        "send",
+        "--message",
+        "written after the killed migration",
+    );
+
+    // The migration.
+    let out = mbx.run(&["upgrade"]);
+    eprintln!("migration:\n{}", describe(&out));
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("migrated PostgreSQL 15 -> 17"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stderr(&out).contains("row counts match: users "),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(inspect(&mbx.objects.postgres(), "{{.Config.Image}}"), new);
+    assert!(psql(&mbx, "SHOW server_version").starts_with("17."));
+    assert_eq!(pg_version(&mbx, "postgres"), "17");
+    assert_eq!(
+        pg_version(&mbx, "postgres-15"),
+        "15",
+        "the old data is kept"
+    );
+    assert_eq!(
+        psql(&mbx, "SELECT count(*) FROM matrixbox_test_filler"),
+        FILLER_ROWS.to_string()
+    );
+    assert_eq!(
+        psql(
+            &mbx,
+            "SELECT datcollate || '|' || datctype || '|' || pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'synapse'"
+        ),
+        "C|C|UTF8"
+    );
+    // The daemon reloads the configuration naming the new major and keeps serving.
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_status_healthy(&mbx);
+    alice(&mbx, "read", "--expect", "written on PostgreSQL 15");
+    alice(
+        &mbx,
+        "read",
+        "--expect",
+        "written after the killed migration",
+    );
+    alice(&mbx, "send", "--message", "written on PostgreSQL 17");
+    alice(&mbx, "read", "--expect", "written on PostgreSQL 17");
+
+    let check = mbx.run(&["upgrade", "--check"]);
+    assert_success(&check);
+    let text = stdout(&check);
+    assert!(!text.contains("migration pending"), "{text}");
+    assert!(
+        text.contains("the data directory of PostgreSQL 15 is kept in")
+            && text.contains("`matrixbox upgrade --cleanup` removes it"),
+        "{text}"
+    );
+    let out = mbx.run(&["upgrade", "--cleanup"]);
+    assert_success(&out);
+    assert!(stdout(&out).contains("removed "), "{}", describe(&out));
+    assert!(!mbx.state_dir().join("postgres-15").exists());
+    let out = mbx.run(&["upgrade", "--cleanup"]);
+    assert!(stdout(&out).contains("no data directory of an earlier PostgreSQL"));
+    alice(&mbx, "read", "--expect", "written on PostgreSQL 15");
+    let log = daemon.stop();
+    // The daemon saw Synapse stop and waited for the migration instead of racing it.
+    assert!(log.contains("waiting: an upgrade holds the stack"), "{log}");
+}
+
+/// A tmpfs mounted on a test's state dir, unmounted before the instance's directory goes.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_migration_without_room_for_a_second_copy_is_refused_before_anything_changes() {
+    let mbx = Instance::new();
+    let state = mbx.state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    // A filesystem of its own, too small for a second copy of the data and its dump.
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m,mode=0700", "matrixbox-test"])
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs (the tests run as root)");
+    let _mount = Mount(state.clone());
+    mbx.setup("");
+    // A data directory left by PostgreSQL 14 (40 MiB), and the configured 15 image.
+    let pgdata = state.join("postgres/pgdata");
+    std::fs::create_dir_all(pgdata.join("base")).unwrap();
+    std::fs::write(pgdata.join("PG_VERSION"), "14\n").unwrap();
+    std::fs::write(pgdata.join("base/data"), vec![1u8; 40 << 20]).unwrap();
+    let out = mbx.run(&["upgrade"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = stderr(&out);
+    for needle in [
+        "error: not enough disk for the PostgreSQL 14 -> 15 migration: it needs",
+        "(a second copy of the database and its dump)",
+        "hint: nothing was changed and PostgreSQL 14 keeps serving",
+    ] {
+        assert!(
+            err.contains(needle),
+            "missing {needle:?}: {}",
+            describe(&out)
+        );
+    }
+    let zh = mbx
+        .cmd(&["upgrade"])
+        .env("LC_ALL", "zh_CN.UTF-8")
+        .output()
+        .unwrap();
+    assert!(stderr(&zh).contains("磁盘空间不足"), "{}", describe(&zh));
+    assert_eq!(read(&pgdata.join("PG_VERSION")), "14\n");
+    assert!(!state.join("postgres-next").exists());
+    assert!(
+        !docker(&["inspect", &mbx.objects.postgres()])
+            .status
+            .success(),
+        "nothing was started"
+    );
+}
