@@ -18,7 +18,14 @@ const PHRASES: &[(&str, &str)] = &[
     ("create directory", "创建目录"),
     ("create network", "创建网络"),
     ("download the certificate from", "下载证书"),
-    ("exchange the PostgreSQL data directory with", "交换 PostgreSQL 数据目录"),
+    (
+        "emptying e2e_one_time_keys_json",
+        "清空 e2e_one_time_keys_json",
+    ),
+    (
+        "exchange the PostgreSQL data directory with",
+        "交换 PostgreSQL 数据目录",
+    ),
     ("exec in", "在容器中执行命令"),
     ("export the images", "导出镜像"),
     ("fetch an authorization from", "获取授权"),
@@ -43,6 +50,10 @@ const PHRASES: &[(&str, &str)] = &[
     ("parse the image digest record", "解析镜像摘要记录"),
     ("parse the imported image digests", "解析导入的镜像摘要"),
     ("pg_restore", "执行 pg_restore"),
+    (
+        "putting the restored database in place",
+        "将恢复的数据库就位",
+    ),
     ("read", "读取"),
     ("read the output of exec in", "读取容器中 exec 的输出"),
     ("read the system info of", "读取系统信息"),
@@ -65,6 +76,10 @@ const PHRASES: &[(&str, &str)] = &[
     ("sign its root certificate", "签发其根证书"),
     ("start container", "启动容器"),
     ("starting PostgreSQL", "启动 PostgreSQL"),
+    (
+        "starting Synapse on the restored database",
+        "在恢复的数据库上启动 Synapse",
+    ),
     ("stop container", "停止容器"),
     ("submit a challenge to", "提交验证"),
     ("sync", "同步到磁盘"),
