@@ -4,6 +4,7 @@ pub mod admin;
 pub mod email;
 pub mod federation;
 pub mod session;
+pub mod workers;
 
 use crate::config::{Config, Registration};
 use crate::embedded;
@@ -85,6 +86,7 @@ pub fn render_homeserver(
         let settings = crate::calls::synapse_rtc_settings(calls);
         yaml::deep_merge(&mut doc, Value::Mapping(settings));
     }
+    workers::shared_settings(&mut doc, &crate::workers::running(config));
     yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
     guard_url_previews(&mut doc);
     format!("{HEADER}{}", yaml::to_string(&doc))
