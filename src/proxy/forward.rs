@@ -46,8 +46,9 @@ pub struct Upstream {
     /// requests cannot take each other's connections.
     pool: Arc<Pool>,
     sync_pool: Arc<Pool>,
-    /// Synapse's workers that answer requests, each with its own pool (`Edge::with_workers`).
-    workers: Vec<(WorkerKind, Arc<Pool>)>,
+    /// Synapse's workers that answer requests, each with its socket and its own pool
+    /// (`Edge::with_workers`).
+    workers: Vec<(WorkerKind, std::path::PathBuf, Arc<Pool>)>,
     max_body: u64,
     limits: Limits,
 }
@@ -94,13 +95,17 @@ impl Upstream {
         })
     }
 
-    /// The pool of the worker that answers `path`, when one runs (`workers::route`).
+    /// The pool of the worker that answers `path`, when one runs (`workers::route`) and its
+    /// socket is there.
     fn worker_pool(&self, method: &http::Method, path: &str) -> Option<Arc<Pool>> {
         if self.workers.is_empty() {
             return None;
         }
         let kind = crate::workers::route::worker_for(method, path)?;
-        let (_, pool) = self.workers.iter().find(|(k, _)| *k == kind)?;
+        let (_, socket, pool) = self.workers.iter().find(|(k, ..)| *k == kind)?;
+        // Not there (being started, or just configured by a reload): the main process serves
+        // every endpoint a worker does.
+        std::fs::symlink_metadata(socket).ok()?;
         Some(pool.clone())
     }
 
@@ -366,7 +371,12 @@ impl super::Edge {
         let limits = &self.limits;
         self.upstream.workers = workers
             .into_iter()
-            .map(|(kind, address)| {
+            .filter_map(|(kind, address)| {
+                // Workers listen on UNIX sockets only (`synapse::workers::upstreams`).
+                let UpstreamAddr::Unix { path, .. } = &address else {
+                    return None;
+                };
+                let socket = path.clone();
                 let max = match kind {
                     WorkerKind::Sync => limits.sync_connections,
                     _ => limits.upstream_connections,
@@ -377,7 +387,7 @@ impl super::Edge {
                     limits.queue_timeout,
                     limits.write_idle_timeout,
                 );
-                (kind, pool)
+                Some((kind, socket, pool))
             })
             .collect();
         self
