@@ -1,8 +1,9 @@
 //! End-to-end: Synapse's workers behind the edge. With `workers:` listing every kind, `run` starts
 //! Redis and six workers beside the main process; two real clients chat encrypted, `/sync` is
 //! answered by the sync worker (its access log has the requests, the main process's has none),
-//! media goes through the media worker, a killed worker is brought back by the daemon, `status`
-//! lists them, and `down --remove` takes them away. Real engine, real images.
+//! media goes through the media worker, a killed or removed worker is brought back by the daemon,
+//! `status` lists them, turning them off on reload removes them (the main process serves all
+//! again), and `down --remove` takes them away. Real engine, real images.
 
 mod common;
 
@@ -49,6 +50,19 @@ fn sync_requests(log: &str) -> usize {
         .filter(|l| l.contains("Processed request") && l.contains("/sync"))
         .filter(|l| l.contains("/_matrix/client/v3/sync") || l.contains("/_matrix/client/r0/sync"))
         .count()
+}
+
+/// Waits up to five minutes for `done`, failing with the daemon's log.
+fn wait_until(daemon: &Daemon, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 300 s:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn client_ok(mbx: &Instance, args: &[&str]) -> String {
@@ -263,7 +277,66 @@ fn workers_serve_the_chat_and_a_killed_one_comes_back() {
         "the restarted sync worker answers /sync again"
     );
 
-    // The daemon stops the workers and Redis with the rest; `down --remove` takes them away.
+    // A worker's container removed under the daemon is made again.
+    let reader = worker(&mbx, "client_reader");
+    docker_ok(&["rm", "-f", &reader]);
+    daemon.wait_log("recovered:", 2, Duration::from_secs(300));
+    let log = daemon.log_text();
+    assert!(
+        log.contains(&format!("{reader} is missing"))
+            || log.contains(&format!("{reader} is not running")),
+        "the removal was noticed:\n{log}"
+    );
+    assert_eq!(inspect(&reader, "{{.State.Running}}"), "true");
+
+    // Workers turned off on reload: their containers and Redis go, the main process serves all.
+    let config = read(&mbx.config_path()).replace(
+        &format!("workers: [{}]\n", KINDS.join(", ")),
+        "workers: off\n",
+    );
+    std::fs::write(mbx.config_path(), config).unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    daemon.wait_log("configuration reloaded", 1, Duration::from_secs(300));
+    for name in KINDS.iter().map(|k| worker(&mbx, k)).chain([redis.clone()]) {
+        wait_until(&daemon, &format!("{name} is removed"), || {
+            !docker(&["inspect", &name]).status.success()
+        });
+    }
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    assert_eq!(mbx.status_json()["workers"], serde_json::json!([]));
+    e2e(
+        &mbx,
+        "e2e-read",
+        &bob,
+        "bob",
+        &["--expect", "after the kill"],
+    );
+    assert!(
+        sync_requests(&logs(&mbx.objects.synapse())) > 0,
+        "the main process answers /sync again"
+    );
+
+    // On again: the daemon stops the workers and Redis with the rest; `down --remove` takes
+    // them away.
+    let config = read(&mbx.config_path()).replace(
+        "workers: off\n",
+        &format!("workers: [{}]\n", KINDS.join(", ")),
+    );
+    std::fs::write(mbx.config_path(), config).unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    daemon.wait_log("configuration reloaded", 2, Duration::from_secs(300));
+    let event_persister = worker(&mbx, "event_persister");
+    wait_until(&daemon, "the workers are back", || {
+        docker(&["inspect", &event_persister]).status.success()
+    });
+    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
+    e2e(
+        &mbx,
+        "e2e-read",
+        &bob,
+        "bob",
+        &["--expect", "after the kill"],
+    );
     daemon.stop();
     for kind in KINDS {
         assert_eq!(
