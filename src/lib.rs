@@ -38,6 +38,9 @@
 //!   accounts).
 //! - [`upstream`]: where Synapse is reached: its UNIX socket (held by Synapse alone) or TCP.
 //! - [`tuning`]: sizing PostgreSQL and Synapse from the memory they share.
+//! - [`workers`]: Synapse's generic workers: which run (`workers:`, the core count) and which
+//!   requests the edge sends to each (Synapse's documented endpoint patterns); their YAML is
+//!   `synapse::workers`', their containers and Redis `stack`'s.
 //! - [`webclient`]: Element Web: its `config.json`, its files copied out of the pinned image into
 //!   the state dir, and what the edge answers on its name.
 //!
@@ -93,4 +96,5 @@ pub mod upgrade;
 pub mod upstream;
 pub mod webclient;
 pub mod wellknown;
+pub mod workers;
 pub mod yaml;

@@ -12,6 +12,7 @@ pub const POSTGRES_DATA: &str = "postgres";
 pub const POSTGRES_INIT: &str = "postgres-init";
 pub const POSTGRES_SOCKET: &str = "postgres-socket";
 pub const TURN_CONFIG: &str = "turn-config";
+pub const REDIS_SOCKET: &str = "redis-socket";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -59,6 +60,11 @@ impl Paths {
     /// PostgreSQL's user owns it, Synapse's group may enter it, no other local user can.
     pub fn postgres_socket_dir(&self) -> PathBuf {
         self.state_dir.join(POSTGRES_SOCKET)
+    }
+
+    /// Redis's socket (for Synapse's workers): Redis's, in Synapse's group.
+    pub fn redis_socket_dir(&self) -> PathBuf {
+        self.state_dir.join(REDIS_SOCKET)
     }
 
     /// Mounted read-only in the coturn container: its config and a copy of the edge's certificate,

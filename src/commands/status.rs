@@ -28,6 +28,8 @@ struct Status {
     delegation: Option<Delegation>,
     /// Element Web, when `web_client:` is on.
     web_client: Option<WebClientStatus>,
+    /// Synapse's workers that run (`workers:`); their containers are in `containers`.
+    workers: Vec<crate::config::WorkerKind>,
     data: Data,
     backup: BackupStatus,
     /// The last `matrixbox upgrade`, when there was one.
@@ -136,6 +138,7 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
                 .filter(|dir| dir.join("index.html").is_file())
                 .map(show),
         }),
+        workers: stack.workers(),
         data,
         upgrade: crate::upgrade::last(paths),
         healthy: false,
@@ -157,7 +160,21 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
                     crate::upgrade::check(&engine, &stack.config, paths).await,
                     Ok(Plan::Upgrade { .. }) | Err(UpgradeError::Downgrade { .. })
                 );
-                for spec in [stack.postgres_spec(), stack.desired_synapse_spec()?] {
+                let synapse_spec = stack.desired_synapse_spec()?;
+                let mut specs = vec![stack.postgres_spec()];
+                if !status.workers.is_empty() {
+                    let record = paths.image_digests();
+                    let redis = engine
+                        .resolve_local(&stack.config.redis_candidates, &record)
+                        .await?;
+                    specs.push(stack.redis_spec(redis));
+                }
+                let digest = &synapse_spec.files_digest;
+                specs.extend(
+                    (status.workers.iter()).map(|kind| stack.worker_spec(*kind, digest.clone())),
+                );
+                specs.insert(1, synapse_spec);
+                for spec in specs {
                     let observed = engine.inspect(&spec.name).await?;
                     status.containers.push(ContainerStatus {
                         upgrade_pending: pending && spec.name == stack.names.synapse,
@@ -215,6 +232,8 @@ messages! {
     LabelDelegation => "delegation", "委托";
     LabelConfig => "config", "配置";
     LabelWebClient => "web client", "网页客户端";
+    LabelWorkers => "workers", "workers";
+    Workers => "{0}: the edge sends their requests to their sockets", "{0}：边缘代理把它们负责的请求转发到各自的套接字";
     WebFiles => "Element Web from {0}", "Element Web 文件：{0}";
     WebNoFiles => "its files are not in place yet: `matrixbox run` copies them from the image", "文件尚未就位：`matrixbox run` 会从镜像中复制";
     LabelData => "data", "数据";
@@ -420,6 +439,13 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
         lines.push(Line::Labelled(M::LabelWebClient, web.url.clone()));
         lines.push(Line::Continued(files));
     }
+    if !s.workers.is_empty() {
+        let names: Vec<&str> = s.workers.iter().map(|k| k.name()).collect();
+        lines.push(Line::Labelled(
+            M::LabelWorkers,
+            lang.t(M::Workers, &[&names.join(", ")]),
+        ));
+    }
     lines.push(Line::Labelled(M::LabelConfig, s.data.config.clone()));
     lines.push(Line::Labelled(
         M::LabelData,
@@ -539,8 +565,23 @@ mod tests {
                 },
             },
             upgrade: None,
+            workers: vec![],
             healthy: false,
         }
+    }
+
+    #[test]
+    fn workers_are_listed_in_both_languages() {
+        use crate::config::WorkerKind;
+        let mut status = sample();
+        status.workers = vec![WorkerKind::Sync, WorkerKind::FederationSender];
+        let en = render_text(&status, SOCKET, Lang::En);
+        assert!(
+            en.contains("workers     sync, federation_sender: the edge sends their requests to their sockets\n"),
+            "{en}"
+        );
+        let zh = render_text(&status, SOCKET, Lang::ZhCn);
+        assert!(zh.contains("sync, federation_sender：边缘代理"), "{zh}");
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub const DEFAULT_POSTGRES_IMAGE: &str = "postgres:15.14-bookworm";
 /// Element Web's static bundle (the edge serves its `/app`; nginx in it never runs).
 pub const DEFAULT_ELEMENT_IMAGE: &str = "vectorim/element-web:v1.11.100";
 pub const DEFAULT_COTURN_IMAGE: &str = "coturn/coturn:4.6.3";
+/// Redis for Synapse's workers (replication pub/sub over a UNIX socket; nothing is persisted).
+pub const DEFAULT_REDIS_IMAGE: &str = "redis:7.4.2-bookworm";
 pub const DEFAULT_LISTEN_HTTP: &str = "0.0.0.0:80";
 pub const DEFAULT_LISTEN_HTTPS: &str = "0.0.0.0:443";
 /// The instance name every container, network and label derives from (`matrixbox-synapse`, ...).

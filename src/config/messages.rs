@@ -116,4 +116,13 @@ crate::i18n::messages! {
     PortNotPort => "port 0 is not a port", "端口 0 不是有效端口";
     PortLow => "port {0} is below 1024", "端口 {0} 低于 1024";
     PortLowFix => "the TURN relay runs unprivileged; use 1024 or above, e.g. {0} and {1}", "TURN 中继以非特权用户运行；请使用 1024 及以上的端口，例如 {0} 和 {1}";
+
+    // `workers:`.
+    UnknownWorker => "`{0}` is not a kind of worker matrixbox runs", "`{0}` 是未知的 worker 类型，matrixbox 不运行它";
+    UnknownWorkerFix => "use `off`, `auto`, or a list of: {0}", "请使用 `off`、`auto`，或以下类型的列表：{0}";
+    WorkerTwice => "`{0}` is listed twice", "`{0}` 被列出了两次";
+    WorkerTwiceFix => "one worker of each kind runs; list each kind once", "每种类型只运行一个 worker；每种类型请只列一次";
+    NotWorkers => "`{0}` is not `off`, `auto` or a list of workers", "`{0}` 不是 `off`、`auto` 或 worker 列表";
+    WorkersWithUpstream => "workers cannot run with `upstream:` (an existing Synapse, whose processes matrixbox does not manage)", "设置了 `upstream:`（matrixbox 不管理的现有 Synapse）时不能运行 workers";
+    WorkersWithUpstreamFix => "remove `workers:`, or remove `upstream:` so that matrixbox runs Synapse", "请删除 `workers:`，或删除 `upstream:` 让 matrixbox 运行 Synapse";
 }

@@ -29,6 +29,7 @@ mod raw;
 mod serde_zh;
 mod validate;
 mod webclient;
+mod workers;
 
 pub use backup::BackupSchedule;
 pub use calls::{Calls, RawCalls, RawTurn, Turn};
@@ -44,6 +45,7 @@ pub use raw::{
     RawListen, RawTls, RawWebClient, Registration, SmtpTls, Support,
 };
 pub use validate::{check_domain, domain_problem};
+pub use workers::{WorkerKind, Workers};
 
 /// The validated configuration everything else is derived from.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +65,8 @@ pub struct Config {
     pub postgres_candidates: Vec<String>,
     /// The same for the TURN relay's image (pulled only when TURN is on).
     pub coturn_candidates: Vec<String>,
+    /// The same for Redis (pulled only when workers run).
+    pub redis_candidates: Vec<String>,
     pub trusted_key_servers: Vec<String>,
     /// Keys an older matrixbox read that are now ignored; `run` says so (they stay accepted, so
     /// that an upgrade never stops a server over its config).
@@ -96,6 +100,8 @@ pub struct Config {
     pub turn: Option<Turn>,
     /// LiveKit services for group calls, announced to clients; `None` unless configured.
     pub calls: Option<Calls>,
+    /// Synapse's generic workers (`off` unless configured).
+    pub workers: Workers,
 }
 
 /// Element Web as configured: its name, its image and what `config.json` adds.

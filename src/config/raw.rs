@@ -82,6 +82,8 @@ pub struct RawImages {
     pub postgres: Option<String>,
     /// The TURN relay's image (used only when `turn.enabled`).
     pub coturn: Option<String>,
+    /// Redis, which Synapse's workers talk through (used only when workers run).
+    pub redis: Option<String>,
 }
 
 /// `web_client:` as written: present (even `{}`) means Element Web is served.
@@ -200,6 +202,8 @@ pub struct RawConfig {
     pub web_client: Option<RawWebClient>,
     pub turn: super::calls::RawTurn,
     pub calls: Option<super::calls::RawCalls>,
+    /// `workers:` as written (`off`, `auto` or a list), checked in `workers::check_workers`.
+    pub workers: Option<Value>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -227,6 +231,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "web_client",
     "turn",
     "calls",
+    "workers",
 ];
 
 pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawConfig {
@@ -275,6 +280,7 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "web_client" => raw.web_client = field(&key, value, problems),
             "turn" => raw.turn = field(&key, value, problems).unwrap_or_default(),
             "calls" => raw.calls = field(&key, value, problems),
+            "workers" => raw.workers = (!value.is_null()).then_some(value),
             _ => problems.push(unknown_key("", &key, TOP_LEVEL_KEYS)),
         }
     }

@@ -74,6 +74,12 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         DEFAULT_COTURN_IMAGE,
         problems,
     );
+    let redis_candidates = images(
+        "images.redis",
+        raw.images.redis.as_deref(),
+        super::defaults::DEFAULT_REDIS_IMAGE,
+        problems,
+    );
     // No notary by default: keys come from each origin server itself, so a default installation
     // contacts no server its users did not talk to.
     let trusted_key_servers = raw
@@ -234,7 +240,9 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     let email = super::email::check_email(raw.email, problems);
     let turn = super::calls::check_turn(raw.turn, problems);
     let calls = super::calls::check_calls(raw.calls, problems);
+    let workers = super::workers::check_workers(raw.workers, external_upstream.is_some(), problems);
     Some(Config {
+        workers,
         backup,
         email,
         web_client,
@@ -264,6 +272,7 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         synapse_candidates: synapse_candidates?,
         postgres_candidates: postgres_candidates?,
         coturn_candidates: coturn_candidates?,
+        redis_candidates: redis_candidates?,
         trusted_key_servers,
         ignored_keys,
         memory_mb,

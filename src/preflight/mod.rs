@@ -139,6 +139,7 @@ impl Target {
                 Some(&config.synapse_candidates),
                 config.web_client.as_ref().map(|w| &w.candidates),
                 config.turn.as_ref().map(|_| &config.coturn_candidates),
+                (!crate::workers::running(config).is_empty()).then_some(&config.redis_candidates),
             ]
             .into_iter()
             .flatten()

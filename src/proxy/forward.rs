@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::client_body::{BodyError, ClientBody};
 use super::pool::{Pool, UpstreamError};
 use super::{Body, Limits, Peer, json_response, matrix_error, route};
+use crate::config::WorkerKind;
 use crate::throttle::Throttle;
 use crate::upstream::UpstreamAddr;
 use crate::warn_throttled;
@@ -45,6 +46,9 @@ pub struct Upstream {
     /// requests cannot take each other's connections.
     pool: Arc<Pool>,
     sync_pool: Arc<Pool>,
+    /// Synapse's workers that answer requests, each with its socket and its own pool
+    /// (`Edge::with_workers`).
+    workers: Vec<(WorkerKind, std::path::PathBuf, Arc<Pool>)>,
     max_body: u64,
     limits: Limits,
 }
@@ -67,6 +71,7 @@ impl Upstream {
             ),
             label: address.describe().into(),
             address,
+            workers: vec![],
             max_body,
             limits: limits.clone(),
         }
@@ -88,6 +93,20 @@ impl Upstream {
                 max,
             }
         })
+    }
+
+    /// The pool of the worker that answers `path`, when one runs (`workers::route`) and its
+    /// socket is there.
+    fn worker_pool(&self, method: &http::Method, path: &str) -> Option<Arc<Pool>> {
+        if self.workers.is_empty() {
+            return None;
+        }
+        let kind = crate::workers::route::worker_for(method, path)?;
+        let (_, socket, pool) = self.workers.iter().find(|(k, ..)| *k == kind)?;
+        // Not there (being started, or just configured by a reload): the main process serves
+        // every endpoint a worker does.
+        std::fs::symlink_metadata(socket).ok()?;
+        Some(pool.clone())
     }
 
     /// Sends `req` on its way; the returned future only waits for the answer. It borrows nothing
@@ -120,7 +139,9 @@ impl Upstream {
         if !parts.headers.contains_key(header::HOST) {
             parts.headers.insert(header::HOST, self.host.clone());
         }
-        let pool = if route::is_long_poll(&parts.method, parts.uri.path()) {
+        let pool = if let Some(pool) = self.worker_pool(&parts.method, parts.uri.path()) {
+            pool
+        } else if route::is_long_poll(&parts.method, parts.uri.path()) {
             self.sync_pool.clone()
         } else {
             self.pool.clone()
@@ -340,6 +361,36 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
     for name in doomed {
         headers.remove(name);
+    }
+}
+
+impl super::Edge {
+    /// Sends the endpoints Synapse's workers serve to the running ones (`workers::route`); the
+    /// sync worker's pool is as big as the long-poll pool, since it holds the waiting syncs.
+    pub fn with_workers(mut self, workers: Vec<(WorkerKind, UpstreamAddr)>) -> super::Edge {
+        let limits = &self.limits;
+        self.upstream.workers = workers
+            .into_iter()
+            .filter_map(|(kind, address)| {
+                // Workers listen on UNIX sockets only (`synapse::workers::upstreams`).
+                let UpstreamAddr::Unix { path, .. } = &address else {
+                    return None;
+                };
+                let socket = path.clone();
+                let max = match kind {
+                    WorkerKind::Sync => limits.sync_connections,
+                    _ => limits.upstream_connections,
+                };
+                let pool = Pool::new(
+                    address,
+                    max,
+                    limits.queue_timeout,
+                    limits.write_idle_timeout,
+                );
+                Some((kind, socket, pool))
+            })
+            .collect();
+        self
     }
 }
 

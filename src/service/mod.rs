@@ -124,6 +124,7 @@ fn edge(config: &Config, paths: &Paths, tokens: &Http01Tokens) -> Edge {
         Arc::new(tokens.clone()),
     )
     .with_web_client(config, crate::webclient::bundle::current_dir(paths))
+    .with_workers(synapse::workers::upstreams(config, paths))
 }
 
 /// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.
@@ -248,7 +249,9 @@ impl Supervisor {
         if let (Some(engine), Some(stack)) = (&engine, &stack) {
             // Subscribed before the stack is brought up, so no death after it goes unseen.
             // The names are the instance's, which a reload cannot change.
-            let names = vec![stack.names.postgres.clone(), stack.names.synapse.clone()];
+            // Every worker's and Redis's, configured or not: `needs_repair` judges a death.
+            let mut names = vec![stack.names.postgres.clone(), stack.names.synapse.clone()];
+            names.extend(stack.worker_containers());
             let stop = shutdown.child_token();
             tasks.spawn(
                 "the Docker event watcher",

@@ -50,8 +50,18 @@ impl Stack {
     }
 
     pub(super) async fn wait_synapse_healthy(&self, engine: &Engine) -> Result<(), StackError> {
-        let synapse = &self.names.synapse;
         let client = Synapse::new(synapse::upstream(&self.config, &self.paths));
+        self.wait_healthy(engine, &self.names.synapse, client).await
+    }
+
+    /// Waits until the Synapse process in container `synapse` (the main one or a worker)
+    /// answers /health through `client`; a crash loop is stopped and reported with its log.
+    pub(super) async fn wait_healthy(
+        &self,
+        engine: &Engine,
+        synapse: &str,
+        client: Synapse,
+    ) -> Result<(), StackError> {
         let deadline = Instant::now() + self.synapse_timeout;
         let restarts_before = engine.inspect(synapse).await?.map(|o| o.restart_count);
         loop {
@@ -69,7 +79,7 @@ impl Stack {
                 // Stop a crash loop; the next `run` starts it again once the cause is fixed.
                 engine.stop(synapse, 10).await?;
                 return Err(StackError::SynapseUnhealthy {
-                    container: synapse.clone(),
+                    container: synapse.to_string(),
                     reason,
                     logs,
                 });

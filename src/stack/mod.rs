@@ -31,6 +31,7 @@ pub mod major;
 mod messages;
 mod specs;
 mod turn;
+mod workers;
 
 use messages::M;
 
@@ -153,6 +154,8 @@ pub struct Names {
     pub postgres: String,
     pub synapse: String,
     pub coturn: String,
+    /// Redis, for Synapse's workers.
+    pub redis: String,
 }
 
 impl Names {
@@ -163,6 +166,7 @@ impl Names {
             postgres: format!("{instance}-postgres"),
             synapse: format!("{instance}-synapse"),
             coturn: format!("{instance}-coturn"),
+            redis: format!("{instance}-redis"),
         }
     }
 }
@@ -193,12 +197,16 @@ pub struct Images {
 }
 
 /// What one reconcile pass did.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct UpReport {
     pub postgres: Action,
     pub synapse: Action,
     /// `None` when TURN is off.
     pub coturn: Option<Action>,
+    /// `None` when no worker runs.
+    pub redis: Option<Action>,
+    /// One per worker, in the order of `Stack::workers`.
+    pub workers: Vec<Action>,
 }
 
 impl Stack {
@@ -270,10 +278,12 @@ impl Stack {
         };
         *self.images.lock().expect("never poisoned") = images;
         let postgres = self.start_postgres(engine).await?;
+        let redis = self.reconcile_redis(engine).await?;
 
         let spec = self.prepare_synapse_files().await?;
         let synapse = docker::ensure(engine, &spec).await?;
         self.wait_synapse_healthy(engine).await?;
+        let workers = self.reconcile_workers(engine, &spec.files_digest).await?;
         // After Synapse: the homeserver does not wait on the web client's files.
         if let Some(web) = &self.config.web_client {
             crate::webclient::bundle::ensure(engine, web, &self.paths, &self.names.instance)
@@ -284,6 +294,8 @@ impl Stack {
             postgres,
             synapse,
             coturn,
+            redis,
+            workers,
         })
     }
 
@@ -321,12 +333,23 @@ impl Stack {
     /// restarting. A cheap look that tells a container that died from those a reconcile itself
     /// stopped and started again.
     pub async fn needs_repair(&self, engine: &Engine) -> Result<Option<String>, DockerError> {
-        let coturn = self.config.turn.is_some().then_some(&self.names.coturn);
-        for name in [&self.names.postgres, &self.names.synapse]
+        let coturn = self
+            .config
+            .turn
+            .is_some()
+            .then_some(self.names.coturn.clone());
+        let running = self.workers();
+        let redis = (!running.is_empty()).then(|| self.names.redis.clone());
+        let workers = running
+            .into_iter()
+            .map(|kind| crate::workers::container_name(&self.names.instance, kind));
+        for name in [self.names.postgres.clone(), self.names.synapse.clone()]
             .into_iter()
             .chain(coturn)
+            .chain(redis)
+            .chain(workers)
         {
-            let why = match engine.inspect(name).await? {
+            let why = match engine.inspect(&name).await? {
                 None => "is missing",
                 Some(o) if o.status == "restarting" => "is restarting",
                 Some(o) if !o.running => "is not running",
@@ -368,6 +391,13 @@ impl Stack {
             tracing::info!(container = %self.names.coturn, "stopping");
             engine.stop(&self.names.coturn, 10).await?;
         }
+        // Workers before the main process, Redis after it: each process leaves cleanly.
+        for name in self.worker_containers() {
+            if name != self.names.redis && engine.inspect(&name).await?.is_some_and(|o| o.running) {
+                tracing::info!(container = %name, "stopping");
+                engine.stop(&name, 30).await?;
+            }
+        }
         // Stopping needs the name and timeout only: an unreadable input (a password file) must
         // not keep the stack from stopping.
         let synapse = self.synapse_spec(String::new());
@@ -377,12 +407,23 @@ impl Stack {
                 tracing::info!(container = %spec.name, "stopping");
                 engine.stop(&spec.name, spec.stop_timeout_s).await?;
             }
+            if spec.name == self.names.synapse
+                && engine
+                    .inspect(&self.names.redis)
+                    .await?
+                    .is_some_and(|o| o.running)
+            {
+                engine.stop(&self.names.redis, 10).await?;
+            }
         }
         Ok(())
     }
 
     /// Removes this instance's containers and network; run after `down`, so both stopped cleanly.
     pub async fn remove(&self, engine: &Engine) -> Result<(), StackError> {
+        for name in self.worker_containers() {
+            engine.remove(&name).await?;
+        }
         for name in [
             &self.names.coturn,
             &self.names.synapse,

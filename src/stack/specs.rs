@@ -99,7 +99,7 @@ impl Stack {
 
     pub(super) fn synapse_spec(&self, files_digest: String) -> ContainerSpec {
         let config = format!("{}/homeserver.yaml", synapse::CONFIG_MOUNT);
-        ContainerSpec {
+        self.with_worker_mounts(ContainerSpec {
             name: self.names.synapse.clone(),
             image: self.images().synapse,
             env: std::iter::once(format!("SYNAPSE_CONFIG_PATH={config}"))
@@ -162,7 +162,7 @@ impl Stack {
             healthcheck: None,
             files_digest,
             instance: self.names.instance.clone(),
-        }
+        })
     }
 
     /// Everything Synapse reads from its config dir: (file name, contents, mode). Owned by root,
@@ -194,6 +194,10 @@ impl Stack {
         ];
         if let Some(bundle) = synapse::federation::read_bundle(&self.config.federation)? {
             files.push((synapse::federation::CA_BUNDLE, bundle, 0o640));
+        }
+        for kind in self.workers() {
+            let name = crate::workers::config_name(kind);
+            files.push((name, synapse::workers::render_worker(kind), 0o640));
         }
         Ok(files)
     }

@@ -5,6 +5,7 @@ pub mod email;
 pub mod federation;
 pub(crate) mod messages;
 pub mod session;
+pub mod workers;
 
 use crate::config::{Config, Registration};
 use crate::embedded;
@@ -86,6 +87,7 @@ pub fn render_homeserver(
         let settings = crate::calls::synapse_rtc_settings(calls);
         yaml::deep_merge(&mut doc, Value::Mapping(settings));
     }
+    workers::shared_settings(&mut doc, &crate::workers::running(config));
     yaml::deep_merge(&mut doc, Value::Mapping(config.synapse_overrides.0.clone()));
     guard_url_previews(&mut doc);
     format!("{HEADER}{}", yaml::to_string(&doc))

@@ -109,6 +109,20 @@ impl Drop for InstanceObjects {
                 &self.postgres(),
                 &self.coturn(),
             ]);
+            // Synapse's workers and Redis (`workers:`), when a test ran them.
+            let workers = [
+                "sync",
+                "client-reader",
+                "federation-inbound",
+                "federation-sender",
+                "media",
+                "event-persister",
+            ]
+            .map(|kind| format!("{}-synapse-{kind}", self.name));
+            let redis = format!("{}-redis", self.name);
+            let mut rm = vec!["rm", "-f", &redis];
+            rm.extend(workers.iter().map(String::as_str));
+            docker(&rm);
             docker(&["network", "rm", self.network()]);
         }
     }

@@ -381,7 +381,7 @@ build_element_image() {
 
 verify_images() {
     local img
-    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE" "$COTURN_IMAGE" "$PG_NEXT_IMAGE"; do
+    for img in "$PG_IMAGE" "$SYNAPSE_IMAGE" "$SYSTEMD_IMAGE" "$SYNAPSE_OLD_IMAGE" "$SYNAPSE_BROKEN_IMAGE" "$COTURN_IMAGE" "$PG_NEXT_IMAGE" "$REDIS_IMAGE" "$SYNAPSE_WORKERS_IMAGE"; do
         docker image inspect "$img" >/dev/null 2>&1 || die "image $img missing after build"
     done
 }
@@ -398,6 +398,8 @@ export MATRIXBOX_TEST_SYNAPSE_BROKEN_IMAGE=$SYNAPSE_BROKEN_IMAGE
 export MATRIXBOX_TEST_ELEMENT_IMAGE=$ELEMENT_IMAGE
 export MATRIXBOX_TEST_COTURN_IMAGE=$COTURN_IMAGE
 export MATRIXBOX_TEST_PG_NEXT_IMAGE=$PG_NEXT_IMAGE
+export MATRIXBOX_TEST_REDIS_IMAGE=$REDIS_IMAGE
+export MATRIXBOX_TEST_SYNAPSE_WORKERS_IMAGE=$SYNAPSE_WORKERS_IMAGE
 EOF
     mv "$BENCH_DIR/env.tmp" "$BENCH_DIR/env"
 }
@@ -451,6 +453,25 @@ build_pg_next_image() {
 }
 # --- end PostgreSQL major ---
 
+# ---------------------------------------------------------------- workers (tests/workers_e2e.rs)
+# Redis from Debian's package, as a root filesystem image (the test gives its entrypoint), and the
+# bench's Synapse with the `redis` extra that workers need (the official image has it).
+REDIS_IMAGE=matrixbox-test/redis:7.0
+REDIS_PKGS=redis-server
+SYNAPSE_WORKERS_IMAGE=matrixbox-test/synapse:1.163.2-redis
+build_workers_images() {
+    if [ "$(image_label "$REDIS_IMAGE")" != "$(rootfs_hash "$REDIS_PKGS" "")" ]; then
+        ensure_rootfs_start "$REDIS_IMAGE" "$REDIS_PKGS" ""
+        ensure_rootfs_finish || die "redis root filesystem build failed"
+    fi
+    local pip_args=()
+    [ -n "${PIP_INDEX_URL:-}" ] && pip_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
+    [ -n "${PIP_EXTRA_INDEX_URL:-}" ] && pip_args+=(--build-arg "PIP_EXTRA_INDEX_URL=$PIP_EXTRA_INDEX_URL")
+    build_image "$SYNAPSE_WORKERS_IMAGE" "$IMAGES_DIR/synapse-workers" "$SYNAPSE_IMAGE" \
+        --build-arg "BASE=$SYNAPSE_IMAGE" "${pip_args[@]}"
+}
+# --- end workers ---
+
 ensure_packages
 start_engine
 build_images
@@ -459,6 +480,7 @@ build_upgrade_images
 build_element_image
 build_coturn_image
 build_pg_next_image
+build_workers_images
 ensure_cargo_deb
 verify_images
 write_env

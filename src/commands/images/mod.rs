@@ -23,7 +23,7 @@ use crate::paths::Paths;
 use crate::report::Hinted;
 
 /// The managed images: (role, candidate references in pull order). Element Web's only with
-/// `web_client:`, coturn only with `turn.enabled`, so an archive made without them still imports.
+/// `web_client:`, coturn only with `turn.enabled`, Redis only with workers, so an archive made without them still imports.
 fn managed(config: &Config) -> Vec<(&'static str, &[String])> {
     let mut images: Vec<(&'static str, &[String])> = vec![
         ("postgres", &config.postgres_candidates),
@@ -34,6 +34,9 @@ fn managed(config: &Config) -> Vec<(&'static str, &[String])> {
     }
     if config.turn.is_some() {
         images.push(("coturn", &config.coturn_candidates));
+    }
+    if !crate::workers::running(config).is_empty() {
+        images.push(("redis", &config.redis_candidates));
     }
     images
 }
