@@ -89,12 +89,12 @@ pub enum AdoptError {
     },
     Copy {
         restarted: bool,
-        source: BackupError,
+        source: Box<BackupError>,
     },
     Restore {
         archive: PathBuf,
         dir: PathBuf,
-        source: BackupError,
+        source: Box<BackupError>,
     },
     Config(ConfigError),
     Docker(DockerError),
@@ -227,7 +227,9 @@ impl fmt::Display for AdoptError {
 impl Error for AdoptError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            AdoptError::Copy { source, .. } | AdoptError::Restore { source, .. } => Some(source),
+            AdoptError::Copy { source, .. } | AdoptError::Restore { source, .. } => {
+                Some(source.as_ref())
+            }
             // Said as their own message (transparent): their causes follow.
             AdoptError::Config(e) => e.source(),
             AdoptError::Docker(e) => e.source(),
@@ -565,7 +567,10 @@ pub async fn adopt(
         Ok(m) => m,
         Err(source) => {
             let restarted = stopped && engine.start(&synapse.name).await.is_ok();
-            return Err(AdoptError::Copy { restarted, source });
+            return Err(AdoptError::Copy {
+                restarted,
+                source: Box::new(source),
+            });
         }
     };
     eprintln!("{}", lang.t(M::Verified, &[&archive.display()]));
@@ -581,7 +586,7 @@ pub async fn adopt(
         .map_err(|source| AdoptError::Restore {
             archive: archive.clone(),
             dir: dir.clone(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(Adopted { manifest, archive })
 }

@@ -141,19 +141,19 @@ fn errors() -> Vec<AdoptError> {
         },
         AdoptError::Copy {
             restarted: true,
-            source: BackupError::Dump {
+            source: Box::new(BackupError::Dump {
                 container: "matrix-postgres-1".into(),
                 code: 1,
                 output: "pg_dump: error: connection failed".into(),
-            },
+            }),
         },
         AdoptError::Restore {
             archive: "/var/lib/matrixbox/backups/adopted-example.org-20261128T010000Z.tar.gz"
                 .into(),
             dir,
-            source: BackupError::NotRunning {
+            source: Box::new(BackupError::NotRunning {
                 container: "matrixbox-postgres".into(),
-            },
+            }),
         },
     ]
 }
