@@ -26,8 +26,8 @@ messages! {
     Copying => "dumping the database and copying the server into {0}", "正在导出数据库并把服务器复制到 {0}";
     Verified => "the copy is complete and verified: {0}", "副本完整且已校验：{0}";
     StoppingPostgres => "stopping the old PostgreSQL ({0})", "正在停止旧的 PostgreSQL（{0}）";
-    Adopted => "{0} now runs under matrixbox: {1} media files, signing key {2}; the copy stays at {3}",
-        "{0} 现由 matrixbox 运行：{1} 个媒体文件，签名密钥 {2}；副本保留在 {3}";
+    Adopted => "{0} now runs under matrixbox (media files: {1}, signing key {2}); the copy stays at {3}",
+        "{0} 现由 matrixbox 运行（媒体文件：{1} 个，签名密钥 {2}）；副本保留在 {3}";
     GoBack => "to go back: stop matrixbox, then `docker compose up -d` in {0} (its data was not changed)",
         "如需退回：停止 matrixbox，然后在 {0} 中运行 `docker compose up -d`（其数据未被修改）";
 

@@ -65,10 +65,20 @@ fn the_plan_in_both_languages() {
         (Lang::En, "adopt-plan.en.txt"),
         (Lang::ZhCn, "adopt-plan.zh_CN.txt"),
     ] {
+        let archive = found.archive.display();
+        let progress = [
+            lang.t(M::StoppingSynapse, &[&found.synapse.name]),
+            lang.t(M::Copying, &[&archive]),
+            lang.t(M::Verified, &[&archive]),
+            lang.t(M::StoppingPostgres, &[&found.postgres.name]),
+            lang.t(M::Adopted, &[&"example.org", &3, &"ed25519:a_x", &archive]),
+            lang.t(M::GoBack, &[&found.dir.display()]),
+        ];
         let text = format!(
-            "{}\n{}\n",
+            "{}\n{}\n{}\n",
             describe(lang, &found, &paths),
-            lang.t(M::DryRun, &[])
+            lang.t(M::DryRun, &[]),
+            progress.join("\n")
         );
         crate::golden::assert_golden(file, &text);
     }
