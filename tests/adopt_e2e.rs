@@ -3,7 +3,8 @@
 //! directory labels, the guide's `./data:/data` and `./postgres` volumes, its init SQL with a
 //! password, a homeserver.yaml made by Synapse's `--generate-config` and edited as the guide
 //! says, a user registered with `register_new_matrix_user`, messages and an image sent by a real
-//! client). A copy that cannot be written starts the old Synapse again; then the adoption runs,
+//! client). A matrixbox configured for another server name is refused, and a copy that cannot be
+//! written starts the old Synapse again; then the adoption runs,
 //! the user reads the earlier messages and the image through matrixbox's edge, the server's key
 //! is the same, the old files are unchanged, and the old stack starts again from them.
 
@@ -322,14 +323,31 @@ fn the_guides_setup_is_adopted_with_its_history_media_and_key() {
     ];
     let before: Vec<Vec<u8>> = watched.iter().map(|p| digest(p)).collect();
 
-    // matrixbox's own file: the bench's images, name and ports, for the same server.
+    // A matrixbox configured for another server is refused before anything changes.
     std::fs::create_dir_all(mbx.config_path().parent().unwrap()).unwrap();
+    std::fs::write(
+        mbx.config_path(),
+        format!("domain: other.test.internal\n{}", mbx.bench_lines()),
+    )
+    .unwrap();
+    let compose_dir = dir.to_str().unwrap();
+    let refused = mbx.run(&["adopt", "--compose-dir", compose_dir]);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        stderr(&refused).contains(&format!(
+            "is for server other.test.internal, but the old server is {TEST_DOMAIN}"
+        )),
+        "{}",
+        describe(&refused)
+    );
+    assert!(guide.running(&guide.synapse()) && !mbx.state_dir().exists());
+
+    // matrixbox's own file: the bench's images, name and ports, for the same server.
     std::fs::write(
         mbx.config_path(),
         format!("domain: {TEST_DOMAIN}\n{}", mbx.bench_lines()),
     )
     .unwrap();
-    let compose_dir = dir.to_str().unwrap();
 
     // --dry-run says what would happen, in both languages, and changes nothing.
     let t = Instant::now();
