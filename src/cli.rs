@@ -86,6 +86,11 @@ pub enum Command {
         #[arg(long, conflicts_with = "check")]
         cleanup: bool,
     },
+    /// Take over a server installed with the manual guide (docker compose with `synapse` and
+    /// `postgres`): copy its database, signing key, secrets and media into a verified backup, stop
+    /// the old stack, and run the same server under matrixbox. The old stack's files stay as they
+    /// are.
+    Adopt(AdoptArgs),
     /// Print the systemd unit for this binary (e.g. `matrixbox unit > /etc/systemd/system/matrixbox.service`).
     Unit,
     /// Print shell completions (used to build the package).
@@ -288,4 +293,19 @@ pub enum BackupCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The directory of the guide's docker-compose.yml (its containers carry it in compose's
+    /// labels).
+    #[arg(long, value_name = "DIR")]
+    pub compose_dir: PathBuf,
+    /// Where clients reach the server, when no matrixbox.yaml exists yet (default: the host of
+    /// homeserver.yaml's public_baseurl, else the server name).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only print what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

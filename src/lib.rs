@@ -15,6 +15,8 @@
 //! - [`upgrade`]: `upgrade`: Synapse moved to the configured image through a health gate, with a
 //!   backup first and a rollback of image and database when the gate fails; a new PostgreSQL
 //!   major migrated first (dump, restore beside, counts compared, data directories swapped).
+//! - [`adopt`]: `adopt`: a server installed with the manual guide (docker compose) copied into a
+//!   verified backup, its old stack stopped, and restored under matrixbox.
 //! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.
 //! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
 //!
@@ -60,6 +62,7 @@
 //! - [`throttle`]: warnings an attacker can trigger, rate-limited so they cannot grow the log.
 
 pub mod acme;
+pub mod adopt;
 pub mod backup;
 pub mod calls;
 pub mod cli;

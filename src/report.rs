@@ -3,6 +3,7 @@
 use std::error::Error;
 
 use crate::acme::AcmeError;
+use crate::adopt::AdoptError;
 use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::diagnostic::{self, Diagnostic, ExitCode};
@@ -83,6 +84,7 @@ const DIAGNOSTICS: &[AsDiagnostic] = &[
     as_diagnostic::<AdminError>,
     as_diagnostic::<BackupError>,
     as_diagnostic::<UpgradeError>,
+    as_diagnostic::<AdoptError>,
 ];
 
 fn as_diagnostic<'a, T: Diagnostic + 'static>(

@@ -51,10 +51,10 @@ impl fmt::Debug for Redacted {
 }
 
 const POSTGRES_PASSWORD: &str = "postgres_password";
-const REGISTRATION_SHARED_SECRET: &str = "registration_shared_secret";
-const MACAROON_SECRET_KEY: &str = "macaroon_secret_key";
-const FORM_SECRET: &str = "form_secret";
-const SIGNING_KEY: &str = "signing.key";
+pub const REGISTRATION_SHARED_SECRET: &str = "registration_shared_secret";
+pub const MACAROON_SECRET_KEY: &str = "macaroon_secret_key";
+pub const FORM_SECRET: &str = "form_secret";
+pub const SIGNING_KEY: &str = "signing.key";
 const ADMIN_ACCOUNT_PASSWORD: &str = "admin_account_password";
 const TURN_SHARED_SECRET: &str = "turn_shared_secret";
 

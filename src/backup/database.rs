@@ -66,6 +66,17 @@ pub async fn restore_aside(
     container: &str,
     dump: &mut (impl AsyncRead + Unpin),
 ) -> Result<(), BackupError> {
+    restore_aside_as(engine, container, dump, None).await
+}
+
+/// `restore_aside`; with `role`, every object is made by and owned by that role whatever the dump
+/// names (a dump of another installation, whose roles do not exist here).
+pub async fn restore_aside_as(
+    engine: &Engine,
+    container: &str,
+    dump: &mut (impl AsyncRead + Unpin),
+    role: Option<&str>,
+) -> Result<(), BackupError> {
     let create = format!(
         "CREATE DATABASE {RESTORE_DB} OWNER {DB_USER} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
     );
@@ -79,7 +90,7 @@ pub async fn restore_aside(
         "creating the database to restore into",
         container,
     )?;
-    let cmd = [
+    let mut cmd = [
         "pg_restore",
         "-U",
         DB_SUPERUSER,
@@ -88,7 +99,11 @@ pub async fn restore_aside(
         RESTORE_DB,
         "--single-transaction",
         "--exit-on-error",
-    ];
+    ]
+    .to_vec();
+    if let Some(role) = role {
+        cmd.extend(["--no-owner", "--no-privileges", "--role", role]);
+    }
     let (code, out) = engine.exec_from(container, &cmd, dump).await?;
     check(code, out, "pg_restore", container)?;
     // Synapse's documented rule for restored databases.

@@ -28,6 +28,17 @@ pub fn add_all<W: Write>(
     else {
         return Ok(());
     };
+    add_store(&store, writer, progress, out)
+}
+
+/// Adds the two kinds of local media under an opened media store (also another installation's,
+/// for `adopt`).
+pub(crate) fn add_store<W: Write>(
+    store: &Dir,
+    writer: &mut Writer<W>,
+    progress: &ProgressBar,
+    out: &std::path::Path,
+) -> Result<(), BackupError> {
     for kind in MEDIA_KINDS {
         if let Some(dir) = skip_refused(store.open_dir(kind))?.flatten() {
             add_dir(

@@ -11,7 +11,7 @@ pub mod archive;
 pub mod create;
 mod database;
 pub mod manifest;
-mod media;
+pub(crate) mod media;
 pub mod messages;
 pub mod restore;
 pub mod schedule;

@@ -70,6 +70,26 @@ pub async fn restore(
     force: bool,
     lang: Lang,
 ) -> Result<Restored, BackupError> {
+    restore_as(paths, file, force, None, lang).await
+}
+
+/// `restore` of an archive `adopt` made from another installation: its dump names no owners, so
+/// Synapse's role makes and owns everything. Never over an existing database.
+pub async fn restore_adopted(
+    paths: &Paths,
+    file: &Path,
+    lang: Lang,
+) -> Result<Restored, BackupError> {
+    restore_as(paths, file, false, Some(crate::stack::DB_USER), lang).await
+}
+
+async fn restore_as(
+    paths: &Paths,
+    file: &Path,
+    force: bool,
+    role: Option<&str>,
+    lang: Lang,
+) -> Result<Restored, BackupError> {
     // 1. The whole archive verified, keeping the small members for the decisions.
     let path = file.to_path_buf();
     let bar = super::progress(
@@ -173,7 +193,7 @@ pub async fn restore(
         .map_err(|e| interrupted("starting PostgreSQL", e, paths))?;
     eprintln!("{}", lang.t(M::RestoringDatabase, &[]));
     let mut dump = tokio::fs::File::from_std(dump);
-    if let Err(e) = database::restore_aside(&engine, &names.postgres, &mut dump).await {
+    if let Err(e) = database::restore_aside_as(&engine, &names.postgres, &mut dump, role).await {
         database::drop_aside(&engine, &names.postgres).await;
         return Err(interrupted("restoring the database", e, paths));
     }

@@ -1,5 +1,6 @@
 //! One file per subcommand; this module dispatches and holds what they share.
 
+mod adopt;
 mod backup;
 mod doctor;
 mod down;
@@ -66,6 +67,15 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(BackupCommand::Verify { file }) => backup::verify(&file).await,
         Command::Backup(BackupCommand::Restore { file, force }) => {
             backup::restore(&paths, &file, force).await
+        }
+        Command::Adopt(args) => {
+            adopt::adopt(
+                &paths,
+                &args.compose_dir,
+                args.domain.as_deref(),
+                args.dry_run,
+            )
+            .await
         }
         Command::Upgrade {
             check,

@@ -1,6 +1,7 @@
 //! Containers: the desired spec, what the engine reports, and reconciling one into the other.
 
 pub mod archive;
+pub mod compose;
 pub mod digests;
 pub mod engine;
 mod exec;
