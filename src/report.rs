@@ -4,6 +4,7 @@ use std::error::Error;
 
 use crate::acme::AcmeError;
 use crate::backup::BackupError;
+use crate::backup::offsite::OffsiteError;
 use crate::config::ConfigError;
 use crate::diagnostic::{self, Diagnostic, ExitCode};
 use crate::docker::DockerError;
@@ -82,6 +83,7 @@ const DIAGNOSTICS: &[AsDiagnostic] = &[
     as_diagnostic::<AcmeError>,
     as_diagnostic::<AdminError>,
     as_diagnostic::<BackupError>,
+    as_diagnostic::<OffsiteError>,
     as_diagnostic::<UpgradeError>,
 ];
 

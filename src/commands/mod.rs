@@ -62,6 +62,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(BackupCommand::Restore { file, force }) => {
             backup::restore(&paths, &file, force).await
         }
+        Command::Backup(BackupCommand::Push { file }) => backup::push(&paths, &file).await,
+        Command::Backup(BackupCommand::List) => backup::list(&paths).await,
+        Command::Backup(BackupCommand::Fetch {
+            key,
+            output,
+            identity,
+        }) => backup::fetch(&paths, &key, &output, identity.as_deref()).await,
         Command::Upgrade { check, timeout } => upgrade::upgrade(&paths, check, timeout).await,
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),

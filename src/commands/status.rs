@@ -46,6 +46,17 @@ struct BackupStatus {
     record: schedule::Record,
     #[serde(skip)]
     freshness: schedule::Freshness,
+    /// `backup.offsite`: where each scheduled backup is copied.
+    offsite: Option<OffsiteStatus>,
+}
+
+#[derive(Serialize)]
+struct OffsiteStatus {
+    endpoint: String,
+    bucket: String,
+    prefix: String,
+    encrypted: bool,
+    keep: u32,
 }
 
 #[derive(Serialize)]
@@ -109,6 +120,13 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
         dir: show(schedule::dir(&stack.config, paths)),
         freshness: schedule::freshness(time::OffsetDateTime::now_utc().unix_timestamp(), &record),
         record,
+        offsite: stack.config.backup.offsite.as_ref().map(|o| OffsiteStatus {
+            endpoint: o.endpoint.clone(),
+            bucket: o.bucket.clone(),
+            prefix: o.prefix.clone(),
+            encrypted: o.recipient.is_some(),
+            keep: o.keep,
+        }),
     };
     let mut status = Status {
         backup,
@@ -225,6 +243,9 @@ messages! {
     BackupNever => "none yet", "尚无备份";
     BackupFailed => "last attempt failed: {0}", "上次备份失败：{0}";
     BackupSchedule => "every {0}, keeping {1} in {2}", "每 {0}一次，在 {2} 中保留 {1} 份";
+    OffsitePushed => "off-host: last pushed {0} ago, {1}{2}: {3} in bucket {4} at {5} (keeping {6})", "异地副本：最近一次推送在 {0}前，{1}{2}：存储桶 {4}（{5}）中的 {3}（保留 {6} 份）";
+    OffsiteEncrypted => ", encrypted", "，已加密";
+    OffsiteNone => "off-host: none pushed yet to bucket {0} at {1}", "异地副本：尚未推送到存储桶 {0}（{1}）";
     BackupOff => "scheduled backups are off (`backup.every: off`); `matrixbox backup create` takes one", "定时备份已关闭（`backup.every: off`）；`matrixbox backup create` 可手动备份";
     Seconds => "{0} s", "{0} 秒";
     Minutes => "{0} min", "{0} 分钟";
@@ -306,6 +327,31 @@ fn backup_lines(b: &BackupStatus, lang: Lang) -> Vec<Line> {
         ),
         None => lang.t(M::BackupOff, &[]),
     }));
+    if let Some(o) = &b.offsite {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        lines.push(Line::Continued(match &b.record.last_push {
+            Some(p) => lang.t(
+                M::OffsitePushed,
+                &[
+                    &span(
+                        std::time::Duration::from_secs(now.saturating_sub(p.at).max(0) as u64),
+                        lang,
+                    ),
+                    &backup::human_bytes(p.bytes),
+                    &if p.encrypted {
+                        lang.t(M::OffsiteEncrypted, &[])
+                    } else {
+                        String::new()
+                    },
+                    &p.key,
+                    &o.bucket,
+                    &o.endpoint,
+                    &o.keep,
+                ],
+            ),
+            None => lang.t(M::OffsiteNone, &[&o.bucket, &o.endpoint]),
+        }));
+    }
     lines
 }
 
@@ -532,11 +578,13 @@ mod tests {
                         at: 0,
                         error: "PostgreSQL is not running".into(),
                     }),
+                    ..Default::default()
                 },
                 freshness: schedule::Freshness::Failed {
                     error: "PostgreSQL is not running".into(),
                     last_good: Some(std::time::Duration::from_secs(26 * 3_600)),
                 },
+                offsite: None,
             },
             upgrade: None,
             healthy: false,

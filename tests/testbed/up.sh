@@ -411,6 +411,13 @@ build_coturn_image() {
     ensure_rootfs_finish || die "coturn root filesystem build failed"
 }
 
+# ---------------------------------------------------------------- off-host backups (tests/offsite_e2e.rs)
+# moto's S3-compatible server from PyPI (pinned in tests/s3/requirements.txt) in its own venv,
+# $BENCH_DIR/s3-venv; the test starts it on a free loopback port.
+ensure_s3_venv() {
+    BENCH_DIR=$BENCH_DIR "$HERE/../s3/setup.sh" || die "the S3 test server's venv could not be set up"
+}
+
 ensure_packages
 start_engine
 build_images
@@ -418,6 +425,7 @@ build_systemd_image
 build_upgrade_images
 build_element_image
 build_coturn_image
+ensure_s3_venv
 ensure_cargo_deb
 verify_images
 write_env
