@@ -288,6 +288,7 @@ fn parse_every(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     fn check(raw: RawBackup) -> (BackupSchedule, Vec<String>) {
         let mut problems = vec![];
@@ -389,6 +390,39 @@ mod tests {
         let o = o.unwrap();
         assert_eq!(o.recipient.as_deref(), Some(RECIPIENT));
         assert_eq!((o.keep, o.prefix.as_str()), (30, "matrixbox/"));
+    }
+
+    #[test]
+    fn offsite_problems_read_in_both_languages() {
+        let (_, problems) = {
+            let mut problems = vec![];
+            let raw = RawBackup {
+                offsite: Some(RawOffsite {
+                    endpoint: Some("http://s3.example.com".into()),
+                    bucket: Some("My_Bucket".into()),
+                    prefix: Some("/abs".into()),
+                    access_key_file: Some("relative".into()),
+                    recipient: Some("age1notakey".into()),
+                    keep: Some(0),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            (check_backup(raw, &mut problems), problems)
+        };
+        for (lang, golden) in [
+            (Lang::En, "config-offsite.en.txt"),
+            (Lang::ZhCn, "config-offsite.zh_CN.txt"),
+        ] {
+            let text: String = problems
+                .iter()
+                .map(|p| {
+                    let (message, hint) = p.text(lang);
+                    format!("{}: {message}\n    {}\n", p.path, hint.unwrap_or_default())
+                })
+                .collect();
+            crate::golden::assert_golden(golden, &text);
+        }
     }
 
     #[test]
