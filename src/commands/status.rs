@@ -592,6 +592,38 @@ mod tests {
     }
 
     #[test]
+    fn the_last_push_off_host_is_shown_in_both_languages() {
+        let mut status = sample();
+        status.backup.offsite = Some(OffsiteStatus {
+            endpoint: "https://s3.example.com".into(),
+            bucket: "matrix-backups".into(),
+            prefix: "mbx/".into(),
+            encrypted: true,
+            keep: 7,
+        });
+        let en = render_text(&status, SOCKET, Lang::En);
+        assert!(
+            en.contains(
+                "off-host: none pushed yet to bucket matrix-backups at https://s3.example.com"
+            ),
+            "{en}"
+        );
+        status.backup.record.last_push = Some(schedule::Push {
+            at: time::OffsetDateTime::now_utc().unix_timestamp() - 3 * 3_600,
+            key: "mbx/example.com-20261201T030000Z.tar.gz.age".into(),
+            bytes: 12 << 20,
+            encrypted: true,
+        });
+        let en = render_text(&status, SOCKET, Lang::En);
+        assert!(en.contains("off-host: last pushed 3 h ago, 12.00 MiB, encrypted: mbx/example.com-20261201T030000Z.tar.gz.age in bucket matrix-backups at https://s3.example.com (keeping 7)"), "{en}");
+        let zh = render_text(&status, SOCKET, Lang::ZhCn);
+        assert!(
+            zh.contains("异地副本：最近一次推送在 3 小时前，12.00 MiB，已加密"),
+            "{zh}"
+        );
+    }
+
+    #[test]
     fn the_last_upgrade_is_shown_in_both_languages() {
         use crate::upgrade::plan::{Outcome, Record};
         let mut status = sample();
