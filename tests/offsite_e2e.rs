@@ -334,3 +334,95 @@ fn scheduled_backups_go_off_host_encrypted_and_come_back() {
     assert_eq!(std::fs::metadata(&kept).unwrap().len(), size);
     daemon.stop();
 }
+
+/// An archive larger than one part goes up as a multipart upload (here 3 parts) and comes back
+/// byte for byte, both unencrypted and encrypted; no stack is needed for `push` and `fetch`.
+#[test]
+fn large_archives_go_up_in_parts_and_come_back_whole() {
+    let mbx = Instance::new();
+    let moto = Moto::start(mbx.dir.path());
+    assert_success(&moto.tool(&["create-bucket", BUCKET]));
+    let dir = mbx.dir.path();
+    let (access, secret) = (dir.join("access"), dir.join("secret"));
+    secret_file(&access, "test-access-key\n");
+    secret_file(&secret, "test-secret-key\n");
+    let identity = age::x25519::Identity::generate();
+    let identity_file = dir.join("identity.txt");
+    secret_file(&identity_file, identity.to_string().expose_secret());
+    // 40 MiB that does not compress: three parts of 16 MiB at most.
+    let archive = dir.join("big.tar.gz");
+    let mut data = vec![0u8; 40 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(&archive, &data).unwrap();
+    std::fs::create_dir_all(mbx.config_path().parent().unwrap()).unwrap();
+
+    for (recipient, key) in [
+        (None, format!("{PREFIX}big.tar.gz")),
+        (
+            Some(identity.to_public().to_string()),
+            format!("{PREFIX}big.tar.gz.age"),
+        ),
+    ] {
+        let recipient_line = recipient
+            .map(|r| format!("    recipient: {r}\n"))
+            .unwrap_or_default();
+        std::fs::write(
+            mbx.config_path(),
+            format!(
+                "domain: {TEST_DOMAIN}\nbackup:\n  offsite:\n    endpoint: {}\n    bucket: {BUCKET}\n    prefix: {PREFIX}\n    access_key_file: {}\n    secret_key_file: {}\n{recipient_line}",
+                moto.endpoint,
+                access.display(),
+                secret.display(),
+            ),
+        )
+        .unwrap();
+        let out = mbx.run(&["backup", "push", archive.to_str().unwrap()]);
+        assert_success(&out);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&key),
+            "{}",
+            describe(&out)
+        );
+        let back = dir.join(format!("back-{}", key.replace('/', "_")));
+        let out = mbx.run(&[
+            "backup",
+            "fetch",
+            &key,
+            "--output",
+            back.to_str().unwrap(),
+            "--identity",
+            identity_file.to_str().unwrap(),
+        ]);
+        assert_success(&out);
+        assert!(
+            std::fs::read(&back).unwrap() == data,
+            "{key} comes back whole"
+        );
+    }
+    let keys = moto.keys();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    // The server saw the parts (its request log).
+    let log = read(&dir.join("moto.log"));
+    assert!(
+        log.contains("partNumber=3") && !log.contains("partNumber=4"),
+        "{log}"
+    );
+    // A key that is not there: a clear error, nothing written.
+    let missing = dir.join("missing.tar.gz");
+    let out = mbx.run(&[
+        "backup",
+        "fetch",
+        &format!("{PREFIX}nothing.tar.gz"),
+        "--output",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(stderr(&out).contains("no object"), "{}", describe(&out));
+    assert!(!missing.exists());
+}
