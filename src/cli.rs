@@ -293,6 +293,23 @@ pub enum BackupCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Copy a backup to the off-host bucket (`backup.offsite`), encrypted to
+    /// `backup.offsite.recipient` when set; the local file is only read.
+    Push { file: PathBuf },
+    /// List the objects under `backup.offsite.prefix` in the bucket.
+    List,
+    /// Download a backup from the bucket into FILE (0600, never over an existing file),
+    /// decrypting it with --identity when it is encrypted.
+    Fetch {
+        /// The object's key, as `backup list` shows it.
+        key: String,
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        /// The age identity file (as `age-keygen` writes it) whose public key is
+        /// `backup.offsite.recipient`.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

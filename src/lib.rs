@@ -11,7 +11,7 @@
 //! - [`doctor`]: on a running installation, walks the path a remote server takes; tries the SMTP
 //!   server of `email:`.
 //! - [`backup`]: one archive to keep a server (dump, media, secrets, config, manifest), verified
-//!   and restored.
+//!   and restored; copied off the host to an S3-compatible bucket, age-encrypted (`offsite`).
 //! - [`upgrade`]: `upgrade`: Synapse moved to the configured image through a health gate, with a
 //!   backup first and a rollback of image and database when the gate fails; a new PostgreSQL
 //!   major migrated first (dump, restore beside, counts compared, data directories swapped).

@@ -5,6 +5,7 @@ use std::error::Error;
 use crate::acme::AcmeError;
 use crate::adopt::AdoptError;
 use crate::backup::BackupError;
+use crate::backup::offsite::OffsiteError;
 use crate::config::ConfigError;
 use crate::diagnostic::{self, Diagnostic, ExitCode};
 use crate::docker::DockerError;
@@ -83,6 +84,7 @@ const DIAGNOSTICS: &[AsDiagnostic] = &[
     as_diagnostic::<AcmeError>,
     as_diagnostic::<AdminError>,
     as_diagnostic::<BackupError>,
+    as_diagnostic::<OffsiteError>,
     as_diagnostic::<UpgradeError>,
     as_diagnostic::<AdoptError>,
 ];

@@ -44,6 +44,7 @@ export MATRIXBOX_TEST_CLIENT_PY=$BENCH_DIR/client-venv/bin/python
 export MATRIXBOX_TEST_CLIENT_SCRIPT=$ROOT/tests/client/matrix_client.py
 export MATRIXBOX_TEST_CLIENT="$MATRIXBOX_TEST_CLIENT_PY $MATRIXBOX_TEST_CLIENT_SCRIPT"
 export MATRIXBOX_TEST_BROWSER_PY=$BENCH_DIR/browser-venv/bin/python
+export MATRIXBOX_TEST_S3_PY=$BENCH_DIR/s3-venv/bin/python
 
 cd "$ROOT"
 command -v cargo-nextest >/dev/null 2>&1 || cargo install --locked cargo-nextest

@@ -18,6 +18,18 @@ messages! {
     RestoringDatabase => "restoring the database", "正在恢复数据库";
     StartingSynapse => "starting Synapse and waiting until it is healthy", "正在启动 Synapse 并等待其就绪";
     Restored => "restored {0} from the backup made {1}; Synapse is healthy", "已从 {1} 的备份恢复 {0}；Synapse 运行正常";
+    Pushing => "pushing {0} to {1}", "正在将 {0} 推送到 {1}";
+    Pushed => "pushed {0} to {1} as {2}: {3} in {4}", "已将 {0} 推送到 {1}，键为 {2}：{3}，用时 {4}";
+    PushedEncrypted => "the bucket holds it encrypted to {0}; keep the matching identity off this host, `backup fetch --identity` needs it",
+        "存储桶中保存的是用 {0} 加密的副本；请把对应的私钥保存在本机之外，`backup fetch --identity` 需要它";
+    PushedPlain => "the bucket holds it unencrypted (set `backup.offsite.recipient` to an age public key to change that)",
+        "存储桶中保存的是未加密的副本（将 `backup.offsite.recipient` 设为 age 公钥即可加密）";
+    Fetching => "fetching {0}", "正在下载 {0}";
+    Fetched => "fetched {0} into {1} ({2})", "已将 {0} 下载到 {1}（{2}）";
+    FetchedDecrypted => "fetched {0} into {1} ({2} encrypted), decrypted with {3}", "已将 {0} 下载到 {1}（加密后 {2}），已用 {3} 解密";
+    FetchedNext => "next: `matrixbox backup verify {0}`, then `matrixbox backup restore {0}`", "下一步：`matrixbox backup verify {0}`，然后 `matrixbox backup restore {0}`";
+    ListEmpty => "no objects under {0} in bucket {1}", "存储桶 {1} 中 {0} 下没有对象";
+    ListHeader => "{0} objects under {1} in bucket {2}:", "存储桶 {2} 中 {1} 下有 {0} 个对象：";
     Next => "next: start matrixbox (`systemctl start matrixbox` or `matrixbox run`); it adopts the running containers", "下一步：启动 matrixbox（`systemctl start matrixbox` 或 `matrixbox run`），它会接管正在运行的容器";
     Open => "cannot read the backup {0}", "无法读取备份 {0}";
     OpenHint => "check the path and that you may read it (backups are 0600, root's)", "请检查路径以及你是否有权读取（备份文件权限为 0600，属于 root）";
@@ -148,6 +160,41 @@ mod tests {
         };
         crate::golden::assert_golden("backup.en.txt", &text(Lang::En));
         crate::golden::assert_golden("backup.zh_CN.txt", &text(Lang::ZhCn));
+    }
+
+    #[test]
+    fn offsite_lines_in_both_languages() {
+        let text = |lang: Lang| {
+            [
+                lang.t(
+                    M::Pushed,
+                    &[
+                        &"/b/ex.org-20261127T200000Z.tar.gz",
+                        &"https://s3.example.com",
+                        &"mbx/ex.org-20261127T200000Z.tar.gz.age",
+                        &"2.0 MiB",
+                        &"1.5 s",
+                    ],
+                ),
+                lang.t(M::PushedEncrypted, &[&"age1abc"]),
+                lang.t(M::PushedPlain, &[]),
+                lang.t(
+                    M::FetchedDecrypted,
+                    &[
+                        &"mbx/x.tar.gz.age",
+                        &"/tmp/x.tar.gz",
+                        &"2.0 MiB",
+                        &"/root/id.txt",
+                    ],
+                ),
+                lang.t(M::FetchedNext, &[&"/tmp/x.tar.gz"]),
+                lang.t(M::ListHeader, &[&2, &"mbx/", &"matrix-backups"]),
+            ]
+            .join("\n")
+                + "\n"
+        };
+        crate::golden::assert_golden("offsite.en.txt", &text(Lang::En));
+        crate::golden::assert_golden("offsite.zh_CN.txt", &text(Lang::ZhCn));
     }
 
     fn lang_t(lang: Lang, m: M, arg: &str) -> String {

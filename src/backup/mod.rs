@@ -5,7 +5,8 @@
 //! `manifest` is the pure part (versions, refusals), `archive` the compressed tar with checksums,
 //! `media` the walk through Synapse's media store, `create` and `restore` the two directions,
 //! `database` what runs inside PostgreSQL's container, `messages` what a person reads,
-//! `schedule` the daemon's backups and the record of the last one.
+//! `schedule` the daemon's backups and the record of the last one, `offsite` the copies in an
+//! S3-compatible bucket.
 
 pub mod archive;
 pub mod create;
@@ -13,6 +14,7 @@ mod database;
 pub mod manifest;
 pub(crate) mod media;
 pub mod messages;
+pub mod offsite;
 pub mod restore;
 pub mod schedule;
 

@@ -18,11 +18,26 @@ const RETRY_AFTER: Duration = Duration::from_secs(3_600);
 /// `doctor` warns when the last good backup is older than this.
 pub const STALE_AFTER: Duration = Duration::from_secs(2 * 86_400);
 
-/// The last good backup and the last failure (kept only while no good backup came after it).
+/// The last good backup and the last failure (kept only while no good backup came after it);
+/// the same for the off-host copy (`backup.offsite`), absent from records written before it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub last_good: Option<Good>,
     pub last_failure: Option<Failure>,
+    #[serde(default)]
+    pub last_push: Option<Push>,
+    #[serde(default)]
+    pub last_push_failure: Option<Failure>,
+}
+
+/// An archive copied into the bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Push {
+    /// Unix seconds.
+    pub at: i64,
+    pub key: String,
+    pub bytes: u64,
+    pub encrypted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +63,15 @@ impl Record {
 
     pub fn failed(&mut self, at: i64, error: String) {
         self.last_failure = Some(Failure { at, error });
+    }
+
+    pub fn pushed(&mut self, push: Push) {
+        self.last_push = Some(push);
+        self.last_push_failure = None;
+    }
+
+    pub fn push_failed(&mut self, at: i64, error: String) {
+        self.last_push_failure = Some(Failure { at, error });
     }
 }
 
@@ -139,10 +163,17 @@ pub enum Freshness {
     },
 }
 
-/// Pure: the record judged at `now` (unix seconds).
+/// Pure: the record judged at `now` (unix seconds). A failed off-host copy counts as a failed
+/// backup: the copy on this disk alone is not one.
 pub fn freshness(now: i64, record: &Record) -> Freshness {
     let age = |at: i64| Duration::from_secs(now.saturating_sub(at).max(0) as u64);
-    match (&record.last_good, &record.last_failure) {
+    let failure = record.last_failure.clone().or_else(|| {
+        record.last_push_failure.as_ref().map(|f| Failure {
+            at: f.at,
+            error: format!("the off-host copy failed: {}", f.error),
+        })
+    });
+    match (&record.last_good, &failure) {
         (good, Some(failure)) => Freshness::Failed {
             error: failure.error.clone(),
             last_good: good.as_ref().map(|g| age(g.at)),
@@ -209,6 +240,7 @@ mod tests {
         let done = Record {
             last_good: good(5_000),
             last_failure: None,
+            ..Default::default()
         };
         assert_eq!(next_due(DAY, 1_000, &done), 5_000 + 86_400);
     }
@@ -218,6 +250,7 @@ mod tests {
         let failed = Record {
             last_good: good(5_000),
             last_failure: failure(9_000),
+            ..Default::default()
         };
         assert_eq!(next_due(DAY, 1_000, &failed), 9_000 + 3_600);
         assert_eq!(next_due(Duration::from_secs(60), 1_000, &failed), 9_060);
@@ -228,6 +261,7 @@ mod tests {
         let mut record = Record {
             last_good: None,
             last_failure: failure(9_000),
+            ..Default::default()
         };
         record.succeeded(9_500, "/b/y.tar.gz".into(), 7);
         assert_eq!(record.last_failure, None);
@@ -265,6 +299,7 @@ mod tests {
         let recent = Record {
             last_good: good(now - 3_600),
             last_failure: None,
+            ..Default::default()
         };
         assert_eq!(
             freshness(now, &recent),
@@ -276,11 +311,13 @@ mod tests {
         let old = Record {
             last_good: good(now - 3 * 86_400),
             last_failure: None,
+            ..Default::default()
         };
         assert!(matches!(freshness(now, &old), Freshness::Stale { .. }));
         let failed = Record {
             last_good: good(now - 3_600),
             last_failure: failure(now - 60),
+            ..Default::default()
         };
         assert_eq!(
             freshness(now, &failed),
@@ -289,5 +326,35 @@ mod tests {
                 last_good: Some(Duration::from_secs(3_600))
             }
         );
+    }
+
+    #[test]
+    fn a_failed_push_warns_until_the_next_one_succeeds() {
+        let now = 10 * 86_400;
+        let mut record = Record {
+            last_good: good(now - 3_600),
+            ..Default::default()
+        };
+        record.push_failed(now - 60, "cannot reach https://s3.example.com".into());
+        assert_eq!(
+            freshness(now, &record),
+            Freshness::Failed {
+                error: "the off-host copy failed: cannot reach https://s3.example.com".into(),
+                last_good: Some(Duration::from_secs(3_600))
+            }
+        );
+        // The schedule is the local one's: a failed push does not bring the next backup forward.
+        assert_eq!(next_due(DAY, 0, &record), now - 3_600 + 86_400);
+        record.pushed(Push {
+            at: now,
+            key: "mbx/x.tar.gz.age".into(),
+            bytes: 50,
+            encrypted: true,
+        });
+        assert!(matches!(freshness(now, &record), Freshness::Fresh { .. }));
+        // A record written before off-host copies existed still reads.
+        let old: Record =
+            serde_json::from_str(r#"{"last_good":null,"last_failure":null}"#).unwrap();
+        assert_eq!(old, Record::default());
     }
 }

@@ -68,6 +68,13 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(BackupCommand::Restore { file, force }) => {
             backup::restore(&paths, &file, force).await
         }
+        Command::Backup(BackupCommand::Push { file }) => backup::push(&paths, &file).await,
+        Command::Backup(BackupCommand::List) => backup::list(&paths).await,
+        Command::Backup(BackupCommand::Fetch {
+            key,
+            output,
+            identity,
+        }) => backup::fetch(&paths, &key, &output, identity.as_deref()).await,
         Command::Adopt(args) => {
             adopt::adopt(
                 &paths,

@@ -48,6 +48,17 @@ struct BackupStatus {
     record: schedule::Record,
     #[serde(skip)]
     freshness: schedule::Freshness,
+    /// `backup.offsite`: where each scheduled backup is copied.
+    offsite: Option<OffsiteStatus>,
+}
+
+#[derive(Serialize)]
+struct OffsiteStatus {
+    endpoint: String,
+    bucket: String,
+    prefix: String,
+    encrypted: bool,
+    keep: u32,
 }
 
 #[derive(Serialize)]
@@ -111,6 +122,13 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
         dir: show(schedule::dir(&stack.config, paths)),
         freshness: schedule::freshness(time::OffsetDateTime::now_utc().unix_timestamp(), &record),
         record,
+        offsite: stack.config.backup.offsite.as_ref().map(|o| OffsiteStatus {
+            endpoint: o.endpoint.clone(),
+            bucket: o.bucket.clone(),
+            prefix: o.prefix.clone(),
+            encrypted: o.recipient.is_some(),
+            keep: o.keep,
+        }),
     };
     let mut status = Status {
         backup,
@@ -244,6 +262,9 @@ messages! {
     BackupNever => "none yet", "尚无备份";
     BackupFailed => "last attempt failed: {0}", "上次备份失败：{0}";
     BackupSchedule => "every {0}, keeping {1} in {2}", "每 {0}一次，在 {2} 中保留 {1} 份";
+    OffsitePushed => "off-host: last pushed {0} ago, {1}{2}: {3} in bucket {4} at {5} (keeping {6})", "异地副本：最近一次推送在 {0}前，{1}{2}：存储桶 {4}（{5}）中的 {3}（保留 {6} 份）";
+    OffsiteEncrypted => ", encrypted", "，已加密";
+    OffsiteNone => "off-host: none pushed yet to bucket {0} at {1}", "异地副本：尚未推送到存储桶 {0}（{1}）";
     BackupOff => "scheduled backups are off (`backup.every: off`); `matrixbox backup create` takes one", "定时备份已关闭（`backup.every: off`）；`matrixbox backup create` 可手动备份";
     Seconds => "{0} s", "{0} 秒";
     Minutes => "{0} min", "{0} 分钟";
@@ -325,6 +346,31 @@ fn backup_lines(b: &BackupStatus, lang: Lang) -> Vec<Line> {
         ),
         None => lang.t(M::BackupOff, &[]),
     }));
+    if let Some(o) = &b.offsite {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        lines.push(Line::Continued(match &b.record.last_push {
+            Some(p) => lang.t(
+                M::OffsitePushed,
+                &[
+                    &span(
+                        std::time::Duration::from_secs(now.saturating_sub(p.at).max(0) as u64),
+                        lang,
+                    ),
+                    &backup::human_bytes(p.bytes),
+                    &if p.encrypted {
+                        lang.t(M::OffsiteEncrypted, &[])
+                    } else {
+                        String::new()
+                    },
+                    &p.key,
+                    &o.bucket,
+                    &o.endpoint,
+                    &o.keep,
+                ],
+            ),
+            None => lang.t(M::OffsiteNone, &[&o.bucket, &o.endpoint]),
+        }));
+    }
     lines
 }
 
@@ -558,11 +604,13 @@ mod tests {
                         at: 0,
                         error: "PostgreSQL is not running".into(),
                     }),
+                    ..Default::default()
                 },
                 freshness: schedule::Freshness::Failed {
                     error: "PostgreSQL is not running".into(),
                     last_good: Some(std::time::Duration::from_secs(26 * 3_600)),
                 },
+                offsite: None,
             },
             upgrade: None,
             workers: vec![],
@@ -582,6 +630,38 @@ mod tests {
         );
         let zh = render_text(&status, SOCKET, Lang::ZhCn);
         assert!(zh.contains("sync, federation_sender：边缘代理"), "{zh}");
+    }
+
+    #[test]
+    fn the_last_push_off_host_is_shown_in_both_languages() {
+        let mut status = sample();
+        status.backup.offsite = Some(OffsiteStatus {
+            endpoint: "https://s3.example.com".into(),
+            bucket: "matrix-backups".into(),
+            prefix: "mbx/".into(),
+            encrypted: true,
+            keep: 7,
+        });
+        let en = render_text(&status, SOCKET, Lang::En);
+        assert!(
+            en.contains(
+                "off-host: none pushed yet to bucket matrix-backups at https://s3.example.com"
+            ),
+            "{en}"
+        );
+        status.backup.record.last_push = Some(schedule::Push {
+            at: time::OffsetDateTime::now_utc().unix_timestamp() - 3 * 3_600,
+            key: "mbx/example.com-20261201T030000Z.tar.gz.age".into(),
+            bytes: 12 << 20,
+            encrypted: true,
+        });
+        let en = render_text(&status, SOCKET, Lang::En);
+        assert!(en.contains("off-host: last pushed 3 h ago, 12.00 MiB, encrypted: mbx/example.com-20261201T030000Z.tar.gz.age in bucket matrix-backups at https://s3.example.com (keeping 7)"), "{en}");
+        let zh = render_text(&status, SOCKET, Lang::ZhCn);
+        assert!(
+            zh.contains("异地副本：最近一次推送在 3 小时前，12.00 MiB，已加密"),
+            "{zh}"
+        );
     }
 
     #[test]

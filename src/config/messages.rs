@@ -125,4 +125,20 @@ crate::i18n::messages! {
     NotWorkers => "`{0}` is not `off`, `auto` or a list of workers", "`{0}` 不是 `off`、`auto` 或 worker 列表";
     WorkersWithUpstream => "workers cannot run with `upstream:` (an existing Synapse, whose processes matrixbox does not manage)", "设置了 `upstream:`（matrixbox 不管理的现有 Synapse）时不能运行 workers";
     WorkersWithUpstreamFix => "remove `workers:`, or remove `upstream:` so that matrixbox runs Synapse", "请删除 `workers:`，或删除 `upstream:` 让 matrixbox 运行 Synapse";
+
+    // backup.offsite:
+    EndpointFix => "the S3 endpoint's base URL, e.g. `https://s3.eu-central-1.amazonaws.com` or `https://minio.example.com:9000`",
+        "S3 端点的基础 URL，例如 `https://s3.eu-central-1.amazonaws.com` 或 `https://minio.example.com:9000`";
+    NotEndpoint => "`{0}` is not an https:// URL without a path", "`{0}` 不是不带路径的 https:// URL";
+    EndpointPlain => "`{0}` is plain http:// to another host: anyone on the way could read the backups", "`{0}` 是指向其他主机的明文 http://：途中任何人都能读取备份";
+    BucketFix => "the bucket's name, e.g. `matrix-backups` (create it first; matrixbox does not)", "存储桶名称，例如 `matrix-backups`（请先创建它；matrixbox 不会创建）";
+    NotBucket => "`{0}` is not a bucket name", "`{0}` 不是存储桶名称";
+    NotPrefix => "`{0}` is not a key prefix", "`{0}` 不是键前缀";
+    PrefixFix => "e.g. `matrixbox/` (no leading `/`); the archives' keys are the prefix followed by their names", "例如 `matrixbox/`（不以 `/` 开头）；归档的键是前缀加上归档文件名";
+    KeyFileFix => "write the key alone into a file only root may read (`chmod 600`), e.g. `/etc/matrixbox/s3-secret-key`, and name it here",
+        "请把密钥单独写入一个只有 root 可读的文件（`chmod 600`），例如 `/etc/matrixbox/s3-secret-key`，并在此填写其路径";
+    NotRecipient => "`{0}` is not an age public key", "`{0}` 不是 age 公钥";
+    RecipientFix => "the `age1...` line `age-keygen` prints as its public key; keep the identity file it writes off this host",
+        "即 `age-keygen` 输出的公钥（`age1...`）；它生成的私钥文件请保存在本机之外";
+    OffsiteKeepFix => "keep at least 1 in the bucket (the default is `backup.keep`)", "存储桶中至少保留 1 份（默认与 `backup.keep` 相同）";
 }

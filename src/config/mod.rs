@@ -31,7 +31,7 @@ mod validate;
 mod webclient;
 mod workers;
 
-pub use backup::BackupSchedule;
+pub use backup::{BackupSchedule, Offsite};
 pub use calls::{Calls, RawCalls, RawTurn, Turn};
 pub use defaults::{
     DEFAULT_COTURN_IMAGE, DEFAULT_ELEMENT_IMAGE, DEFAULT_INSTANCE, DEFAULT_LISTEN_HTTP,

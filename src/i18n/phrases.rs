@@ -18,11 +18,13 @@ const PHRASES: &[(&str, &str)] = &[
     ("create container", "创建容器"),
     ("create directory", "创建目录"),
     ("create network", "创建网络"),
+    ("decrypt", "解密"),
     ("download the certificate from", "下载证书"),
     (
         "emptying e2e_one_time_keys_json",
         "清空 e2e_one_time_keys_json",
     ),
+    ("encrypt", "加密"),
     (
         "exchange the PostgreSQL data directory with",
         "交换 PostgreSQL 数据目录",
@@ -57,6 +59,10 @@ const PHRASES: &[(&str, &str)] = &[
         "将恢复的数据库就位",
     ),
     ("read", "读取"),
+    (
+        "read backup.offsite.recipient",
+        "读取 backup.offsite.recipient",
+    ),
     ("read the output of exec in", "读取容器中 exec 的输出"),
     ("read the system info of", "读取系统信息"),
     ("reading PostgreSQL's version", "读取 PostgreSQL 版本"),

@@ -1,13 +1,14 @@
 //! The daemon's scheduled backups: one at a time, when due, into `backup.dir`; read back and
-//! verified, old ones pruned, the outcome recorded for `status`, `doctor` and the metrics.
+//! verified, old ones pruned, copied off the host when `backup.offsite` is set, the outcome
+//! recorded for `status`, `doctor` and the metrics.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backup::{create, restore, schedule};
-use crate::config::Config;
+use crate::backup::{create, offsite, restore, schedule};
+use crate::config::{Config, Offsite};
 use crate::diagnostic;
 use crate::docker::Engine;
 use crate::fsio;
@@ -29,7 +30,8 @@ pub(super) async fn run(
     let publish = |record: &schedule::Record| {
         metrics.backup_recorded(
             record.last_good.as_ref().map(|g| g.at),
-            record.last_failure.is_some(),
+            // A failed off-host copy counts: the copy on this disk alone is not a backup.
+            record.last_failure.is_some() || record.last_push_failure.is_some(),
         )
     };
     publish(&schedule::load(&paths));
@@ -50,24 +52,33 @@ pub(super) async fn run(
             outcome = once(&config, &paths, &secrets, &engine) => outcome,
         };
         let mut record = schedule::load(&paths);
-        match outcome {
+        let written = match outcome {
             Ok((path, bytes)) => {
                 tracing::info!(
                     "scheduled backup written and verified: {} ({})",
                     path.display(),
                     crate::backup::human_bytes(bytes)
                 );
-                record.succeeded(now(), path, bytes);
+                record.succeeded(now(), path.clone(), bytes);
+                Some(path)
             }
             Err(error) => {
                 tracing::error!("scheduled backup failed: {error}");
                 record.failed(now(), error);
+                None
             }
-        }
-        if let Err(e) = schedule::save(&paths, &record) {
-            tracing::error!("cannot record the backup's outcome: {e}");
-        }
+        };
+        save(&paths, &record);
         publish(&record);
+        // Recorded first: a shutdown during the upload loses nothing but this push.
+        if let (Some(path), Some(target)) = (written, &config.backup.offsite) {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = push(target, &config.server_name, &path, &mut record) => {}
+            }
+            save(&paths, &record);
+            publish(&record);
+        }
     }
 }
 
@@ -95,6 +106,42 @@ async fn once(
     }
     schedule::prune(&dir, &config.server_name, config.backup.keep);
     Ok((created.path, created.archive_bytes))
+}
+
+/// Copies the new archive off the host and records the outcome; a failure keeps the local
+/// archive (it is already verified and counted) and is said by `status` and `doctor`.
+async fn push(target: &Offsite, server_name: &str, path: &Path, record: &mut schedule::Record) {
+    match offsite::push_scheduled(target, server_name, path).await {
+        Ok(pushed) => {
+            tracing::info!(
+                "scheduled backup pushed off the host: {} ({}{}) to {}",
+                pushed.key,
+                crate::backup::human_bytes(pushed.bytes),
+                if pushed.encrypted { ", encrypted" } else { "" },
+                target.endpoint
+            );
+            record.pushed(schedule::Push {
+                at: now(),
+                key: pushed.key,
+                bytes: pushed.bytes,
+                encrypted: pushed.encrypted,
+            });
+        }
+        Err(e) => {
+            let error = diagnostic::one_line(&e);
+            tracing::error!(
+                "scheduled backup push failed (the local backup {} is kept): {error}",
+                path.display()
+            );
+            record.push_failed(now(), error);
+        }
+    }
+}
+
+fn save(paths: &Paths, record: &schedule::Record) {
+    if let Err(e) = schedule::save(paths, record) {
+        tracing::error!("cannot record the backup's outcome: {e}");
+    }
 }
 
 fn now() -> i64 {

@@ -472,6 +472,13 @@ build_workers_images() {
 }
 # --- end workers ---
 
+# ---------------------------------------------------------------- off-host backups (tests/offsite_e2e.rs)
+# moto's S3-compatible server from PyPI (pinned in tests/s3/requirements.txt) in its own venv,
+# $BENCH_DIR/s3-venv; the test starts it on a free loopback port.
+ensure_s3_venv() {
+    BENCH_DIR=$BENCH_DIR "$HERE/../s3/setup.sh" || die "the S3 test server's venv could not be set up"
+}
+
 ensure_packages
 start_engine
 build_images
@@ -481,6 +488,7 @@ build_element_image
 build_coturn_image
 build_pg_next_image
 build_workers_images
+ensure_s3_venv
 ensure_cargo_deb
 verify_images
 write_env
