@@ -287,11 +287,18 @@ for n, by in sorted(rows.items()):
     for setup, runs in sorted(by.items()):
         for i, r in enumerate(runs, 1):
             fixed = [s for s in r["steps"] if s["step"].startswith("fixed")]
+            msgs = sum(s.get("messages", 0) for s in fixed) or None
+            cpu = r.get("cpu_fixed_s", {})
             print(f"{setup:10} r{i}  sustained {fmt(r['sustained_msgs_per_s'], 5)} msgs/s (p99 <= {r['threshold_ms']:g} ms)  "
                   + "  ".join(f"@{s['rate']:g}/s p50 {fmt(s['p50_ms'], 6)} p99 {fmt(s['p99_ms'], 6)} ms" for s in fixed))
             for comp in ("edge", "synapse", "postgres"):
                 print(f"{'':14}{comp:9} idle {r['idle_mib'][comp]:7.1f} MiB  peak {r['peak_mib'][comp]:7.1f} MiB  "
-                      f"cpu fixed-rate {r.get('cpu_fixed_s', {}).get(comp, 0):6.1f} s  cpu whole load {r['cpu_s'][comp]:6.1f} s")
+                      f"cpu at the fixed rates {cpu.get(comp, 0):6.1f} s"
+                      + (f" = {cpu.get(comp, 0) * 1000 / msgs:5.1f} ms/msg" if msgs else ""))
+            if msgs:
+                per_msg = sum(cpu.values()) * 1000 / msgs
+                print(f"{'':14}all three: {per_msg:.0f} CPU ms per message with its fan-out"
+                      f" -> {1000 / per_msg:.1f} msgs/s per core of CPU")
             print(f"{'':14}idle total {sum(r['idle_mib'].values()):.0f} MiB   sync errors {r['sync_errors']}"
                   "   ramp rate:p99 ms " + " ".join(
                 f"{s['rate']:g}:{fmt(s['p99_ms'], 1)}" for s in r["steps"] if s["step"].startswith("ramp")))
@@ -305,9 +312,12 @@ for n, by in sorted(rows.items()):
         ratio = f"{m / g:.2f}x" if m and g else "n/a"
         mi = mean("matrixbox", lambda r: sum(r["idle_mib"].values()))
         gi = mean("guide", lambda r: sum(r["idle_mib"].values()))
-        mc = mean("matrixbox", lambda r: sum(r.get("cpu_fixed_s", {"-": 0}).values()))
-        gc = mean("guide", lambda r: sum(r.get("cpu_fixed_s", {"-": 1}).values()))
+        def cpu_per_msg(r):
+            msgs = sum(s.get("messages", 0) for s in r["steps"] if s["step"].startswith("fixed"))
+            return sum(r.get("cpu_fixed_s", {}).values()) / msgs if msgs else None
+        mc, gc = mean("matrixbox", cpu_per_msg), mean("guide", cpu_per_msg)
         print(f"ratio matrixbox/guide: sustained msgs/s {ratio}   idle memory {mi / gi:.2f}x"
-              f"   cpu at the fixed rates {mc / gc:.2f}x")
+              f"   CPU per message {f'{mc / gc:.2f}x' if mc and gc else 'n/a'}"
+              f" (msgs per CPU second {f'{gc / mc:.2f}x' if mc and gc else 'n/a'})")
 PY
 echo "machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"

@@ -251,6 +251,8 @@ class Run:
                 await asyncio.sleep(1)
                 continue
             if status != 200:
+                if self.sync_errors < 5:
+                    log(f"sync of {user['name']}: HTTP {status} {data}")
                 self.sync_errors += 1
                 await asyncio.sleep(1)
                 continue
@@ -279,8 +281,11 @@ class Run:
                 await asyncio.sleep(1)
                 continue
             if status != 200:
-                if first:
+                if first and status < 500:
+                    # Not a passing fault (those are retried, as clients do): no SSS here.
                     raise Failure(f"Simplified Sliding Sync: HTTP {status} {data}")
+                if self.sync_errors < 5:
+                    log(f"sliding sync of {user['name']}: HTTP {status} {data}")
                 self.sync_errors += 1
                 params.pop("pos", None)  # an expired position: start over, as clients do
                 await asyncio.sleep(1)
@@ -362,7 +367,8 @@ class Run:
             return None if v == float("inf") else round(v * 1000, 1)
 
         sends = sorted(self.send_lat.get(name, []))
-        return {"send_p50_ms": pct(0.50, sends), "send_p99_ms": pct(0.99, sends),"step": name, "rate": rate, "seconds": round(took, 1), "deliveries": len(lat),
+        return {"messages": len(sends) + self.send_errors.get(name, 0),
+                "send_p50_ms": pct(0.50, sends), "send_p99_ms": pct(0.99, sends),"step": name, "rate": rate, "seconds": round(took, 1), "deliveries": len(lat),
                 "expected": expected, "missing": missing,
                 "send_errors": self.send_errors.get(name, 0),
                 "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
