@@ -22,9 +22,20 @@ fn load_gen(mbx: &Instance, components: &[String]) -> Output {
     cmd.arg(generator())
         .args(["--base-url", &mbx.base_url()])
         .args(["--resolve", &format!("{TEST_DOMAIN}:127.0.0.1")])
-        .args(["--prefix", "lg", "--users", "6", "--rooms", "2", "--sss", "2"])
+        .args([
+            "--prefix", "lg", "--users", "6", "--rooms", "2", "--sss", "2",
+        ])
         .args(["--users-per-address", "2", "--idle-s", "1"])
-        .args(["--fixed-rates", "2", "--fixed-s", "4", "--ramp", "4", "--step-s", "4"])
+        .args([
+            "--fixed-rates",
+            "2",
+            "--fixed-s",
+            "4",
+            "--ramp",
+            "4",
+            "--step-s",
+            "4",
+        ])
         .args(["--threshold-ms", "5000", "--deadline-s", "240"]);
     for c in components {
         cmd.args(["--component", c]);
