@@ -13,6 +13,12 @@ use tokio_util::either::Either;
 pub type Stream = Either<TcpStream, UnixStream>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Synapse's UNIX listener has Twisted's accept backlog of 50. A burst of new connections beyond
+/// it (every client's `/sync` at once after a restart: bench/load-bench.sh with 200 users) gets
+/// EAGAIN at once where TCP would retransmit its SYN and wait; so wait the same way, from this
+/// delay doubling up to `BACKLOG_RETRY_MAX`, within `CONNECT_TIMEOUT`.
+const BACKLOG_RETRY_FIRST: Duration = Duration::from_millis(5);
+const BACKLOG_RETRY_MAX: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamAddr {
@@ -74,7 +80,16 @@ impl UpstreamAddr {
                         describe_kind(kind)
                     )));
                 }
-                let unix = UnixStream::connect(path).await?;
+                let mut delay = BACKLOG_RETRY_FIRST;
+                let unix = loop {
+                    match UnixStream::connect(path).await {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(BACKLOG_RETRY_MAX);
+                        }
+                        other => break other?,
+                    }
+                };
                 let uid = unix.peer_cred()?.uid();
                 if uid != *owner {
                     return Err(refused(format!(
@@ -122,6 +137,54 @@ mod tests {
         let _listener = tokio::net::UnixListener::bind(&path).unwrap();
         let me = nix::unistd::getuid().as_raw();
         assert!(unix(path, me).connect().await.is_ok());
+    }
+
+    /// A listener with a full accept backlog (Synapse busy, a burst of clients): the connect waits
+    /// for room, as over TCP, instead of failing with EAGAIN.
+    #[tokio::test]
+    async fn a_full_backlog_is_waited_for() {
+        use nix::sys::socket::{
+            AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .unwrap();
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &UnixAddr::new(&path).unwrap(),
+        )
+        .unwrap();
+        listen(&fd, Backlog::new(1).unwrap()).unwrap();
+        let mut held = Vec::new();
+        let full = loop {
+            match UnixStream::connect(&path).await {
+                Ok(s) => held.push(s),
+                Err(e) => break e,
+            }
+            assert!(held.len() < 16, "the backlog never filled");
+        };
+        assert_eq!(full.kind(), io::ErrorKind::WouldBlock, "{full}");
+
+        let listener = std::os::unix::net::UnixListener::from(fd);
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::UnixListener::from_std(listener).unwrap();
+        let accepting = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut accepted = Vec::new();
+            loop {
+                accepted.push(listener.accept().await.unwrap().0);
+            }
+        });
+        let me = nix::unistd::getuid().as_raw();
+        let connected = unix(path, me).connect().await;
+        accepting.abort();
+        assert!(connected.is_ok(), "{:?}", connected.err());
     }
 
     #[tokio::test]
