@@ -24,7 +24,7 @@ pub(super) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A hyper connection that can be asked to finish: HTTP/1.1 closes once the request in progress
 /// is answered, HTTP/2 sends GOAWAY.
-trait Graceful: Future<Output = Result<(), hyper::Error>> {
+pub(super) trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn graceful_shutdown(self: Pin<&mut Self>);
 }
 
@@ -92,12 +92,19 @@ pub(super) async fn drive<C: Graceful>(
             let Some(deadline) = state.deadline(policy, h2, closing) else {
                 return Poll::Pending;
             };
-            if armed != Some(deadline) {
+            // The timer is moved only to an earlier deadline, or once it has fired: the idle
+            // deadline moves later with every answer, and re-arming it each time would cost a
+            // timer reset per request. One set earlier fires, and is then set to the deadline.
+            if armed.is_none_or(|at| deadline < at || (at < deadline && sleep.is_elapsed())) {
                 sleep.as_mut().reset(deadline.into());
                 armed = Some(deadline);
             }
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
+            }
+            if armed != Some(deadline) {
+                // It fired for a deadline that has since moved on.
+                continue;
             }
             if closing.is_some() {
                 return Poll::Ready(());
@@ -124,6 +131,10 @@ pub(super) async fn drive<C: Graceful>(
 pub(super) struct ConnState {
     activity: Mutex<Activity>,
     waker: AtomicWaker,
+    /// Whether requests end in tasks other than the one driving the connection (HTTP/2 runs each
+    /// stream in a task of its own), which must then be woken. HTTP/1.1 requests begin and end
+    /// while `drive` polls the connection, and it reads the state after every poll.
+    wake: bool,
     max_cancels: u32,
     cancel_window: Duration,
 }
@@ -142,7 +153,7 @@ struct Activity {
 }
 
 impl ConnState {
-    pub(super) fn new(policy: &ConnPolicy) -> Arc<ConnState> {
+    pub(super) fn new(policy: &ConnPolicy, h2: bool) -> Arc<ConnState> {
         let now = Instant::now();
         Arc::new(ConnState {
             activity: Mutex::new(Activity {
@@ -155,6 +166,7 @@ impl ConnState {
                 abusive: false,
             }),
             waker: AtomicWaker::new(),
+            wake: h2,
             max_cancels: policy.max_cancels,
             cancel_window: policy.cancel_window,
         })
@@ -235,21 +247,29 @@ impl Drop for InFlight {
         let state = &self.state;
         let mut activity = state.activity();
         activity.in_flight -= 1;
-        let now = Instant::now();
-        if activity.in_flight == 0 {
-            activity.idle_since = now;
-            activity.head_started = None;
-        }
-        if !self.answered {
-            if now.duration_since(activity.cancels_since) > state.cancel_window {
-                activity.cancels = 0;
-                activity.cancels_since = now;
+        // Only these two change the deadline: while other requests are in flight there is none.
+        let idle = activity.in_flight == 0;
+        let mut turned_abusive = false;
+        if idle || !self.answered {
+            let now = Instant::now();
+            if idle {
+                activity.idle_since = now;
+                activity.head_started = None;
             }
-            activity.cancels += 1;
-            activity.abusive |= activity.cancels > state.max_cancels;
+            if !self.answered {
+                if now.duration_since(activity.cancels_since) > state.cancel_window {
+                    activity.cancels = 0;
+                    activity.cancels_since = now;
+                }
+                activity.cancels += 1;
+                turned_abusive = !activity.abusive && activity.cancels > state.max_cancels;
+                activity.abusive |= turned_abusive;
+            }
         }
         drop(activity);
-        state.waker.wake();
+        if state.wake && (idle || turned_abusive) {
+            state.waker.wake();
+        }
     }
 }
 
@@ -327,5 +347,106 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::admit::Connections;
+
+    /// A connection that never ends by itself; asked to close, it notes when and ends.
+    struct Fake {
+        closed_at: Arc<Mutex<Option<Instant>>>,
+        closing: bool,
+    }
+
+    impl Future for Fake {
+        type Output = Result<(), hyper::Error>;
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            if self.closing {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    impl Graceful for Fake {
+        fn graceful_shutdown(mut self: Pin<&mut Self>) {
+            *self.closed_at.lock().unwrap() = Some(Instant::now());
+            self.closing = true;
+        }
+    }
+
+    fn policy() -> ConnPolicy {
+        ConnPolicy {
+            first_request_timeout: Duration::from_millis(200),
+            http1_idle_timeout: Duration::from_millis(400),
+            http2_idle_timeout: Duration::from_millis(400),
+            ..ConnPolicy::default()
+        }
+    }
+
+    /// Starts `drive` on a fake connection; returns its state and when it was asked to close.
+    fn start(h2: bool) -> (Arc<ConnState>, Arc<Mutex<Option<Instant>>>) {
+        let connections = Connections::new(policy());
+        let admitted = connections.admit("192.0.2.1".parse().unwrap()).unwrap();
+        let state = ConnState::new(&policy(), h2);
+        let closed_at = Arc::new(Mutex::new(None));
+        let conn = Fake {
+            closed_at: closed_at.clone(),
+            closing: false,
+        };
+        let peer = "192.0.2.1:4000".parse().unwrap();
+        tokio::spawn(drive(
+            conn,
+            state.clone(),
+            h2,
+            peer,
+            admitted,
+            CancellationToken::new(),
+        ));
+        (state, closed_at)
+    }
+
+    #[tokio::test]
+    async fn answers_move_the_idle_deadline_and_it_still_closes_after_the_last() {
+        let (state, closed_at) = start(true);
+        // Answers every 150 ms for over twice the idle timeout (and past the first-request one):
+        // each moves the deadline later, and none may close the connection.
+        let mut last = Instant::now();
+        for _ in 0..7 {
+            let mut in_flight = state.begin();
+            in_flight.answered = true;
+            drop(in_flight);
+            last = Instant::now();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            assert_eq!(*closed_at.lock().unwrap(), None, "closed while answering");
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let closed = closed_at
+            .lock()
+            .unwrap()
+            .expect("idle connection not closed");
+        let idle = closed.duration_since(last);
+        assert!(
+            idle >= policy().http2_idle_timeout && idle < Duration::from_secs(3),
+            "closed {idle:?} after the last answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abusive_connection_is_closed_at_once_whatever_is_in_flight() {
+        let (state, closed_at) = start(true);
+        let _open = state.begin();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        for _ in 0..=policy().max_cancels {
+            drop(state.begin());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let closed = closed_at.lock().unwrap().expect("abuser not closed");
+        assert!(closed.duration_since(started) < Duration::from_millis(500));
     }
 }

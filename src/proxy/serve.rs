@@ -236,7 +236,7 @@ fn serve_tls(
         Protocol::Https1
     });
     let stream = super::stall::WriteStall::new(stream, edge.write_idle_timeout());
-    let state = ConnState::new(admitted.policy());
+    let state = ConnState::new(admitted.policy(), h2);
     let context = (edge, Peer::new(peer), state.clone(), metrics);
     let service = service_fn(move |req| {
         let (edge, peer, state, metrics) = &context;
@@ -294,7 +294,7 @@ pub async fn serve_http(
         let metrics = edge.metrics().clone();
         let open = metrics.connection(Protocol::Http1);
         let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
-        let state = ConnState::new(admitted.policy());
+        let state = ConnState::new(admitted.policy(), false);
         let service_state = state.clone();
         let service = service_fn(move |req| {
             let started = Instant::now();
@@ -337,4 +337,3 @@ async fn drain(connections: &Connections) {
         );
     }
 }
-
