@@ -5,12 +5,21 @@
 #
 # matrixbox runs as users run it in front of an existing Synapse: `upstream:` + `tls:` files,
 # no containers. Every knob of proxy-bench.sh applies (ROUNDS, DURATION, TESTS, ...).
+# MATRIXBOX_BIN=path benches that binary instead of building this tree's (e.g. an earlier build,
+# for a before/after pair of runs).
 # Usage: bench/edge-bench.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-(cd "$ROOT" && cargo build --release --locked -q)
-export MATRIXBOX_BIN="$ROOT/target/release/matrixbox"
+if [[ -z ${MATRIXBOX_BIN:-} ]]; then
+    (cd "$ROOT" && cargo build --release --locked -q)
+    MATRIXBOX_BIN="$ROOT/target/release/matrixbox"
+fi
+export MATRIXBOX_BIN
+# The memory test holds its idle connections from 127.0.0.1 alone, and the edge takes at most
+# 256 from one address (ConnPolicy::max_per_address): above that it would measure refusals, not
+# connections. Every proxy holds the same number.
+export IDLE_CONNS=${IDLE_CONNS:-250}
 
 # The candidate: proxy-bench.sh starts `bash -c "$CANDIDATE_CMD"` in the foreground, after
 # exporting BENCH_*; an exported function carries the script there (and lets shellcheck read it).

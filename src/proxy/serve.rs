@@ -1,31 +1,26 @@
-//! Accept loops for the plain-HTTP and TLS listeners: connection caps, the timeouts that close
-//! silent, idle and slow connections, and a graceful drain on shutdown. Listeners come from the
-//! caller (tests bind 127.0.0.1:0).
+//! Accept loops for the plain-HTTP and TLS listeners: connection caps, the protocol settings, and
+//! a graceful drain on shutdown (each connection's own timeouts are in `conn`). Listeners come
+//! from the caller (tests bind 127.0.0.1:0).
 
 use std::convert::Infallible;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::FutureExt;
 use futures_util::future::Either;
-use futures_util::task::AtomicWaker;
-use hyper::body::{Frame, SizeHint};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::admit::{Admitted, ConnPolicy, Connections, Throttled};
-use super::{Body, Edge, Peer, SharedEdge};
+use super::admit::{Admitted, Connections, Throttled};
+use super::conn::{ConnState, DRAIN_DEADLINE, Tracked, Watched, drive};
+use super::{Edge, Peer, SharedEdge};
 use crate::metrics::{EdgeMetrics, Protocol, RouteClass};
 use crate::tls::ALPN_ACME_TLS;
 
@@ -49,13 +44,11 @@ const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
 /// Streams the server resets because the client broke a rule (MadeYouReset, CVE-2025-8671), over
 /// the life of a connection, before GOAWAY (hyper: 1024). Correct clients provoke none.
 const H2_MAX_LOCAL_ERROR_RESETS: usize = 64;
-/// How long open connections may finish their requests after shutdown begins.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// `accept` failing for want of resources (EMFILE and the like) is retried after a pause growing
 /// to this, rather than spinning.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// At most one warning per this for each kind of trouble an attacker can cause.
-const WARN_EVERY: Duration = Duration::from_secs(10);
+pub(super) const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Connections the kernel queues until `accept` takes them; capped by `net.core.somaxconn`.
 /// std's 128 is short: in a burst of connections (a flood the caps then refuse) the kernel drops
@@ -243,7 +236,7 @@ fn serve_tls(
         Protocol::Https1
     });
     let stream = super::stall::WriteStall::new(stream, edge.write_idle_timeout());
-    let state = ConnState::new(admitted.policy());
+    let state = ConnState::new(admitted.policy(), h2);
     let context = (edge, Peer::new(peer), state.clone(), metrics);
     let service = service_fn(move |req| {
         let (edge, peer, state, metrics) = &context;
@@ -301,7 +294,7 @@ pub async fn serve_http(
         let metrics = edge.metrics().clone();
         let open = metrics.connection(Protocol::Http1);
         let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
-        let state = ConnState::new(admitted.policy());
+        let state = ConnState::new(admitted.policy(), false);
         let service_state = state.clone();
         let service = service_fn(move |req| {
             let started = Instant::now();
@@ -342,313 +335,5 @@ async fn drain(connections: &Connections) {
             connections.open(),
             deadline.as_secs()
         );
-    }
-}
-
-/// A hyper connection that can be asked to finish: HTTP/1.1 closes once the request in progress
-/// is answered, HTTP/2 sends GOAWAY.
-trait Graceful: Future<Output = Result<(), hyper::Error>> {
-    fn graceful_shutdown(self: Pin<&mut Self>);
-}
-
-impl<I, S> Graceful for http1::Connection<I, S>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-    S::ResBody: hyper::body::Body + 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    fn graceful_shutdown(self: Pin<&mut Self>) {
-        http1::Connection::graceful_shutdown(self)
-    }
-}
-
-impl<I, S, E> Graceful for http2::Connection<I, S, E>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-    S::ResBody: hyper::body::Body + 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
-{
-    fn graceful_shutdown(self: Pin<&mut Self>) {
-        http2::Connection::graceful_shutdown(self)
-    }
-}
-
-/// Runs one connection under its timeouts: the first request must come within
-/// `first_request_timeout`, HTTP/1.1 headers within `header_timeout` of their first byte, and a
-/// connection with nothing in flight is closed after its idle timeout (HTTP/2: GOAWAY). Requests
-/// in flight (a long-poll `/sync` among them) are never cut, except by shutdown's drain deadline.
-/// A connection asked to close that has not within `close_grace` is dropped.
-async fn drive<C: Graceful>(
-    conn: C,
-    state: Arc<ConnState>,
-    h2: bool,
-    peer: SocketAddr,
-    admitted: Admitted,
-    shutdown: CancellationToken,
-) {
-    static CANCEL_WARNINGS: std::sync::LazyLock<Throttled> =
-        std::sync::LazyLock::new(|| Throttled::new(WARN_EVERY));
-    let policy = admitted.policy();
-    let mut conn = pin!(conn);
-    let mut stop = pin!(shutdown.cancelled());
-    let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
-    let mut armed: Option<Instant> = None;
-    let mut closing: Option<Instant> = None;
-    poll_fn(|cx| {
-        loop {
-            if conn.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(());
-            }
-            // Registered before the state is read, so a change made by another task after the
-            // read still wakes this one.
-            state.waker.register(cx.waker());
-            if closing.is_none() && stop.as_mut().poll(cx).is_ready() {
-                conn.as_mut().graceful_shutdown();
-                closing = Some(Instant::now());
-                continue;
-            }
-            let Some(deadline) = state.deadline(policy, h2, closing) else {
-                return Poll::Pending;
-            };
-            if armed != Some(deadline) {
-                sleep.as_mut().reset(deadline.into());
-                armed = Some(deadline);
-            }
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if closing.is_some() {
-                return Poll::Ready(());
-            }
-            if let Some(cancels) = state.abusive()
-                && let Some(suppressed) = CANCEL_WARNINGS.ready()
-            {
-                tracing::warn!(
-                    "sent GOAWAY to {peer}: it cancelled {cancels} requests within {}s \
-                     (rapid reset; {suppressed} more such connections since the last warning)",
-                    policy.cancel_window.as_secs()
-                );
-            }
-            conn.as_mut().graceful_shutdown();
-            closing = Some(Instant::now());
-        }
-    })
-    .await;
-    drop(admitted);
-}
-
-/// What the timeouts of one connection look at. Shared by its request handlers (HTTP/2 runs each
-/// in a task of its own), its reads and the task that drives it.
-struct ConnState {
-    activity: Mutex<Activity>,
-    waker: AtomicWaker,
-    max_cancels: u32,
-    cancel_window: Duration,
-}
-
-struct Activity {
-    /// Requests whose answer is not yet fully sent.
-    in_flight: usize,
-    served_any: bool,
-    /// Since when nothing has been in flight.
-    idle_since: Instant,
-    /// When the first byte of an HTTP/1.1 request not yet handed to us arrived.
-    head_started: Option<Instant>,
-    cancels: u32,
-    cancels_since: Instant,
-    abusive: bool,
-}
-
-impl ConnState {
-    fn new(policy: &ConnPolicy) -> Arc<ConnState> {
-        let now = Instant::now();
-        Arc::new(ConnState {
-            activity: Mutex::new(Activity {
-                in_flight: 0,
-                served_any: false,
-                idle_since: now,
-                head_started: None,
-                cancels: 0,
-                cancels_since: now,
-                abusive: false,
-            }),
-            waker: AtomicWaker::new(),
-            max_cancels: policy.max_cancels,
-            cancel_window: policy.cancel_window,
-        })
-    }
-
-    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
-        self.activity.lock().expect("connection activity")
-    }
-
-    /// A request has arrived; it is in flight until the returned guard is dropped.
-    fn begin(self: &Arc<ConnState>) -> InFlight {
-        let mut activity = self.activity();
-        activity.in_flight += 1;
-        activity.served_any = true;
-        activity.head_started = None;
-        InFlight {
-            state: self.clone(),
-            answered: false,
-        }
-    }
-
-    /// When the connection is to be closed (or, when `closing`, dropped), as things stand;
-    /// `None` while requests are in flight.
-    fn deadline(&self, policy: &ConnPolicy, h2: bool, closing: Option<Instant>) -> Option<Instant> {
-        let activity = self.activity();
-        if let Some(since) = closing {
-            // Nothing left to finish, or an abuser: a short grace. Requests in flight: the
-            // drain deadline.
-            let grace = if activity.in_flight == 0 || activity.abusive {
-                policy.close_grace
-            } else {
-                DRAIN_DEADLINE
-            };
-            return Some(since + grace);
-        }
-        if activity.abusive {
-            return Some(activity.cancels_since);
-        }
-        if activity.in_flight > 0 {
-            return None;
-        }
-        if let Some(started) = activity.head_started {
-            return Some(started + policy.header_timeout);
-        }
-        let wait = match (activity.served_any, h2) {
-            (false, _) => policy.first_request_timeout,
-            (true, true) => policy.http2_idle_timeout,
-            (true, false) => policy.http1_idle_timeout,
-        };
-        Some(activity.idle_since + wait)
-    }
-
-    /// The cancels counted when the connection went over its budget.
-    fn abusive(&self) -> Option<u32> {
-        let activity = self.activity();
-        activity.abusive.then_some(activity.cancels)
-    }
-
-    /// Bytes have been read: if nothing is in flight, they begin a request, and its headers
-    /// must now arrive within the header timeout.
-    fn bytes_read(&self) {
-        let mut activity = self.activity();
-        if activity.in_flight == 0 && activity.head_started.is_none() {
-            activity.head_started = Some(Instant::now());
-        }
-    }
-}
-
-/// One request in flight; dropped when its answer is fully sent, or when the request is dropped
-/// unanswered (the client reset the stream or went away).
-struct InFlight {
-    state: Arc<ConnState>,
-    answered: bool,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let state = &self.state;
-        let mut activity = state.activity();
-        activity.in_flight -= 1;
-        let now = Instant::now();
-        if activity.in_flight == 0 {
-            activity.idle_since = now;
-            activity.head_started = None;
-        }
-        if !self.answered {
-            if now.duration_since(activity.cancels_since) > state.cancel_window {
-                activity.cancels = 0;
-                activity.cancels_since = now;
-            }
-            activity.cancels += 1;
-            activity.abusive |= activity.cancels > state.max_cancels;
-        }
-        drop(activity);
-        state.waker.wake();
-    }
-}
-
-/// A response body that keeps its request counted as in flight until it is fully sent.
-struct Tracked {
-    body: Body,
-    _in_flight: InFlight,
-}
-
-impl hyper::body::Body for Tracked {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// HTTP/1.1 connection IO that tells the connection's timeouts when a request begins to arrive.
-struct Watched<T> {
-    io: T,
-    state: Arc<ConnState>,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.state.bytes_read();
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

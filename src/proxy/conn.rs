@@ -1,0 +1,452 @@
+//! One client connection's life: the timeouts that close silent, idle and slow connections, the
+//! rapid-reset budget, the count of requests in flight, and a graceful close on shutdown.
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use hyper::body::{Frame, SizeHint};
+use hyper::server::conn::{http1, http2};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::sync::CancellationToken;
+
+use super::Body;
+use super::admit::{Admitted, ConnPolicy, Throttled};
+use super::serve::WARN_EVERY;
+
+/// How long open connections may finish their requests after shutdown begins.
+pub(super) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A hyper connection that can be asked to finish: HTTP/1.1 closes once the request in progress
+/// is answered, HTTP/2 sends GOAWAY.
+pub(super) trait Graceful: Future<Output = Result<(), hyper::Error>> {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::Connection::graceful_shutdown(self)
+    }
+}
+
+impl<I, S, E> Graceful for http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http2::Connection::graceful_shutdown(self)
+    }
+}
+
+/// Runs one connection under its timeouts: the first request must come within
+/// `first_request_timeout`, HTTP/1.1 headers within `header_timeout` of their first byte, and a
+/// connection with nothing in flight is closed after its idle timeout (HTTP/2: GOAWAY). Requests
+/// in flight (a long-poll `/sync` among them) are never cut, except by shutdown's drain deadline.
+/// A connection asked to close that has not within `close_grace` is dropped.
+pub(super) async fn drive<C: Graceful>(
+    conn: C,
+    state: Arc<ConnState>,
+    h2: bool,
+    peer: SocketAddr,
+    admitted: Admitted,
+    shutdown: CancellationToken,
+) {
+    static CANCEL_WARNINGS: std::sync::LazyLock<Throttled> =
+        std::sync::LazyLock::new(|| Throttled::new(WARN_EVERY));
+    let policy = admitted.policy();
+    let mut conn = pin!(conn);
+    let mut stop = pin!(shutdown.cancelled());
+    let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
+    let mut armed: Option<Instant> = None;
+    let mut closing: Option<Instant> = None;
+    poll_fn(|cx| {
+        loop {
+            if conn.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            // Registered before the state is read, so a change made by another task after the
+            // read still wakes this one.
+            state.waker.register(cx.waker());
+            if closing.is_none() && stop.as_mut().poll(cx).is_ready() {
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now());
+                continue;
+            }
+            let Some(deadline) = state.deadline(policy, h2, closing) else {
+                return Poll::Pending;
+            };
+            // The timer is moved only to an earlier deadline, or once it has fired: the idle
+            // deadline moves later with every answer, and re-arming it each time would cost a
+            // timer reset per request. One set earlier fires, and is then set to the deadline.
+            if armed.is_none_or(|at| deadline < at || (at < deadline && sleep.is_elapsed())) {
+                sleep.as_mut().reset(deadline.into());
+                armed = Some(deadline);
+            }
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if armed != Some(deadline) {
+                // It fired for a deadline that has since moved on.
+                continue;
+            }
+            if closing.is_some() {
+                return Poll::Ready(());
+            }
+            if let Some(cancels) = state.abusive()
+                && let Some(suppressed) = CANCEL_WARNINGS.ready()
+            {
+                tracing::warn!(
+                    "sent GOAWAY to {peer}: it cancelled {cancels} requests within {}s \
+                     (rapid reset; {suppressed} more such connections since the last warning)",
+                    policy.cancel_window.as_secs()
+                );
+            }
+            conn.as_mut().graceful_shutdown();
+            closing = Some(Instant::now());
+        }
+    })
+    .await;
+    drop(admitted);
+}
+
+/// What the timeouts of one connection look at. Shared by its request handlers (HTTP/2 runs each
+/// in a task of its own), its reads and the task that drives it.
+pub(super) struct ConnState {
+    activity: Mutex<Activity>,
+    waker: AtomicWaker,
+    /// Whether requests end in tasks other than the one driving the connection (HTTP/2 runs each
+    /// stream in a task of its own), which must then be woken. HTTP/1.1 requests begin and end
+    /// while `drive` polls the connection, and it reads the state after every poll.
+    wake: bool,
+    max_cancels: u32,
+    cancel_window: Duration,
+}
+
+struct Activity {
+    /// Requests whose answer is not yet fully sent.
+    in_flight: usize,
+    served_any: bool,
+    /// Since when nothing has been in flight.
+    idle_since: Instant,
+    /// When the first byte of an HTTP/1.1 request not yet handed to us arrived.
+    head_started: Option<Instant>,
+    cancels: u32,
+    cancels_since: Instant,
+    abusive: bool,
+}
+
+impl ConnState {
+    pub(super) fn new(policy: &ConnPolicy, h2: bool) -> Arc<ConnState> {
+        let now = Instant::now();
+        Arc::new(ConnState {
+            activity: Mutex::new(Activity {
+                in_flight: 0,
+                served_any: false,
+                idle_since: now,
+                head_started: None,
+                cancels: 0,
+                cancels_since: now,
+                abusive: false,
+            }),
+            waker: AtomicWaker::new(),
+            wake: h2,
+            max_cancels: policy.max_cancels,
+            cancel_window: policy.cancel_window,
+        })
+    }
+
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().expect("connection activity")
+    }
+
+    /// A request has arrived; it is in flight until the returned guard is dropped.
+    pub(super) fn begin(self: &Arc<ConnState>) -> InFlight {
+        let mut activity = self.activity();
+        activity.in_flight += 1;
+        activity.served_any = true;
+        activity.head_started = None;
+        InFlight {
+            state: self.clone(),
+            answered: false,
+        }
+    }
+
+    /// When the connection is to be closed (or, when `closing`, dropped), as things stand;
+    /// `None` while requests are in flight.
+    fn deadline(&self, policy: &ConnPolicy, h2: bool, closing: Option<Instant>) -> Option<Instant> {
+        let activity = self.activity();
+        if let Some(since) = closing {
+            // Nothing left to finish, or an abuser: a short grace. Requests in flight: the
+            // drain deadline.
+            let grace = if activity.in_flight == 0 || activity.abusive {
+                policy.close_grace
+            } else {
+                DRAIN_DEADLINE
+            };
+            return Some(since + grace);
+        }
+        if activity.abusive {
+            return Some(activity.cancels_since);
+        }
+        if activity.in_flight > 0 {
+            return None;
+        }
+        if let Some(started) = activity.head_started {
+            return Some(started + policy.header_timeout);
+        }
+        let wait = match (activity.served_any, h2) {
+            (false, _) => policy.first_request_timeout,
+            (true, true) => policy.http2_idle_timeout,
+            (true, false) => policy.http1_idle_timeout,
+        };
+        Some(activity.idle_since + wait)
+    }
+
+    /// The cancels counted when the connection went over its budget.
+    fn abusive(&self) -> Option<u32> {
+        let activity = self.activity();
+        activity.abusive.then_some(activity.cancels)
+    }
+
+    /// Bytes have been read: if nothing is in flight, they begin a request, and its headers
+    /// must now arrive within the header timeout.
+    fn bytes_read(&self) {
+        let mut activity = self.activity();
+        if activity.in_flight == 0 && activity.head_started.is_none() {
+            activity.head_started = Some(Instant::now());
+        }
+    }
+}
+
+/// One request in flight; dropped when its answer is fully sent, or when the request is dropped
+/// unanswered (the client reset the stream or went away).
+pub(super) struct InFlight {
+    state: Arc<ConnState>,
+    pub(super) answered: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let state = &self.state;
+        let mut activity = state.activity();
+        activity.in_flight -= 1;
+        // Only these two change the deadline: while other requests are in flight there is none.
+        let idle = activity.in_flight == 0;
+        let mut turned_abusive = false;
+        if idle || !self.answered {
+            let now = Instant::now();
+            if idle {
+                activity.idle_since = now;
+                activity.head_started = None;
+            }
+            if !self.answered {
+                if now.duration_since(activity.cancels_since) > state.cancel_window {
+                    activity.cancels = 0;
+                    activity.cancels_since = now;
+                }
+                activity.cancels += 1;
+                turned_abusive = !activity.abusive && activity.cancels > state.max_cancels;
+                activity.abusive |= turned_abusive;
+            }
+        }
+        drop(activity);
+        if state.wake && (idle || turned_abusive) {
+            state.waker.wake();
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is fully sent.
+pub(super) struct Tracked {
+    pub(super) body: Body,
+    pub(super) _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// HTTP/1.1 connection IO that tells the connection's timeouts when a request begins to arrive.
+pub(super) struct Watched<T> {
+    pub(super) io: T,
+    pub(super) state: Arc<ConnState>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.state.bytes_read();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::admit::Connections;
+
+    /// A connection that never ends by itself; asked to close, it notes when and ends.
+    struct Fake {
+        closed_at: Arc<Mutex<Option<Instant>>>,
+        closing: bool,
+    }
+
+    impl Future for Fake {
+        type Output = Result<(), hyper::Error>;
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            if self.closing {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    impl Graceful for Fake {
+        fn graceful_shutdown(mut self: Pin<&mut Self>) {
+            *self.closed_at.lock().unwrap() = Some(Instant::now());
+            self.closing = true;
+        }
+    }
+
+    fn policy() -> ConnPolicy {
+        ConnPolicy {
+            first_request_timeout: Duration::from_millis(200),
+            http1_idle_timeout: Duration::from_millis(400),
+            http2_idle_timeout: Duration::from_millis(400),
+            ..ConnPolicy::default()
+        }
+    }
+
+    /// Starts `drive` on a fake connection; returns its state and when it was asked to close.
+    fn start(h2: bool) -> (Arc<ConnState>, Arc<Mutex<Option<Instant>>>) {
+        let connections = Connections::new(policy());
+        let admitted = connections.admit("192.0.2.1".parse().unwrap()).unwrap();
+        let state = ConnState::new(&policy(), h2);
+        let closed_at = Arc::new(Mutex::new(None));
+        let conn = Fake {
+            closed_at: closed_at.clone(),
+            closing: false,
+        };
+        let peer = "192.0.2.1:4000".parse().unwrap();
+        tokio::spawn(drive(
+            conn,
+            state.clone(),
+            h2,
+            peer,
+            admitted,
+            CancellationToken::new(),
+        ));
+        (state, closed_at)
+    }
+
+    #[tokio::test]
+    async fn answers_move_the_idle_deadline_and_it_still_closes_after_the_last() {
+        let (state, closed_at) = start(true);
+        // Answers every 150 ms for over twice the idle timeout (and past the first-request one):
+        // each moves the deadline later, and none may close the connection.
+        let mut last = Instant::now();
+        for _ in 0..7 {
+            let mut in_flight = state.begin();
+            in_flight.answered = true;
+            drop(in_flight);
+            last = Instant::now();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            assert_eq!(*closed_at.lock().unwrap(), None, "closed while answering");
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let closed = closed_at
+            .lock()
+            .unwrap()
+            .expect("idle connection not closed");
+        let idle = closed.duration_since(last);
+        assert!(
+            idle >= policy().http2_idle_timeout && idle < Duration::from_secs(3),
+            "closed {idle:?} after the last answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abusive_connection_is_closed_at_once_whatever_is_in_flight() {
+        let (state, closed_at) = start(true);
+        let _open = state.begin();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        for _ in 0..=policy().max_cancels {
+            drop(state.begin());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let closed = closed_at.lock().unwrap().expect("abuser not closed");
+        assert!(closed.duration_since(started) < Duration::from_millis(500));
+    }
+}
