@@ -279,6 +279,13 @@ mod tests {
                 dir: "/var/lib/matrixbox/postgres".into(),
             }
             .into(),
+            crate::backup::offsite::OffsiteError::Unreachable {
+                endpoint: "https://s3.example.com".into(),
+                what: "uploading",
+                attempts: 4,
+                reason: "connection refused".into(),
+            }
+            .into(),
             UpgradeError::Downgrade {
                 from: "1.163.2".into(),
                 to: "1.150.0".into(),

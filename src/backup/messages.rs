@@ -86,6 +86,47 @@ messages! {
         "该备份由 Synapse {0} 制作，比本安装运行的 {1} 更新（较旧的 Synapse 不接受较新的数据库结构）";
     RefusePostgres => "the backup's database is from PostgreSQL {0}, newer than the PostgreSQL {1} this installation runs",
         "该备份的数据库来自 PostgreSQL {0}，比本安装运行的 PostgreSQL {1} 更新";
+    OffNotConfigured => "no off-host target is configured (`backup.offsite` in matrixbox.yaml)", "没有配置异地备份目标（matrixbox.yaml 中的 `backup.offsite`）";
+    OffNotConfiguredHint => "add `backup.offsite:` with the endpoint, bucket and key files (see the README's \"Off-host copies\")",
+        "请添加 `backup.offsite:`，写明端点、存储桶和密钥文件（参见 README 的“异地副本”）";
+    OffEndpoint => "the endpoint {0} cannot be used: {1}", "无法使用端点 {0}：{1}";
+    OffEndpointHint => "fix `backup.offsite.endpoint`, e.g. `https://s3.eu-central-1.amazonaws.com`", "请修正 `backup.offsite.endpoint`，例如 `https://s3.eu-central-1.amazonaws.com`";
+    OffKeyFile => "cannot use {0} ({1}) as a credential: {2}", "无法将 {0}（{1}）用作凭据：{2}";
+    OffChmodHint => "`chmod 600 {0}`: an S3 key is a secret only root may read", "`chmod 600 {0}`：S3 密钥是只有 root 可读的机密";
+    OffKeyHint => "write the key alone, on one line, into {0} (`chmod 600`), or change `{1}` in matrixbox.yaml",
+        "请将密钥单独写成一行存入 {0}（`chmod 600`），或修改 matrixbox.yaml 中的 `{1}`";
+    OffUnreachable => "cannot reach {0} while {1} (tried {2} times): {3}", "{1}时无法连接 {0}（已尝试 {2} 次）：{3}";
+    OffUnreachableHint => "check the endpoint, this host's network and DNS, and that the S3 service runs; the local backup is kept and the next scheduled one pushes again",
+        "请检查端点、本机网络和 DNS，以及 S3 服务是否在运行；本地备份会保留，下一次定时备份会再次推送";
+    OffRefused => "{0} refused {1} in bucket {2} (HTTP {3}): {4}", "{0} 拒绝了存储桶 {2} 中的{1}（HTTP {3}）：{4}";
+    OffForbiddenHint => "check the access key, the secret key and the bucket's policy (it must allow PutObject, GetObject, ListBucket and DeleteObject under the prefix); the local backup is kept",
+        "请检查访问密钥、私密密钥和存储桶策略（必须允许在该前缀下 PutObject、GetObject、ListBucket 和 DeleteObject）；本地备份会保留";
+    OffNoBucketHint => "check `backup.offsite.bucket` and that the bucket exists (matrixbox does not create it); the local backup is kept",
+        "请检查 `backup.offsite.bucket` 以及该存储桶是否存在（matrixbox 不会创建它）；本地备份会保留";
+    OffServiceHint => "see the service's message above; the local backup is kept", "请查看上面来自服务的消息；本地备份会保留";
+    OffBadAnswer => "{0} gave an answer to {1} that cannot be read: {2}", "{0} 对{1}的响应无法读取：{2}";
+    OffNoSuchKey => "there is no object {0} in bucket {1}", "存储桶 {1} 中没有对象 {0}";
+    OffNoSuchKeyHint => "`matrixbox backup list` shows the keys in the bucket", "`matrixbox backup list` 会列出存储桶中的键";
+    OffNotAFile => "{0} is not a file name to push", "{0} 不是可推送的文件名";
+    OffNotAFileHint => "name an archive file, e.g. one `matrixbox backup create` wrote", "请指定一个归档文件，例如 `matrixbox backup create` 写出的文件";
+    OffOutputExists => "{0} already exists", "{0} 已存在";
+    OffOutputExistsHint => "choose another --output (nothing is overwritten)", "请选择另一个 --output（不会覆盖任何文件）";
+    OffNeedsIdentity => "{0} is encrypted (age) and no identity was given", "{0} 已加密（age），但没有提供私钥";
+    OffNeedsIdentityHint => "give the identity file that matches `backup.offsite.recipient` with --identity FILE (what `age-keygen` wrote)",
+        "请用 --identity FILE 提供与 `backup.offsite.recipient` 匹配的私钥文件（即 `age-keygen` 写出的文件）";
+    OffWrongIdentity => "the identity in {0} does not match the key {1} was encrypted to", "{0} 中的私钥与 {1} 加密时所用的公钥不匹配";
+    OffWrongIdentityHint => "use the identity file whose public key is `backup.offsite.recipient` when the backup was pushed; nothing was written",
+        "请使用推送备份时其公钥为 `backup.offsite.recipient` 的私钥文件；没有写入任何内容";
+    OffIdentity => "cannot read the age identity {0}: {1}", "无法读取 age 私钥 {0}：{1}";
+    OffIdentityHint => "give a file as `age-keygen` writes it (a line starting with AGE-SECRET-KEY-)", "请提供 `age-keygen` 写出的那种文件（以 AGE-SECRET-KEY- 开头的一行）";
+    OffCrypt => "cannot {0}: {1}", "无法{0}：{1}";
+    OffCryptHint => "the object is damaged or not an age file; fetch another backup; nothing was written", "该对象已损坏或不是 age 文件；请获取另一份备份；没有写入任何内容";
+    OffLocal => "cannot read or write {0}", "无法读写 {0}";
+    OffLocalHint => "check that the directory exists, is writable and has room", "请确认目录存在、可写且有足够空间";
+    KeyNotAFile => "it is not a regular file", "它不是普通文件";
+    KeyReadable => "others can read it (mode {0})", "其他用户可以读取它（权限 {0}）";
+    KeyEmpty => "it is empty", "它是空的";
+    KeyNotOneLine => "it is not one line of text", "它不是单行文本";
 }
 
 /// The lines that describe a backup: who made it and what it holds.

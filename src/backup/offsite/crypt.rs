@@ -10,6 +10,8 @@ use std::path::Path;
 use tempfile::NamedTempFile;
 
 use super::OffsiteError;
+use crate::backup::messages::M;
+use crate::i18n::tr;
 
 /// A key file longer than this holds no key.
 const KEY_LIMIT: u64 = 4096;
@@ -20,13 +22,13 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 pub enum KeyProblem {
     #[error("{0}")]
     Read(#[source] io::Error),
-    #[error("it is not a regular file")]
+    #[error("{}", tr(M::KeyNotAFile, &[]))]
     NotAFile,
-    #[error("others can read it (mode {0:o})")]
+    #[error("{}", tr(M::KeyReadable, &[&format!("{:o}", .0)]))]
     Readable(u32),
-    #[error("it is empty")]
+    #[error("{}", tr(M::KeyEmpty, &[]))]
     Empty,
-    #[error("it is not one line of text")]
+    #[error("{}", tr(M::KeyNotOneLine, &[]))]
     NotOneLine,
 }
 

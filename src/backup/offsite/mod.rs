@@ -11,8 +11,10 @@ pub mod s3;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::messages::M;
 use crate::config::Offsite;
 use crate::diagnostic::Diagnostic;
+use crate::i18n::{phrase, tr};
 
 pub use crypt::KeyProblem;
 pub use s3::Object;
@@ -22,24 +24,24 @@ pub const AGE_SUFFIX: &str = ".age";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OffsiteError {
-    #[error("no off-host target is configured (`backup.offsite` in matrixbox.yaml)")]
+    #[error("{}", tr(M::OffNotConfigured, &[]))]
     NotConfigured,
-    #[error("the endpoint {endpoint} cannot be used: {reason}")]
+    #[error("{}", tr(M::OffEndpoint, &[endpoint, reason]))]
     Endpoint { endpoint: String, reason: String },
-    #[error("cannot use {} ({key}) as a credential: {reason}", path.display())]
+    #[error("{}", tr(M::OffKeyFile, &[&path.display(), key, reason]))]
     KeyFile {
         path: PathBuf,
         key: &'static str,
         reason: KeyProblem,
     },
-    #[error("cannot reach {endpoint} while {what} (tried {attempts} times): {reason}")]
+    #[error("{}", tr(M::OffUnreachable, &[endpoint, &phrase(what), attempts, reason]))]
     Unreachable {
         endpoint: String,
         what: &'static str,
         attempts: u32,
         reason: String,
     },
-    #[error("{endpoint} refused {what} in bucket {bucket} (HTTP {status}): {message}")]
+    #[error("{}", tr(M::OffRefused, &[endpoint, &phrase(what), bucket, status, message]))]
     Refused {
         endpoint: String,
         bucket: String,
@@ -47,27 +49,27 @@ pub enum OffsiteError {
         status: u16,
         message: String,
     },
-    #[error("{endpoint} gave an answer to {what} that cannot be read: {reason}")]
+    #[error("{}", tr(M::OffBadAnswer, &[endpoint, &phrase(what), reason]))]
     BadAnswer {
         endpoint: String,
         what: &'static str,
         reason: String,
     },
-    #[error("there is no object {key} in bucket {bucket}")]
+    #[error("{}", tr(M::OffNoSuchKey, &[key, bucket]))]
     NoSuchKey { key: String, bucket: String },
-    #[error("{} is not a file name to push", path.display())]
+    #[error("{}", tr(M::OffNotAFile, &[&path.display()]))]
     NotAFile { path: PathBuf },
-    #[error("{} already exists", path.display())]
+    #[error("{}", tr(M::OffOutputExists, &[&path.display()]))]
     OutputExists { path: PathBuf },
-    #[error("{key} is encrypted (age) and no identity was given")]
+    #[error("{}", tr(M::OffNeedsIdentity, &[key]))]
     NeedsIdentity { key: String },
-    #[error("the identity in {} does not match the key {key} was encrypted to", identity.display())]
+    #[error("{}", tr(M::OffWrongIdentity, &[&identity.display(), key]))]
     WrongIdentity { key: String, identity: PathBuf },
-    #[error("cannot read the age identity {}: {reason}", path.display())]
+    #[error("{}", tr(M::OffIdentity, &[&path.display(), reason]))]
     Identity { path: PathBuf, reason: String },
-    #[error("cannot {what}: {reason}")]
+    #[error("{}", tr(M::OffCrypt, &[&phrase(what), reason]))]
     Crypt { what: &'static str, reason: String },
-    #[error("cannot read or write {}", path.display())]
+    #[error("{}", tr(M::OffLocal, &[&path.display()]))]
     Local {
         path: PathBuf,
         #[source]
@@ -79,27 +81,26 @@ impl Diagnostic for OffsiteError {
     fn hint(&self) -> Option<String> {
         use OffsiteError::*;
         Some(match self {
-            NotConfigured => "add `backup.offsite:` with the endpoint, bucket and key files (see the README's \"Off-host copies\")".into(),
-            Endpoint { .. } => "fix `backup.offsite.endpoint`, e.g. `https://s3.eu-central-1.amazonaws.com`".into(),
-            KeyFile { path, reason: KeyProblem::Readable(_), .. } => {
-                format!("`chmod 600 {}`: an S3 key is a secret only root may read", path.display())
-            }
-            KeyFile { path, key, .. } => format!(
-                "write the key alone, on one line, into {} (`chmod 600`), or change `{key}` in matrixbox.yaml",
-                path.display()
-            ),
-            Unreachable { .. } => "check the endpoint, this host's network and DNS, and that the S3 service runs; the local backup is kept and the next scheduled one pushes again".into(),
-            Refused { status: 403, .. } => "check the access key, the secret key and the bucket's policy (it must allow PutObject, GetObject, ListBucket and DeleteObject under the prefix); the local backup is kept".into(),
-            Refused { status: 404, .. } => "check `backup.offsite.bucket` and that the bucket exists (matrixbox does not create it); the local backup is kept".into(),
-            Refused { .. } | BadAnswer { .. } => "see the service's message above; the local backup is kept".into(),
-            NoSuchKey { .. } => "`matrixbox backup list` shows the keys in the bucket".into(),
-            NotAFile { .. } => "name an archive file, e.g. one `matrixbox backup create` wrote".into(),
-            OutputExists { .. } => "choose another --output (nothing is overwritten)".into(),
-            NeedsIdentity { .. } => "give the identity file that matches `backup.offsite.recipient` with --identity FILE (what `age-keygen` wrote)".into(),
-            WrongIdentity { .. } => "use the identity file whose public key is `backup.offsite.recipient` when the backup was pushed; nothing was written".into(),
-            Identity { .. } => "give a file as `age-keygen` writes it (a line starting with AGE-SECRET-KEY-)".into(),
-            Crypt { .. } => "the object is damaged or not an age file; fetch another backup; nothing was written".into(),
-            Local { .. } => "check that the directory exists, is writable and has room".into(),
+            NotConfigured => tr(M::OffNotConfiguredHint, &[]),
+            Endpoint { .. } => tr(M::OffEndpointHint, &[]),
+            KeyFile {
+                path,
+                reason: KeyProblem::Readable(_),
+                ..
+            } => tr(M::OffChmodHint, &[&path.display()]),
+            KeyFile { path, key, .. } => tr(M::OffKeyHint, &[&path.display(), key]),
+            Unreachable { .. } => tr(M::OffUnreachableHint, &[]),
+            Refused { status: 403, .. } => tr(M::OffForbiddenHint, &[]),
+            Refused { status: 404, .. } => tr(M::OffNoBucketHint, &[]),
+            Refused { .. } | BadAnswer { .. } => tr(M::OffServiceHint, &[]),
+            NoSuchKey { .. } => tr(M::OffNoSuchKeyHint, &[]),
+            NotAFile { .. } => tr(M::OffNotAFileHint, &[]),
+            OutputExists { .. } => tr(M::OffOutputExistsHint, &[]),
+            NeedsIdentity { .. } => tr(M::OffNeedsIdentityHint, &[]),
+            WrongIdentity { .. } => tr(M::OffWrongIdentityHint, &[]),
+            Identity { .. } => tr(M::OffIdentityHint, &[]),
+            Crypt { .. } => tr(M::OffCryptHint, &[]),
+            Local { .. } => tr(M::OffLocalHint, &[]),
         })
     }
 }
