@@ -62,6 +62,8 @@ listen:
   https: 127.0.0.1:$((PORT + 1))
 synapse:
   rc_message: {per_second: 100000, burst_count: 100000}
+  rc_joins: {local: {per_second: 1000, burst_count: 1000}}
+  rc_room_creation: {per_second: 1000, burst_count: 1000}
   rc_login: {address: {per_second: 100, burst_count: 100}, account: {per_second: 100, burst_count: 100}}
 YAML
 "$MBX" run >"$WORK/run.log" 2>&1 &
@@ -102,6 +104,7 @@ async def main():
         ids = []
         for i in range(rooms):
             r = await s.post(f"{base}/_matrix/client/v3/createRoom", headers=h, json={"name": f"bench {i}"})
+            assert r.status == 200, await r.text()
             ids.append((await r.json())["room_id"])
         for i in range(media):
             r = await s.post(f"{base}/_matrix/media/v3/upload?filename=m{i}.bin", headers=h,
