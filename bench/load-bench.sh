@@ -18,7 +18,8 @@
 # Usage: bench/load-bench.sh
 #   knobs: SIZES ["50 200"]  ROUNDS [1]  ROOM_SIZE [25]  SSS_PCT [10]  FIXED_RATES [1,3]  FIXED_S [20]
 #          RAMP [1,1.5,...,4,5,6,...,130: steps of <= 1.5x, then ~1.2x]  STEP_S [10]  IDLE_S [20]  THRESHOLD_MS [1000]
-#          SETUPS ["matrixbox guide"]  MBX [release build]  PORT [28608]  BENCH_DIR  OUT [results dir]
+#          SETUPS ["matrixbox guide"; add "workers" for matrixbox with `workers: $WORKERS`]
+#          WORKERS [auto: sync and federation_sender on 2 cores]  MBX [release build]  PORT [28608]  BENCH_DIR  OUT [results dir]
 #          MBX_SYNAPSE_EXTRA: more lines under matrixbox's `synapse:` (indented two spaces), to try
 #          an option on the matrixbox side before making it a default (src/tuning.rs)
 set -euo pipefail
@@ -35,6 +36,7 @@ STEP_S=${STEP_S:-10}
 IDLE_S=${IDLE_S:-20}
 THRESHOLD_MS=${THRESHOLD_MS:-1000}
 SETUPS=${SETUPS:-"matrixbox guide"}
+WORKERS=${WORKERS:-auto}
 PORT=${PORT:-28608}
 export BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
 DOMAIN=matrix.bench.internal
@@ -63,6 +65,7 @@ cleanup() {
     [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null
     [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
     docker rm -f "$TAG-synapse" "$TAG-postgres" "$TAG-guide-synapse" "$TAG-guide-postgres" >/dev/null 2>&1 || true
+    docker ps -aq --filter "name=^$TAG-" | xargs -r docker rm -f >/dev/null 2>&1 || true
     docker network rm "$TAG" "$TAG-guide" >/dev/null 2>&1 || true
     # Data written by the containers' own users; kept results are copied out first.
     [ "$OUT" = "$WORK/results" ] && cp -r "$OUT" "/tmp/$TAG-results" && echo "results: /tmp/$TAG-results" >&2
@@ -92,6 +95,8 @@ wait_for() { # what seconds command...
     echo "timeout waiting for $what" >&2; return 1
 }
 cid() { docker inspect -f '{{.Id}}' "$1"; }
+# Synapse's containers of a matrixbox instance: the main process, its workers and their Redis.
+synapse_cids() { docker ps -q --no-trunc --filter "name=^$TAG-" | grep -vx "$(cid "$TAG-postgres")" | paste -sd,; }
 
 # gen SETUP N URL EDGE_COMPONENT PREFIX: runs the generator against a setup that is up.
 gen() {
@@ -103,13 +108,13 @@ gen() {
         --prefix "$prefix" --users "$n" --rooms "$rooms" --sss "$sss" \
         --idle-s "$IDLE_S" --fixed-rates "$FIXED_RATES" --fixed-s "$FIXED_S" --ramp "$RAMP" \
         --step-s "$STEP_S" --threshold-ms "$THRESHOLD_MS" \
-        --component "edge=$edge" --component "synapse=cgroup:$(cid "$syn")" \
-        --component "postgres=cgroup:$(cid "$pg")"
+        --component "edge=$edge" --component "synapse=cgroup:$syn" \
+        --component "postgres=cgroup:$pg"
 }
 
 # ---------------------------------------------------------------- matrixbox
-run_matrixbox() { # N ROUND -> JSON on stdout
-    local n=$1 dir="$WORK/matrixbox-$1-$2" json
+run_matrixbox() { # N ROUND [SETUP [IMAGES_YAML [EXTRA_YAML]]] -> JSON on stdout
+    local n=$1 setup=${3:-matrixbox} dir="$WORK/${3:-matrixbox}-$1-$2" json
     mkdir -p "$dir"
     export MATRIXBOX_CONFIG="$dir/matrixbox.yaml" MATRIXBOX_STATE_DIR="$dir/state"
     "$MBX" setup --domain "$DOMAIN" --skip-preflight >/dev/null
@@ -117,7 +122,7 @@ run_matrixbox() { # N ROUND -> JSON on stdout
     cat >>"$MATRIXBOX_CONFIG" <<YAML
 instance: $TAG
 images:
-  synapse: $SYN_IMAGE
+${4:-  synapse: $SYN_IMAGE}
   postgres: $PG_IMAGE
 trusted_key_servers: []
 memory_mb: 1024
@@ -127,6 +132,7 @@ listen:
 synapse:
 $BENCH_SYNAPSE
 ${MBX_SYNAPSE_EXTRA:-}
+${5:-}
 YAML
     "$MBX" run --skip-preflight >"$dir/run.log" 2>&1 &
     RUN_PID=$!
@@ -136,11 +142,18 @@ YAML
         sleep 0.25
     done
     grep -q "homeserver is up" "$dir/run.log" || { echo "matrixbox: no homeserver after 300 s" >&2; return 1; }
-    json=$(gen matrixbox "$n" "https://$DOMAIN:$((PORT + 1))" "pid:$RUN_PID" "m$2u" \
-        "$TAG-synapse" "$TAG-postgres") || { tail -50 "$dir/run.log" >&2; return 1; }
+    json=$(gen "$setup" "$n" "https://$DOMAIN:$((PORT + 1))" "pid:$RUN_PID" "${setup:0:1}$2u" \
+        "$(synapse_cids)" "$(cid "$TAG-postgres")") || { tail -50 "$dir/run.log" >&2; return 1; }
     kill -TERM "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=""
-    "$MBX" down --remove >/dev/null 2>&1 || docker rm -f "$TAG-synapse" "$TAG-postgres" >/dev/null
+    "$MBX" down --remove >/dev/null 2>&1 || docker ps -aq --filter "name=^$TAG-" | xargs -r docker rm -f >/dev/null
     echo "$json"
+}
+
+# matrixbox with Synapse's workers (`workers:`), the same otherwise; workers need Redis and
+# Synapse's redis module (the bench's `-redis` variant of the same Synapse).
+run_workers() { # N ROUND -> JSON on stdout
+    run_matrixbox "$1" "$2" workers "  synapse: $SYN_IMAGE-redis
+  redis: ${REDIS_IMAGE:-matrixbox-test/redis:7.0}" "workers: $WORKERS"
 }
 
 # ---------------------------------------------------------------- the guide's setup
@@ -254,7 +267,7 @@ run_guide() { # N ROUND -> JSON on stdout
     # it is part of that setup's edge.
     proxy=$(pgrep -d, -f -- "docker-proxy .*-host-port $sp " || true)
     json=$(gen guide "$n" "https://$DOMAIN:$np" "pid:$NGINX_PID${proxy:+,$proxy}" "g$2u" \
-        "$g-synapse" "$g-postgres") \
+        "$(cid "$g-synapse")" "$(cid "$g-postgres")") \
         || { docker logs --tail 50 "$g-synapse" >&2; return 1; }
     kill "$NGINX_PID"; wait "$NGINX_PID" || true; NGINX_PID=""
     docker rm -f "$g-synapse" "$g-postgres" >/dev/null
@@ -302,21 +315,23 @@ for n, by in sorted(rows.items()):
             print(f"{'':14}idle total {sum(r['idle_mib'].values()):.0f} MiB   sync errors {r['sync_errors']}"
                   "   ramp rate:p99 ms " + " ".join(
                 f"{s['rate']:g}:{fmt(s['p99_ms'], 1)}" for s in r["steps"] if s["step"].startswith("ramp")))
-    if "matrixbox" in by and "guide" in by:
-        def mean(setup, f):
-            vals = [f(r) for r in by[setup]]
-            vals = [v for v in vals if v is not None]
-            return sum(vals) / len(vals) if vals else None
-        m = mean("matrixbox", lambda r: r["sustained_msgs_per_s"])
-        g = mean("guide", lambda r: r["sustained_msgs_per_s"])
+    def mean(setup, f):
+        vals = [f(r) for r in by[setup]]
+        vals = [v for v in vals if v is not None]
+        return sum(vals) / len(vals) if vals else None
+    def cpu_per_msg(r):
+        msgs = sum(s.get("messages", 0) for s in r["steps"] if s["step"].startswith("fixed"))
+        return sum(r.get("cpu_fixed_s", {}).values()) / msgs if msgs else None
+    for this, peer in (("matrixbox", "guide"), ("workers", "guide"), ("workers", "matrixbox")):
+        if this not in by or peer not in by:
+            continue
+        m = mean(this, lambda r: r["sustained_msgs_per_s"])
+        g = mean(peer, lambda r: r["sustained_msgs_per_s"])
         ratio = f"{m / g:.2f}x" if m and g else "n/a"
-        mi = mean("matrixbox", lambda r: sum(r["idle_mib"].values()))
-        gi = mean("guide", lambda r: sum(r["idle_mib"].values()))
-        def cpu_per_msg(r):
-            msgs = sum(s.get("messages", 0) for s in r["steps"] if s["step"].startswith("fixed"))
-            return sum(r.get("cpu_fixed_s", {}).values()) / msgs if msgs else None
-        mc, gc = mean("matrixbox", cpu_per_msg), mean("guide", cpu_per_msg)
-        print(f"ratio matrixbox/guide: sustained msgs/s {ratio}   idle memory {mi / gi:.2f}x"
+        mi = mean(this, lambda r: sum(r["idle_mib"].values()))
+        gi = mean(peer, lambda r: sum(r["idle_mib"].values()))
+        mc, gc = mean(this, cpu_per_msg), mean(peer, cpu_per_msg)
+        print(f"ratio {this}/{peer}: sustained msgs/s {ratio}   idle memory {mi / gi:.2f}x"
               f"   CPU per message {f'{mc / gc:.2f}x' if mc and gc else 'n/a'}"
               f" (msgs per CPU second {f'{gc / mc:.2f}x' if mc and gc else 'n/a'})")
 PY

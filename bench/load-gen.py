@@ -52,13 +52,15 @@ class Component:
         kind, _, arg = where.partition(":")
         self.kind, self.arg = kind, arg
         if kind == "cgroup":
-            # arg: the container's id; its directories under the memory and cpuacct hierarchies.
-            self.mem_dir = self._find("/sys/fs/cgroup/memory", arg)
-            self.cpu_dir = self._find("/sys/fs/cgroup/cpuacct", arg)
+            # arg: container ids (a Synapse with its workers and Redis is several); their
+            # directories under the memory and cpuacct hierarchies, summed.
+            ids = arg.split(",")
+            self.mem_dirs = [self._find("/sys/fs/cgroup/memory", cid) for cid in ids]
+            self.cpu_dirs = [self._find("/sys/fs/cgroup/cpuacct", cid) for cid in ids]
         elif kind == "pid":
             self.pids = [int(p) for p in arg.split(",")]
         else:
-            raise Failure(f"component {spec!r}: expected NAME=cgroup:ID or NAME=pid:PID[,PID...]")
+            raise Failure(f"component {spec!r}: expected NAME=cgroup:ID[,ID...] or NAME=pid:PID[,PID...]")
         self.peak_mib = 0.0
 
     @staticmethod
@@ -85,8 +87,11 @@ class Component:
 
     def cpu_s(self):
         if self.kind == "cgroup":
-            with open(f"{self.cpu_dir}/cpuacct.usage") as f:
-                return int(f.read()) / 1e9
+            total = 0
+            for d in self.cpu_dirs:
+                with open(f"{d}/cpuacct.usage") as f:
+                    total += int(f.read()) / 1e9
+            return total
         total = 0
         tick = os.sysconf("SC_CLK_TCK")
         for pid in self._tree():
@@ -100,11 +105,13 @@ class Component:
 
     def mem_mib(self):
         if self.kind == "cgroup":
-            with open(f"{self.mem_dir}/memory.usage_in_bytes") as f:
-                usage = int(f.read())
-            with open(f"{self.mem_dir}/memory.stat") as f:
-                stat = dict(line.split() for line in f)
-            v = (usage - int(stat.get("total_inactive_file", 0))) / 1048576
+            v = 0
+            for d in self.mem_dirs:
+                with open(f"{d}/memory.usage_in_bytes") as f:
+                    usage = int(f.read())
+                with open(f"{d}/memory.stat") as f:
+                    stat = dict(line.split() for line in f)
+                v += (usage - int(stat.get("total_inactive_file", 0))) / 1048576
         else:
             v = 0
             for pid in self._tree():
@@ -492,7 +499,7 @@ def parse():
     p.add_argument("--max-in-flight", type=int, default=400)
     p.add_argument("--deadline-s", type=float, default=900)
     p.add_argument("--component", action="append", default=[],
-                   help="NAME=cgroup:CONTAINER_ID or NAME=pid:PID[,PID...] (processes and children)")
+                   help="NAME=cgroup:CONTAINER_ID[,ID...] or NAME=pid:PID[,PID...] (processes and children)")
     return p.parse_args()
 
 
