@@ -129,6 +129,7 @@ memory_mb: 1024
 listen:
   http: 127.0.0.1:$PORT
   https: 127.0.0.1:$((PORT + 1))
+  metrics: 127.0.0.1:$((PORT + 4))
 synapse:
 $BENCH_SYNAPSE
 ${MBX_SYNAPSE_EXTRA:-}
@@ -144,6 +145,9 @@ YAML
     grep -q "homeserver is up" "$dir/run.log" || { echo "matrixbox: no homeserver after 300 s" >&2; return 1; }
     json=$(gen "$setup" "$n" "https://$DOMAIN:$((PORT + 1))" "pid:$RUN_PID" "${setup:0:1}$2u" \
         "$(synapse_cids)" "$(cid "$TAG-postgres")") || { tail -50 "$dir/run.log" >&2; return 1; }
+    # The edge's own account of the run, from its metrics listener.
+    curl -fsS "http://127.0.0.1:$((PORT + 4))/metrics" >"$dir/edge.metrics"
+    json=$(printf '%s' "$json" | "$PY" "$ROOT/bench/load-metrics.py" "$dir/edge.metrics")
     kill -TERM "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=""
     "$MBX" down --remove >/dev/null 2>&1 || docker ps -aq --filter "name=^$TAG-" | xargs -r docker rm -f >/dev/null
     echo "$json"
@@ -312,6 +316,11 @@ for n, by in sorted(rows.items()):
                 per_msg = sum(cpu.values()) * 1000 / msgs
                 print(f"{'':14}all three: {per_msg:.0f} CPU ms per message with its fan-out"
                       f" -> {1000 / per_msg:.1f} msgs/s per core of CPU")
+            if "edge_metrics" in r:
+                e = r["edge_metrics"]
+                print(f"{'':14}the edge's metrics: " + "  ".join(
+                    f"{c} {v['requests']} req ({v['5xx']} 5xx) p50 {fmt(v['p50_ms'], 1)} p99 {fmt(v['p99_ms'], 1)} ms"
+                    for c, v in sorted(e.items())))
             print(f"{'':14}idle total {sum(r['idle_mib'].values()):.0f} MiB   sync errors {r['sync_errors']}"
                   "   ramp rate:p99 ms " + " ".join(
                 f"{s['rate']:g}:{fmt(s['p99_ms'], 1)}" for s in r["steps"] if s["step"].startswith("ramp")))
