@@ -98,10 +98,12 @@ cid() { docker inspect -f '{{.Id}}' "$1"; }
 # Synapse's containers of a matrixbox instance: the main process, its workers and their Redis.
 synapse_cids() { docker ps -q --no-trunc --filter "name=^$TAG-" | grep -vx "$(cid "$TAG-postgres")" | paste -sd,; }
 
-# gen SETUP N URL EDGE_COMPONENT PREFIX: runs the generator against a setup that is up.
+# gen SETUP N URL EDGE_COMPONENT PREFIX SYNAPSE_CIDS PG_CID [--component NAME=...]...: runs the
+# generator against a setup that is up; components after the first three are a breakdown.
 gen() {
     local setup=$1 n=$2 url=$3 edge=$4 prefix=$5 syn pg rooms sss
     syn=$6 pg=$7
+    shift 7
     rooms=$(((n + ROOM_SIZE - 1) / ROOM_SIZE)); [ "$rooms" -ge 2 ] || rooms=2
     sss=$((n * SSS_PCT / 100))
     "$PY" "$ROOT/bench/load-gen.py" --base-url "$url" --resolve "$DOMAIN:127.0.0.1" \
@@ -109,7 +111,7 @@ gen() {
         --idle-s "$IDLE_S" --fixed-rates "$FIXED_RATES" --fixed-s "$FIXED_S" --ramp "$RAMP" \
         --step-s "$STEP_S" --threshold-ms "$THRESHOLD_MS" \
         --component "edge=$edge" --component "synapse=cgroup:$syn" \
-        --component "postgres=cgroup:$pg"
+        --component "postgres=cgroup:$pg" "$@"
 }
 
 # ---------------------------------------------------------------- matrixbox
@@ -143,8 +145,15 @@ YAML
         sleep 0.25
     done
     grep -q "homeserver is up" "$dir/run.log" || { echo "matrixbox: no homeserver after 300 s" >&2; return 1; }
+    local breakdown=() c
+    # With workers, each of Synapse's processes on its own as well.
+    for c in $(docker ps --format '{{.Names}}' --filter "name=^$TAG-synapse-"); do
+        breakdown+=(--component "${c#"$TAG-"}=cgroup:$(cid "$c")")
+    done
+    [ ${#breakdown[@]} = 0 ] || breakdown+=(--component "synapse-main=cgroup:$(cid "$TAG-synapse")")
     json=$(gen "$setup" "$n" "https://$DOMAIN:$((PORT + 1))" "pid:$RUN_PID" "${setup:0:1}$2u" \
-        "$(synapse_cids)" "$(cid "$TAG-postgres")") || { tail -50 "$dir/run.log" >&2; return 1; }
+        "$(synapse_cids)" "$(cid "$TAG-postgres")" "${breakdown[@]}") \
+        || { tail -50 "$dir/run.log" >&2; return 1; }
     # The edge's own account of the run, from its metrics listener.
     curl -fsS "http://127.0.0.1:$((PORT + 4))/metrics" >"$dir/edge.metrics"
     json=$(printf '%s' "$json" | "$PY" "$ROOT/bench/load-metrics.py" "$dir/edge.metrics")
@@ -293,6 +302,7 @@ done
 
 "$PY" - "$OUT" <<'PY'
 import glob, json, os, sys
+MAIN = ("edge", "synapse", "postgres")
 rows = {}
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     setup, n, rnd = os.path.basename(path)[:-5].split("-")
@@ -312,8 +322,12 @@ for n, by in sorted(rows.items()):
                 print(f"{'':14}{comp:9} idle {r['idle_mib'][comp]:7.1f} MiB  peak {r['peak_mib'][comp]:7.1f} MiB  "
                       f"cpu at the fixed rates {cpu.get(comp, 0):6.1f} s"
                       + (f" = {cpu.get(comp, 0) * 1000 / msgs:5.1f} ms/msg" if msgs else ""))
+            for comp in sorted(set(r["idle_mib"]) - {"edge", "synapse", "postgres"}):
+                print(f"{'':16}{comp:26} idle {r['idle_mib'][comp]:7.1f} MiB  peak {r['peak_mib'][comp]:7.1f} MiB  "
+                      f"cpu at the fixed rates {cpu.get(comp, 0):6.1f} s"
+                      + (f" = {cpu.get(comp, 0) * 1000 / msgs:5.1f} ms/msg" if msgs else ""))
             if msgs:
-                per_msg = sum(cpu.values()) * 1000 / msgs
+                per_msg = sum(v for k, v in cpu.items() if k in MAIN) * 1000 / msgs
                 print(f"{'':14}all three: {per_msg:.0f} CPU ms per message with its fan-out"
                       f" -> {1000 / per_msg:.1f} msgs/s per core of CPU")
             if "edge_metrics" in r:
@@ -321,7 +335,7 @@ for n, by in sorted(rows.items()):
                 print(f"{'':14}the edge's metrics: " + "  ".join(
                     f"{c} {v['requests']} req ({v['5xx']} 5xx) p50 {fmt(v['p50_ms'], 1)} p99 {fmt(v['p99_ms'], 1)} ms"
                     for c, v in sorted(e.items())))
-            print(f"{'':14}idle total {sum(r['idle_mib'].values()):.0f} MiB   sync errors {r['sync_errors']}"
+            print(f"{'':14}idle total {sum(v for k, v in r['idle_mib'].items() if k in MAIN):.0f} MiB   sync errors {r['sync_errors']}"
                   "   ramp rate:p99 ms " + " ".join(
                 f"{s['rate']:g}:{fmt(s['p99_ms'], 1)}" for s in r["steps"] if s["step"].startswith("ramp")))
     def mean(setup, f):
@@ -330,15 +344,15 @@ for n, by in sorted(rows.items()):
         return sum(vals) / len(vals) if vals else None
     def cpu_per_msg(r):
         msgs = sum(s.get("messages", 0) for s in r["steps"] if s["step"].startswith("fixed"))
-        return sum(r.get("cpu_fixed_s", {}).values()) / msgs if msgs else None
+        return sum(r.get("cpu_fixed_s", {}).get(k, 0) for k in MAIN) / msgs if msgs else None
     for this, peer in (("matrixbox", "guide"), ("workers", "guide"), ("workers", "matrixbox")):
         if this not in by or peer not in by:
             continue
         m = mean(this, lambda r: r["sustained_msgs_per_s"])
         g = mean(peer, lambda r: r["sustained_msgs_per_s"])
         ratio = f"{m / g:.2f}x" if m and g else "n/a"
-        mi = mean(this, lambda r: sum(r["idle_mib"].values()))
-        gi = mean(peer, lambda r: sum(r["idle_mib"].values()))
+        mi = mean(this, lambda r: sum(r["idle_mib"][k] for k in MAIN))
+        gi = mean(peer, lambda r: sum(r["idle_mib"][k] for k in MAIN))
         mc, gc = mean(this, cpu_per_msg), mean(peer, cpu_per_msg)
         print(f"ratio {this}/{peer}: sustained msgs/s {ratio}   idle memory {mi / gi:.2f}x"
               f"   CPU per message {f'{mc / gc:.2f}x' if mc and gc else 'n/a'}"
