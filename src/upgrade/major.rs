@@ -12,6 +12,7 @@ use tokio::io::AsyncSeekExt;
 
 use super::major_messages::M;
 use super::major_plan;
+use crate::backup::database::psql;
 use crate::backup::human_bytes;
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
@@ -274,9 +275,9 @@ async fn prepare(
     // Unnamed and 0600 in the state dir: the dump never shows where other users can read it.
     let file = tempfile::tempfile_in(paths.state()).map_err(|e| at(M::StepDump)(e.into()))?;
     let mut dump = tokio::fs::File::from_std(file);
-    dump_database(engine, &names.postgres, &mut dump)
+    crate::backup::database::dump(engine, &names.postgres, &mut dump)
         .await
-        .map_err(at(M::StepDump))?;
+        .map_err(|e| at(M::StepDump)(e.into()))?;
     let size = dump.metadata().await.map(|m| m.len()).unwrap_or(0);
     dump.rewind().await.map_err(|e| at(M::StepDump)(e.into()))?;
     let old_counts = counts(engine, &names.postgres)
@@ -368,25 +369,6 @@ async fn switch_back(
     Ok(())
 }
 
-/// `pg_dump -Fc` of Synapse's database by the old major, into `out`.
-async fn dump_database(
-    engine: &Engine,
-    container: &str,
-    out: &mut tokio::fs::File,
-) -> Result<(), BoxError> {
-    let cmd = [
-        "pg_dump",
-        "-U",
-        DB_SUPERUSER,
-        "--no-password",
-        "-d",
-        DB_NAME,
-        "-Fc",
-    ];
-    let (code, stderr) = engine.exec_to(container, &cmd, out).await?;
-    exited(code, &stderr, "pg_dump", container)
-}
-
 /// Synapse's database made again from template0 (UTF8, C collation) and the dump restored into
 /// it in one transaction.
 async fn restore(
@@ -424,27 +406,6 @@ async fn counts(engine: &Engine, container: &str) -> Result<Vec<(String, u64)>, 
         .await?;
     exited(code, &out, "psql (counting rows)", container)?;
     Ok(major_plan::parse_counts(&out)?)
-}
-
-/// psql as the superuser (local trust inside the container), each statement on its own.
-fn psql<'a>(db: &'a str, statements: &[&'a str]) -> Vec<&'a str> {
-    let mut cmd = vec![
-        "psql",
-        "-X",
-        "-tA",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-U",
-        DB_SUPERUSER,
-        "--no-password",
-        "-d",
-        db,
-    ];
-    for s in statements {
-        cmd.push("-c");
-        cmd.push(s);
-    }
-    cmd
 }
 
 fn exited(code: i64, output: &str, what: &str, container: &str) -> Result<(), BoxError> {
