@@ -27,35 +27,6 @@ impl Drop for NextContainer {
     }
 }
 
-fn set_postgres_image(mbx: &Instance, to: &str) {
-    let config = read(&mbx.config_path());
-    let line = config
-        .lines()
-        .find(|l| l.starts_with("  postgres: "))
-        .expect("an images.postgres line");
-    std::fs::write(
-        mbx.config_path(),
-        config.replace(line, &format!("  postgres: {to}")),
-    )
-    .unwrap();
-}
-
-fn psql(mbx: &Instance, query: &str) -> String {
-    docker_ok(&[
-        "exec",
-        &mbx.objects.postgres(),
-        "psql",
-        "-U",
-        "postgres",
-        "-d",
-        "synapse",
-        "-tAc",
-        query,
-    ])
-    .trim()
-    .to_string()
-}
-
 fn pg_version(mbx: &Instance, dir: &str) -> String {
     read(&mbx.state_dir().join(dir).join("pgdata/PG_VERSION"))
         .trim()
@@ -63,17 +34,7 @@ fn pg_version(mbx: &Instance, dir: &str) -> String {
 }
 
 fn alice(mbx: &Instance, verb: &str, flag: &str, message: &str) {
-    assert_success(&mbx.client(&[
-        verb,
-        "--user",
-        "alice",
-        "--password",
-        "alice password",
-        "--room-alias-localpart",
-        "lobby",
-        flag,
-        message,
-    ]));
+    mbx.in_lobby(("alice", "alice password"), verb, flag, message);
 }
 
 fn stdout(out: &std::process::Output) -> String {
@@ -128,16 +89,14 @@ fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_se
     );
     assert_success(&add);
     alice(&mbx, "send", "--message", "written on PostgreSQL 15");
-    psql(
-        &mbx,
-        &format!(
-            "CREATE TABLE matrixbox_test_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, {FILLER_ROWS}) g"
-        ),
+    let filler = format!(
+        "CREATE TABLE matrixbox_test_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, {FILLER_ROWS}) g"
     );
-    assert!(psql(&mbx, "SHOW server_version").starts_with("15."));
+    mbx.psql(&filler);
+    assert!(mbx.psql("SHOW server_version").starts_with("15."));
     assert_eq!(pg_version(&mbx, "postgres"), "15");
 
-    set_postgres_image(&mbx, &new);
+    mbx.set_image("postgres", &new);
     let check = mbx.run(&["upgrade", "--check"]);
     assert_success(&check);
     let text = stdout(&check);
@@ -228,7 +187,7 @@ fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_se
         describe(&out)
     );
     assert_eq!(inspect(&mbx.objects.postgres(), "{{.Config.Image}}"), new);
-    assert!(psql(&mbx, "SHOW server_version").starts_with("17."));
+    assert!(mbx.psql("SHOW server_version").starts_with("17."));
     assert_eq!(pg_version(&mbx, "postgres"), "17");
     assert_eq!(
         pg_version(&mbx, "postgres-15"),
@@ -236,12 +195,11 @@ fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_se
         "the old data is kept"
     );
     assert_eq!(
-        psql(&mbx, "SELECT count(*) FROM matrixbox_test_filler"),
+        mbx.psql("SELECT count(*) FROM matrixbox_test_filler"),
         FILLER_ROWS.to_string()
     );
     assert_eq!(
-        psql(
-            &mbx,
+        mbx.psql(
             "SELECT datcollate || '|' || datctype || '|' || pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'synapse'"
         ),
         "C|C|UTF8"
