@@ -63,7 +63,7 @@ pub async fn upgrade(
                 "{}",
                 lang.t(
                     PgM::Migrated,
-                    &[&done.from, &done.to, &format!("{:.1}", done.downtime_s),]
+                    &[&done.from, &done.to, &format!("{:.1}", done.downtime_s)]
                 )
             );
             migrated = Some(done.kept);
