@@ -253,11 +253,10 @@ impl Instance {
             "postgres",
             "-d",
             "synapse",
-            "-tAc",
+            "-tAX",
+            "-c",
             query,
         ])
-        .trim()
-        .to_string()
     }
 
     /// The real client as `user` in the room `#lobby`: `verb` (`send`, `read`) with `flag`
