@@ -17,33 +17,14 @@ ROOMS=${ROOMS:-50}
 MEDIA=${MEDIA:-50}
 MEDIA_KIB=${MEDIA_KIB:-512}
 PARALLEL=${PARALLEL:-32}
-export BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
-
-"$ROOT/tests/testbed/up.sh" >&2
-# shellcheck disable=SC1091
-. "$BENCH_DIR/env"
-export DOCKER_HOST
-if [ -z "${MBX:-}" ]; then
-    (cd "$ROOT" && cargo build --release --locked -q)
-    MBX="$ROOT/target/release/matrixbox"
-fi
-PY=$BENCH_DIR/client-venv/bin/python
-WORK=$(mktemp -d /tmp/matrixbox-backup-bench.XXXXXX)
 PORT=${PORT:-28508}
 INSTANCE=mbx-backup-bench
 DOMAIN=matrix.bench.internal
-RUN_PID=""
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init backup-bench
+PY=$BENCH_DIR/client-venv/bin/python
 
-cleanup() {
-    [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null
-    docker rm -f "$INSTANCE-synapse" "$INSTANCE-postgres" >/dev/null 2>&1 || true
-    docker network rm "$INSTANCE" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 events() {
     docker exec "$INSTANCE-postgres" psql -U postgres -d synapse -tAc \
         "select count(*) from events where type = 'm.room.message'"
@@ -66,14 +47,7 @@ synapse:
   rc_room_creation: {per_second: 1000, burst_count: 1000}
   rc_login: {address: {per_second: 100, burst_count: 100}, account: {per_second: 100, burst_count: 100}}
 YAML
-"$MBX" run >"$WORK/run.log" 2>&1 &
-RUN_PID=$!
-for _ in $(seq 1200); do
-    grep -q "homeserver is up" "$WORK/run.log" && break
-    kill -0 "$RUN_PID" 2>/dev/null || { cat "$WORK/run.log" >&2; exit 1; }
-    sleep 0.25
-done
-grep -q "homeserver is up" "$WORK/run.log" || { echo "timeout waiting for the homeserver" >&2; exit 1; }
+start_daemon "$WORK/run.log"
 echo "bench-password" | "$MBX" user add bench --password-stdin >/dev/null
 
 # The generator: logs in through the edge, makes ROOMS rooms, uploads MEDIA files, then sends
@@ -150,7 +124,7 @@ create_s=$(elapsed "$t0" "$(now)")
 size=$(stat -c %s "$WORK/bench.tar.gz")
 db_size=$(docker exec "$INSTANCE-postgres" psql -U postgres -d synapse -tAc "select pg_database_size('synapse')")
 
-kill -TERM "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=""
+stop_daemon
 "$MBX" down --remove >/dev/null
 rm -rf "$MATRIXBOX_STATE_DIR" "$MATRIXBOX_CONFIG"
 t0=$(now)

@@ -12,32 +12,12 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
-export BENCH_DIR=${BENCH_DIR:-/var/tmp/matrixbox-bench}
-
-"$ROOT/tests/testbed/up.sh" >&2
-# shellcheck disable=SC1091
-. "$BENCH_DIR/env"
-export DOCKER_HOST
-# MBX: a matrixbox binary already built (default: this tree's release build, built now).
-if [ -z "${MBX:-}" ]; then
-    (cd "$ROOT" && cargo build --release --locked -q)
-    MBX="$ROOT/target/release/matrixbox"
-fi
-WORK=$(mktemp -d /tmp/matrixbox-upgrade-bench.XXXXXX)
 PORT=${PORT:-28408}
 INSTANCE=mbx-upgrade-bench
-RUN_PID=""
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init upgrade-bench
 
-cleanup() {
-    [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null
-    docker rm -f "$INSTANCE-synapse" "$INSTANCE-postgres" >/dev/null 2>&1 || true
-    docker network rm "$INSTANCE" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 set_image() { sed -i "s|^  synapse: .*|  synapse: $1|" "$MATRIXBOX_CONFIG"; }
 # field NAME: the last upgrade's NAME from `status --json`.
 field() {
@@ -61,14 +41,7 @@ listen:
   http: 127.0.0.1:$PORT
   https: 127.0.0.1:$((PORT + 1))
 YAML
-    "$MBX" run >"$dir/run.log" 2>&1 &
-    RUN_PID=$!
-    for _ in $(seq 1200); do
-        grep -q "homeserver is up" "$dir/run.log" && return
-        kill -0 "$RUN_PID" 2>/dev/null || { cat "$dir/run.log" >&2; exit 1; }
-        sleep 0.25
-    done
-    echo "timeout waiting for the homeserver" >&2; cat "$dir/run.log" >&2; exit 1
+    start_daemon "$dir/run.log"
 }
 
 echo "round  upgrade: downtime  wall    rollback: rollback  downtime  wall"
@@ -91,7 +64,7 @@ for round in $(seq "$ROUNDS"); do
     printf '%-5s  %15.1f s  %5.1f s  %17.1f s  %6.1f s  %5.1f s\n' "$round" "$up_down" "$up_wall" \
         "$(field rollback_s)" "$(field downtime_s)" "$rb_wall"
 
-    kill -TERM "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=""
+    stop_daemon
     "$MBX" down --remove >/dev/null
 done
 echo "images: $MATRIXBOX_TEST_SYNAPSE_OLD_IMAGE -> $MATRIXBOX_TEST_SYNAPSE_IMAGE, broken $MATRIXBOX_TEST_SYNAPSE_BROKEN_IMAGE; $(nproc) cores"

@@ -14,7 +14,9 @@
 //!   and restored; copied off the host to an S3-compatible bucket, age-encrypted (`offsite`).
 //! - [`upgrade`]: `upgrade`: Synapse moved to the configured image through a health gate, with a
 //!   backup first and a rollback of image and database when the gate fails; a new PostgreSQL
-//!   major migrated first (dump, restore beside, counts compared, data directories swapped).
+//!   major migrated first (dump, restore beside, counts compared, data directories swapped); the
+//!   old major's data directory kept for `upgrade.keep_old_postgres`, then removed by the daemon
+//!   (`upgrade::kept`).
 //! - [`adopt`]: `adopt`: a server installed with the manual guide (docker compose) copied into a
 //!   verified backup, its old stack stopped, and restored under matrixbox.
 //! - [`ess`]: `export ess`: values, Secret manifests and runbook for the ESS Community chart.

@@ -49,21 +49,6 @@ fn server_keys(mbx: &Instance) -> serde_json::Value {
     doc["verify_keys"].clone()
 }
 
-fn psql(mbx: &Instance, sql: &str) -> String {
-    docker_ok(&[
-        "exec",
-        &mbx.objects.postgres(),
-        "psql",
-        "-U",
-        "postgres",
-        "-d",
-        "synapse",
-        "-tAX",
-        "-c",
-        sql,
-    ])
-}
-
 /// Bytes that compress badly, as an image's do, and that can be found again in an archive.
 fn random_bytes(len: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
@@ -138,19 +123,11 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     add_user(&mbx, "bob", "bob password");
 
     // A plain room, an encrypted one (bob's device keeps its keys in its store), an image.
-    client_ok(
-        &mbx,
-        &[
-            "send",
-            "--user",
-            "alice",
-            "--password",
-            "alice password",
-            "--room-alias-localpart",
-            "lobby",
-            "--message",
-            "plain history",
-        ],
+    mbx.in_lobby(
+        ("alice", "alice password"),
+        "send",
+        "--message",
+        "plain history",
     );
     let (alice_store, bob_store) = (
         mbx.dir.path().join("alice-e2e"),
@@ -188,7 +165,7 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     let mxc = upload(&mbx, "alice", "alice password", &image_file);
     let keys_before = server_keys(&mbx);
     assert!(
-        psql(&mbx, "SELECT count(*) FROM e2e_one_time_keys_json") != "0",
+        mbx.psql("SELECT count(*) FROM e2e_one_time_keys_json") != "0",
         "the devices uploaded one-time keys"
     );
 
@@ -233,7 +210,7 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     eprintln!("restore took {:?}", started.elapsed());
     assert!(String::from_utf8_lossy(&restored.stdout).contains("Synapse is healthy"));
     assert_eq!(
-        psql(&mbx, "SELECT count(*) FROM e2e_one_time_keys_json"),
+        mbx.psql("SELECT count(*) FROM e2e_one_time_keys_json"),
         "0",
         "restored one-time keys are never handed out again"
     );
@@ -246,19 +223,11 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
         keys_before,
         "the same signing key id and key"
     );
-    client_ok(
-        &mbx,
-        &[
-            "read",
-            "--user",
-            "alice",
-            "--password",
-            "alice password",
-            "--room-alias-localpart",
-            "lobby",
-            "--expect",
-            "plain history",
-        ],
+    mbx.in_lobby(
+        ("alice", "alice password"),
+        "read",
+        "--expect",
+        "plain history",
     );
     // Bob's device reads the encrypted history it could read before.
     e2e(
@@ -387,22 +356,8 @@ fn interrupted_corrupted_and_unforced_restores_change_nothing() {
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     add_user(&mbx, "alice", "alice password");
-    let send = |message: &str| {
-        client_ok(
-            &mbx,
-            &[
-                "send",
-                "--user",
-                "alice",
-                "--password",
-                "alice password",
-                "--room-alias-localpart",
-                "lobby",
-                "--message",
-                message,
-            ],
-        );
-    };
+    let send =
+        |message: &str| mbx.in_lobby(("alice", "alice password"), "send", "--message", message);
     send("before the faults");
     // Media big enough that a backup takes a moment.
     let image = random_bytes(8 * 1024 * 1024);

@@ -28,25 +28,6 @@ fn archives(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// `doctor --json`'s backups step. No name resolves (the resolver it is given answers nothing),
-/// so the remote steps fail fast; the local ones are what this test reads.
-fn doctor_backups_step(mbx: &Instance) -> serde_json::Value {
-    let out = mbx
-        .cmd(&["doctor", "--json"])
-        .env("MATRIXBOX_DNS_SERVER", "127.0.0.1:9")
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("doctor --json printed no JSON: {}", describe(&out)));
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "backups")
-        .unwrap_or_else(|| panic!("no backups step: {report}"))
-        .clone()
-}
-
 /// The edge's metrics, from an allowed address.
 fn scrape(port: u16) -> String {
     let out = std::process::Command::new("curl")
@@ -111,7 +92,7 @@ fn the_daemon_backs_up_on_schedule_keeps_the_newest_and_reports_failures() {
         text.contains("backups     last good") && text.contains("every 10 s, keeping 2 in"),
         "{text}"
     );
-    assert_eq!(doctor_backups_step(&mbx)["status"], "pass");
+    assert_eq!(mbx.doctor_backups_step()["status"], "pass");
     let scraped = scrape(metrics_port);
     assert!(
         scraped.contains("matrixbox_backup_age_seconds "),
@@ -134,7 +115,7 @@ fn the_daemon_backs_up_on_schedule_keeps_the_newest_and_reports_failures() {
         .unwrap_or_default()
         .to_string();
     assert!(error.contains(&dir.display().to_string()), "{status}");
-    let step = doctor_backups_step(&mbx);
+    let step = mbx.doctor_backups_step();
     assert_eq!(step["status"], "warn", "{step}");
     assert!(
         step["evidence"].as_str().unwrap().contains("failed"),

@@ -113,15 +113,7 @@ fn email_step(mbx: &Instance, extra: &[&str]) -> serde_json::Value {
         .env_remove("MATRIXBOX_LANG")
         .output()
         .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("doctor --json printed no JSON: {}", describe(&out)));
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "email")
-        .unwrap_or_else(|| panic!("no email step: {report:#}"))
-        .clone()
+    doctor_step(&out, "email")
 }
 
 /// A CA and a certificate for `localhost` it signed, as PEM files in `dir`: (ca, cert, key).

@@ -102,24 +102,6 @@ fn secret_file(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-/// `doctor --json`'s backups step (no name resolves: the remote steps fail fast).
-fn doctor_backups_step(mbx: &Instance) -> serde_json::Value {
-    let out = mbx
-        .cmd(&["doctor", "--json"])
-        .env("MATRIXBOX_DNS_SERVER", "127.0.0.1:9")
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("doctor --json printed no JSON: {}", describe(&out)));
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "backups")
-        .unwrap_or_else(|| panic!("no backups step: {report}"))
-        .clone()
-}
-
 #[test]
 fn scheduled_backups_go_off_host_encrypted_and_come_back() {
     let mbx = Instance::new();
@@ -175,7 +157,7 @@ fn scheduled_backups_go_off_host_encrypted_and_come_back() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("off-host: last pushed"), "{text}");
-    assert_eq!(doctor_backups_step(&mbx)["status"], "pass");
+    assert_eq!(mbx.doctor_backups_step()["status"], "pass");
     assert!(
         !daemon.log_text().contains("test-secret-key-never-logged"),
         "the secret key is never logged"
@@ -315,7 +297,7 @@ fn scheduled_backups_go_off_host_encrypted_and_come_back() {
     let kept = PathBuf::from(backup["last_good"]["path"].as_str().unwrap());
     assert!(kept.exists(), "the local backup is kept: {backup}");
     assert_success(&mbx.run(&["backup", "verify", kept.to_str().unwrap()]));
-    let step = doctor_backups_step(&mbx);
+    let step = mbx.doctor_backups_step();
     assert_eq!(step["status"], "warn", "{step}");
     assert!(
         step["evidence"].as_str().unwrap().contains("off-host"),

@@ -2,7 +2,9 @@
 //! running. An installation on PostgreSQL 15 with a user and messages is migrated to the newer
 //! major the bench builds (17, from Debian trixie): first a migration whose new PostgreSQL is
 //! killed half-way leaves 15 serving with its data; then the migration completes, a real client
-//! reads the earlier messages, the old data directory is kept and `upgrade --cleanup` removes it.
+//! reads the earlier messages, the daemon follows the migration without a reload, the old data
+//! directory is kept until `upgrade.keep_old_postgres` has passed, then the daemon removes it
+//! (and `upgrade --cleanup` removes one without a recorded time).
 
 mod common;
 
@@ -25,35 +27,6 @@ impl Drop for NextContainer {
     }
 }
 
-fn set_postgres_image(mbx: &Instance, to: &str) {
-    let config = read(&mbx.config_path());
-    let line = config
-        .lines()
-        .find(|l| l.starts_with("  postgres: "))
-        .expect("an images.postgres line");
-    std::fs::write(
-        mbx.config_path(),
-        config.replace(line, &format!("  postgres: {to}")),
-    )
-    .unwrap();
-}
-
-fn psql(mbx: &Instance, query: &str) -> String {
-    docker_ok(&[
-        "exec",
-        &mbx.objects.postgres(),
-        "psql",
-        "-U",
-        "postgres",
-        "-d",
-        "synapse",
-        "-tAc",
-        query,
-    ])
-    .trim()
-    .to_string()
-}
-
 fn pg_version(mbx: &Instance, dir: &str) -> String {
     read(&mbx.state_dir().join(dir).join("pgdata/PG_VERSION"))
         .trim()
@@ -61,21 +34,35 @@ fn pg_version(mbx: &Instance, dir: &str) -> String {
 }
 
 fn alice(mbx: &Instance, verb: &str, flag: &str, message: &str) {
-    assert_success(&mbx.client(&[
-        verb,
-        "--user",
-        "alice",
-        "--password",
-        "alice password",
-        "--room-alias-localpart",
-        "lobby",
-        flag,
-        message,
-    ]));
+    mbx.in_lobby(("alice", "alice password"), verb, flag, message);
 }
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The time in "kept in ... until 2026-12-12 04:30 UTC".
+fn kept_until(text: &str) -> time::OffsetDateTime {
+    let line = text
+        .lines()
+        .find(|l| l.contains("is kept in"))
+        .unwrap_or_else(|| panic!("no kept line in {text}"));
+    let at = line
+        .split(" until ")
+        .nth(1)
+        .expect("until")
+        .split(" UTC")
+        .next()
+        .unwrap();
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::PrimitiveDateTime::parse(at, &format)
+        .unwrap_or_else(|e| panic!("{at}: {e}"))
+        .assume_utc()
+}
+
+fn kept_until_text(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    at.format(&format).unwrap()
 }
 
 fn wait_status_healthy(mbx: &Instance) {
@@ -102,16 +89,14 @@ fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_se
     );
     assert_success(&add);
     alice(&mbx, "send", "--message", "written on PostgreSQL 15");
-    psql(
-        &mbx,
-        &format!(
-            "CREATE TABLE matrixbox_test_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, {FILLER_ROWS}) g"
-        ),
+    let filler = format!(
+        "CREATE TABLE matrixbox_test_filler AS SELECT g, md5(g::text) AS h FROM generate_series(1, {FILLER_ROWS}) g"
     );
-    assert!(psql(&mbx, "SHOW server_version").starts_with("15."));
+    mbx.psql(&filler);
+    assert!(mbx.psql("SHOW server_version").starts_with("15."));
     assert_eq!(pg_version(&mbx, "postgres"), "15");
 
-    set_postgres_image(&mbx, &new);
+    mbx.set_image("postgres", &new);
     let check = mbx.run(&["upgrade", "--check"]);
     assert_success(&check);
     let text = stdout(&check);
@@ -188,13 +173,21 @@ fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_se
         "{}",
         describe(&out)
     );
+    // Kept two weeks by default, from the exchange.
+    let until = kept_until(&stdout(&out));
+    let expected = time::OffsetDateTime::now_utc() + time::Duration::days(14);
+    assert!(
+        (until - expected).abs() < time::Duration::minutes(30),
+        "kept until {until}: {}",
+        describe(&out)
+    );
     assert!(
         stderr(&out).contains("row counts match: users "),
         "{}",
         describe(&out)
     );
     assert_eq!(inspect(&mbx.objects.postgres(), "{{.Config.Image}}"), new);
-    assert!(psql(&mbx, "SHOW server_version").starts_with("17."));
+    assert!(mbx.psql("SHOW server_version").starts_with("17."));
     assert_eq!(pg_version(&mbx, "postgres"), "17");
     assert_eq!(
         pg_version(&mbx, "postgres-15"),
@@ -202,18 +195,21 @@ fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_se
         "the old data is kept"
     );
     assert_eq!(
-        psql(&mbx, "SELECT count(*) FROM matrixbox_test_filler"),
+        mbx.psql("SELECT count(*) FROM matrixbox_test_filler"),
         FILLER_ROWS.to_string()
     );
     assert_eq!(
-        psql(
-            &mbx,
+        mbx.psql(
             "SELECT datcollate || '|' || datctype || '|' || pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'synapse'"
         ),
         "C|C|UTF8"
     );
-    // The daemon reloads the configuration naming the new major and keeps serving.
-    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    // The daemon follows the configuration naming the new major by itself (no reload).
+    daemon.wait_log(
+        "the data directory was migrated and the configuration file names its major",
+        1,
+        Duration::from_secs(120),
+    );
     wait_status_healthy(&mbx);
     alice(&mbx, "read", "--expect", "written on PostgreSQL 15");
     alice(
@@ -231,13 +227,70 @@ fn postgres_15_is_migrated_to_the_next_major_and_a_killed_migration_leaves_15_se
     assert!(!text.contains("migration pending"), "{text}");
     assert!(
         text.contains("the data directory of PostgreSQL 15 is kept in")
-            && text.contains("`matrixbox upgrade --cleanup` removes it"),
+            && text.contains(&format!("until {}", kept_until_text(until)))
+            && text.contains("then the daemon removes it"),
         "{text}"
+    );
+    let status = mbx.run(&["status"]);
+    assert!(
+        stdout(&status).contains(&format!("until {}", kept_until_text(until))),
+        "{}",
+        describe(&status)
+    );
+    let zh = mbx
+        .cmd(&["status"])
+        .env("LC_ALL", "zh_CN.UTF-8")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&zh).contains(&format!("直到 {}", kept_until_text(until))),
+        "{}",
+        describe(&zh)
+    );
+
+    // A kept directory without a recorded time (an earlier matrixbox's) is left to --cleanup.
+    std::fs::create_dir_all(mbx.state_dir().join("postgres-14/pgdata")).unwrap();
+    // A second of keeping has passed: the daemon removes the old data directory after a reload.
+    mbx.append_config("upgrade:\n  keep_old_postgres: 1s\n");
+    daemon.signal(nix::sys::signal::Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while mbx.state_dir().join("postgres-15").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never removed postgres-15"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    daemon.wait_log(
+        "the data directory of PostgreSQL 15 kept since a migration",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        pg_version(&mbx, "postgres"),
+        "17",
+        "the live data is untouched"
+    );
+    assert!(
+        mbx.state_dir().join("postgres-14").exists(),
+        "no time recorded: kept"
+    );
+    let check = mbx.run(&["upgrade", "--check"]);
+    assert!(
+        stdout(&check).contains(
+            "no time was recorded for it, so only `matrixbox upgrade --cleanup` removes it"
+        ),
+        "{}",
+        describe(&check)
     );
     let out = mbx.run(&["upgrade", "--cleanup"]);
     assert_success(&out);
-    assert!(stdout(&out).contains("removed "), "{}", describe(&out));
-    assert!(!mbx.state_dir().join("postgres-15").exists());
+    assert!(
+        stdout(&out).contains("(the data directory of PostgreSQL 14)"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!mbx.state_dir().join("postgres-14").exists());
     let out = mbx.run(&["upgrade", "--cleanup"]);
     assert!(stdout(&out).contains("no data directory of an earlier PostgreSQL"));
     alice(&mbx, "read", "--expect", "written on PostgreSQL 15");

@@ -117,15 +117,7 @@ fn turn_step(mbx: &Instance) -> serde_json::Value {
         .env_remove("LC_ALL")
         .output()
         .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("doctor --json printed no JSON: {}", describe(&out)));
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "turn")
-        .unwrap_or_else(|| panic!("no TURN step: {report:#}"))
-        .clone()
+    doctor_step(&out, "turn")
 }
 
 #[test]

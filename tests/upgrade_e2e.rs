@@ -18,78 +18,33 @@ fn image(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.into())
 }
 
-/// Points images.synapse at `to` (the line `bench_lines` wrote, whichever image it names now).
-fn set_synapse_image(mbx: &Instance, to: &str) {
-    let config = read(&mbx.config_path());
-    let line = config
-        .lines()
-        .find(|l| l.starts_with("  synapse: "))
-        .expect("an images.synapse line");
-    std::fs::write(
-        mbx.config_path(),
-        config.replace(line, &format!("  synapse: {to}")),
-    )
-    .unwrap();
-}
-
 fn running_image(mbx: &Instance) -> String {
     inspect(&mbx.objects.synapse(), "{{.Config.Image}}")
 }
 
-fn client_ok(mbx: &Instance, args: &[&str]) {
-    assert_success(&mbx.client(args));
-}
-
 fn send(mbx: &Instance, message: &str) {
-    client_ok(
-        mbx,
-        &[
-            "send",
-            "--user",
-            "alice",
-            "--password",
-            "alice password",
-            "--room-alias-localpart",
-            "lobby",
-            "--message",
-            message,
-        ],
-    );
+    mbx.in_lobby(("alice", "alice password"), "send", "--message", message);
 }
 
 fn read_back(mbx: &Instance, message: &str) {
-    client_ok(
-        mbx,
-        &[
-            "read",
-            "--user",
-            "alice",
-            "--password",
-            "alice password",
-            "--room-alias-localpart",
-            "lobby",
-            "--expect",
-            message,
-        ],
-    );
+    mbx.in_lobby(("alice", "alice password"), "read", "--expect", message);
 }
 
 /// Synapse's database schema version (`schema_version`), as PostgreSQL holds it.
 fn schema_version(mbx: &Instance) -> u32 {
-    docker_ok(&[
-        "exec",
-        &mbx.objects.postgres(),
-        "psql",
-        "-U",
-        "postgres",
-        "-d",
-        "synapse",
-        "-tAc",
-        "SELECT version FROM schema_version",
-    ])
-    .trim()
-    .parse()
-    .unwrap()
+    mbx.psql("SELECT version FROM schema_version")
+        .parse()
+        .unwrap()
+}
+
+/// After a failed gate: the pre-upgrade database is back (the broken image's marker table is
+/// gone) and `status` says so.
+fn assert_rolled_back(mbx: &Instance) {
+    let marker = mbx.psql("SELECT to_regclass('matrixbox_broken_marker')");
+    assert_eq!(marker, "", "the pre-upgrade database is back");
+    let status = mbx.status_json();
+    assert_eq!(status["upgrade"]["outcome"], "rolled_back", "{status}");
+    assert_eq!(status["healthy"], true, "{status}");
 }
 
 fn stdout(out: &std::process::Output) -> String {
@@ -109,7 +64,7 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
     );
     let mbx = Instance::new();
     mbx.setup(LOGIN_RATE);
-    set_synapse_image(&mbx, &old);
+    mbx.set_image("synapse", &old);
     let mut daemon = mbx.spawn_run();
     mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
     assert_eq!(running_image(&mbx), old);
@@ -129,7 +84,7 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
     send(&mbx, "written on the earlier Synapse");
 
     // A changed images.synapse is held by the daemon (after a reload too) until `upgrade`.
-    set_synapse_image(&mbx, &new);
+    mbx.set_image("synapse", &new);
     daemon.signal(nix::sys::signal::Signal::SIGHUP);
     daemon.wait_log(
         "Synapse keeps the image it runs",
@@ -208,7 +163,7 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
     );
 
     // Going back by image is refused: the older Synapse would refuse the migrated schema.
-    set_synapse_image(&mbx, &old);
+    mbx.set_image("synapse", &old);
     let out = mbx.run(&["upgrade", "--check"]);
     assert!(!out.status.success());
     assert!(
@@ -220,7 +175,7 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
 
     // The broken "new" image: it changes the database and exits at start. Rolled back: image
     // AND database.
-    set_synapse_image(&mbx, &broken);
+    mbx.set_image("synapse", &broken);
     let out = mbx.run(&["upgrade", "--timeout", "240"]);
     assert!(!out.status.success(), "{}", describe(&out));
     let err = stderr(&out);
@@ -234,21 +189,7 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
     assert!(err.contains("changed the database"), "{}", describe(&out));
     eprintln!("broken upgrade:\n{}", describe(&out));
     assert_eq!(running_image(&mbx), new, "the previous image runs again");
-    let marker = docker_ok(&[
-        "exec",
-        &mbx.objects.postgres(),
-        "psql",
-        "-U",
-        "postgres",
-        "-d",
-        "synapse",
-        "-tAc",
-        "SELECT to_regclass('matrixbox_broken_marker')",
-    ]);
-    assert_eq!(marker.trim(), "", "the pre-upgrade database is back");
-    let status = mbx.status_json();
-    assert_eq!(status["upgrade"]["outcome"], "rolled_back", "{status}");
-    assert_eq!(status["healthy"], true, "{status}");
+    assert_rolled_back(&mbx);
 
     // The same image, hanging instead (never healthy): the gate's bound ends the wait.
     let hang = mbx.state_dir().join("synapse/hang");
@@ -264,21 +205,7 @@ fn upgrade_keeps_data_and_a_broken_image_is_rolled_back() {
         describe(&out)
     );
     assert_eq!(running_image(&mbx), new, "the previous image runs again");
-    let marker = docker_ok(&[
-        "exec",
-        &mbx.objects.postgres(),
-        "psql",
-        "-U",
-        "postgres",
-        "-d",
-        "synapse",
-        "-tAc",
-        "SELECT to_regclass('matrixbox_broken_marker')",
-    ]);
-    assert_eq!(marker.trim(), "", "the pre-upgrade database is back");
-    let status = mbx.status_json();
-    assert_eq!(status["upgrade"]["outcome"], "rolled_back", "{status}");
-    assert_eq!(status["healthy"], true, "{status}");
+    assert_rolled_back(&mbx);
     let text = stdout(&mbx.run(&["status"]));
     assert!(text.contains("rolled back in"), "{text}");
     read_back(&mbx, "written on the earlier Synapse");

@@ -49,17 +49,7 @@ pub async fn write(
     let dir = out.parent().expect("under backups").to_path_buf();
     fsio::ensure_dir(paths.state(), 0o700)?;
     fsio::ensure_dir(&dir, 0o700)?;
-    let partial = tempfile::Builder::new()
-        .prefix(".matrixbox-backup-")
-        .suffix(".partial")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(write_err)?;
-    let spool = tempfile::tempfile_in(&dir).map_err(write_err)?;
-    spool
-        .set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(write_err)?;
-    let mut spool = tokio::fs::File::from_std(spool);
+    let (partial, mut spool) = crate::backup::create::partial_and_spool(&dir, out)?;
     // Without owners and grants: the roles of the old installation do not exist under matrixbox;
     // the restore makes Synapse's role the owner of everything.
     let cmd = [

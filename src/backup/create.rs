@@ -48,6 +48,31 @@ pub fn signing_key_id(line: &str) -> String {
     }
 }
 
+/// In `dir`, beside the archive `out` will be: its `.partial` file, 0600 and named so that nobody
+/// takes it for a backup (`verify` refuses it, having no manifest, if it stays), and the spool the
+/// dump goes to first (its size goes before it in the archive): a file with no name and 0600, so
+/// nobody else can open it, gone with the process.
+pub(crate) fn partial_and_spool(
+    dir: &Path,
+    out: &Path,
+) -> Result<(tempfile::NamedTempFile, tokio::fs::File), BackupError> {
+    let write_err = |source| BackupError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let partial = tempfile::Builder::new()
+        .prefix(".matrixbox-backup-")
+        .suffix(".partial")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(write_err)?;
+    let spool = tempfile::tempfile_in(dir).map_err(write_err)?;
+    spool
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(write_err)?;
+    Ok((partial, tokio::fs::File::from_std(spool)))
+}
+
 pub async fn create(
     paths: &Paths,
     config: &Config,
@@ -86,28 +111,11 @@ pub async fn create(
             path
         }
     };
-    let write_err = |source| BackupError::Write {
-        path: out.clone(),
-        source,
-    };
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    // Named so that nobody takes it for a backup; `verify` refuses it (no manifest) if it stays.
-    let partial = tempfile::Builder::new()
-        .prefix(".matrixbox-backup-")
-        .suffix(".partial")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(write_err)?;
-    // The dump is spooled (its size goes before it in the archive) into a file that has no name
-    // and is 0600: nobody else can open it, and it vanishes with the process.
-    let spool = tempfile::tempfile_in(&dir).map_err(write_err)?;
-    spool
-        .set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(write_err)?;
-    let mut spool = tokio::fs::File::from_std(spool);
+    let (partial, mut spool) = partial_and_spool(&dir, &out)?;
     let bar = super::progress(lang.t(M::Dumping, &[]), false);
     database::dump(engine, &names.postgres, &mut spool).await?;
     bar.finish_and_clear();

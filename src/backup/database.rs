@@ -161,7 +161,7 @@ pub async fn swap_in(engine: &Engine, container: &str, password: &str) -> Result
 
 /// psql as the superuser (local trust inside the container), each statement on its own (as
 /// `CREATE DATABASE` must be).
-fn psql<'a>(db: &'a str, statements: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn psql<'a>(db: &'a str, statements: &[&'a str]) -> Vec<&'a str> {
     let mut cmd = vec![
         "psql",
         "-X",

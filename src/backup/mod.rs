@@ -10,7 +10,7 @@
 
 pub mod archive;
 pub mod create;
-mod database;
+pub(crate) mod database;
 pub mod manifest;
 pub(crate) mod media;
 pub mod messages;

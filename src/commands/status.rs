@@ -34,6 +34,8 @@ struct Status {
     backup: BackupStatus,
     /// The last `matrixbox upgrade`, when there was one.
     upgrade: Option<crate::upgrade::plan::Record>,
+    /// Data directories of earlier PostgreSQL majors kept after a migration, until when each.
+    old_postgres: Vec<crate::upgrade::kept::Kept>,
     healthy: bool,
 }
 
@@ -159,6 +161,7 @@ pub async fn status(paths: &Paths, json: bool) -> anyhow::Result<()> {
         workers: stack.workers(),
         data,
         upgrade: crate::upgrade::last(paths),
+        old_postgres: crate::upgrade::kept::list(paths, stack.config.keep_old_postgres),
         healthy: false,
     };
     let synapse = Synapse::new(synapse::upstream(&stack.config, paths));
@@ -477,6 +480,12 @@ fn render_text(s: &Status, synapse_at: &str, lang: Lang) -> String {
             crate::upgrade::messages::last(lang, record),
         ));
     }
+    for kept in &s.old_postgres {
+        lines.push(Line::Labelled(
+            M::LabelUpgrade,
+            crate::upgrade::kept::describe(lang, kept),
+        ));
+    }
     if let Some(web) = &s.web_client {
         let files = match &web.files {
             Some(dir) => lang.t(M::WebFiles, &[dir]),
@@ -613,6 +622,7 @@ mod tests {
                 offsite: None,
             },
             upgrade: None,
+            old_postgres: vec![],
             workers: vec![],
             healthy: false,
         }
@@ -680,7 +690,15 @@ mod tests {
         });
         status.containers[1].upgrade_pending = true;
         status.containers[1].observed = status.containers[0].observed.clone();
+        status.old_postgres = vec![crate::upgrade::kept::Kept {
+            major: 15,
+            path: "/var/lib/matrixbox/postgres-15".into(),
+            until: crate::upgrade::kept::Until::At(time::macros::datetime!(2026-12-12 04:30 UTC)),
+        }];
+        let json = serde_json::to_value(&status.old_postgres).unwrap();
+        assert_eq!(json[0]["until"]["at"], "2026-12-12T04:30:00Z");
         let en = render_text(&status, SOCKET, Lang::En);
+        assert!(en.contains("upgrade     the data directory of PostgreSQL 15 is kept in /var/lib/matrixbox/postgres-15 until 2026-12-12 04:30 UTC"), "{en}");
         assert!(
             en.contains(
                 "running, healthy, another image is configured: `matrixbox upgrade` moves it"
@@ -690,7 +708,9 @@ mod tests {
         assert!(en.contains("upgrade     synapse:v1.161.0 -> synapse:v1.163.2-broken at 2026-11-27T22:00:00Z: rolled back in 12.0 s (exited (status 3)); Synapse runs synapse:v1.161.0"), "{en}");
         let zh = render_text(&status, SOCKET, Lang::ZhCn);
         assert!(
-            zh.contains("升级") && zh.contains("已在 12.0 秒内回滚"),
+            zh.contains("升级")
+                && zh.contains("已在 12.0 秒内回滚")
+                && zh.contains("直到 2026-12-12 04:30 UTC"),
             "{zh}"
         );
     }

@@ -33,6 +33,8 @@ pub async fn upgrade(
     let engine = Engine::connect().await?;
     let timeout = Duration::from_secs(timeout);
 
+    // The old major's data directory this run put aside.
+    let mut migrated = None;
     if let Some((from, to)) = major::postgres_major(paths, &config.postgres_image).await? {
         upgrade::major::refuse_older((from, to), lang).map_err(UpgradeError::from)?;
         if check {
@@ -61,19 +63,15 @@ pub async fn upgrade(
                 "{}",
                 lang.t(
                     PgM::Migrated,
-                    &[
-                        &done.from,
-                        &done.to,
-                        &format!("{:.1}", done.downtime_s),
-                        &done.kept.display(),
-                    ]
+                    &[&done.from, &done.to, &format!("{:.1}", done.downtime_s)]
                 )
             );
+            migrated = Some(done.kept);
         }
     }
-    for (m, dir) in major::kept_postgres_dirs(paths) {
-        if check {
-            println!("{}", lang.t(PgM::Kept, &[&m, &dir.display()]));
+    for kept in upgrade::kept::list(paths, config.keep_old_postgres) {
+        if check || migrated.as_ref() == Some(&kept.path) {
+            println!("{}", upgrade::kept::describe(lang, &kept));
         }
     }
 

@@ -269,7 +269,7 @@ fn bucket_name_ok(name: &str) -> bool {
 }
 
 /// `90s`, `30m`, `12h`, `1d`, `1w`.
-fn parse_every(text: &str) -> Option<Duration> {
+pub(super) fn parse_every(text: &str) -> Option<Duration> {
     let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(unit_at);
     let seconds: u64 = match unit {

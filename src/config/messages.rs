@@ -77,6 +77,9 @@ crate::i18n::messages! {
     KeepZero => "0 would remove every backup as soon as it is made", "0 会让每份备份一做好就被删除";
     KeepZeroFix => "keep at least 1 (the default is {0}); to stop scheduled backups, set `every: off`", "请至少保留 1 份（默认 {0} 份）；若要停止定时备份，请设置 `every: off`";
     BackupDirFix => "e.g. `/srv/backups/matrixbox` (the default is the state dir's `backups`)", "例如 `/srv/backups/matrixbox`（默认是状态目录下的 `backups`）";
+    // upgrade:
+    NotKeepFor => "`{0}` is not a time to keep the old PostgreSQL data directory", "`{0}` 不是保留旧 PostgreSQL 数据目录的时长";
+    NotKeepForFix => "e.g. `14d` (the default), `4w`, or `forever` (then only `matrixbox upgrade --cleanup` removes it)", "例如 `14d`（默认值）、`4w` 或 `forever`（此时只有 `matrixbox upgrade --cleanup` 会删除它）";
 
     // email:
     SmtpHostFix => "name the SMTP server that sends this server's mail, e.g. `smtp.example.com`", "请填写为本服务器发送邮件的 SMTP 服务器，例如 `smtp.example.com`";

@@ -27,6 +27,7 @@ mod file;
 mod messages;
 mod raw;
 mod serde_zh;
+mod upgrade;
 mod validate;
 mod webclient;
 mod workers;
@@ -92,6 +93,9 @@ pub struct Config {
     pub instance: String,
     pub federation: Federation,
     pub backup: BackupSchedule,
+    /// `upgrade.keep_old_postgres`: how long an earlier major's data directory stays after a
+    /// migration; `None`: until `matrixbox upgrade --cleanup`.
+    pub keep_old_postgres: Option<std::time::Duration>,
     /// The SMTP server Synapse mails through (password resets, notifications); `None`: no mail.
     pub email: Option<Email>,
     /// Element Web, served by the edge under its own name; `None` unless `web_client:` is set.

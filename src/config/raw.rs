@@ -198,6 +198,7 @@ pub struct RawConfig {
     pub instance: Option<String>,
     pub federation: RawFederation,
     pub backup: RawBackup,
+    pub upgrade: super::upgrade::RawUpgrade,
     pub email: Option<RawEmail>,
     pub web_client: Option<RawWebClient>,
     pub turn: super::calls::RawTurn,
@@ -227,6 +228,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "instance",
     "federation",
     "backup",
+    "upgrade",
     "email",
     "web_client",
     "turn",
@@ -274,6 +276,7 @@ pub(super) fn raw_from_value(value: Value, problems: &mut Vec<Problem>) -> RawCo
             "instance" => raw.instance = field(&key, value, problems),
             "federation" => raw.federation = field(&key, value, problems).unwrap_or_default(),
             "backup" => raw.backup = field(&key, value, problems).unwrap_or_default(),
+            "upgrade" => raw.upgrade = field(&key, value, problems).unwrap_or_default(),
             "email" => raw.email = field(&key, value, problems),
             // `web_client:` with nothing under it turns the web client on with its defaults.
             "web_client" if value.is_null() => raw.web_client = Some(RawWebClient::default()),

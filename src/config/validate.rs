@@ -237,6 +237,7 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
         )
     });
     let backup = super::backup::check_backup(raw.backup, problems);
+    let keep_old_postgres = super::upgrade::check_upgrade(raw.upgrade, problems);
     let email = super::email::check_email(raw.email, problems);
     let turn = super::calls::check_turn(raw.turn, problems);
     let calls = super::calls::check_calls(raw.calls, problems);
@@ -244,6 +245,7 @@ pub(super) fn validate(raw: RawConfig, problems: &mut Vec<Problem>) -> Option<Co
     Some(Config {
         workers,
         backup,
+        keep_old_postgres,
         email,
         web_client,
         turn,

@@ -524,6 +524,17 @@ impl Supervisor {
                 self.failures = 0;
                 self.backend = Backend::Healthy;
                 self.next_reconcile = Instant::now() + RECONCILE_EVERY;
+                crate::upgrade::kept::sweep_now(&self.paths, self.config.keep_old_postgres).await;
+            }
+            // `matrixbox upgrade` migrated PostgreSQL under the running daemon: the file names the
+            // new major, so it is read again (as a reload) instead of refusing until one.
+            Err(e) if crate::upgrade::major::follows_migration(&e, &self.paths) => {
+                tracing::info!(
+                    "{e}: the data directory was migrated and the configuration file names its major; reading the configuration again"
+                );
+                self.reload();
+                self.notify.ready(&self.status());
+                self.next_reconcile = Instant::now();
             }
             Err(e) => {
                 self.failures += 1;

@@ -2,7 +2,8 @@
 //! data directory is initialised and filled by the new major beside it, the main tables' row
 //! counts are compared, and only then are the data directories exchanged and Synapse gated on the
 //! new database. Until the exchange the old PostgreSQL never stops; after it, a failed gate
-//! exchanges them back. The old directory is kept until `upgrade --cleanup`.
+//! exchanges them back. The old directory is kept (`kept`: for `upgrade.keep_old_postgres`, or
+//! until `upgrade --cleanup`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use tokio::io::AsyncSeekExt;
 
 use super::major_messages::M;
 use super::major_plan;
+use crate::backup::database::psql;
 use crate::backup::human_bytes;
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
@@ -273,9 +275,9 @@ async fn prepare(
     // Unnamed and 0600 in the state dir: the dump never shows where other users can read it.
     let file = tempfile::tempfile_in(paths.state()).map_err(|e| at(M::StepDump)(e.into()))?;
     let mut dump = tokio::fs::File::from_std(file);
-    dump_database(engine, &names.postgres, &mut dump)
+    crate::backup::database::dump(engine, &names.postgres, &mut dump)
         .await
-        .map_err(at(M::StepDump))?;
+        .map_err(|e| at(M::StepDump)(e.into()))?;
     let size = dump.metadata().await.map(|m| m.len()).unwrap_or(0);
     dump.rewind().await.map_err(|e| at(M::StepDump)(e.into()))?;
     let old_counts = counts(engine, &names.postgres)
@@ -325,6 +327,14 @@ async fn switch(
         .await
         .map_err(|e| (M::StepStopOld, e.into()))?;
     major::exchange_postgres_dir(paths, POSTGRES_NEXT).map_err(|e| (M::StepSwitch, e.into()))?;
+    // The kept directory's time starts at the exchange, recorded before it takes its kept name
+    // so that no earlier time of that name can be seen with it; without a record it stays until
+    // `--cleanup`.
+    if let Err(e) = super::kept::record(paths, from, time::OffsetDateTime::now_utc()) {
+        tracing::warn!(
+            "the time the old data directory was kept at is not recorded ({e}): it stays until `matrixbox upgrade --cleanup`"
+        );
+    }
     if let Err(e) = major::rename_in_state(paths, POSTGRES_NEXT, &major::kept_name(from)) {
         // Back as it was: the old data directory in place, the new one removed by the caller.
         let _ = major::exchange_postgres_dir(paths, POSTGRES_NEXT);
@@ -353,27 +363,10 @@ async fn switch_back(
     }
     engine.remove(&names.postgres).await?;
     major::put_back(paths, from)?;
+    // A stale time is harmless: only a directory on disk is ever looked up.
+    let _ = super::kept::forget(paths, &[from]);
     old.up_locked(engine, lock).await?;
     Ok(())
-}
-
-/// `pg_dump -Fc` of Synapse's database by the old major, into `out`.
-async fn dump_database(
-    engine: &Engine,
-    container: &str,
-    out: &mut tokio::fs::File,
-) -> Result<(), BoxError> {
-    let cmd = [
-        "pg_dump",
-        "-U",
-        DB_SUPERUSER,
-        "--no-password",
-        "-d",
-        DB_NAME,
-        "-Fc",
-    ];
-    let (code, stderr) = engine.exec_to(container, &cmd, out).await?;
-    exited(code, &stderr, "pg_dump", container)
 }
 
 /// Synapse's database made again from template0 (UTF8, C collation) and the dump restored into
@@ -415,27 +408,6 @@ async fn counts(engine: &Engine, container: &str) -> Result<Vec<(String, u64)>, 
     Ok(major_plan::parse_counts(&out)?)
 }
 
-/// psql as the superuser (local trust inside the container), each statement on its own.
-fn psql<'a>(db: &'a str, statements: &[&'a str]) -> Vec<&'a str> {
-    let mut cmd = vec![
-        "psql",
-        "-X",
-        "-tA",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-U",
-        DB_SUPERUSER,
-        "--no-password",
-        "-d",
-        db,
-    ];
-    for s in statements {
-        cmd.push("-c");
-        cmd.push(s);
-    }
-    cmd
-}
-
 fn exited(code: i64, output: &str, what: &str, container: &str) -> Result<(), BoxError> {
     if code == 0 {
         return Ok(());
@@ -447,11 +419,26 @@ fn exited(code: i64, output: &str, what: &str, container: &str) -> Result<(), Bo
     .into())
 }
 
+/// Whether the daemon, whose reconcile failed with `error`, reads its configuration again to
+/// follow a migration `matrixbox upgrade` made under it (see `major_plan::follow_migration`): so
+/// that no reload is needed after `upgrade`.
+pub fn follows_migration(error: &StackError, paths: &Paths) -> bool {
+    let StackError::PostgresMajorChange { data, wanted, .. } = error else {
+        return false;
+    };
+    let on_disk = crate::config::load(&paths.config)
+        .ok()
+        .and_then(|c| crate::backup::manifest::image_version(&c.postgres_image))
+        .map(|v| v[0]);
+    major_plan::follow_migration(*data, *wanted, on_disk)
+}
+
 /// `upgrade --cleanup`: removes the kept data directories of earlier majors; (major, path) each.
 pub fn cleanup(paths: &Paths) -> Result<Vec<(u32, PathBuf)>, FsError> {
     let kept = major::kept_postgres_dirs(paths);
     for (m, _) in &kept {
         major::remove_state_dir(paths, &major::kept_name(*m))?;
+        super::kept::forget(paths, &[*m])?;
     }
     Ok(kept)
 }

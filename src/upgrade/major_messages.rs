@@ -6,13 +6,15 @@ use crate::i18n::messages;
 messages! {
     Pending => "PostgreSQL migration pending: the data directory is PostgreSQL {0}, images.postgres is {1} (PostgreSQL {2}); `matrixbox upgrade` dumps the database, restores it into a new data directory, verifies it and keeps the old one", "有待迁移 PostgreSQL：数据目录为 PostgreSQL {0}，images.postgres 为 {1}（PostgreSQL {2}）；`matrixbox upgrade` 会导出数据库、恢复到新的数据目录、校验，并保留旧目录";
     Room => "it needs {0} free in {1} (a second copy of the database and its dump); {2} free now", "需要 {1} 有 {0} 可用空间（数据库的第二份副本及其导出文件）；当前可用 {2}";
-    Kept => "the data directory of PostgreSQL {0} is kept in {1}: `matrixbox upgrade --cleanup` removes it", "PostgreSQL {0} 的数据目录保留在 {1}：`matrixbox upgrade --cleanup` 可将其删除";
+    Kept => "the data directory of PostgreSQL {0} is kept in {1} (`upgrade.keep_old_postgres: forever`): `matrixbox upgrade --cleanup` removes it", "PostgreSQL {0} 的数据目录保留在 {1}（`upgrade.keep_old_postgres: forever`）：`matrixbox upgrade --cleanup` 可将其删除";
+    KeptUntil => "the data directory of PostgreSQL {0} is kept in {1} until {2} (`upgrade.keep_old_postgres`), then the daemon removes it; `matrixbox upgrade --cleanup` removes it now", "PostgreSQL {0} 的数据目录保留在 {1}，直到 {2}（`upgrade.keep_old_postgres`），之后由守护进程删除；`matrixbox upgrade --cleanup` 可立即将其删除";
+    KeptUnrecorded => "the data directory of PostgreSQL {0} is kept in {1}; no time was recorded for it, so only `matrixbox upgrade --cleanup` removes it", "PostgreSQL {0} 的数据目录保留在 {1}；未记录其保留时间，因此只有 `matrixbox upgrade --cleanup` 会将其删除";
     Dumping => "stopping Synapse and dumping the database with PostgreSQL {0}", "正在停止 Synapse 并用 PostgreSQL {0} 导出数据库";
     Initialising => "initialising PostgreSQL {0} in {1} (UTF8, C collation)", "正在 {1} 中初始化 PostgreSQL {0}（UTF8，C 排序规则）";
     Restoring => "restoring the dump ({0}) into PostgreSQL {1}", "正在将导出文件（{0}）恢复到 PostgreSQL {1}";
     Verified => "row counts match: {0}", "行数一致：{0}";
     Switching => "stopping PostgreSQL {0}, putting the new data directory in place, starting PostgreSQL {1} and Synapse (health gate)", "正在停止 PostgreSQL {0}，启用新数据目录，启动 PostgreSQL {1} 与 Synapse（健康检查）";
-    Migrated => "migrated PostgreSQL {0} -> {1}: Synapse was down {2} s; the old data directory stays in {3} until `matrixbox upgrade --cleanup`", "已将 PostgreSQL {0} 迁移到 {1}：Synapse 停机 {2} 秒；旧数据目录保留在 {3}，直到运行 `matrixbox upgrade --cleanup`";
+    Migrated => "migrated PostgreSQL {0} -> {1}: Synapse was down {2} s", "已将 PostgreSQL {0} 迁移到 {1}：Synapse 停机 {2} 秒";
     Removed => "removed {0} (the data directory of PostgreSQL {1})", "已删除 {0}（PostgreSQL {1} 的数据目录）";
     NothingToClean => "no data directory of an earlier PostgreSQL to remove", "没有需要删除的旧版 PostgreSQL 数据目录";
     NoRoom => "not enough disk for the PostgreSQL {0} -> {1} migration: it needs {2} free in {3} (a second copy of the database and its dump), {4} are free", "磁盘空间不足，无法将 PostgreSQL {0} 迁移到 {1}：{3} 需要 {2} 可用空间（数据库的第二份副本及其导出文件），当前可用 {4}";
@@ -53,12 +55,14 @@ mod tests {
                 lang.t(M::Pending, &[&15, &"postgres:17", &17]),
                 lang.t(M::Room, &[&"1.2 GiB", &dir, &"40.0 GiB"]),
                 lang.t(M::Kept, &[&15, &kept]),
+                lang.t(M::KeptUntil, &[&15, &kept, &"2026-12-12 04:30 UTC"]),
+                lang.t(M::KeptUnrecorded, &[&15, &kept]),
                 lang.t(M::Dumping, &[&15]),
                 lang.t(M::Initialising, &[&17, &"/var/lib/matrixbox/postgres-next"]),
                 lang.t(M::Restoring, &[&"12.0 MiB", &17]),
                 lang.t(M::Verified, &[&"users 3, events 120"]),
                 lang.t(M::Switching, &[&15, &17]),
-                lang.t(M::Migrated, &[&15, &17, &"41.5", &kept]),
+                lang.t(M::Migrated, &[&15, &17, &"41.5"]),
                 lang.t(M::Removed, &[&kept, &15]),
                 lang.t(M::NothingToClean, &[]),
                 lang.t(M::NoRoom, &[&15, &17, &"1.2 GiB", &dir, &"300.0 MiB"]),

@@ -81,9 +81,32 @@ pub fn summary(counts: &[(String, u64)]) -> String {
         .join(", ")
 }
 
+/// Pure: whether the daemon, refused by a data directory of PostgreSQL `data` while its running
+/// configuration names `wanted`, re-reads its configuration file: the data is newer (`upgrade`
+/// exchanged the directories under it) and the file names an image of the data's major
+/// (`on_disk`). An older data directory, or a file that still disagrees, is left to the refusal.
+pub fn follow_migration(data: u32, wanted: u32, on_disk: Option<u32>) -> bool {
+    data > wanted && on_disk == Some(data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_daemon_follows_a_migration_the_file_names() {
+        assert!(follow_migration(17, 15, Some(17)));
+        assert!(!follow_migration(17, 15, Some(15)), "the file was put back");
+        assert!(
+            !follow_migration(17, 15, None),
+            "no version in the tag, or no file"
+        );
+        assert!(
+            !follow_migration(15, 17, Some(15)),
+            "an older data dir is not a migration"
+        );
+        assert!(!follow_migration(17, 15, Some(18)));
+    }
 
     #[test]
     fn room_for_a_second_copy_and_the_dump() {

@@ -4,9 +4,10 @@
 //!
 //! `plan` holds the pure decisions and the record `status` shows, `messages` what a person reads.
 //! `major` migrates PostgreSQL to another major version (`major_plan` its pure decisions,
-//! `major_messages` its texts).
+//! `major_messages` its texts); `kept` the old major's data directory until it is removed.
 //! The stack's lock keeps the daemon's reconciles waiting while an upgrade runs.
 
+pub mod kept;
 pub mod major;
 pub mod major_messages;
 pub mod major_plan;

@@ -227,6 +227,65 @@ impl Instance {
         )
     }
 
+    /// Points `images.<key>` at `to` (the line `bench_lines` wrote, whichever image it names now).
+    pub fn set_image(&self, key: &str, to: &str) {
+        let config = read(&self.config_path());
+        let prefix = format!("  {key}: ");
+        let line = config
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("an images.{key} line"));
+        std::fs::write(
+            self.config_path(),
+            config.replace(line, &format!("{prefix}{to}")),
+        )
+        .unwrap();
+    }
+
+    /// `query`'s answer (unaligned, tuples only) in Synapse's database, asked as the superuser
+    /// inside this instance's PostgreSQL.
+    pub fn psql(&self, query: &str) -> String {
+        docker_ok(&[
+            "exec",
+            &self.objects.postgres(),
+            "psql",
+            "-U",
+            "postgres",
+            "-d",
+            "synapse",
+            "-tAX",
+            "-c",
+            query,
+        ])
+    }
+
+    /// The real client as `user` in the room `#lobby`: `verb` (`send`, `read`) with `flag`
+    /// (`--message`, `--expect`) and `text`; it must succeed.
+    pub fn in_lobby(&self, (user, password): (&str, &str), verb: &str, flag: &str, text: &str) {
+        assert_success(&self.client(&[
+            verb,
+            "--user",
+            user,
+            "--password",
+            password,
+            "--room-alias-localpart",
+            "lobby",
+            flag,
+            text,
+        ]));
+    }
+
+    /// `doctor --json`'s backups step. No name resolves (the resolver it is given answers
+    /// nothing), so the remote steps fail fast; the local ones are what the tests read.
+    pub fn doctor_backups_step(&self) -> serde_json::Value {
+        let out = self
+            .cmd(&["doctor", "--json"])
+            .env("MATRIXBOX_DNS_SERVER", "127.0.0.1:9")
+            .output()
+            .unwrap();
+        doctor_step(&out, "backups")
+    }
+
     pub fn append_config(&self, text: &str) {
         let mut config = std::fs::read_to_string(self.config_path()).unwrap();
         config.push_str(text);
@@ -556,6 +615,19 @@ impl Drop for Daemon {
             let _ = child.wait();
         }
     }
+}
+
+/// The step `id` of what `doctor --json` printed.
+pub fn doctor_step(out: &Output, id: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("doctor --json printed no JSON: {}", describe(out)));
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} step: {report:#}"))
+        .clone()
 }
 
 pub fn describe(out: &Output) -> String {
