@@ -497,3 +497,93 @@ async fn hostile_clients_are_refused_without_disturbing_others() {
     );
     normal_request_works(&h).await;
 }
+
+/// The byte at `i` of a `len`-byte answer of `sized_upstream`.
+fn pattern(len: usize, i: usize) -> u8 {
+    ((i * 7 + len) % 251) as u8
+}
+
+/// An upstream whose answer to `/_matrix/client/v3/sized/<n>` is `n` bytes of `pattern`.
+async fn sized_upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    let len: usize = req
+                        .uri()
+                        .path()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    let body: Vec<u8> = (0..len).map(|i| pattern(len, i)).collect();
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        body,
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// HTTP/2 answers of every size, many at once on one connection, arrive whole and each on its own
+/// stream: the edge gathers small frames into shared TLS records and sends large ones beside them
+/// (proxy::coalesce), which must never reorder or lose a byte.
+#[tokio::test]
+async fn http2_answers_of_every_size_arrive_whole_when_many_share_a_connection() {
+    let h = start("", sized_upstream().await).await;
+    let connector = tokio_rustls::TlsConnector::from(client_config(&h.root, &[b"h2"]));
+    let tcp = TcpStream::connect(h.https).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from(NAME).unwrap(), tcp)
+        .await
+        .unwrap();
+    let (client, connection) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(connection);
+    let sizes = [
+        0, 1, 255, 488, 1023, 1024, 1025, 4000, 16_375, 16_384, 20_000, 300_000,
+    ];
+    let mut answers = Vec::new();
+    for round in 0..4 {
+        for len in sizes {
+            let mut client = client.clone().ready().await.unwrap();
+            let req = http::Request::get(format!(
+                "https://{NAME}/_matrix/client/v3/sized/{len}?round={round}"
+            ))
+            .body(())
+            .unwrap();
+            let (response, _) = client.send_request(req, true).unwrap();
+            answers.push(tokio::spawn(async move {
+                let response = response.await.unwrap();
+                assert_eq!(response.status(), 200);
+                let mut body = response.into_body();
+                let mut got = Vec::new();
+                while let Some(chunk) = body.data().await {
+                    let chunk = chunk.unwrap();
+                    body.flow_control().release_capacity(chunk.len()).unwrap();
+                    got.extend_from_slice(&chunk);
+                }
+                (len, got)
+            }));
+        }
+    }
+    for answer in answers {
+        let (len, got) = tokio::time::timeout(Duration::from_secs(30), answer)
+            .await
+            .expect("every answer within 30 s")
+            .unwrap();
+        assert_eq!(got.len(), len, "length of the {len}-byte answer");
+        assert!(
+            got.iter().enumerate().all(|(i, b)| *b == pattern(len, i)),
+            "content of the {len}-byte answer"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 
 mod admit;
 mod client_body;
+mod coalesce;
 mod conn;
 mod forward;
 mod pages;

@@ -19,7 +19,9 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use super::admit::{Admitted, Connections, Throttled};
+use super::coalesce::Coalesce;
 use super::conn::{ConnState, DRAIN_DEADLINE, Tracked, Watched, drive};
+use super::stall::WriteStall;
 use super::{Edge, Peer, SharedEdge};
 use crate::metrics::{EdgeMetrics, Protocol, RouteClass};
 use crate::tls::ALPN_ACME_TLS;
@@ -235,7 +237,7 @@ fn serve_tls(
     } else {
         Protocol::Https1
     });
-    let stream = super::stall::WriteStall::new(stream, edge.write_idle_timeout());
+    let write_idle = edge.write_idle_timeout();
     let state = ConnState::new(admitted.policy(), h2);
     let context = (edge, Peer::new(peer), state.clone(), metrics);
     let service = service_fn(move |req| {
@@ -256,6 +258,7 @@ fn serve_tls(
     if h2 {
         // Boxed: HTTP/2 state is larger than HTTP/1.1's, and the task of every connection would
         // otherwise be sized for it.
+        let stream = WriteStall::new(Coalesce::new(stream), write_idle);
         let conn = protocols
             .http2
             .serve_connection(TokioIo::new(stream), service);
@@ -264,7 +267,7 @@ fn serve_tls(
         )))
     } else {
         let io = TokioIo::new(Watched {
-            io: stream,
+            io: WriteStall::new(stream, write_idle),
             state: state.clone(),
         });
         let conn = protocols.http1.serve_connection(io, service);
