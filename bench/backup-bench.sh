@@ -21,6 +21,7 @@ PORT=${PORT:-28508}
 INSTANCE=mbx-backup-bench
 DOMAIN=matrix.bench.internal
 # shellcheck source=bench/lib.sh
+# shellcheck disable=SC1091 # bench/lib.sh: checked on its own
 . "$ROOT/bench/lib.sh"
 bench_init backup-bench
 PY=$BENCH_DIR/client-venv/bin/python

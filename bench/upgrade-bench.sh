@@ -15,6 +15,7 @@ ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-28408}
 INSTANCE=mbx-upgrade-bench
 # shellcheck source=bench/lib.sh
+# shellcheck disable=SC1091 # bench/lib.sh: checked on its own
 . "$ROOT/bench/lib.sh"
 bench_init upgrade-bench
 
