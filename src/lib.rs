@@ -85,6 +85,7 @@ pub mod notify;
 pub mod paths;
 pub mod people;
 pub mod preflight;
+pub mod privsep;
 pub mod proxy;
 pub mod report;
 pub mod secrets;
