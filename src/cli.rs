@@ -110,9 +110,12 @@ pub struct EdgeArgs {
     /// The socket the daemon's orders arrive on.
     #[arg(long)]
     pub orders: i32,
-    /// The state dir, opened as a path.
+    /// Synapse's socket dir, opened as a path (when matrixbox runs Synapse).
     #[arg(long)]
-    pub state: i32,
+    pub sockets: Option<i32>,
+    /// The web client's dir, opened as a path.
+    #[arg(long)]
+    pub web: i32,
     #[arg(long)]
     pub http: Option<i32>,
     /// :443 and, when enabled, :8448.

@@ -1,6 +1,6 @@
 //! Privilege separation: the edge (everything that parses internet traffic) runs as its own
 //! process, `matrixbox edge`, under an unprivileged uid with no capabilities, no Docker socket
-//! and no access to the state dir's secrets or keys. The root daemon binds the listeners, starts
+//! and no access to the state dir (secrets, keys) beyond Synapse's sockets and the web client. The root daemon binds the listeners, starts
 //! the edge with them inherited, and keeps it current with `Order`s over a socket pair.
 
 use std::io;
@@ -80,7 +80,7 @@ impl Identity {
 }
 
 /// Starts `exe args` as the edge: the descriptors in `inherit` stay open in it (the listeners,
-/// the order socket, the state dir), every other one (stdio aside) is closed on exec; its supplementary
+/// the order socket, two directories), every other one (stdio aside) is closed on exec; its supplementary
 /// groups become its own gid alone, then its gid and uid are set, and no-new-privileges keeps
 /// exec from ever granting more. A uid change drops every capability (no keep-caps).
 pub fn spawn(
@@ -103,16 +103,15 @@ pub fn spawn(
     // setgroups, setresgid, setresuid, prctl), nothing allocates.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            // Whatever the daemon itself inherited without close-on-exec stays behind too.
-            let all_above_stderr = nix::libc::syscall(
+            // Whatever the daemon itself inherited without close-on-exec stays behind too. Best
+            // effort (kernels before 5.11 lack it): the daemon's own descriptors are
+            // close-on-exec already.
+            nix::libc::syscall(
                 nix::libc::SYS_close_range,
                 3,
                 u32::MAX,
                 nix::libc::CLOSE_RANGE_CLOEXEC,
             );
-            if all_above_stderr == -1 {
-                return Err(io::Error::last_os_error());
-            }
             for fd in &inherit {
                 if nix::libc::fcntl(*fd, nix::libc::F_SETFD, 0) == -1 {
                     return Err(io::Error::last_os_error());
@@ -134,21 +133,21 @@ pub fn spawn(
     tokio::process::Command::from(cmd).spawn()
 }
 
-/// The state dir, opened for the edge to find Synapse's sockets and the web client's files in
-/// (as `/proc/self/fd/N/...`): a path-only descriptor, which reads nothing itself and leaves the
-/// state dir's mode (0700) and every permission inside it in force.
-pub fn open_state_dir(dir: &Path) -> io::Result<std::os::fd::OwnedFd> {
+/// A directory opened for the edge (Synapse's sockets, the web client's files), which it uses as
+/// `/proc/self/fd/N/...`: a path-only descriptor reads nothing itself, and leaves every
+/// permission inside in force; the state dir above it (0700) stays closed to the edge.
+pub fn open_dir(dir: &Path) -> io::Result<std::os::fd::OwnedFd> {
     use nix::fcntl::{OFlag, open};
     let fd = open(
         dir,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         nix::sys::stat::Mode::empty(),
     )?;
     Ok(fd)
 }
 
-/// The path under which the edge sees the state dir handed to it as `fd`.
-pub fn state_dir_of(fd: RawFd) -> std::path::PathBuf {
+/// The path under which the edge sees a directory handed to it as `fd`.
+pub fn dir_of(fd: RawFd) -> std::path::PathBuf {
     format!("/proc/self/fd/{fd}").into()
 }
 

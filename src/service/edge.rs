@@ -10,7 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::tasks::Tasks;
-use super::{Listeners, ServiceError, build_edge};
+use super::{EdgeDirs, Listeners, ServiceError, build_edge};
 use crate::acme::Http01Tokens;
 use crate::cli::EdgeArgs;
 use crate::config::{self, Config};
@@ -34,8 +34,13 @@ pub async fn run(paths: &Paths, args: EdgeArgs) -> Result<(), ServiceError> {
             .collect::<Result<_, _>>()?,
         metrics: args.metrics.map(listener).transpose()?,
     };
-    // Synapse's sockets and the web client's files, through the descriptor the daemon opened.
-    let paths = Paths::new(paths.config.clone(), privsep::state_dir_of(args.state));
+    // Synapse's sockets and the web client's files, through the descriptors the daemon opened.
+    let dirs = EdgeDirs {
+        sockets: args
+            .sockets
+            .map_or_else(|| paths.synapse_socket_dir(), privsep::dir_of),
+        web: privsep::dir_of(args.web),
+    };
     // systemd sends SIGTERM to both processes at once: the daemon says when to drain, after it
     // has stopped taking new work.
     let _term = signal(SignalKind::terminate()).map_err(bad)?;
@@ -43,7 +48,8 @@ pub async fn run(paths: &Paths, args: EdgeArgs) -> Result<(), ServiceError> {
     let _hup = signal(SignalKind::hangup()).map_err(bad)?;
 
     let mut serving = Serving {
-        paths,
+        paths: paths.clone(),
+        dirs,
         store: CertStore::new(),
         tokens: Http01Tokens::default(),
         edge: None,
@@ -76,6 +82,7 @@ pub async fn run(paths: &Paths, args: EdgeArgs) -> Result<(), ServiceError> {
 
 struct Serving {
     paths: Paths,
+    dirs: EdgeDirs,
     store: Arc<CertStore>,
     tokens: Http01Tokens,
     edge: Option<Arc<SharedEdge>>,
@@ -93,7 +100,7 @@ impl Serving {
             Order::Config { text } => {
                 let config = config::parse(&text, &self.paths.config)
                     .map_err(|e| bad(crate::diagnostic::one_line(&e)))?;
-                let edge = build_edge(&config, &self.paths, &self.tokens);
+                let edge = build_edge(&config, &self.paths, &self.dirs, &self.tokens);
                 match &self.edge {
                     Some(shared) => shared.replace(edge),
                     None => self.edge = Some(SharedEdge::new(edge)),

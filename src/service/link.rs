@@ -2,7 +2,6 @@
 //! that keep it current (config, certificates, challenge tokens, gauges), written in order.
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::Path;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
@@ -12,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Listeners, ServiceError};
 use crate::acme::Http01Tokens;
+use crate::fsio::{self, Dir};
+use crate::paths::Paths;
 use crate::privsep::{self, Identity, Order};
 use crate::tls::{CertStore, StoreChange};
 
@@ -61,11 +62,12 @@ impl Link {
     }
 }
 
-/// Starts `matrixbox edge` with `listeners` and the state dir, as the unprivileged edge user.
-/// The daemon keeps no copy of the listeners: only the edge process holds them.
+/// Starts `matrixbox edge` with `listeners`, Synapse's socket dir (`managed`: when matrixbox runs
+/// Synapse) and the web client's dir, as the unprivileged edge user. The daemon keeps no copy of
+/// the listeners: only the edge process holds them.
 pub(super) fn start(
-    config_path: &Path,
-    state_dir: &Path,
+    paths: &Paths,
+    managed: bool,
     listeners: Listeners,
 ) -> Result<(Child, UnixStream), ServiceError> {
     let identity = Identity::for_daemon();
@@ -76,23 +78,40 @@ pub(super) fn start(
         return Err(ServiceError::EdgeUidTaken { name });
     }
     let failed = |source| ServiceError::EdgeStart { source };
-    let state = privsep::open_state_dir(state_dir).map_err(failed)?;
+    // Made here as the stack makes them, so the edge gets them before the stack first starts.
+    let mut dirs = Vec::new();
+    if managed {
+        Dir::open_trusted(paths.state())?.ensure_dir(
+            crate::paths::SYNAPSE_SOCKET,
+            0o750,
+            crate::synapse::UID,
+            privsep::EDGE_GID,
+        )?;
+        dirs.push(("--sockets", paths.synapse_socket_dir()));
+    }
+    fsio::ensure_dir(&paths.web_dir(), 0o755)?;
+    dirs.push(("--web", paths.web_dir()));
+    let dirs = (dirs.into_iter())
+        .map(|(flag, dir)| Ok((flag, privsep::open_dir(&dir)?)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(failed)?;
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(failed)?;
     let mut args: Vec<String> = vec![
         "--config".into(),
-        config_path.display().to_string(),
+        paths.config.display().to_string(),
         "edge".into(),
         "--orders".into(),
         privsep::arg(&theirs),
-        "--state".into(),
-        privsep::arg(&state),
     ];
-    let mut inherit: Vec<RawFd> = vec![theirs.as_raw_fd(), state.as_raw_fd()];
+    let mut inherit: Vec<RawFd> = vec![theirs.as_raw_fd()];
     let mut hand = |flag: &str, fd: RawFd| {
         args.push(flag.into());
         args.push(fd.to_string());
         inherit.push(fd);
     };
+    for (flag, dir) in &dirs {
+        hand(flag, dir.as_raw_fd());
+    }
     if let Some(http) = &listeners.http {
         hand("--http", http.as_raw_fd());
     }

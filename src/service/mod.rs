@@ -2,6 +2,7 @@
 //! is configured) the homeserver stack, reloaded on request and stopped cleanly on shutdown.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use crate::secrets::Secrets;
 use crate::stack::{Stack, StackError};
 use crate::synapse;
 use crate::tls::CertStore;
+use crate::upstream::UpstreamAddr;
 
 mod backups;
 mod certificates;
@@ -76,6 +78,8 @@ pub enum ServiceError {
     EdgeUidTaken { name: String },
     #[error("{}", tr(M::EdgeOrders, &[what]))]
     EdgeOrders { what: String },
+    #[error(transparent)]
+    Files(#[from] crate::fsio::FsError),
 }
 
 impl Diagnostic for ServiceError {
@@ -95,6 +99,7 @@ impl Diagnostic for ServiceError {
             ServiceError::EdgeStart { .. } => tr(M::EdgeStartHint, &[&privsep::EDGE_UID]),
             ServiceError::EdgeUidTaken { .. } => tr(M::EdgeUidTakenHint, &[&privsep::EDGE_USER]),
             ServiceError::EdgeOrders { .. } => tr(M::EdgeOrdersHint, &[]),
+            ServiceError::Files(e) => return e.hint(),
         })
     }
 }
@@ -135,15 +140,35 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
     })
 }
 
+/// Where the edge process finds Synapse's sockets and the web client's files: the directories
+/// the daemon handed it, as `/proc/self/fd/N` (it cannot enter the state dir itself).
+struct EdgeDirs {
+    sockets: PathBuf,
+    web: PathBuf,
+}
+
 /// The edge's routing for `config`, answering ACME challenges from `tokens` (in the edge process).
-fn build_edge(config: &Config, paths: &Paths, tokens: &Http01Tokens) -> Edge {
+fn build_edge(config: &Config, paths: &Paths, dirs: &EdgeDirs, tokens: &Http01Tokens) -> Edge {
+    let moved = |address| match address {
+        UpstreamAddr::Unix { path, owner } => UpstreamAddr::Unix {
+            path: dirs
+                .sockets
+                .join(path.file_name().expect("a socket has a name")),
+            owner,
+        },
+        tcp => tcp,
+    };
+    let workers = synapse::workers::upstreams(config, paths)
+        .into_iter()
+        .map(|(kind, address)| (kind, moved(address)))
+        .collect();
     Edge::new(
         config,
-        synapse::upstream(config, paths),
+        moved(synapse::upstream(config, paths)),
         Arc::new(tokens.clone()),
     )
-    .with_web_client(config, crate::webclient::bundle::current_dir(paths))
-    .with_workers(synapse::workers::upstreams(config, paths))
+    .with_web_client(config, dirs.web.join(crate::webclient::bundle::CURRENT))
+    .with_workers(workers)
 }
 
 /// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.
@@ -321,7 +346,8 @@ impl Supervisor {
 
     /// Hands every bound listener to the edge process, which serves them from now on.
     fn serve(&mut self, listeners: Listeners) -> Result<(), ServiceError> {
-        let (child, stream) = link::start(&self.paths.config, &self.paths.state_dir, listeners)?;
+        let managed = self.config.external_upstream.is_none();
+        let (child, stream) = link::start(&self.paths, managed, listeners)?;
         let orders = self.orders.take().expect("the edge process starts once");
         self.link.send(privsep::Order::Serve);
         let stop = self.shutdown.child_token();

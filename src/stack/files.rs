@@ -71,11 +71,11 @@ pub(super) fn write_synapse_files(
 ) -> Result<(), FsError> {
     let state = Dir::open_trusted(paths.state())?;
     let data = state.ensure_dir(paths::SYNAPSE_DATA, 0o700, synapse::UID, synapse::UID)?;
-    // Synapse's and the edge process's alone: setgid, so the sockets Synapse makes in it belong
-    // to the edge's group (their mode, 0660, lets that group connect).
+    // Entered by Synapse's user and the edge process's group alone, so its sockets (0666) are
+    // theirs; no setgid bit (the unit's RestrictSUIDSGID= forbids one).
     state.ensure_dir(
         paths::SYNAPSE_SOCKET,
-        0o2750,
+        0o750,
         synapse::UID,
         crate::privsep::EDGE_GID,
     )?;

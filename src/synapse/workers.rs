@@ -91,7 +91,7 @@ pub fn render_worker(kind: WorkerKind) -> String {
         WorkerKind::FederationSender => &[],
     };
     let listeners = if workers::listens(kind) {
-        vec![listener(&workers::socket_name(kind), resources, 0o660)]
+        vec![listener(&workers::socket_name(kind), resources, 0o666)]
     } else {
         vec![]
     };
@@ -111,8 +111,8 @@ pub fn render_worker(kind: WorkerKind) -> String {
 }
 
 /// An HTTP listener on a socket of Synapse's socket dir, behind the edge (which sets
-/// X-Forwarded-For): `mode` 0660 for the edge process's group (the socket dir's), 0600 for
-/// Synapse's processes alone (replication).
+/// X-Forwarded-For): `mode` 0666 for whoever enters the socket dir (Synapse's user and the edge
+/// process's group), 0600 for Synapse's processes alone (replication).
 fn listener(name: &str, resources: &[&str], mode: u32) -> Value {
     let mut l = socket(name);
     l.insert("mode".into(), mode.into());
@@ -204,7 +204,7 @@ mod tests {
             Value::from("/run/matrixbox/worker-sync.sock")
         );
         // The edge process's group connects; replication stays Synapse's alone.
-        assert_eq!(sync["worker_listeners"][0]["mode"], Value::from(0o660));
+        assert_eq!(sync["worker_listeners"][0]["mode"], Value::from(0o666));
         assert_eq!(sync["worker_log_config"], Value::from("/config/log.config"));
         let media = yaml::parse(&render_worker(Media)).unwrap();
         assert_eq!(media["enable_media_repo"], Value::from(true));
