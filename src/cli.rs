@@ -99,6 +99,30 @@ pub enum Command {
     /// Write a man page per command into a directory (used to build the package).
     #[command(hide = true)]
     Manpages { dir: std::path::PathBuf },
+    /// The unprivileged edge process; started by `run` with its listeners, never by hand.
+    #[command(hide = true)]
+    Edge(EdgeArgs),
+}
+
+/// The descriptors `run` hands to the edge process (see `privsep`).
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// The socket the daemon's orders arrive on.
+    #[arg(long)]
+    pub orders: i32,
+    /// Synapse's socket dir, opened as a path (when matrixbox runs Synapse).
+    #[arg(long)]
+    pub sockets: Option<i32>,
+    /// The web client's dir, opened as a path.
+    #[arg(long)]
+    pub web: i32,
+    #[arg(long)]
+    pub http: Option<i32>,
+    /// :443 and, when enabled, :8448.
+    #[arg(long)]
+    pub https: Vec<i32>,
+    #[arg(long)]
+    pub metrics: Option<i32>,
 }
 
 #[derive(Debug, Args)]

@@ -23,7 +23,10 @@
 //! - [`i18n`]: the language of every user-facing text (en, zh_CN) and its display width.
 //!
 //! The daemon (`matrixbox run`):
-//! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown.
+//! - [`service`]: the supervisor: listeners, certificates and the stack, reloads, shutdown; and
+//!   `matrixbox edge`, the process that serves the listeners (`service::edge`).
+//! - [`privsep`]: the edge as its own process: started unprivileged (uid 64443, no capabilities)
+//!   with the listeners inherited, kept current by the daemon's orders over a socket.
 //! - [`proxy`]: the public edge on :80/:443, local answers (well-known, the onboarding and invite
 //!   pages, the web client's name), forwarding to Synapse, and the metrics listener.
 //! - [`metrics`]: the edge's Prometheus counters (lock-free) and their exposition.
@@ -87,6 +90,7 @@ pub mod notify;
 pub mod paths;
 pub mod people;
 pub mod preflight;
+pub mod privsep;
 pub mod proxy;
 pub mod report;
 pub mod secrets;

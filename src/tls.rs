@@ -2,7 +2,7 @@
 //! TLS-ALPN-01 challenge certificates; and the rustls server configuration built on it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::pem::PemObject;
@@ -51,6 +51,47 @@ pub fn certified_key_from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Certif
     Ok(CertifiedKey::new(chain, signer))
 }
 
+/// A certificate chain (leaf first) and its private key as PEM: what the daemon hands to the
+/// unprivileged edge process, which cannot read the key on disk.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Pem {
+    pub chain: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Pem {{ chain: {} bytes, key: <redacted> }}",
+            self.chain.len()
+        )
+    }
+}
+
+/// A change to a store, as told to its watcher (`CertStore::watch`).
+#[derive(Debug, Clone)]
+pub enum StoreChange {
+    Installed {
+        names: Vec<String>,
+        pem: Pem,
+    },
+    /// A TLS-ALPN-01 challenge certificate set (`Some`) or cleared.
+    AlpnChallenge {
+        name: String,
+        pem: Option<Pem>,
+    },
+}
+
+/// Who is told of every change: the daemon, which mirrors its store into the edge process.
+struct Watcher(Box<dyn Fn(StoreChange) + Send + Sync>);
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watcher")
+    }
+}
+
 /// Names -> certificates, read on every handshake and replaced atomically by the ACME manager.
 ///
 /// Policy for SNI: a known name gets its certificate; no SNI (clients connecting by IP address)
@@ -61,6 +102,7 @@ pub struct CertStore {
     by_name: RwLock<HashMap<String, Arc<CertifiedKey>>>,
     default: RwLock<Option<Arc<CertifiedKey>>>,
     alpn_challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+    watcher: OnceLock<Watcher>,
 }
 
 impl CertStore {
@@ -85,6 +127,27 @@ impl CertStore {
         }
     }
 
+    /// `install`, and tells the watcher with the PEM it was made from.
+    pub fn install_pem(&self, names: &[String], key: Arc<CertifiedKey>, pem: Pem) {
+        self.install(names, key);
+        self.tell(StoreChange::Installed {
+            names: names.to_vec(),
+            pem,
+        });
+    }
+
+    /// Calls `watcher` with every later change made through `install_pem` and the ALPN
+    /// challenges; set once, before the first certificate is installed.
+    pub fn watch(&self, watcher: impl Fn(StoreChange) + Send + Sync + 'static) {
+        let _ = self.watcher.set(Watcher(Box::new(watcher)));
+    }
+
+    fn tell(&self, change: StoreChange) {
+        if let Some(watcher) = self.watcher.get() {
+            (watcher.0)(change);
+        }
+    }
+
     /// The certificate currently served for `name`.
     pub fn get(&self, name: &str) -> Option<Arc<CertifiedKey>> {
         self.by_name
@@ -94,11 +157,15 @@ impl CertStore {
             .cloned()
     }
 
-    pub fn set_alpn_challenge(&self, name: &str, key: Arc<CertifiedKey>) {
+    pub fn set_alpn_challenge(&self, name: &str, key: Arc<CertifiedKey>, pem: Pem) {
         self.alpn_challenges
             .write()
             .expect("cert store lock")
             .insert(name.to_ascii_lowercase(), key);
+        self.tell(StoreChange::AlpnChallenge {
+            name: name.to_string(),
+            pem: Some(pem),
+        });
     }
 
     pub fn clear_alpn_challenge(&self, name: &str) {
@@ -106,6 +173,10 @@ impl CertStore {
             .write()
             .expect("cert store lock")
             .remove(&name.to_ascii_lowercase());
+        self.tell(StoreChange::AlpnChallenge {
+            name: name.to_string(),
+            pem: None,
+        });
     }
 }
 

@@ -83,12 +83,16 @@ fn synapse_is_reached_only_through_its_socket_and_a_swapped_socket_is_refused() 
     assert_eq!(inspect(&synapse, bindings), "", "Synapse publishes no port");
     assert_eq!(tcp_listeners(&synapse), Vec::<String>::new());
 
-    // The socket's directory: Synapse's user alone (root passes).
+    // The socket's directory: Synapse's user and the edge process's group (64443) enter it,
+    // nobody else; root passes.
     let dir = mbx.state_dir().join("synapse-socket");
     let meta = std::fs::metadata(&dir).unwrap();
-    assert_eq!((meta.uid(), meta.mode() & 0o777), (991, 0o700));
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (991, 64443, 0o750)
+    );
     let socket = dir.join("synapse.sock");
-    assert_eq!(connect_as(0, &socket), Ok(()), "root (the edge) connects");
+    assert_eq!(connect_as(0, &socket), Ok(()), "root connects");
     let refused = connect_as(65534, &socket).expect_err("nobody must not connect");
     assert!(refused.contains("PermissionError"), "{refused}");
 

@@ -1,6 +1,7 @@
 //! A listener whose socket is closed under the daemon (`ss -K`, as an operator or the kernel can)
-//! is not left dead while the rest carries on: the daemon exits at once with the reason, so that
-//! systemd starts it again with its listeners bound afresh. The edge alone (`upstream:`), real
+//! is not left dead while the rest carries on: the edge process that holds it exits at once with
+//! the reason, and the daemon with it, so that systemd starts it again with its listeners bound
+//! afresh. The edge alone (`upstream:`), real
 //! sockets, the real `ss`.
 
 mod common;
@@ -82,6 +83,11 @@ fn a_listener_closed_under_the_daemon_ends_it_with_the_reason() {
     );
     assert!(
         text.contains("an HTTPS listener ended on its own while the daemon was running"),
+        "{text}"
+    );
+    // That was the edge process's own error; the daemon follows it, naming it.
+    assert!(
+        text.contains("the edge process ended on its own while the daemon was running"),
         "{text}"
     );
     assert!(!text.contains("panicked"), "{text}");

@@ -2,7 +2,7 @@
 //! certificates in the cert store, both removed when the order is over.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rcgen::{CertificateParams, CustomExtension, KeyPair};
 
@@ -11,23 +11,40 @@ use crate::tls::{self, CertStore};
 
 /// HTTP-01 tokens the :80 listener answers (token -> key authorization). Clone = shared.
 #[derive(Clone, Default)]
-pub struct Http01Tokens(Arc<RwLock<HashMap<String, String>>>);
+pub struct Http01Tokens {
+    map: Arc<RwLock<HashMap<String, String>>>,
+    /// Told of every token set (`Some`) or removed: the daemon mirrors them into the edge process.
+    watcher: Arc<OnceLock<TokenWatcher>>,
+}
+
+type TokenWatcher = Box<dyn Fn(&str, Option<&str>) + Send + Sync>;
 
 impl Http01Tokens {
     /// The key authorization to answer `/.well-known/acme-challenge/<token>` with.
     pub fn get(&self, token: &str) -> Option<String> {
-        self.0.read().expect("token lock").get(token).cloned()
+        self.map.read().expect("token lock").get(token).cloned()
     }
 
-    fn insert(&self, token: &str, key_authorization: &str) {
-        self.0
+    /// Calls `watcher` with every later change; set once, before any order runs.
+    pub fn watch(&self, watcher: impl Fn(&str, Option<&str>) + Send + Sync + 'static) {
+        let _ = self.watcher.set(Box::new(watcher));
+    }
+
+    pub fn insert(&self, token: &str, key_authorization: &str) {
+        self.map
             .write()
             .expect("token lock")
             .insert(token.to_string(), key_authorization.to_string());
+        if let Some(watcher) = self.watcher.get() {
+            watcher(token, Some(key_authorization));
+        }
     }
 
-    fn remove(&self, token: &str) {
-        self.0.write().expect("token lock").remove(token);
+    pub fn remove(&self, token: &str) {
+        self.map.write().expect("token lock").remove(token);
+        if let Some(watcher) = self.watcher.get() {
+            watcher(token, None);
+        }
     }
 }
 
@@ -58,8 +75,8 @@ impl Responses {
     /// Serves the TLS-ALPN-01 certificate for `name` whose acmeIdentifier holds `digest`, the
     /// SHA-256 of the key authorization (RFC 8737).
     pub fn tls_alpn01(&mut self, name: &str, digest: &[u8]) -> Result<(), AcmeError> {
-        let key = alpn_certificate(name, digest)?;
-        self.store.set_alpn_challenge(name, Arc::new(key));
+        let (key, pem) = alpn_certificate(name, digest)?;
+        self.store.set_alpn_challenge(name, Arc::new(key), pem);
         self.alpn.push(name.to_string());
         Ok(())
     }
@@ -80,7 +97,7 @@ impl Drop for Responses {
 pub fn alpn_certificate(
     name: &str,
     digest: &[u8],
-) -> Result<rustls::sign::CertifiedKey, AcmeError> {
+) -> Result<(rustls::sign::CertifiedKey, tls::Pem), AcmeError> {
     let failed = |action| move |source| AcmeError::InternalCa { action, source };
     let key = KeyPair::generate().map_err(failed("generate a TLS-ALPN-01 key"))?;
     let mut params =
@@ -91,12 +108,17 @@ pub fn alpn_certificate(
         .map_err(failed("sign a TLS-ALPN-01 certificate"))?;
     // `certified_key_from_pem` goes through `CertifiedKey::new`, which accepts the critical
     // extension that `from_der` would reject.
-    tls::certified_key_from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).map_err(
+    let pem = tls::Pem {
+        chain: cert.pem(),
+        key: key.serialize_pem(),
+    };
+    let served = tls::certified_key_from_pem(pem.chain.as_bytes(), pem.key.as_bytes()).map_err(
         |source| AcmeError::BadCertificate {
             source_name: "the TLS-ALPN-01 challenge".into(),
             reason: source.to_string(),
         },
-    )
+    )?;
+    Ok((served, pem))
 }
 
 #[cfg(test)]
@@ -107,7 +129,7 @@ mod tests {
     #[test]
     fn alpn_certificate_carries_critical_acme_identifier() {
         let digest = [7u8; 32];
-        let key = alpn_certificate("a.example", &digest).unwrap();
+        let (key, _) = alpn_certificate("a.example", &digest).unwrap();
         let (_, cert) = parse_x509_certificate(key.cert[0].as_ref()).unwrap();
         let ext = cert
             .extensions()

@@ -92,6 +92,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Unit => generate::unit(),
         Command::Completions { shell } => generate::completions(shell),
         Command::Manpages { dir } => generate::manpages(&dir),
+        Command::Edge(args) => Ok(crate::service::edge::run(&paths, args).await?),
     }
 }
 

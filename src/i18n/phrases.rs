@@ -103,6 +103,7 @@ const PHRASES: &[(&str, &str)] = &[
     ("the HTTP listener", "HTTP 监听器"),
     ("the certificate file", "证书文件"),
     ("the certificate manager", "证书管理器"),
+    ("the edge process", "边缘进程"),
     ("the internal CA", "内部 CA"),
     ("the metrics listener", "指标监听器"),
     ("the old certificate manager", "旧的证书管理器"),

@@ -3,7 +3,6 @@
 //! recorded for `status`, `doctor` and the metrics.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +12,6 @@ use crate::diagnostic;
 use crate::docker::Engine;
 use crate::fsio;
 use crate::i18n::Lang;
-use crate::metrics::EdgeMetrics;
 use crate::paths::Paths;
 use crate::secrets::Secrets;
 
@@ -24,7 +22,7 @@ pub(super) async fn run(
     paths: Paths,
     secrets: Secrets,
     engine: Engine,
-    metrics: Arc<EdgeMetrics>,
+    metrics: super::Link,
     stop: CancellationToken,
 ) {
     let publish = |record: &schedule::Record| {

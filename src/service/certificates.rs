@@ -33,12 +33,14 @@ impl Certificates {
     pub(super) fn start(
         config: &Config,
         paths: &Paths,
+        store: Arc<CertStore>,
+        tokens: Http01Tokens,
         tasks: &mut Tasks,
         shutdown: &CancellationToken,
     ) -> Result<Certificates, AcmeError> {
         let certificates = Certificates {
-            store: CertStore::new(),
-            tokens: Http01Tokens::default(),
+            store,
+            tokens,
             manager: shutdown.child_token(),
         };
         certificates.spawn_manager(config, paths, tasks)?;

@@ -14,6 +14,15 @@ messages! {
     EndedOnItsOwn => "ended on its own", "自行结束了";
     Cancelled => "was cancelled", "被取消了";
     Panicked => "panicked ({0})", "发生了 panic（{0}）";
+    EdgeStart => "cannot start the edge process ({0})", "无法启动边缘进程（{0}）";
+    EdgeStartHint => "the edge runs as uid {0} with no capabilities: the matrixbox binary and every directory above it must be readable and executable by that uid, and `matrixbox run` must run as root (systemd's unit needs CAP_SETUID and CAP_SETGID in its CapabilityBoundingSet)",
+        "边缘进程以 uid {0} 运行且不带任何 capability：matrixbox 程序文件及其上层各目录必须允许该 uid 读取和执行，且 `matrixbox run` 必须以 root 身份运行（systemd 单元的 CapabilityBoundingSet 需包含 CAP_SETUID 和 CAP_SETGID）";
+    EdgeUidTaken => "uid {0}, which the edge process runs as, belongs to the account `{1}` in /etc/passwd", "边缘进程使用的 uid {0} 在 /etc/passwd 中属于账户 `{1}`";
+    EdgeUidTakenHint => "that account could signal or trace the edge: give it another uid, or name the entry `{0}` if it was made for matrixbox",
+        "该账户可以向边缘进程发送信号或跟踪它：请给它另一个 uid；如果该条目本就是为 matrixbox 创建的，请将其命名为 `{0}`";
+    EdgeOrders => "the edge process cannot use what it was handed: {0}", "边缘进程无法使用交给它的内容：{0}";
+    EdgeOrdersHint => "`matrixbox edge` is started by `matrixbox run` with its listeners and a socket for orders, never by hand",
+        "`matrixbox edge` 由 `matrixbox run` 连同监听套接字和指令套接字一起启动，不能手动运行";
 }
 
 #[cfg(test)]

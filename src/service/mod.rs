@@ -2,6 +2,7 @@
 //! is configured) the homeserver stack, reloaded on request and stopped cleanly on shutdown.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +19,19 @@ use crate::docker::engine::ContainerEvent;
 use crate::i18n::{phrase, tr};
 use crate::notify::{self, Backend, Notifier};
 use crate::paths::Paths;
-use crate::proxy::{self, Edge, SharedEdge};
+use crate::privsep;
+use crate::proxy::{self, Edge};
 use crate::secrets::Secrets;
 use crate::stack::{Stack, StackError};
 use crate::synapse;
-use crate::tls;
+use crate::tls::CertStore;
+use crate::upstream::UpstreamAddr;
 
 mod backups;
 mod certificates;
+pub mod edge;
 mod events;
+mod link;
 mod messages;
 mod tasks;
 
@@ -34,6 +39,7 @@ use messages::M;
 
 use certificates::Certificates;
 use events::{News, watch_events};
+use link::Link;
 use tasks::Tasks;
 
 /// How often a running stack is observed and repaired. The engine's events bring a container
@@ -59,8 +65,21 @@ pub enum ServiceError {
     Certificates(#[from] AcmeError),
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
     #[error("{}", tr(M::TaskEnded, &[&phrase(task), how]))]
     TaskEnded { task: &'static str, how: String },
+    #[error("{}", tr(M::EdgeStart, &[source]))]
+    EdgeStart {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", tr(M::EdgeUidTaken, &[&privsep::EDGE_UID, name]))]
+    EdgeUidTaken { name: String },
+    #[error("{}", tr(M::EdgeOrders, &[what]))]
+    EdgeOrders { what: String },
+    #[error(transparent)]
+    Files(#[from] crate::fsio::FsError),
 }
 
 impl Diagnostic for ServiceError {
@@ -75,7 +94,12 @@ impl Diagnostic for ServiceError {
             ServiceError::Stack(e) => return e.hint(),
             ServiceError::Certificates(e) => return e.hint(),
             ServiceError::Docker(e) => return e.hint(),
+            ServiceError::Config(e) => return e.hint(),
             ServiceError::TaskEnded { .. } => tr(M::TaskEndedHint, &[]),
+            ServiceError::EdgeStart { .. } => tr(M::EdgeStartHint, &[&privsep::EDGE_UID]),
+            ServiceError::EdgeUidTaken { .. } => tr(M::EdgeUidTakenHint, &[&privsep::EDGE_USER]),
+            ServiceError::EdgeOrders { .. } => tr(M::EdgeOrdersHint, &[]),
+            ServiceError::Files(e) => return e.hint(),
         })
     }
 }
@@ -116,15 +140,35 @@ pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
     })
 }
 
-/// The edge's routing for `config`, answering ACME challenges from `tokens`.
-fn edge(config: &Config, paths: &Paths, tokens: &Http01Tokens) -> Edge {
+/// Where the edge process finds Synapse's sockets and the web client's files: the directories
+/// the daemon handed it, as `/proc/self/fd/N` (it cannot enter the state dir itself).
+struct EdgeDirs {
+    sockets: PathBuf,
+    web: PathBuf,
+}
+
+/// The edge's routing for `config`, answering ACME challenges from `tokens` (in the edge process).
+fn build_edge(config: &Config, paths: &Paths, dirs: &EdgeDirs, tokens: &Http01Tokens) -> Edge {
+    let moved = |address| match address {
+        UpstreamAddr::Unix { path, owner } => UpstreamAddr::Unix {
+            path: dirs
+                .sockets
+                .join(path.file_name().expect("a socket has a name")),
+            owner,
+        },
+        tcp => tcp,
+    };
+    let workers = synapse::workers::upstreams(config, paths)
+        .into_iter()
+        .map(|(kind, address)| (kind, moved(address)))
+        .collect();
     Edge::new(
         config,
-        synapse::upstream(config, paths),
+        moved(synapse::upstream(config, paths)),
         Arc::new(tokens.clone()),
     )
-    .with_web_client(config, crate::webclient::bundle::current_dir(paths))
-    .with_workers(synapse::workers::upstreams(config, paths))
+    .with_web_client(config, dirs.web.join(crate::webclient::bundle::CURRENT))
+    .with_workers(workers)
 }
 
 /// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.
@@ -140,7 +184,7 @@ pub async fn run(
     reload: &tokio::sync::Notify,
 ) -> Result<(), ServiceError> {
     let mut supervisor = Supervisor::start(config, paths, secrets, shutdown).await?;
-    supervisor.serve(listeners);
+    supervisor.serve(listeners)?;
     supervisor.bring_up_stack().await?;
     supervisor.notify.ready(&supervisor.status());
     match supervisor.watch(reload).await {
@@ -160,7 +204,7 @@ fn spawn_backups(
     paths: &Paths,
     secrets: &Secrets,
     engine: &Engine,
-    metrics: &Arc<crate::metrics::EdgeMetrics>,
+    link: &Link,
     tasks: &mut Tasks,
     stop: &CancellationToken,
 ) {
@@ -172,10 +216,20 @@ fn spawn_backups(
             paths.clone(),
             secrets.clone(),
             engine.clone(),
-            metrics.clone(),
+            link.clone(),
             stop.clone(),
         ),
     );
+}
+
+/// The config file's text, as the edge process gets it.
+fn read_config(paths: &Paths) -> Result<String, ServiceError> {
+    std::fs::read_to_string(&paths.config).map_err(|source| {
+        ServiceError::Config(config::ConfigError::Read {
+            path: paths.config.clone(),
+            source,
+        })
+    })
 }
 
 fn backoff(first: Duration, failures: u32, max: Duration) -> Duration {
@@ -210,8 +264,11 @@ struct Supervisor {
     /// Present exactly when `engine` is.
     stack: Option<Stack>,
     certificates: Certificates,
-    edge: Arc<SharedEdge>,
-    /// The listeners, the certificate manager and the event watcher.
+    /// Orders to the edge process, which serves the listeners (see `privsep`).
+    link: Link,
+    /// Until the edge process starts.
+    orders: Option<mpsc::UnboundedReceiver<privsep::Order>>,
+    /// The edge process, the certificate manager and the event watcher.
     tasks: Tasks,
     /// From the event watcher (which never runs without an engine).
     news: mpsc::Receiver<News>,
@@ -240,8 +297,15 @@ impl Supervisor {
             Some(_) => None,
         };
         let mut tasks = Tasks::new();
-        let certificates = Certificates::start(&config, &paths, &mut tasks, &shutdown)?;
-        let edge = SharedEdge::new(edge(&config, &paths, &certificates.tokens));
+        // The config first: the edge process builds its routing from it before anything else.
+        let (link, orders) = Link::new();
+        link.send(privsep::Order::Config {
+            text: read_config(&paths)?,
+        });
+        let (store, tokens) = (CertStore::new(), Http01Tokens::default());
+        link.mirror(&store, &tokens);
+        let certificates =
+            Certificates::start(&config, &paths, store, tokens, &mut tasks, &shutdown)?;
         let stack = engine
             .as_ref()
             .map(|_| Stack::new(config.clone(), paths.clone(), secrets.clone()));
@@ -269,7 +333,8 @@ impl Supervisor {
             engine,
             stack,
             certificates,
-            edge,
+            link,
+            orders: Some(orders),
             tasks,
             news,
             backend: Backend::Healthy,
@@ -279,50 +344,19 @@ impl Supervisor {
         })
     }
 
-    /// Serves the edge on every bound listener.
-    fn serve(&mut self, listeners: Listeners) {
-        let tls = Arc::new(tls::server_config(self.certificates.store.clone()));
-        let listening = self.shutdown.child_token();
-        // One count of client connections for all listeners: the caps are per process.
-        let connections = proxy::Connections::new(proxy::ConnPolicy::default());
-        if let Some(http) = listeners.http {
-            self.tasks.spawn(
-                "the HTTP listener",
-                listening.clone(),
-                proxy::serve_http(
-                    http,
-                    self.edge.clone(),
-                    connections.clone(),
-                    listening.clone(),
-                ),
-            );
-        }
-        for https in listeners.https {
-            self.tasks.spawn(
-                "an HTTPS listener",
-                listening.clone(),
-                proxy::serve_https(
-                    https,
-                    tls.clone(),
-                    self.edge.clone(),
-                    connections.clone(),
-                    listening.clone(),
-                ),
-            );
-        }
-        if let Some(metrics) = listeners.metrics {
-            self.tasks.spawn(
-                "the metrics listener",
-                listening.clone(),
-                proxy::serve_metrics(
-                    metrics,
-                    self.edge.clone(),
-                    self.certificates.store.clone(),
-                    listening.clone(),
-                ),
-            );
-        }
-        tracing::info!("edge serving https://{}/", self.config.domain);
+    /// Hands every bound listener to the edge process, which serves them from now on.
+    fn serve(&mut self, listeners: Listeners) -> Result<(), ServiceError> {
+        let managed = self.config.external_upstream.is_none();
+        let (child, stream) = link::start(&self.paths, managed, listeners)?;
+        let orders = self.orders.take().expect("the edge process starts once");
+        self.link.send(privsep::Order::Serve);
+        let stop = self.shutdown.child_token();
+        self.tasks.spawn(
+            "the edge process",
+            stop.clone(),
+            link::run(child, stream, orders, stop),
+        );
+        Ok(())
     }
 
     /// Brings PostgreSQL and Synapse up before READY=1; a failure here ends the daemon.
@@ -346,7 +380,7 @@ impl Supervisor {
                 &self.paths,
                 &self.secrets,
                 engine,
-                self.edge.metrics(),
+                &self.link,
                 &mut self.tasks,
                 &self.backups,
             );
@@ -433,15 +467,21 @@ impl Supervisor {
     /// Re-reads the config and redoes only what changed; a bad file keeps the running one.
     fn reload(&mut self) {
         self.notify.reloading();
-        match config::load(&self.paths.config) {
-            Ok(new_config) => {
+        let loaded = read_config(&self.paths)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                config::parse(&text, &self.paths.config)
+                    .map(|config| (text, config))
+                    .map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok((text, new_config)) => {
                 if new_config.listen.metrics != self.config.listen.metrics {
                     tracing::warn!(
                         "listen.metrics changed: the listener moves when matrixbox restarts (admin_allow applies now)"
                     );
                 }
-                self.edge
-                    .replace(edge(&new_config, &self.paths, &self.certificates.tokens));
+                self.link.send(privsep::Order::Config { text });
                 if new_config.tls_names() != self.config.tls_names()
                     || new_config.acme != self.config.acme
                     || new_config.tls_files != self.config.tls_files
@@ -463,7 +503,7 @@ impl Supervisor {
                         &self.paths,
                         &self.secrets,
                         engine,
-                        self.edge.metrics(),
+                        &self.link,
                         &mut self.tasks,
                         &self.backups,
                     );
@@ -481,7 +521,7 @@ impl Supervisor {
             }
             Err(e) => {
                 tracing::error!("reload failed, keeping the running configuration: {e}");
-                self.reload_error = Some(e.to_string());
+                self.reload_error = Some(e);
             }
         }
     }
@@ -510,7 +550,7 @@ impl Supervisor {
             _ = self.shutdown.cancelled() => return Ok(()),
             failure = self.tasks.failure() => return Err(failure),
         };
-        self.edge.metrics().reconciled(outcome.is_ok());
+        self.link.reconciled(outcome.is_ok());
         match outcome {
             Ok(_) => {
                 if let Trigger::Event { at, .. } = trigger {

@@ -71,7 +71,14 @@ pub(super) fn write_synapse_files(
 ) -> Result<(), FsError> {
     let state = Dir::open_trusted(paths.state())?;
     let data = state.ensure_dir(paths::SYNAPSE_DATA, 0o700, synapse::UID, synapse::UID)?;
-    state.ensure_dir(paths::SYNAPSE_SOCKET, 0o700, synapse::UID, synapse::UID)?;
+    // Entered by Synapse's user and the edge process's group alone, so its sockets (0666) are
+    // theirs; no setgid bit (the unit's RestrictSUIDSGID= forbids one).
+    state.ensure_dir(
+        paths::SYNAPSE_SOCKET,
+        0o750,
+        synapse::UID,
+        crate::privsep::EDGE_GID,
+    )?;
     let existed = state.open_dir(paths::SYNAPSE_CONFIG)?.is_some();
     let config = state.ensure_dir(paths::SYNAPSE_CONFIG, 0o750, 0, synapse::UID)?;
     for (name, contents, mode) in files {

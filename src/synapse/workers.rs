@@ -39,7 +39,7 @@ pub fn shared_settings(doc: &mut Value, kinds: &[WorkerKind]) {
         .get_mut("listeners")
         .and_then(Value::as_sequence_mut)
         .expect("the embedded template has listeners");
-    listeners.push(listener(REPLICATION_SOCKET, &["replication"]));
+    listeners.push(listener(REPLICATION_SOCKET, &["replication"], 0o600));
 
     let mut instances = Mapping::new();
     instances.insert(MAIN.into(), Value::Mapping(socket(REPLICATION_SOCKET)));
@@ -91,7 +91,7 @@ pub fn render_worker(kind: WorkerKind) -> String {
         WorkerKind::FederationSender => &[],
     };
     let listeners = if workers::listens(kind) {
-        vec![listener(&workers::socket_name(kind), resources)]
+        vec![listener(&workers::socket_name(kind), resources, 0o666)]
     } else {
         vec![]
     };
@@ -110,11 +110,12 @@ pub fn render_worker(kind: WorkerKind) -> String {
     )
 }
 
-/// An HTTP listener on a socket of Synapse's socket dir, for Synapse's user alone (0600), behind
-/// the edge (which sets X-Forwarded-For).
-fn listener(name: &str, resources: &[&str]) -> Value {
+/// An HTTP listener on a socket of Synapse's socket dir, behind the edge (which sets
+/// X-Forwarded-For): `mode` 0666 for whoever enters the socket dir (Synapse's user and the edge
+/// process's group), 0600 for Synapse's processes alone (replication).
+fn listener(name: &str, resources: &[&str], mode: u32) -> Value {
     let mut l = socket(name);
-    l.insert("mode".into(), 0o600.into());
+    l.insert("mode".into(), mode.into());
     l.insert("type".into(), "http".into());
     l.insert("x_forwarded".into(), true.into());
     let mut r = Mapping::new();
@@ -202,7 +203,8 @@ mod tests {
             sync["worker_listeners"][0]["path"],
             Value::from("/run/matrixbox/worker-sync.sock")
         );
-        assert_eq!(sync["worker_listeners"][0]["mode"], Value::from(384));
+        // The edge process's group connects; replication stays Synapse's alone.
+        assert_eq!(sync["worker_listeners"][0]["mode"], Value::from(0o666));
         assert_eq!(sync["worker_log_config"], Value::from("/config/log.config"));
         let media = yaml::parse(&render_worker(Media)).unwrap();
         assert_eq!(media["enable_media_repo"], Value::from(true));

@@ -16,7 +16,9 @@ use crate::tls::{self, CertStore};
 /// How often the user's certificate files are looked at for changes.
 pub(super) const FILES_POLL: StdDuration = StdDuration::from_secs(2);
 
-pub(super) fn load_files(files: &TlsFiles) -> Result<(CertifiedKey, CertFacts), AcmeError> {
+pub(super) fn load_files(
+    files: &TlsFiles,
+) -> Result<(CertifiedKey, CertFacts, tls::Pem), AcmeError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| AcmeError::Read {
             what: "the certificate file",
@@ -46,7 +48,11 @@ pub(super) fn load_files(files: &TlsFiles) -> Result<(CertifiedKey, CertFacts), 
         source_name: files.cert.display().to_string(),
         reason,
     })?;
-    Ok((key, facts))
+    let pem = tls::Pem {
+        chain: String::from_utf8_lossy(&chain).into_owned(),
+        key: String::from_utf8_lossy(&key_pem).into_owned(),
+    };
+    Ok((key, facts, pem))
 }
 
 /// What identifies a version of a file: an editor's rename or an in-place write changes one.
@@ -75,9 +81,9 @@ pub(super) async fn watch_files(
         }
         seen = now;
         match load_files(files) {
-            Ok((key, facts)) => {
+            Ok((key, facts, pem)) => {
                 tracing::info!(cert = %files.cert.display(), not_after = %facts.validity.not_after, "reloaded the certificate files");
-                store.install(names, Arc::new(key));
+                store.install_pem(names, Arc::new(key), pem);
             }
             // Often a half-done update (certificate written, key not yet): the next change fixes it.
             Err(e) => tracing::warn!(error = %one_line(&e), "keeping the current certificate"),

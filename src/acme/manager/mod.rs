@@ -103,8 +103,8 @@ impl CertManager {
     pub fn install_initial(&self) -> Result<(), AcmeError> {
         let now = OffsetDateTime::now_utc();
         if let Mode::Files(files) = &self.mode {
-            let (key, facts) = load_files(files)?;
-            self.store.install(&self.names, Arc::new(key));
+            let (key, facts, pem) = load_files(files)?;
+            self.store.install_pem(&self.names, Arc::new(key), pem);
             *self.current.lock().expect("current lock") = Some(Current {
                 facts,
                 source: "files".into(),
@@ -115,7 +115,11 @@ impl CertManager {
             Ok(Some(stored)) => match served(&stored.chain_pem, &stored.key_pem) {
                 Ok((key, facts)) if facts.validity.is_valid_at(now) => {
                     tracing::info!(names = ?facts.names, not_after = %facts.validity.not_after, source = %stored.meta.source, "serving the stored certificate");
-                    self.store.install(&self.names, Arc::new(key));
+                    let pem = tls::Pem {
+                        chain: stored.chain_pem.clone(),
+                        key: stored.key_pem.clone(),
+                    };
+                    self.store.install_pem(&self.names, Arc::new(key), pem);
                     *self.current.lock().expect("current lock") = Some(Current {
                         facts,
                         source: stored.meta.source,
@@ -135,6 +139,10 @@ impl CertManager {
         let ca = InternalCa::load_or_create(&self.paths, now)?;
         let issued = ca.issue(&self.names, now, LEAF_LIFETIME)?;
         let (key, facts) = served(&issued.chain_pem, &issued.key_pem)?;
+        let pem = tls::Pem {
+            chain: issued.chain_pem.clone(),
+            key: issued.key_pem.clone(),
+        };
         if matches!(self.mode, Mode::Internal) {
             // This is the certificate the config asks for: keep it, so no restart re-issues it.
             let meta = Meta {
@@ -154,7 +162,7 @@ impl CertManager {
         } else {
             tracing::info!(root = %self.paths.ca_root().display(), "serving a certificate from the internal CA until the CA's certificate arrives");
         }
-        self.store.install(&self.names, Arc::new(key));
+        self.store.install_pem(&self.names, Arc::new(key), pem);
         *self.current.lock().expect("current lock") = Some(Current {
             facts,
             source: INTERNAL.into(),

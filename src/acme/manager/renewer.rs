@@ -206,6 +206,10 @@ impl<I: Issuer> Renewer<I> {
     fn accept(&mut self, issued: Issued, now: OffsetDateTime) -> Result<Current, AcmeError> {
         let (key, facts) = served(&issued.chain_pem, &issued.key_pem)?;
         let source = self.issuer.source().to_string();
+        let pem = crate::tls::Pem {
+            chain: issued.chain_pem.clone(),
+            key: issued.key_pem.clone(),
+        };
         let stored = StoredCert {
             chain_pem: issued.chain_pem,
             key_pem: issued.key_pem,
@@ -219,7 +223,7 @@ impl<I: Issuer> Renewer<I> {
         if let Err(e) = storage::save_cert(&self.paths, &self.names[0], &stored) {
             tracing::error!(error = %one_line(&e), hint = %e.hint().unwrap_or_default(), "cannot store the new certificate");
         }
-        self.store.install(&self.names, Arc::new(key));
+        self.store.install_pem(&self.names, Arc::new(key), pem);
         Ok(Current { facts, source })
     }
 }
