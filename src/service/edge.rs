@@ -2,6 +2,7 @@
 //! config, certificates, challenge tokens and gauges the daemon's orders bring (see `privsep`).
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::AsyncBufReadExt;
@@ -10,14 +11,16 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::tasks::Tasks;
-use super::{EdgeDirs, Listeners, ServiceError, build_edge};
+use super::{Listeners, ServiceError};
 use crate::acme::Http01Tokens;
 use crate::cli::EdgeArgs;
 use crate::config::{self, Config};
 use crate::paths::Paths;
 use crate::privsep::{self, Order};
-use crate::proxy::{self, SharedEdge};
+use crate::proxy::{self, Edge, SharedEdge};
+use crate::synapse;
 use crate::tls::{self, CertStore};
+use crate::upstream::UpstreamAddr;
 
 /// Serves until the daemon says `Drain` or goes away, then finishes open connections. A listener
 /// that ends ends the process with the reason, which the daemon reports as its own.
@@ -230,4 +233,35 @@ fn listener(fd: RawFd) -> Result<TcpListener, ServiceError> {
     let std = std::net::TcpListener::from(adopt(fd)?);
     std.set_nonblocking(true).map_err(bad)?;
     TcpListener::from_std(std).map_err(bad)
+}
+
+/// Where the edge process finds Synapse's sockets and the web client's files: the directories
+/// the daemon handed it, as `/proc/self/fd/N` (it cannot enter the state dir itself).
+struct EdgeDirs {
+    sockets: PathBuf,
+    web: PathBuf,
+}
+
+/// The edge's routing for `config`, answering ACME challenges from `tokens` (in the edge process).
+fn build_edge(config: &Config, paths: &Paths, dirs: &EdgeDirs, tokens: &Http01Tokens) -> Edge {
+    let moved = |address| match address {
+        UpstreamAddr::Unix { path, owner } => UpstreamAddr::Unix {
+            path: dirs
+                .sockets
+                .join(path.file_name().expect("a socket has a name")),
+            owner,
+        },
+        tcp => tcp,
+    };
+    let workers = synapse::workers::upstreams(config, paths)
+        .into_iter()
+        .map(|(kind, address)| (kind, moved(address)))
+        .collect();
+    Edge::new(
+        config,
+        moved(synapse::upstream(config, paths)),
+        Arc::new(tokens.clone()),
+    )
+    .with_web_client(config, dirs.web.join(crate::webclient::bundle::CURRENT))
+    .with_workers(workers)
 }

@@ -2,11 +2,8 @@
 //! is configured) the homeserver stack, reloaded on request and stopped cleanly on shutdown.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,18 +17,18 @@ use crate::i18n::{phrase, tr};
 use crate::notify::{self, Backend, Notifier};
 use crate::paths::Paths;
 use crate::privsep;
-use crate::proxy::{self, Edge};
 use crate::secrets::Secrets;
 use crate::stack::{Stack, StackError};
 use crate::synapse;
 use crate::tls::CertStore;
-use crate::upstream::UpstreamAddr;
 
 mod backups;
 mod certificates;
 pub mod edge;
 mod events;
 mod link;
+mod listeners;
+pub use listeners::{Listeners, bind};
 mod messages;
 mod tasks;
 
@@ -102,73 +99,6 @@ impl Diagnostic for ServiceError {
             ServiceError::Files(e) => return e.hint(),
         })
     }
-}
-
-/// The sockets the edge serves; bound by the caller before anything else starts.
-pub struct Listeners {
-    pub http: Option<TcpListener>,
-    /// :443 and, when enabled, :8448: both serve the same TLS edge.
-    pub https: Vec<TcpListener>,
-    /// `listen.metrics`, when configured.
-    pub metrics: Option<TcpListener>,
-}
-
-/// Binds every configured listener, or fails naming the first one that cannot be bound.
-pub fn bind(config: &Config) -> Result<Listeners, ServiceError> {
-    let open = |addr: SocketAddr, role: &'static str| {
-        proxy::listener(addr).map_err(|source| ServiceError::Bind { addr, role, source })
-    };
-    let http = config.listen.http.map(|a| open(a, "http")).transpose()?;
-    let mut https = Vec::new();
-    for (addr, role) in [
-        (config.listen.https, "https"),
-        (config.listen.federation, "federation"),
-    ] {
-        if let Some(addr) = addr {
-            https.push(open(addr, role)?);
-        }
-    }
-    let metrics = config
-        .listen
-        .metrics
-        .map(|a| open(a, "metrics"))
-        .transpose()?;
-    Ok(Listeners {
-        http,
-        https,
-        metrics,
-    })
-}
-
-/// Where the edge process finds Synapse's sockets and the web client's files: the directories
-/// the daemon handed it, as `/proc/self/fd/N` (it cannot enter the state dir itself).
-struct EdgeDirs {
-    sockets: PathBuf,
-    web: PathBuf,
-}
-
-/// The edge's routing for `config`, answering ACME challenges from `tokens` (in the edge process).
-fn build_edge(config: &Config, paths: &Paths, dirs: &EdgeDirs, tokens: &Http01Tokens) -> Edge {
-    let moved = |address| match address {
-        UpstreamAddr::Unix { path, owner } => UpstreamAddr::Unix {
-            path: dirs
-                .sockets
-                .join(path.file_name().expect("a socket has a name")),
-            owner,
-        },
-        tcp => tcp,
-    };
-    let workers = synapse::workers::upstreams(config, paths)
-        .into_iter()
-        .map(|(kind, address)| (kind, moved(address)))
-        .collect();
-    Edge::new(
-        config,
-        moved(synapse::upstream(config, paths)),
-        Arc::new(tokens.clone()),
-    )
-    .with_web_client(config, dirs.web.join(crate::webclient::bundle::CURRENT))
-    .with_workers(workers)
 }
 
 /// Runs until `shutdown` is cancelled, then drains the edge and stops Synapse and PostgreSQL.
