@@ -202,9 +202,10 @@ pub fn parse_conntrack(line: &str) -> Option<Conn> {
     })
 }
 
-/// The sockets of the given processes (`ss -tunap`), sampled while the test runs: (pid, proto,
-/// local address, peer address). A connection attempt to an unanswering host stays in SYN-SENT
-/// for seconds, long enough to be seen.
+/// The sockets of the given processes and their descendants (`ss -tunap`; the daemon's edge is
+/// its child and holds the listeners), sampled while the test runs, each under the given pid it
+/// descends from: (pid, proto, local address, peer address). A connection attempt to an
+/// unanswering host stays in SYN-SENT for seconds, long enough to be seen.
 /// (pid, proto, local address, peer address), as `ss` prints them.
 pub type Socket = (u32, String, String, String);
 
@@ -225,15 +226,19 @@ impl Sockets {
                     .output()
                     .expect("ss runs");
                 let text = String::from_utf8_lossy(&out.stdout);
+                let family: Vec<(u32, u32)> = (pids.iter())
+                    .flat_map(|&root| descendants(root).into_iter().map(move |p| (p, root)))
+                    .collect();
                 let mut seen = sink.lock().unwrap();
                 for line in text.lines() {
                     let f: Vec<&str> = line.split_whitespace().collect();
-                    let Some(pid) = pids.iter().find(|p| line.contains(&format!("pid={p},")))
+                    let Some((_, root)) =
+                        (family.iter()).find(|(p, _)| line.contains(&format!("pid={p},")))
                     else {
                         continue;
                     };
                     if f.len() >= 6 {
-                        seen.insert((*pid, f[0].into(), f[4].into(), f[5].into()));
+                        seen.insert((*root, f[0].into(), f[4].into(), f[5].into()));
                     }
                 }
                 drop(seen);
@@ -242,6 +247,26 @@ impl Sockets {
         });
         Sockets { seen, stop }
     }
+}
+
+/// `pid` and every process below it (children are listed per thread that spawned them).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", all[i]));
+        for task in tasks.into_iter().flatten().flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            all.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    all
 }
 
 impl Sockets {
