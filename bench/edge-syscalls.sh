@@ -104,8 +104,10 @@ for port in "$EP" "$NP"; do
     done
 done
 sleep 0.5
+# The daemon hands the listeners to its child, the unprivileged edge process: that one serves.
+EDGE=$(pgrep -P "$MB")
 for target in matrixbox nginx; do
-    if [[ $target == nginx ]]; then pid=$(pgrep -P "$NGINX"); port=$NP; else pid=$MB; port=$EP; fi
+    if [[ $target == nginx ]]; then pid=$(pgrep -P "$NGINX"); port=$NP; else pid=$EDGE; port=$EP; fi
     url=https://matrix.test:$port/_matrix/client/versions
     h2load -t1 -c16 -m4 -n 2000 --connect-to="127.0.0.1:$port" "$url" >/dev/null 2>&1
     strace -f -c -o "$W/$target.strace" -p "$pid" 2>/dev/null &
