@@ -327,7 +327,8 @@ async fn http1_keep_alive_outlives_the_header_timeout_but_not_its_idle_timeout()
 async fn the_server_cipher_order_wins() {
     let h = start(ConnPolicy::default()).await;
     let mut provider = rustls::crypto::ring::default_provider();
-    // A client that puts ChaCha20 first; the server's order (AES-256-GCM first) must win.
+    // A client that puts ChaCha20 first, then AES-256-GCM; the server's order (AES-128-GCM
+    // first) must win.
     provider
         .cipher_suites
         .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
@@ -335,7 +336,7 @@ async fn the_server_cipher_order_wins() {
     let tls = h.tls_with(NORMAL, config).await.unwrap();
     assert_eq!(
         tls.get_ref().1.negotiated_cipher_suite().unwrap().suite(),
-        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
     );
 }
 
