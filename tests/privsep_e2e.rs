@@ -225,12 +225,23 @@ async fn the_listeners_are_held_by_an_unprivileged_edge_that_still_serves_and_re
         &mbx.objects.synapse(),
     ]);
     assert_eq!(running.trim(), "true");
-    let mut again = mbx.spawn_run();
+    // This one with `-v` and `--lang`, which its edge must get too (flags are not inherited).
+    let mut again = mbx.spawn_run_flags(&["-v", "--lang", "zh_CN"]);
     mbx.wait_healthy(&mut again, HEALTHY_WITHIN);
     let (code, body) = curl(&ca, name, mbx.https_port, "/_matrix/client/versions");
     assert_eq!(code, "200", "{body}");
     let edge_again = listener_pids(mbx.https_port);
     assert_eq!(edge_again.len(), 1);
     assert_eq!(status_field(edge_again[0], "Uid"), uid);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", edge_again[0])).unwrap();
+    let cmdline: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let edge_at = cmdline.iter().position(|a| *a == b"edge").unwrap();
+    assert!(
+        cmdline[..edge_at]
+            .windows(3)
+            .any(|w| w == [&b"-v"[..], b"--lang", b"zh_CN"]),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline.join(&b' '))
+    );
     again.stop();
 }

@@ -318,18 +318,28 @@ impl Instance {
 
     /// `spawn_run` talking to the engine at `docker_host` (a relay in front of the bench's).
     pub fn spawn_run_on(&self, docker_host: &str) -> Daemon {
-        self.spawn_daemon_with(None, Some(docker_host))
+        self.spawn_daemon_with(None, Some(docker_host), &[])
+    }
+
+    /// `spawn_run` with global flags before `run` (`-v`, `--lang`).
+    pub fn spawn_run_flags(&self, flags: &[&str]) -> Daemon {
+        self.spawn_daemon_with(None, None, flags)
     }
 
     fn spawn_daemon(&self, notices: Option<Notices>) -> Daemon {
-        self.spawn_daemon_with(notices, None)
+        self.spawn_daemon_with(notices, None, &[])
     }
 
-    fn spawn_daemon_with(&self, notices: Option<Notices>, docker_host: Option<&str>) -> Daemon {
+    fn spawn_daemon_with(
+        &self,
+        notices: Option<Notices>,
+        docker_host: Option<&str>,
+        flags: &[&str],
+    ) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("run-{n}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = self.cmd(&["run"]);
+        let mut cmd = self.cmd(&[flags, &["run"]].concat());
         if let Some(host) = docker_host {
             cmd.env("DOCKER_HOST", host);
         }
