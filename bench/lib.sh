@@ -1,7 +1,7 @@
 # bench/lib.sh - what the benchmarks that run a matrixbox instance on the test bench share
-# (sourced by bench/backup-bench.sh and bench/upgrade-bench.sh): the bench and the binary, the
-# daemon started and waited for, and the cleanup of the instance. The caller sets ROOT and
-# INSTANCE, then calls `bench_init NAME`.
+# (sourced by bench/backup-bench.sh and bench/upgrade-bench.sh; bench/load-bench.sh uses its
+# daemon start and stop alone): the bench and the binary, the daemon started and waited for, and
+# the cleanup of the instance. The caller sets ROOT and INSTANCE, then calls `bench_init NAME`.
 # shellcheck shell=bash
 
 # bench_init NAME: the test bench's private engine (tests/testbed/up.sh); MBX, a matrixbox binary
@@ -35,11 +35,13 @@ bench_cleanup() {
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
-# start_daemon LOG: `matrixbox run` in the background (RUN_PID), its output in LOG, waited for
-# until the homeserver is up (at most 5 minutes); its log and exit 1 if it ends or never is.
+# start_daemon LOG [RUN_ARGS...]: `matrixbox run RUN_ARGS` in the background (RUN_PID), its
+# output in LOG, waited for until the homeserver is up (at most 5 minutes); its log and exit 1 if
+# it ends or never is.
 start_daemon() {
     local log=$1
-    "$MBX" run >"$log" 2>&1 &
+    shift
+    "$MBX" run "$@" >"$log" 2>&1 &
     RUN_PID=$!
     for _ in $(seq 1200); do
         grep -q "homeserver is up" "$log" && return

@@ -25,6 +25,11 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Its daemon start and stop only (start_daemon, stop_daemon); this script keeps its own setup and
+# cleanup, which also cover the guide's setup and nginx.
+# shellcheck source=bench/lib.sh
+# shellcheck disable=SC1091 # bench/lib.sh: checked on its own
+. "$ROOT/bench/lib.sh"
 SIZES=${SIZES:-"50 200"}
 ROUNDS=${ROUNDS:-1}
 ROOM_SIZE=${ROOM_SIZE:-25}
@@ -137,14 +142,7 @@ $BENCH_SYNAPSE
 ${MBX_SYNAPSE_EXTRA:-}
 ${5:-}
 YAML
-    "$MBX" run --skip-preflight >"$dir/run.log" 2>&1 &
-    RUN_PID=$!
-    for _ in $(seq 1200); do
-        grep -q "homeserver is up" "$dir/run.log" && break
-        kill -0 "$RUN_PID" 2>/dev/null || { cat "$dir/run.log" >&2; return 1; }
-        sleep 0.25
-    done
-    grep -q "homeserver is up" "$dir/run.log" || { echo "matrixbox: no homeserver after 300 s" >&2; return 1; }
+    start_daemon "$dir/run.log" --skip-preflight
     local breakdown=() c
     # With workers, each of Synapse's processes on its own as well.
     for c in $(docker ps --format '{{.Names}}' --filter "name=^$TAG-synapse-"); do
@@ -157,7 +155,7 @@ YAML
     # The edge's own account of the run, from its metrics listener.
     curl -fsS "http://127.0.0.1:$((PORT + 4))/metrics" >"$dir/edge.metrics"
     json=$(printf '%s' "$json" | "$PY" "$ROOT/bench/load-metrics.py" "$dir/edge.metrics")
-    kill -TERM "$RUN_PID"; wait "$RUN_PID" || true; RUN_PID=""
+    stop_daemon
     "$MBX" down --remove >/dev/null 2>&1 || docker ps -aq --filter "name=^$TAG-" | xargs -r docker rm -f >/dev/null
     echo "$json"
 }

@@ -15,8 +15,12 @@ use tracing_subscriber::prelude::*;
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
+/// The `-v` count this process was started with, for the processes it starts (the edge).
+static VERBOSE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 /// `verbose` counts `-v`; `MATRIXBOX_LOG` (an EnvFilter) overrides it.
 pub fn init(verbose: u8) {
+    VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
     let level = match verbose {
         0 => "info",
         1 => "debug",
@@ -34,6 +38,11 @@ pub fn init(verbose: u8) {
             )
             .init(),
     }
+}
+
+/// The `-v` count given to `init`.
+pub fn verbosity() -> u8 {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// systemd sets JOURNAL_STREAM to the device and inode of the journal stream it connected; a

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::pebble::{self, Options, Pebble};
+use common::pebble::{Options, Pebble};
 use common::*;
 
 const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
@@ -15,28 +15,7 @@ const HEALTHY_WITHIN: Duration = Duration::from_secs(300);
 async fn pebble_certificate_and_a_real_client_through_the_edge() {
     let pebble = Pebble::start(Options::default());
     let name = "matrix.example.com";
-    let mut mbx = Instance::new();
-    // Pebble validates HTTP-01 and TLS-ALPN-01 on its own ports of the name (challtestsrv: 127.0.0.1).
-    mbx.http_port = pebble.http01_port;
-    mbx.https_port = pebble.tls_port;
-    assert_success(&mbx.run(&["setup", "--domain", name, "--skip-preflight"]));
-    std::fs::write(
-        mbx.config_path(),
-        format!("{}{}", pebble.config(&[name], "http-01"), mbx.bench_lines()),
-    )
-    .unwrap();
-
-    let mut daemon = mbx.spawn_run();
-    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    let issued = pebble::wait_until_served(&pebble.tls_addr(), name, &pebble.issuing_root).await;
-    assert!(
-        issued,
-        "the edge never served a certificate from Pebble:\n{}",
-        daemon.log_text()
-    );
-
-    let ca = mbx.dir.path().join("pebble-root.pem");
-    std::fs::write(&ca, certificate_pem(pebble.issuing_root.as_ref())).unwrap();
+    let (mbx, daemon, ca) = instance_with_pebble(&pebble, name, HEALTHY_WITHIN).await;
     let (code, body) = curl(&ca, name, mbx.https_port, "/_matrix/client/versions");
     assert_eq!(code, "200", "{body}");
     assert!(body.contains("\"versions\""), "{body}");

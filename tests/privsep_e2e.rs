@@ -85,22 +85,7 @@ async fn the_listeners_are_held_by_an_unprivileged_edge_that_still_serves_and_re
         ..Options::default()
     });
     let name = "matrix.example.com";
-    let mut mbx = Instance::new();
-    mbx.http_port = pebble.http01_port;
-    mbx.https_port = pebble.tls_port;
-    assert_success(&mbx.run(&["setup", "--domain", name, "--skip-preflight"]));
-    std::fs::write(
-        mbx.config_path(),
-        format!("{}{}", pebble.config(&[name], "http-01"), mbx.bench_lines()),
-    )
-    .unwrap();
-    let mut daemon = mbx.spawn_run();
-    mbx.wait_healthy(&mut daemon, HEALTHY_WITHIN);
-    assert!(
-        pebble::wait_until_served(&pebble.tls_addr(), name, &pebble.issuing_root).await,
-        "no certificate from Pebble (HTTP-01 through the edge):\n{}",
-        daemon.log_text()
-    );
+    let (mbx, mut daemon, ca) = instance_with_pebble(&pebble, name, HEALTHY_WITHIN).await;
 
     // One process holds both listeners, and it is not the daemon.
     let edge = listener_pids(mbx.https_port);
@@ -180,8 +165,6 @@ async fn the_listeners_are_held_by_an_unprivileged_edge_that_still_serves_and_re
     assert_success(&out);
 
     // Synapse through the edge, with the CA's certificate.
-    let ca = mbx.dir.path().join("pebble-root.pem");
-    std::fs::write(&ca, certificate_pem(pebble.issuing_root.as_ref())).unwrap();
     let (code, body) = curl(&ca, name, mbx.https_port, "/_matrix/client/versions");
     assert_eq!(code, "200", "{body}");
 
@@ -225,12 +208,23 @@ async fn the_listeners_are_held_by_an_unprivileged_edge_that_still_serves_and_re
         &mbx.objects.synapse(),
     ]);
     assert_eq!(running.trim(), "true");
-    let mut again = mbx.spawn_run();
+    // This one with `-v` and `--lang`, which its edge must get too (flags are not inherited).
+    let mut again = mbx.spawn_run_flags(&["-v", "--lang", "zh_CN"]);
     mbx.wait_healthy(&mut again, HEALTHY_WITHIN);
     let (code, body) = curl(&ca, name, mbx.https_port, "/_matrix/client/versions");
     assert_eq!(code, "200", "{body}");
     let edge_again = listener_pids(mbx.https_port);
     assert_eq!(edge_again.len(), 1);
     assert_eq!(status_field(edge_again[0], "Uid"), uid);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", edge_again[0])).unwrap();
+    let cmdline: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let edge_at = cmdline.iter().position(|a| *a == b"edge").unwrap();
+    assert!(
+        cmdline[..edge_at]
+            .windows(3)
+            .any(|w| w == [&b"-v"[..], b"--lang", b"zh_CN"]),
+        "{:?}",
+        String::from_utf8_lossy(&cmdline.join(&b' '))
+    );
     again.stop();
 }

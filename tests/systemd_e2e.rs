@@ -558,6 +558,21 @@ fn apt_path_install_upgrade_lifecycle_purge() {
     machine.sh_ok("DEBIAN_FRONTEND=noninteractive apt-get install -y -q matrixbox");
     assert_eq!(version(), CURRENT_VERSION);
     assert_eq!(machine.show("ActiveState"), "active");
+    // The package made the edge's account, so its process shows a name (`ps`, `top`).
+    assert_eq!(
+        machine.sh_ok("getent passwd matrixbox-edge").trim(),
+        "matrixbox-edge:x:64443:64443:matrixbox edge process:/nonexistent:/usr/sbin/nologin"
+    );
+    let children = machine.sh_ok(&format!(
+        "ps -o user:32=,args= --ppid {}",
+        machine.show("MainPID")
+    ));
+    assert!(
+        children
+            .lines()
+            .any(|l| l.starts_with("matrixbox-edge ") && l.contains(" edge ")),
+        "{children}"
+    );
     assert_ne!(
         machine.show("MainPID"),
         pid,

@@ -36,6 +36,11 @@ impl Lang {
         let _ = CHOSEN.set(lang);
     }
 
+    /// The language `choose` set (`--lang`, or MATRIXBOX_LANG through it), if any.
+    pub fn chosen() -> Option<Lang> {
+        CHOSEN.get().copied()
+    }
+
     /// The language this process speaks: the one `in_lang` set on this thread, else `--lang`
     /// when given, else the locale.
     pub fn current() -> Lang {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Listeners, ServiceError};
 use crate::acme::Http01Tokens;
 use crate::fsio::{self, Dir};
+use crate::i18n::Lang;
 use crate::paths::Paths;
 use crate::privsep::{self, Identity, Order};
 use crate::tls::{CertStore, StoreChange};
@@ -96,13 +97,14 @@ pub(super) fn start(
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(failed)?;
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(failed)?;
-    let mut args: Vec<String> = vec![
+    let mut args = global_flags(crate::logging::verbosity(), Lang::chosen());
+    args.extend([
         "--config".into(),
         paths.config.display().to_string(),
         "edge".into(),
         "--orders".into(),
         privsep::arg(&theirs),
-    ];
+    ]);
     let mut inherit: Vec<RawFd> = vec![theirs.as_raw_fd()];
     let mut hand = |flag: &str, fd: RawFd| {
         args.push(flag.into());
@@ -130,6 +132,19 @@ pub(super) fn start(
     }
     ours.set_nonblocking(true).map_err(failed)?;
     Ok((child, UnixStream::from_std(ours).map_err(failed)?))
+}
+
+/// Pure: the daemon's own `-v` count and `--lang`, as flags for the edge's command line; the
+/// environment (MATRIXBOX_LOG, the locale) reaches it by inheritance, flags do not.
+fn global_flags(verbose: u8, lang: Option<Lang>) -> Vec<String> {
+    let mut flags = Vec::new();
+    if verbose > 0 {
+        flags.push(format!("-{}", "v".repeat(verbose.into())));
+    }
+    if let Some(lang) = lang {
+        flags.extend(["--lang".into(), lang.code().into()]);
+    }
+    flags
 }
 
 /// Writes `orders` to the edge process until `stop`, then tells it to drain and waits for it.
@@ -177,5 +192,29 @@ fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
     match status {
         Ok(status) => status.to_string(),
         Err(e) => format!("cannot wait for it: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn the_edge_gets_the_daemons_verbosity_and_language() {
+        assert!(global_flags(0, None).is_empty());
+        assert_eq!(global_flags(1, None), ["-v"]);
+        let flags = global_flags(2, Some(Lang::ZhCn));
+        assert_eq!(flags, ["-vv", "--lang", "zh_CN"]);
+        // As `matrixbox edge` parses them, before its subcommand.
+        let line = ["matrixbox"]
+            .into_iter()
+            .map(String::from)
+            .chain(flags)
+            .chain(["edge", "--orders", "3", "--web", "4"].map(String::from));
+        let cli = Cli::try_parse_from(line).unwrap();
+        assert_eq!((cli.verbose, cli.lang), (2, Some(Lang::ZhCn)));
+        assert!(matches!(cli.command, Command::Edge(_)));
     }
 }

@@ -318,18 +318,28 @@ impl Instance {
 
     /// `spawn_run` talking to the engine at `docker_host` (a relay in front of the bench's).
     pub fn spawn_run_on(&self, docker_host: &str) -> Daemon {
-        self.spawn_daemon_with(None, Some(docker_host))
+        self.spawn_daemon_with(None, Some(docker_host), &[])
+    }
+
+    /// `spawn_run` with global flags before `run` (`-v`, `--lang`).
+    pub fn spawn_run_flags(&self, flags: &[&str]) -> Daemon {
+        self.spawn_daemon_with(None, None, flags)
     }
 
     fn spawn_daemon(&self, notices: Option<Notices>) -> Daemon {
-        self.spawn_daemon_with(notices, None)
+        self.spawn_daemon_with(notices, None, &[])
     }
 
-    fn spawn_daemon_with(&self, notices: Option<Notices>, docker_host: Option<&str>) -> Daemon {
+    fn spawn_daemon_with(
+        &self,
+        notices: Option<Notices>,
+        docker_host: Option<&str>,
+        flags: &[&str],
+    ) -> Daemon {
         let n = std::fs::read_dir(self.dir.path()).unwrap().count();
         let log = self.dir.path().join(format!("run-{n}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = self.cmd(&["run"]);
+        let mut cmd = self.cmd(&[flags, &["run"]].concat());
         if let Some(host) = docker_host {
             cmd.env("DOCKER_HOST", host);
         }
@@ -688,4 +698,34 @@ pub fn certificate_pem(der: &[u8]) -> String {
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         lines.join("\n")
     )
+}
+
+/// An instance of `name` with its certificate from `pebble` by HTTP-01, started and healthy
+/// (within `healthy_within`) and serving Pebble's certificate; with its daemon, and Pebble's root
+/// as a PEM file for curl. Its listeners are Pebble's challenge ports: Pebble validates HTTP-01
+/// and TLS-ALPN-01 there, on the name (challtestsrv answers 127.0.0.1).
+pub async fn instance_with_pebble(
+    pebble: &pebble::Pebble,
+    name: &str,
+    healthy_within: Duration,
+) -> (Instance, Daemon, PathBuf) {
+    let mut mbx = Instance::new();
+    mbx.http_port = pebble.http01_port;
+    mbx.https_port = pebble.tls_port;
+    assert_success(&mbx.run(&["setup", "--domain", name, "--skip-preflight"]));
+    std::fs::write(
+        mbx.config_path(),
+        format!("{}{}", pebble.config(&[name], "http-01"), mbx.bench_lines()),
+    )
+    .unwrap();
+    let mut daemon = mbx.spawn_run();
+    mbx.wait_healthy(&mut daemon, healthy_within);
+    assert!(
+        pebble::wait_until_served(&pebble.tls_addr(), name, &pebble.issuing_root).await,
+        "the edge never served a certificate from Pebble (HTTP-01 through the edge):\n{}",
+        daemon.log_text()
+    );
+    let ca = mbx.dir.path().join("pebble-root.pem");
+    std::fs::write(&ca, certificate_pem(pebble.issuing_root.as_ref())).unwrap();
+    (mbx, daemon, ca)
 }
