@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # edge-instructions.sh - the edge's user-space instructions per request (callgrind Ir), for
 # HTTP/2 (h2load, 16 connections x 4 streams) and HTTP/1.1 keep-alive (16 connections), small
-# answers from a local nginx upstream. Unlike edge-bench.sh's req/s, the count does not move with
-# the load other processes put on the machine, so two builds compare on a shared host (this one
-# has no hardware counters for `perf stat -e instructions`). It counts no kernel work.
+# answers from a local nginx upstream. Unlike edge-bench.sh's req/s, other load on the machine
+# barely moves the count (HTTP/2 repeats within 1 %, HTTP/1.1 within about 8 %: batching and the
+# allocator depend on timing), so two builds compare on a shared host (this one has no hardware
+# counters for `perf stat -e instructions`). It counts no kernel work.
 #
 # The daemon hands its listeners to a child, the unprivileged edge process, which serves. callgrind
 # follows it (--trace-children) but cannot be steered in a child that changed its user (vgdb's
@@ -16,65 +17,15 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${1:-}
 N=${2:-2000}
-if [[ -z $BIN ]]; then
-    (cd "$ROOT" && cargo build --release --locked -q)
-    BIN="$ROOT/target/release/matrixbox"
-fi
-for tool in valgrind callgrind_annotate nginx h2load curl openssl; do
-    command -v "$tool" >/dev/null || { echo "edge-instructions: $tool is missing" >&2; exit 1; }
-done
-
-W=$(mktemp -d /tmp/edge-instructions.XXXXXX)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$W" "${CG:-}"
-}
-trap cleanup EXIT
-
-mkdir -p "$W"/{www,tmp}
+# shellcheck source=bench/edge-lib.sh
+# shellcheck disable=SC1091 # bench/edge-lib.sh: checked on its own
+. "$ROOT/bench/edge-lib.sh"
+edge_init edge-instructions "${1:-}" valgrind callgrind_annotate
 # The edge process writes its counts as its own user, which cannot enter $W.
 CG=$(mktemp -d /tmp/edge-instructions-counts.XXXXXX)
+EXTRA_DIRS+=("$CG")
 chmod 1777 "$CG"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/key.pem" \
-    -out "$W/cert.pem" -days 2 -subj /CN=matrix.test \
-    -addext "subjectAltName=DNS:matrix.test,IP:127.0.0.1" 2>/dev/null
-# The same 488-byte /versions answer as proxy-bench.sh's upstream.
-# shellcheck disable=SC2016 # a literal pattern
-sed -n '/^cat > "\$WORK\/www\/versions.json"/,/^EOF/p' "$ROOT/bench/proxy-bench.sh" | sed '1d;$d' \
-    > "$W/www/versions.json"
-# Ports nothing listens on, below the ephemeral range.
-free_port() { local p; while p=$((20000 + RANDOM % 12000)); ss -Htln "sport = :$p" | grep -q .; do :; done; echo "$p"; }
-UP=$(free_port)
-EP=$(free_port)
-cat > "$W/up.conf" <<EOF
-pid $W/up.pid; error_log $W/up.err warn; worker_processes 1;
-$([[ $(id -u) == 0 ]] && echo "user root;")
-events { worker_connections 4096; }
-http {
-  access_log off; default_type application/json; keepalive_timeout 300s; keepalive_requests 1000000;
-  client_body_temp_path $W/tmp/b; proxy_temp_path $W/tmp/p; fastcgi_temp_path $W/tmp/f;
-  uwsgi_temp_path $W/tmp/u; scgi_temp_path $W/tmp/s;
-  server { listen 127.0.0.1:$UP; root $W/www;
-           location = /_matrix/client/versions { try_files /versions.json =404; } }
-}
-EOF
-cat > "$W/matrixbox.yaml" <<EOF
-domain: matrix.test
-upstream: http://127.0.0.1:$UP
-tls:
-  cert: $W/cert.pem
-  key: $W/key.pem
-listen:
-  http: "off"
-  https: "127.0.0.1:$EP"
-EOF
-nginx -p "$W/" -c "$W/up.conf" -g 'daemon off;' &
-PIDS+=($!)
 URL=https://matrix.test:$EP/_matrix/client/versions
 
 # Instructions the edge process ran in all, from start to exit, with `requests` of one protocol.

@@ -9,53 +9,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${1:-}
 N=${2:-20000}
-if [[ -z $BIN ]]; then
-    (cd "$ROOT" && cargo build --release --locked -q)
-    BIN="$ROOT/target/release/matrixbox"
-fi
-for tool in strace nginx h2load curl openssl; do
-    command -v "$tool" >/dev/null || { echo "edge-syscalls: $tool is missing" >&2; exit 1; }
-done
-
-W=$(mktemp -d /tmp/edge-syscalls.XXXXXX)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$W"
-}
-trap cleanup EXIT
-
-mkdir -p "$W"/{www,tmp,state}
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/key.pem" \
-    -out "$W/cert.pem" -days 2 -subj /CN=matrix.test \
-    -addext "subjectAltName=DNS:matrix.test,IP:127.0.0.1" 2>/dev/null
-# The same 488-byte /versions answer as proxy-bench.sh's upstream.
-# shellcheck disable=SC2016 # a literal pattern
-sed -n '/^cat > "\$WORK\/www\/versions.json"/,/^EOF/p' "$ROOT/bench/proxy-bench.sh" | sed '1d;$d' \
-    > "$W/www/versions.json"
-UP=$((41810 + RANDOM % 50))
-EP=$((41870 + RANDOM % 50))
-NP=$((41930 + RANDOM % 50))
-USER_LINE=""
-[[ $(id -u) == 0 ]] && USER_LINE="user root;"
-temp_paths() { # prefix
-    echo "client_body_temp_path $W/tmp/$1b; proxy_temp_path $W/tmp/$1p; fastcgi_temp_path $W/tmp/$1f;" \
-        "uwsgi_temp_path $W/tmp/$1u; scgi_temp_path $W/tmp/$1s;"
-}
-cat > "$W/up.conf" <<CONF
-pid $W/up.pid; error_log $W/up.err warn; worker_processes 1; $USER_LINE
-events { worker_connections 4096; }
-http {
-  access_log off; default_type application/json; keepalive_timeout 300s; keepalive_requests 1000000;
-  sendfile on; tcp_nopush on; tcp_nodelay on; $(temp_paths up)
-  server { listen 127.0.0.1:$UP; root $W/www;
-           location = /_matrix/client/versions { try_files /versions.json =404; } }
-}
-CONF
+# shellcheck source=bench/edge-lib.sh
+# shellcheck disable=SC1091 # bench/edge-lib.sh: checked on its own
+. "$ROOT/bench/edge-lib.sh"
+edge_init edge-syscalls "${1:-}" strace
+NP=$(free_port "$UP" "$EP")
 # nginx as proxy-bench.sh configures it (one worker, as the edge has one thread here).
 cat > "$W/nginx.conf" <<CONF
 pid $W/nginx.pid; error_log $W/nginx.err warn; worker_processes 1; $USER_LINE
@@ -76,18 +35,6 @@ http {
   }
 }
 CONF
-cat > "$W/matrixbox.yaml" <<CONF
-domain: matrix.test
-upstream: http://127.0.0.1:$UP
-tls:
-  cert: $W/cert.pem
-  key: $W/key.pem
-listen:
-  http: "off"
-  https: "127.0.0.1:$EP"
-CONF
-nginx -p "$W/" -c "$W/up.conf" -g 'daemon off;' &
-PIDS+=($!)
 nginx -p "$W/" -c "$W/nginx.conf" -g 'daemon off;' &
 NGINX=$!
 PIDS+=("$NGINX")
