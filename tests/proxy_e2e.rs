@@ -27,31 +27,21 @@ impl ChallengeLookup for NoChallenges {
     }
 }
 
-/// An upstream that answers with what it received: raw target, headers, body size.
-async fn echo_upstream() -> SocketAddr {
+/// A plain HTTP/1.1 upstream on a port of its own, answering each request with `answer`'s body.
+async fn upstream<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Bytes> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             tokio::spawn(async move {
-                let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    let target = req.uri().to_string();
-                    let headers: BTreeMap<String, String> = req
-                        .headers()
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                        .collect();
-                    let body = req
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes().len())
-                        .unwrap_or(usize::MAX);
-                    let doc = serde_json::json!({ "target": target, "headers": headers, "body_len": body });
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
-                        doc.to_string(),
-                    ))))
+                let service = service_fn(move |req| async move {
+                    let body = answer(req).await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(body)))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service)
@@ -60,6 +50,27 @@ async fn echo_upstream() -> SocketAddr {
         }
     });
     addr
+}
+
+/// An upstream that answers with what it received: raw target, headers, body size.
+async fn echo_upstream() -> SocketAddr {
+    upstream(|req| async move {
+        let target = req.uri().to_string();
+        let headers: BTreeMap<String, String> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(usize::MAX);
+        let doc = serde_json::json!({ "target": target, "headers": headers, "body_len": body });
+        Bytes::from(doc.to_string())
+    })
+    .await
 }
 
 struct Harness {
@@ -505,33 +516,18 @@ fn pattern(len: usize, i: usize) -> u8 {
 
 /// An upstream whose answer to `/_matrix/client/v3/sized/<n>` is `n` bytes of `pattern`.
 async fn sized_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (tcp, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let service = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    let len: usize = req
-                        .uri()
-                        .path()
-                        .rsplit('/')
-                        .next()
-                        .unwrap()
-                        .parse()
-                        .unwrap();
-                    let body: Vec<u8> = (0..len).map(|i| pattern(len, i)).collect();
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
-                        body,
-                    ))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
-            });
-        }
-    });
-    addr
+    upstream(|req| async move {
+        let len: usize = req
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        Bytes::from((0..len).map(|i| pattern(len, i)).collect::<Vec<u8>>())
+    })
+    .await
 }
 
 /// HTTP/2 answers of every size, many at once on one connection, arrive whole and each on its own
