@@ -13,8 +13,9 @@ use tokio::time::Sleep;
 /// A client's request body on its way to Synapse: the upload limit enforced, and an error once
 /// no bytes came for a while (the upstream request is then aborted and its connection closed).
 pub struct ClientBody {
-    /// Read before the upstream connection was taken.
-    first: Option<Frame<Bytes>>,
+    /// Read before the upstream connection was taken. Boxed: a frame can hold trailers (a
+    /// header map), and the body is moved with every request, most of which have none.
+    first: Option<Box<Frame<Bytes>>>,
     inner: Incoming,
     /// Bytes still allowed.
     left: u64,
@@ -53,7 +54,7 @@ impl ClientBody {
         if hyper::body::Body::is_end_stream(self) {
             return Ok(());
         }
-        self.first = self.frame().await.transpose()?;
+        self.first = self.frame().await.transpose()?.map(Box::new);
         Ok(())
     }
 
@@ -85,7 +86,7 @@ impl hyper::body::Body for ClientBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         if let Some(frame) = this.first.take() {
-            return Poll::Ready(Some(Ok(frame)));
+            return Poll::Ready(Some(Ok(*frame)));
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -110,7 +111,7 @@ impl hyper::body::Body for ClientBody {
     fn size_hint(&self) -> SizeHint {
         let first = self
             .first
-            .as_ref()
+            .as_deref()
             .and_then(Frame::data_ref)
             .map_or(0, |d| d.remaining() as u64);
         let inner = self.inner.size_hint();

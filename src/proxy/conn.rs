@@ -4,8 +4,9 @@
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use futures_util::task::AtomicWaker;
 use hyper::body::{Frame, SizeHint};
 use hyper::server::conn::{http1, http2};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Body;
@@ -55,6 +57,31 @@ where
     }
 }
 
+/// Tells a listener's connections that shutdown has begun. Each connection reads the flag
+/// whenever it is polled (a load, where a cancellation token's check takes a lock) and waits on
+/// the notification only to be woken.
+pub(super) struct Closing {
+    begun: AtomicBool,
+    notify: Notify,
+}
+
+impl Closing {
+    /// Set once `shutdown` is cancelled. Needs a Tokio runtime.
+    pub(super) fn on(shutdown: &CancellationToken) -> Arc<Closing> {
+        let closing = Arc::new(Closing {
+            begun: AtomicBool::new(false),
+            notify: Notify::new(),
+        });
+        let (shutdown, set) = (shutdown.clone(), closing.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            set.begun.store(true, Ordering::SeqCst);
+            set.notify.notify_waiters();
+        });
+        closing
+    }
+}
+
 /// Runs one connection under its timeouts: the first request must come within
 /// `first_request_timeout`, HTTP/1.1 headers within `header_timeout` of their first byte, and a
 /// connection with nothing in flight is closed after its idle timeout (HTTP/2: GOAWAY). Requests
@@ -66,25 +93,33 @@ pub(super) async fn drive<C: Graceful>(
     h2: bool,
     peer: SocketAddr,
     admitted: Admitted,
-    shutdown: CancellationToken,
+    shutdown: Arc<Closing>,
 ) {
     static CANCEL_WARNINGS: std::sync::LazyLock<Throttled> =
         std::sync::LazyLock::new(|| Throttled::new(WARN_EVERY));
     let policy = admitted.policy();
     let mut conn = pin!(conn);
-    let mut stop = pin!(shutdown.cancelled());
+    let mut stop = pin!(shutdown.notify.notified());
     let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
     let mut armed: Option<Instant> = None;
     let mut closing: Option<Instant> = None;
+    // The waker that the state, the shutdown notification and the timer hold. A task's waker
+    // rarely changes: registering it only when it does saves atomics on every poll.
+    let mut registered: Option<Waker> = None;
     poll_fn(|cx| {
         loop {
             if conn.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
-            // Registered before the state is read, so a change made by another task after the
-            // read still wakes this one.
-            state.waker.register(cx.waker());
-            if closing.is_none() && stop.as_mut().poll(cx).is_ready() {
+            let fresh = !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+            if fresh {
+                // Registered before the state and the flag are read, so a change made by
+                // another task after the read still wakes this one.
+                state.waker.register(cx.waker());
+                let _ = stop.as_mut().poll(cx);
+                registered = Some(cx.waker().clone());
+            }
+            if closing.is_none() && shutdown.begun.load(Ordering::SeqCst) {
                 conn.as_mut().graceful_shutdown();
                 closing = Some(Instant::now());
                 continue;
@@ -95,11 +130,14 @@ pub(super) async fn drive<C: Graceful>(
             // The timer is moved only to an earlier deadline, or once it has fired: the idle
             // deadline moves later with every answer, and re-arming it each time would cost a
             // timer reset per request. One set earlier fires, and is then set to the deadline.
-            if armed.is_none_or(|at| deadline < at || (at < deadline && sleep.is_elapsed())) {
+            let reset =
+                armed.is_none_or(|at| deadline < at || (at < deadline && sleep.is_elapsed()));
+            if reset {
                 sleep.as_mut().reset(deadline.into());
                 armed = Some(deadline);
             }
-            if sleep.as_mut().poll(cx).is_pending() {
+            // An armed timer keeps the waker it was polled with until it fires.
+            if !(fresh || reset || sleep.is_elapsed()) || sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             if armed != Some(deadline) {
@@ -127,9 +165,21 @@ pub(super) async fn drive<C: Graceful>(
 }
 
 /// What the timeouts of one connection look at. Shared by its request handlers (HTTP/2 runs each
-/// in a task of its own), its reads and the task that drives it.
+/// in a task of its own), its reads and the task that drives it. Atomics rather than a lock: it
+/// is read after every poll of the connection and written several times per request.
 pub(super) struct ConnState {
-    activity: Mutex<Activity>,
+    /// Requests whose answer is not yet fully sent.
+    in_flight: AtomicUsize,
+    served_any: AtomicBool,
+    /// The times below are nanoseconds since this.
+    epoch: Instant,
+    /// When a request last ended: since then nothing has been in flight, if nothing is.
+    idle_since: AtomicU64,
+    /// When the first byte of an HTTP/1.1 request not yet handed to us arrived; `NONE` if none.
+    head_started: AtomicU64,
+    /// Requests cancelled by the client (rare: a lock is fine), and since when they are counted.
+    cancels: Mutex<(u32, Instant)>,
+    abusive: AtomicBool,
     waker: AtomicWaker,
     /// Whether requests end in tasks other than the one driving the connection (HTTP/2 runs each
     /// stream in a task of its own), which must then be woken. HTTP/1.1 requests begin and end
@@ -139,32 +189,19 @@ pub(super) struct ConnState {
     cancel_window: Duration,
 }
 
-struct Activity {
-    /// Requests whose answer is not yet fully sent.
-    in_flight: usize,
-    served_any: bool,
-    /// Since when nothing has been in flight.
-    idle_since: Instant,
-    /// When the first byte of an HTTP/1.1 request not yet handed to us arrived.
-    head_started: Option<Instant>,
-    cancels: u32,
-    cancels_since: Instant,
-    abusive: bool,
-}
+const NONE: u64 = u64::MAX;
 
 impl ConnState {
     pub(super) fn new(policy: &ConnPolicy, h2: bool) -> Arc<ConnState> {
-        let now = Instant::now();
+        let epoch = Instant::now();
         Arc::new(ConnState {
-            activity: Mutex::new(Activity {
-                in_flight: 0,
-                served_any: false,
-                idle_since: now,
-                head_started: None,
-                cancels: 0,
-                cancels_since: now,
-                abusive: false,
-            }),
+            in_flight: AtomicUsize::new(0),
+            served_any: AtomicBool::new(false),
+            epoch,
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(NONE),
+            cancels: Mutex::new((0, epoch)),
+            abusive: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             wake: h2,
             max_cancels: policy.max_cancels,
@@ -172,16 +209,23 @@ impl ConnState {
         })
     }
 
-    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
-        self.activity.lock().expect("connection activity")
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(NONE - 1)
+    }
+
+    fn at(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
     }
 
     /// A request has arrived; it is in flight until the returned guard is dropped.
     pub(super) fn begin(self: &Arc<ConnState>) -> InFlight {
-        let mut activity = self.activity();
-        activity.in_flight += 1;
-        activity.served_any = true;
-        activity.head_started = None;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if !self.served_any.load(Ordering::Relaxed) {
+            self.served_any.store(true, Ordering::Relaxed);
+        }
+        if self.head_started.load(Ordering::Relaxed) != NONE {
+            self.head_started.store(NONE, Ordering::Relaxed);
+        }
         InFlight {
             state: self.clone(),
             answered: false,
@@ -191,46 +235,49 @@ impl ConnState {
     /// When the connection is to be closed (or, when `closing`, dropped), as things stand;
     /// `None` while requests are in flight.
     fn deadline(&self, policy: &ConnPolicy, h2: bool, closing: Option<Instant>) -> Option<Instant> {
-        let activity = self.activity();
+        let abusive = self.abusive.load(Ordering::SeqCst);
+        let in_flight = self.in_flight.load(Ordering::SeqCst);
         if let Some(since) = closing {
             // Nothing left to finish, or an abuser: a short grace. Requests in flight: the
             // drain deadline.
-            let grace = if activity.in_flight == 0 || activity.abusive {
+            let grace = if in_flight == 0 || abusive {
                 policy.close_grace
             } else {
                 DRAIN_DEADLINE
             };
             return Some(since + grace);
         }
-        if activity.abusive {
-            return Some(activity.cancels_since);
+        if abusive {
+            return Some(self.epoch);
         }
-        if activity.in_flight > 0 {
+        if in_flight > 0 {
             return None;
         }
-        if let Some(started) = activity.head_started {
-            return Some(started + policy.header_timeout);
+        let started = self.head_started.load(Ordering::Relaxed);
+        if started != NONE {
+            return Some(self.at(started) + policy.header_timeout);
         }
-        let wait = match (activity.served_any, h2) {
+        let wait = match (self.served_any.load(Ordering::Relaxed), h2) {
             (false, _) => policy.first_request_timeout,
             (true, true) => policy.http2_idle_timeout,
             (true, false) => policy.http1_idle_timeout,
         };
-        Some(activity.idle_since + wait)
+        Some(self.at(self.idle_since.load(Ordering::SeqCst)) + wait)
     }
 
     /// The cancels counted when the connection went over its budget.
     fn abusive(&self) -> Option<u32> {
-        let activity = self.activity();
-        activity.abusive.then_some(activity.cancels)
+        let cancels = self.cancels.lock().expect("connection cancels").0;
+        self.abusive.load(Ordering::SeqCst).then_some(cancels)
     }
 
     /// Bytes have been read: if nothing is in flight, they begin a request, and its headers
-    /// must now arrive within the header timeout.
+    /// must now arrive within the header timeout. (HTTP/1.1 only: one task reads and answers.)
     fn bytes_read(&self) {
-        let mut activity = self.activity();
-        if activity.in_flight == 0 && activity.head_started.is_none() {
-            activity.head_started = Some(Instant::now());
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == NONE
+        {
+            self.head_started.store(self.now(), Ordering::Relaxed);
         }
     }
 }
@@ -245,28 +292,22 @@ pub(super) struct InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let state = &self.state;
-        let mut activity = state.activity();
-        activity.in_flight -= 1;
-        // Only these two change the deadline: while other requests are in flight there is none.
-        let idle = activity.in_flight == 0;
+        // Stored before the count drops, so whoever sees nothing in flight sees this time (or a
+        // later one): the idle timeout runs from the last answer.
+        let now = state.now();
+        state.idle_since.fetch_max(now, Ordering::SeqCst);
+        let idle = state.in_flight.fetch_sub(1, Ordering::SeqCst) == 1;
         let mut turned_abusive = false;
-        if idle || !self.answered {
-            let now = Instant::now();
-            if idle {
-                activity.idle_since = now;
-                activity.head_started = None;
+        if !self.answered {
+            let now = state.at(now);
+            let mut cancels = state.cancels.lock().expect("connection cancels");
+            if now.duration_since(cancels.1) > state.cancel_window {
+                *cancels = (0, now);
             }
-            if !self.answered {
-                if now.duration_since(activity.cancels_since) > state.cancel_window {
-                    activity.cancels = 0;
-                    activity.cancels_since = now;
-                }
-                activity.cancels += 1;
-                turned_abusive = !activity.abusive && activity.cancels > state.max_cancels;
-                activity.abusive |= turned_abusive;
-            }
+            cancels.0 += 1;
+            turned_abusive =
+                cancels.0 > state.max_cancels && !state.abusive.swap(true, Ordering::SeqCst);
         }
-        drop(activity);
         if state.wake && (idle || turned_abusive) {
             state.waker.wake();
         }
@@ -390,6 +431,13 @@ mod tests {
 
     /// Starts `drive` on a fake connection; returns its state and when it was asked to close.
     fn start(h2: bool) -> (Arc<ConnState>, Arc<Mutex<Option<Instant>>>) {
+        start_until(h2, &CancellationToken::new())
+    }
+
+    fn start_until(
+        h2: bool,
+        shutdown: &CancellationToken,
+    ) -> (Arc<ConnState>, Arc<Mutex<Option<Instant>>>) {
         let connections = Connections::new(policy());
         let admitted = connections.admit("192.0.2.1".parse().unwrap()).unwrap();
         let state = ConnState::new(&policy(), h2);
@@ -405,7 +453,7 @@ mod tests {
             h2,
             peer,
             admitted,
-            CancellationToken::new(),
+            Closing::on(shutdown),
         ));
         (state, closed_at)
     }
@@ -434,6 +482,20 @@ mod tests {
             idle >= policy().http2_idle_timeout && idle < Duration::from_secs(3),
             "closed {idle:?} after the last answer"
         );
+    }
+
+    #[tokio::test]
+    async fn shutdown_asks_a_busy_connection_to_finish_at_once() {
+        let shutdown = CancellationToken::new();
+        let (state, closed_at) = start_until(false, &shutdown);
+        let _open = state.begin();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(*closed_at.lock().unwrap(), None, "closed before shutdown");
+        let started = Instant::now();
+        shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let closed = closed_at.lock().unwrap().expect("not asked to finish");
+        assert!(closed.duration_since(started) < Duration::from_millis(100));
     }
 
     #[tokio::test]

@@ -159,9 +159,7 @@ impl Upstream {
             }
         };
         parts.version = Version::HTTP_11;
-        remove_hop_by_hop(&mut parts.headers);
-        parts.headers.remove(&FORWARDED);
-        parts.headers.remove(&X_REAL_IP);
+        remove_hop_by_hop(&mut parts.headers, &[&FORWARDED, &X_REAL_IP]);
         // Overwritten, never appended: a client cannot choose the address Synapse logs and rate-limits.
         parts
             .headers
@@ -177,14 +175,17 @@ impl Upstream {
         // connection small.
         Either::Right(Box::pin(async move {
             // One client connection gets a share of Synapse's connections, not all of them.
-            let turn = match turns.clone().try_acquire_owned() {
-                Ok(turn) => turn,
-                Err(_) => match tokio::time::timeout(wait, turns.acquire_owned()).await {
-                    Ok(Ok(turn)) => turn,
-                    _ => {
-                        return early
-                            .answer(busy("this connection has too many requests in progress"));
-                    }
+            let turn = match turns {
+                None => None,
+                Some(turns) => match turns.clone().try_acquire_owned() {
+                    Ok(turn) => Some(turn),
+                    Err(_) => match tokio::time::timeout(wait, turns.acquire_owned()).await {
+                        Ok(Ok(turn)) => Some(turn),
+                        _ => {
+                            return early
+                                .answer(busy("this connection has too many requests in progress"));
+                        }
+                    },
                 },
             };
             let mut body = ClientBody::new(body, max_body, stall);
@@ -199,7 +200,7 @@ impl Upstream {
             match sent.await {
                 Ok(Ok(response)) => {
                     let (mut parts, body) = response.into_parts();
-                    remove_hop_by_hop(&mut parts.headers);
+                    remove_hop_by_hop(&mut parts.headers, &[]);
                     let body = Streamed {
                         body,
                         pool,
@@ -243,7 +244,7 @@ pub struct Streamed {
     pub(super) body: Incoming,
     /// Told when this response is done, so a request waiting for a connection gets this one.
     pool: Arc<Pool>,
-    _turn: OwnedSemaphorePermit,
+    _turn: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Streamed {
@@ -321,45 +322,69 @@ fn too_large(max: u64) -> Response<Body> {
     )
 }
 
-/// Headers that describe one connection, never forwarded. Compared as strings: a standard
-/// name's string is a table lookup, and the match is decided mostly by length.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+/// Headers that describe one connection, never forwarded, in `hop_by_hop_index`'s order.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Where `name` is in `HOP_BY_HOP`. Compared as strings: a standard name's string is a table
+/// lookup, and the match is decided mostly by length.
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-authenticate" => 2,
+        "proxy-authorization" => 3,
+        "proxy-connection" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
 }
 
-/// Removes headers that describe one connection, including those the `Connection` header names.
-/// One pass over the headers; nothing is allocated when there is nothing to remove.
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let mut doomed: Vec<HeaderName> = Vec::new();
+/// Removes headers that describe one connection, those the `Connection` header names, and the
+/// `also` ones. One pass over the headers, then a removal for each name found: this runs twice
+/// for every request. Allocates only when `Connection` names other headers.
+fn remove_hop_by_hop(headers: &mut HeaderMap, also: &[&HeaderName]) {
+    // Bit i: HOP_BY_HOP[i] is present; bit HOP_BY_HOP.len() + j: also[j] is.
+    let mut present = 0u32;
+    let mut listed: Vec<HeaderName> = Vec::new();
     for (name, value) in headers.iter() {
-        if !is_hop_by_hop(name) {
-            continue;
+        if let Some(i) = hop_by_hop_index(name) {
+            present |= 1 << i;
+            if i == 0 {
+                let options = value.to_str().unwrap_or_default().split(',').map(str::trim);
+                // `close` and `keep-alive` name no header to remove (keep-alive goes anyway).
+                listed.extend(
+                    options
+                        .filter(|o| {
+                            !o.eq_ignore_ascii_case("close")
+                                && !o.eq_ignore_ascii_case("keep-alive")
+                        })
+                        .filter_map(|o| HeaderName::from_bytes(o.as_bytes()).ok()),
+                );
+            }
+        } else if let Some(j) = also.iter().position(|doomed| *doomed == name) {
+            present |= 1 << (HOP_BY_HOP.len() + j);
         }
-        if name == header::CONNECTION {
-            let options = value.to_str().unwrap_or_default().split(',').map(str::trim);
-            // `close` and `keep-alive` name no header to remove (keep-alive goes anyway).
-            doomed.extend(
-                options
-                    .filter(|o| {
-                        !o.eq_ignore_ascii_case("close") && !o.eq_ignore_ascii_case("keep-alive")
-                    })
-                    .filter_map(|o| HeaderName::from_bytes(o.as_bytes()).ok()),
-            );
-        }
-        doomed.push(name.clone());
     }
-    for name in doomed {
+    let known = HOP_BY_HOP.iter().chain(also.iter().copied());
+    for (i, name) in known.enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    for name in listed {
         headers.remove(name);
     }
 }
@@ -415,7 +440,10 @@ mod tests {
         h.append(header::TE, HeaderValue::from_static("trailers"));
         h.append(header::TE, HeaderValue::from_static("gzip"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        remove_hop_by_hop(&mut h);
+        h.insert("forwarded", HeaderValue::from_static("for=192.0.2.1"));
+        h.append("x-real-ip", HeaderValue::from_static("192.0.2.1"));
+        h.append("x-real-ip", HeaderValue::from_static("192.0.2.2"));
+        remove_hop_by_hop(&mut h, &[&FORWARDED, &X_REAL_IP]);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::AUTHORIZATION));
     }
@@ -432,14 +460,14 @@ mod tests {
         h.insert("x-two", HeaderValue::from_static("2"));
         h.insert("x-three", HeaderValue::from_static("3"));
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
-        remove_hop_by_hop(&mut h);
+        remove_hop_by_hop(&mut h, &[]);
         let mut left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-length", "x-three"]);
 
         // Nothing to remove: the map is left as it was.
         let before = h.clone();
-        remove_hop_by_hop(&mut h);
+        remove_hop_by_hop(&mut h, &[]);
         assert_eq!(h, before);
     }
 }

@@ -47,8 +47,9 @@ pub use serve::{listener, serve_http, serve_https};
 pub enum Body {
     Full(Full<Bytes>),
     Upstream(forward::Streamed),
-    /// A web client file, read as it is sent.
-    File(webclient::serve::FileBody),
+    /// A web client file, read as it is sent. Boxed: every response of every kind is as large
+    /// as this enum, and moved several times on its way out.
+    File(Box<webclient::serve::FileBody>),
 }
 
 impl hyper::body::Body for Body {
@@ -64,7 +65,7 @@ impl hyper::body::Body for Body {
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
             Body::Upstream(streamed) => Pin::new(&mut streamed.body).poll_frame(cx),
-            Body::File(file) => Pin::new(file)
+            Body::File(file) => Pin::new(&mut **file)
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
         }
@@ -134,26 +135,34 @@ struct Peer {
     ip: IpAddr,
     /// The X-Forwarded-For value Synapse gets.
     forwarded_for: HeaderValue,
+    /// Whether the connection carries requests side by side (HTTP/2); an HTTP/1.1 connection
+    /// has one at a time, and needs no turns.
+    multiplexed: bool,
     /// Turns at Synapse for this connection's requests, made at its first forwarded request.
     turns: OnceLock<Arc<Semaphore>>,
 }
 
 impl Peer {
-    fn new(addr: SocketAddr) -> Peer {
+    fn new(addr: SocketAddr, multiplexed: bool) -> Peer {
         // IPv4-mapped IPv6 peers (dual-stack listeners) count as the IPv4 address they are.
         let ip = addr.ip().to_canonical();
         Peer {
             ip,
             forwarded_for: HeaderValue::from_str(&ip.to_string())
                 .expect("an IP address is a valid header"),
+            multiplexed,
             turns: OnceLock::new(),
         }
     }
 
-    fn turns(&self, per_connection: usize) -> Arc<Semaphore> {
-        self.turns
-            .get_or_init(|| Arc::new(Semaphore::new(per_connection)))
-            .clone()
+    /// The turns that cap this connection's requests in progress at `per_connection`; `None`
+    /// for a connection that carries one at a time.
+    fn turns(&self, per_connection: usize) -> Option<Arc<Semaphore>> {
+        self.multiplexed.then(|| {
+            self.turns
+                .get_or_init(|| Arc::new(Semaphore::new(per_connection)))
+                .clone()
+        })
     }
 }
 
@@ -623,7 +632,7 @@ mod tests {
 
     #[test]
     fn mapped_peers_count_as_ipv4() {
-        let peer = Peer::new("[::ffff:127.0.0.1]:5000".parse().unwrap());
+        let peer = Peer::new("[::ffff:127.0.0.1]:5000".parse().unwrap(), true);
         assert_eq!(peer.ip, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(peer.forwarded_for, "127.0.0.1");
     }

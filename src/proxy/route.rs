@@ -66,8 +66,7 @@ pub fn route_https(
     }
     // Judge admin access on the path as Synapse will understand it, whatever encoding or dot
     // segments a client uses to disguise it (the plain path is checked without allocating).
-    let disguised = path.contains('%') || path.contains("//") || path.contains("/.");
-    let admin = if disguised {
+    let admin = if disguised(path) {
         normalized(path).starts_with("/_synapse/admin")
     } else {
         path.starts_with("/_synapse/admin")
@@ -124,8 +123,7 @@ pub fn class(route: &Route, method: &http::Method, path: &str) -> RouteClass {
         Route::NotFound => RouteClass::Other,
         Route::AcmeChallenge(_) | Route::RedirectToHttps => RouteClass::PlainHttp,
         Route::Upstream => {
-            let disguised = path.contains('%') || path.contains("//") || path.contains("/.");
-            if disguised {
+            if disguised(path) {
                 upstream_class(method, &normalized(path))
             } else {
                 upstream_class(method, path)
@@ -165,6 +163,16 @@ fn upstream_class(method: &http::Method, path: &str) -> RouteClass {
     } else {
         RouteClass::Client
     }
+}
+
+/// Whether `path` holds a percent escape, an empty segment or a dot segment, which
+/// `normalized` would change. One pass: this runs for every request.
+fn disguised(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'%' || (b == b'/' && matches!(bytes.get(i + 1), Some(b'/' | b'.'))))
 }
 
 /// Percent-decoded, duplicate slashes collapsed, `.`/`..` segments resolved.

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::admit::{Admitted, Connections, Throttled};
 use super::coalesce::Coalesce;
-use super::conn::{ConnState, DRAIN_DEADLINE, Tracked, Watched, drive};
+use super::conn::{Closing, ConnState, DRAIN_DEADLINE, Tracked, Watched, drive};
 use super::stall::WriteStall;
 use super::{Edge, Peer, SharedEdge};
 use crate::metrics::{EdgeMetrics, Protocol, RouteClass};
@@ -188,6 +188,7 @@ pub async fn serve_https(
     let acceptor = TlsAcceptor::from(tls);
     let protocols = Arc::new(Protocols::new());
     let errors = Throttled::new(WARN_EVERY);
+    let closing = Closing::on(&shutdown);
     loop {
         let (tcp, peer, admitted) = match accept(&listener, &connections, &errors, &shutdown).await
         {
@@ -198,7 +199,7 @@ pub async fn serve_https(
         };
         let _ = tcp.set_nodelay(true);
         let metrics = edge.metrics().clone();
-        let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
+        let (protocols, edge, closing) = (protocols.clone(), edge.current(), closing.clone());
         // Combinators rather than an `async` block: the task then holds the handshake or the
         // connection, never room for both.
         let handshake = tokio::time::timeout(
@@ -207,7 +208,7 @@ pub async fn serve_https(
         );
         tokio::spawn(handshake.then(move |handshake| match handshake {
             Ok(Ok(stream)) => Either::Left(serve_tls(
-                stream, peer, edge, metrics, &protocols, admitted, shutdown,
+                stream, peer, edge, metrics, &protocols, admitted, closing,
             )),
             _ => Either::Right(std::future::ready(())),
         }));
@@ -224,7 +225,7 @@ fn serve_tls(
     metrics: Arc<EdgeMetrics>,
     protocols: &Protocols,
     admitted: Admitted,
-    shutdown: CancellationToken,
+    closing: Arc<Closing>,
 ) -> impl Future<Output = ()> + use<> {
     let alpn = stream.get_ref().1.alpn_protocol();
     // A TLS-ALPN-01 validation is complete once the handshake is.
@@ -239,7 +240,7 @@ fn serve_tls(
     });
     let write_idle = edge.write_idle_timeout();
     let state = ConnState::new(admitted.policy(), h2);
-    let context = (edge, Peer::new(peer), state.clone(), metrics);
+    let context = (edge, Peer::new(peer, h2), state.clone(), metrics);
     let service = service_fn(move |req| {
         let (edge, peer, state, metrics) = &context;
         let started = Instant::now();
@@ -263,7 +264,7 @@ fn serve_tls(
             .http2
             .serve_connection(TokioIo::new(stream), service);
         Either::Right(Either::Left(Box::pin(
-            drive(conn, state, true, peer, admitted, shutdown).map(move |()| drop(open)),
+            drive(conn, state, true, peer, admitted, closing).map(move |()| drop(open)),
         )))
     } else {
         let io = TokioIo::new(Watched {
@@ -272,7 +273,7 @@ fn serve_tls(
         });
         let conn = protocols.http1.serve_connection(io, service);
         Either::Right(Either::Right(
-            drive(conn, state, false, peer, admitted, shutdown).map(move |()| drop(open)),
+            drive(conn, state, false, peer, admitted, closing).map(move |()| drop(open)),
         ))
     }
 }
@@ -286,6 +287,7 @@ pub async fn serve_http(
 ) {
     let protocols = Arc::new(Protocols::new());
     let errors = Throttled::new(WARN_EVERY);
+    let closing = Closing::on(&shutdown);
     loop {
         let (tcp, peer, admitted) = match accept(&listener, &connections, &errors, &shutdown).await
         {
@@ -296,7 +298,7 @@ pub async fn serve_http(
         };
         let metrics = edge.metrics().clone();
         let open = metrics.connection(Protocol::Http1);
-        let (protocols, edge, shutdown) = (protocols.clone(), edge.current(), shutdown.clone());
+        let (protocols, edge, closing) = (protocols.clone(), edge.current(), closing.clone());
         let state = ConnState::new(admitted.policy(), false);
         let service_state = state.clone();
         let service = service_fn(move |req| {
@@ -320,7 +322,7 @@ pub async fn serve_http(
             state: state.clone(),
         });
         let conn = protocols.http1.serve_connection(io, service);
-        tokio::spawn(drive(conn, state, false, peer, admitted, shutdown).map(move |()| drop(open)));
+        tokio::spawn(drive(conn, state, false, peer, admitted, closing).map(move |()| drop(open)));
     }
     drain(&connections).await;
 }

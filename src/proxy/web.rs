@@ -71,7 +71,7 @@ pub(super) async fn answer(
     }
     let body = match reply {
         webclient::serve::Reply::Full(bytes) => full(bytes),
-        webclient::serve::Reply::File(file) => Body::File(file),
+        webclient::serve::Reply::File(file) => Body::File(Box::new(file)),
     };
     Response::from_parts(parts, body)
 }
