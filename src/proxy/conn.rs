@@ -30,6 +30,12 @@ pub(super) trait Graceful: Future<Output = Result<(), hyper::Error>> {
     fn graceful_shutdown(self: Pin<&mut Self>);
 }
 
+impl<C: Graceful + ?Sized> Graceful for Pin<Box<C>> {
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        self.get_mut().as_mut().graceful_shutdown()
+    }
+}
+
 impl<I, S> Graceful for http1::Connection<I, S>
 where
     S: hyper::service::HttpService<hyper::body::Incoming>,
@@ -87,81 +93,86 @@ impl Closing {
 /// connection with nothing in flight is closed after its idle timeout (HTTP/2: GOAWAY). Requests
 /// in flight (a long-poll `/sync` among them) are never cut, except by shutdown's drain deadline.
 /// A connection asked to close that has not within `close_grace` is dropped.
-pub(super) async fn drive<C: Graceful>(
-    conn: C,
+///
+/// The connection is polled where the returned future holds it: an `async fn` would copy its
+/// argument into a second slot, and pinning it would add a third, each as large as the
+/// connection (hence `Unpin`; HTTP/2's comes boxed). Every open connection's task is this size.
+pub(super) fn drive<C: Graceful + Unpin>(
+    mut conn: C,
     state: Arc<ConnState>,
     h2: bool,
     peer: SocketAddr,
     admitted: Admitted,
     shutdown: Arc<Closing>,
-) {
+) -> impl Future<Output = ()> {
     static CANCEL_WARNINGS: std::sync::LazyLock<Throttled> =
         std::sync::LazyLock::new(|| Throttled::new(WARN_EVERY));
-    let policy = admitted.policy();
-    let mut conn = pin!(conn);
-    let mut stop = pin!(shutdown.notify.notified());
-    let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
-    let mut armed: Option<Instant> = None;
-    let mut closing: Option<Instant> = None;
-    // The waker that the state, the shutdown notification and the timer hold. A task's waker
-    // rarely changes: registering it only when it does saves atomics on every poll.
-    let mut registered: Option<Waker> = None;
-    poll_fn(|cx| {
-        loop {
-            if conn.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(());
-            }
-            let fresh = !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-            if fresh {
-                // Registered before the state and the flag are read, so a change made by
-                // another task after the read still wakes this one.
-                state.waker.register(cx.waker());
-                let _ = stop.as_mut().poll(cx);
-                registered = Some(cx.waker().clone());
-            }
-            if closing.is_none() && shutdown.begun.load(Ordering::SeqCst) {
-                conn.as_mut().graceful_shutdown();
-                closing = Some(Instant::now());
-                continue;
-            }
-            let Some(deadline) = state.deadline(policy, h2, closing) else {
-                return Poll::Pending;
-            };
-            // The timer is moved only to an earlier deadline, or once it has fired: the idle
-            // deadline moves later with every answer, and re-arming it each time would cost a
-            // timer reset per request. One set earlier fires, and is then set to the deadline.
-            let reset =
-                armed.is_none_or(|at| deadline < at || (at < deadline && sleep.is_elapsed()));
-            if reset {
-                sleep.as_mut().reset(deadline.into());
-                armed = Some(deadline);
-            }
-            // An armed timer keeps the waker it was polled with until it fires.
-            if !(fresh || reset || sleep.is_elapsed()) || sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if armed != Some(deadline) {
-                // It fired for a deadline that has since moved on.
-                continue;
-            }
-            if closing.is_some() {
-                return Poll::Ready(());
-            }
-            if let Some(cancels) = state.abusive()
-                && let Some(suppressed) = CANCEL_WARNINGS.ready()
-            {
-                tracing::warn!(
-                    "sent GOAWAY to {peer}: it cancelled {cancels} requests within {}s \
+    async move {
+        let policy = admitted.policy();
+        let mut stop = pin!(shutdown.notify.notified());
+        let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
+        let mut armed: Option<Instant> = None;
+        let mut closing: Option<Instant> = None;
+        // The waker that the state, the shutdown notification and the timer hold. A task's waker
+        // rarely changes: registering it only when it does saves atomics on every poll.
+        let mut registered: Option<Waker> = None;
+        poll_fn(|cx| {
+            loop {
+                if Pin::new(&mut conn).poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                let fresh = !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+                if fresh {
+                    // Registered before the state and the flag are read, so a change made by
+                    // another task after the read still wakes this one.
+                    state.waker.register(cx.waker());
+                    let _ = stop.as_mut().poll(cx);
+                    registered = Some(cx.waker().clone());
+                }
+                if closing.is_none() && shutdown.begun.load(Ordering::SeqCst) {
+                    Pin::new(&mut conn).graceful_shutdown();
+                    closing = Some(Instant::now());
+                    continue;
+                }
+                let Some(deadline) = state.deadline(policy, h2, closing) else {
+                    return Poll::Pending;
+                };
+                // The timer is moved only to an earlier deadline, or once it has fired: the idle
+                // deadline moves later with every answer, and re-arming it each time would cost a
+                // timer reset per request. One set earlier fires, and is then set to the deadline.
+                let reset =
+                    armed.is_none_or(|at| deadline < at || (at < deadline && sleep.is_elapsed()));
+                if reset {
+                    sleep.as_mut().reset(deadline.into());
+                    armed = Some(deadline);
+                }
+                // An armed timer keeps the waker it was polled with until it fires.
+                if !(fresh || reset || sleep.is_elapsed()) || sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if armed != Some(deadline) {
+                    // It fired for a deadline that has since moved on.
+                    continue;
+                }
+                if closing.is_some() {
+                    return Poll::Ready(());
+                }
+                if let Some(cancels) = state.abusive()
+                    && let Some(suppressed) = CANCEL_WARNINGS.ready()
+                {
+                    tracing::warn!(
+                        "sent GOAWAY to {peer}: it cancelled {cancels} requests within {}s \
                      (rapid reset; {suppressed} more such connections since the last warning)",
-                    policy.cancel_window.as_secs()
-                );
+                        policy.cancel_window.as_secs()
+                    );
+                }
+                Pin::new(&mut conn).graceful_shutdown();
+                closing = Some(Instant::now());
             }
-            conn.as_mut().graceful_shutdown();
-            closing = Some(Instant::now());
-        }
-    })
-    .await;
-    drop(admitted);
+        })
+        .await;
+        drop(admitted);
+    }
 }
 
 /// What the timeouts of one connection look at. Shared by its request handlers (HTTP/2 runs each

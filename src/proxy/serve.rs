@@ -263,9 +263,9 @@ fn serve_tls(
         let conn = protocols
             .http2
             .serve_connection(TokioIo::new(stream), service);
-        Either::Right(Either::Left(Box::pin(
-            drive(conn, state, true, peer, admitted, closing).map(move |()| drop(open)),
-        )))
+        Either::Right(Either::Left(
+            drive(Box::pin(conn), state, true, peer, admitted, closing).map(move |()| drop(open)),
+        ))
     } else {
         let io = TokioIo::new(Watched {
             io: WriteStall::new(stream, write_idle),
