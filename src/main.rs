@@ -19,21 +19,25 @@ fn main() {
         matrixbox::i18n::Lang::choose(lang);
     }
     matrixbox::logging::init(cli.verbose);
-    let runtime = runtime().expect("cannot start the async runtime");
+    let daemon = matches!(cli.command, matrixbox::cli::Command::Run(_));
+    let runtime = runtime(daemon).expect("cannot start the async runtime");
     if let Err(err) = runtime.block_on(matrixbox::commands::execute(cli)) {
         eprint!("{}", matrixbox::report::render(&err));
         std::process::exit(matrixbox::report::exit_code(&err));
     }
 }
 
-/// One worker (a 1-CPU VPS, or TOKIO_WORKER_THREADS=1) runs on the current thread: the
-/// multi-threaded scheduler's cross-thread bookkeeping buys nothing there.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// The daemon (`run`) runs on its current thread: it waits on Docker, files and the network,
+/// and the unprivileged edge process serves the clients. Every other command, the edge included,
+/// gets a worker per CPU; one worker (a 1-CPU VPS, or TOKIO_WORKER_THREADS=1) runs on the current
+/// thread too: the multi-threaded scheduler's cross-thread bookkeeping buys nothing there, and each
+/// idle worker holds its own stack and allocator cache.
+fn runtime(daemon: bool) -> std::io::Result<tokio::runtime::Runtime> {
     let workers = std::env::var("TOKIO_WORKER_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from));
-    if workers == Some(1) {
+    if daemon || workers == Some(1) {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
