@@ -113,19 +113,21 @@ pub(super) fn drive<C: Graceful + Unpin>(
         let mut sleep = pin!(tokio::time::sleep(Duration::ZERO));
         let mut armed: Option<Instant> = None;
         let mut closing: Option<Instant> = None;
-        // The waker that the state, the shutdown notification and the timer hold. A task's waker
-        // rarely changes: registering it only when it does saves atomics on every poll.
+        // The waker that the shutdown notification and the timer hold: they keep it until they
+        // fire, and a task's waker rarely changes, so they are polled again only when it does (or
+        // the timer is reset or has fired), which saves their locks and atomics on every poll.
         let mut registered: Option<Waker> = None;
         poll_fn(|cx| {
             loop {
                 if Pin::new(&mut conn).poll(cx).is_ready() {
                     return Poll::Ready(());
                 }
+                // Registered before the state and the flag are read, so a change made by another
+                // task after the read still wakes this one. Every time: a wake-up through the state
+                // uses its registration up.
+                state.waker.register(cx.waker());
                 let fresh = !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
                 if fresh {
-                    // Registered before the state and the flag are read, so a change made by
-                    // another task after the read still wakes this one.
-                    state.waker.register(cx.waker());
                     let _ = stop.as_mut().poll(cx);
                     registered = Some(cx.waker().clone());
                 }
@@ -491,6 +493,36 @@ mod tests {
         let idle = closed.duration_since(last);
         assert!(
             idle >= policy().http2_idle_timeout && idle < Duration::from_secs(3),
+            "closed {idle:?} after the last answer"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_end_of_a_long_request_starts_the_idle_timeout() {
+        // HTTP/2: requests end in tasks of their own, whose wake-ups alone tell `drive` that
+        // the connection went idle. The timer fires (and is not re-armed) while the long one
+        // is in flight.
+        let (state, closed_at) = start(true);
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut short = state.begin();
+            short.answered = true;
+            drop(short);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut long = state.begin();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        long.answered = true;
+        drop(long);
+        let ended = Instant::now();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let closed = closed_at
+            .lock()
+            .unwrap()
+            .expect("idle connection not closed");
+        let idle = closed.duration_since(ended);
+        assert!(
+            idle >= policy().http2_idle_timeout && idle < Duration::from_millis(1000),
             "closed {idle:?} after the last answer"
         );
     }
