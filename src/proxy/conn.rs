@@ -486,13 +486,19 @@ mod tests {
             assert_eq!(*closed_at.lock().unwrap(), None, "closed while answering");
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_closed_idle(&closed_at, last, Duration::from_secs(3));
+    }
+
+    /// The connection was closed for idleness after `last` answer: not before the idle timeout,
+    /// and before `within`.
+    fn assert_closed_idle(closed_at: &Mutex<Option<Instant>>, last: Instant, within: Duration) {
         let closed = closed_at
             .lock()
             .unwrap()
             .expect("idle connection not closed");
         let idle = closed.duration_since(last);
         assert!(
-            idle >= policy().http2_idle_timeout && idle < Duration::from_secs(3),
+            idle >= policy().http2_idle_timeout && idle < within,
             "closed {idle:?} after the last answer"
         );
     }
@@ -516,15 +522,7 @@ mod tests {
         drop(long);
         let ended = Instant::now();
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let closed = closed_at
-            .lock()
-            .unwrap()
-            .expect("idle connection not closed");
-        let idle = closed.duration_since(ended);
-        assert!(
-            idle >= policy().http2_idle_timeout && idle < Duration::from_millis(1000),
-            "closed {idle:?} after the last answer"
-        );
+        assert_closed_idle(&closed_at, ended, Duration::from_millis(1000));
     }
 
     #[tokio::test]
