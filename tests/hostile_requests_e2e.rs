@@ -2,6 +2,9 @@
 //! client keeps being served: a real edge (short limits) in front of a loopback upstream that
 //! counts what reaches it.
 
+#[path = "common/echo.rs"]
+mod echo;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -147,23 +150,11 @@ async fn answer(
         tokio::time::sleep(SLOW).await;
         seen.slow.fetch_sub(1, Ordering::SeqCst);
     }
-    let target = req.uri().to_string();
-    let headers: BTreeMap<String, String> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body_len = match req.into_body().collect().await {
-        Ok(body) => body.to_bytes().len(),
-        Err(_) => {
-            seen.body_errors.fetch_add(1, Ordering::SeqCst);
-            usize::MAX
-        }
-    };
-    let doc = serde_json::json!({ "target": target, "headers": headers, "body_len": body_len });
-    Ok(hyper::Response::new(
-        Full::new(Bytes::from(doc.to_string())).boxed(),
-    ))
+    let (doc, body_whole) = echo::echo(req).await;
+    if !body_whole {
+        seen.body_errors.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(hyper::Response::new(Full::new(doc).boxed()))
 }
 
 /// Short limits, so attacks end within a test's patience.

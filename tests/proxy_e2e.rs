@@ -1,14 +1,16 @@
 //! The edge against a real upstream HTTP server on loopback: routing, byte-exact forwarding,
 //! limits, well-known documents, redirects, TLS policy and hostile clients.
 
-use std::collections::BTreeMap;
+#[path = "common/echo.rs"]
+mod echo;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use matrixbox::proxy::{self, ChallengeLookup, Edge, SharedEdge};
@@ -54,23 +56,7 @@ where
 
 /// An upstream that answers with what it received: raw target, headers, body size.
 async fn echo_upstream() -> SocketAddr {
-    upstream(|req| async move {
-        let target = req.uri().to_string();
-        let headers: BTreeMap<String, String> = req
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().len())
-            .unwrap_or(usize::MAX);
-        let doc = serde_json::json!({ "target": target, "headers": headers, "body_len": body });
-        Bytes::from(doc.to_string())
-    })
-    .await
+    upstream(|req| async move { echo::echo(req).await.0 }).await
 }
 
 struct Harness {
