@@ -162,22 +162,25 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
     assert_eq!(std::fs::metadata(&conf).unwrap().mode() & 0o777, 0o640);
 
     // Credentials as a user gets them: log in and ask Synapse, through the edge.
-    let out = mbx.run_with_stdin(
-        &["user", "add", "alice", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert_success(&out);
-    let (code, body) = edge(
-        &mbx,
-        "POST",
-        "/_matrix/client/v3/login",
-        None,
-        Some(&format!(
-            r#"{{"type":"m.login.password","identifier":{{"type":"m.id.user","user":"alice"}},"password":"{PASSWORD}"}}"#
-        )),
-    );
-    assert_eq!(code, "200", "{body}");
-    let token = json(&body)["access_token"].as_str().unwrap().to_string();
+    let login = |name: &str| {
+        let out = mbx.run_with_stdin(
+            &["user", "add", name, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert_success(&out);
+        let (code, body) = edge(
+            &mbx,
+            "POST",
+            "/_matrix/client/v3/login",
+            None,
+            Some(&format!(
+                r#"{{"type":"m.login.password","identifier":{{"type":"m.id.user","user":"{name}"}},"password":"{PASSWORD}"}}"#
+            )),
+        );
+        assert_eq!(code, "200", "{body}");
+        json(&body)["access_token"].as_str().unwrap().to_string()
+    };
+    let token = login("alice");
     let (code, body) = edge(
         &mbx,
         "GET",
@@ -206,15 +209,19 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
         "{uris:?}"
     );
     assert_eq!(turn["ttl"], 600, "{body}");
-    // Fresh credentials for each client run, as a calling client has them: coturn counts
-    // allocations per user name (`user-quota`), and the client leaves its own to expire.
-    let credentials = || {
+    // Fresh credentials for each client run, as a calling client has them (a later second: the
+    // user name carries the expiry).
+    let credentials_of = |token: &str, name: &str| {
         std::thread::sleep(Duration::from_millis(1100));
-        let turn = turn_server(&mbx, &token);
+        let turn = turn_server(&mbx, token);
         let user = turn["username"].as_str().unwrap().to_string();
-        assert!(user.ends_with(":@alice:matrix.test.internal"), "{user}");
+        assert!(
+            user.ends_with(&format!(":@{name}:matrix.test.internal")),
+            "{user}"
+        );
         (user, turn["password"].as_str().unwrap().to_string())
     };
+    let credentials = || credentials_of(&token, "alice");
     assert!(
         !daemon.log_text().contains(&secret),
         "the secret is never logged"
@@ -266,7 +273,11 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
         String::from_utf8_lossy(&docker(&["logs", "--tail", "40", &coturn]).stdout),
         uclient_with(&["-t", "-S"], tls_port, &user, &password, "198.51.99.1")
     );
-    // Peers on this host, its networks or link-local: allocated, but the peer refused.
+    // Peers on this host, its networks or link-local: allocated, but the peer refused. Their own
+    // user: coturn's allocation quota (`user-quota`) is per user, each client run leaves its
+    // allocation to expire, and alice's tries above may have used many (CI saw 486 Allocation
+    // Quota Reached here).
+    let carol = login("carol");
     for peer in [
         "127.0.0.1",
         "10.1.2.3",
@@ -274,13 +285,16 @@ fn relays_with_synapse_credentials_only_to_public_peers() {
         "192.168.1.1",
         "169.254.169.254",
     ] {
-        // An allocation lost to load (UDP, a busy relay port) is tried once more: what is
-        // asserted is the refusal of the peer once a relay exists.
+        // A try whose allocation or permission went unanswered (UDP on a busy host; CI saw the
+        // refresh answered and nothing after it) is made once more: what is asserted is the
+        // peer's refusal once a relay exists.
         let mut out = String::new();
         for _ in 0..2 {
-            let (user, password) = credentials();
+            let (user, password) = credentials_of(&carol, "carol");
             out.push_str(&uclient(port, &user, &password, peer));
-            if out.contains("Received relay addr") {
+            if out.contains("Received relay addr")
+                && (out.contains("error 403 (Forbidden IP)") || out.contains("0: : success: 0x"))
+            {
                 break;
             }
         }
