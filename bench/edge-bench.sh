@@ -16,6 +16,8 @@ if [[ -z ${MATRIXBOX_BIN:-} ]]; then
     MATRIXBOX_BIN="$ROOT/target/release/matrixbox"
 fi
 export MATRIXBOX_BIN
+# The idle memory depends on the code layout (packaging/link-order.sh): say whether this build has it.
+"$ROOT/packaging/link-order.sh" --check "$MATRIXBOX_BIN" || true
 # The memory test holds its idle connections from 127.0.0.1 alone, and the edge takes at most
 # 256 from one address (ConnPolicy::max_per_address): above that it would measure refusals, not
 # connections. Every proxy holds the same number.
