@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # link-order.sh - the release binary's code layout: which functions the daemon and the edge run,
-# so the linker places them side by side (build.rs passes packaging/link-order.txt to lld as
-# --symbol-ordering-file for x86_64-unknown-linux-gnu release builds).
+# so the linker places them side by side (build.rs passes packaging/link-order.txt as
+# --symbol-ordering-file in x86_64-unknown-linux-gnu release builds, when the linker takes it:
+# Rust's own LLD does).
 #
 # Why: the kernel maps 64 KiB of the binary around every page a process touches. With the few MiB
 # of code an idle edge runs spread over a 13 MiB .text, both processes mapped 11.5 MiB of the
-# binary; with that code side by side, 5 MiB (bench/edge-ab.sh reports the PSS).
+# binary; with that code side by side, 4.6 MiB (bench/edge-ab.sh reports the PSS).
 #
 #   packaging/link-order.sh            # build, profile, rewrite packaging/link-order.txt
 #   packaging/link-order.sh --check B  # how many listed functions binary B still has
