@@ -22,10 +22,7 @@ N=${2:-2000}
 # shellcheck disable=SC1091 # bench/edge-lib.sh: checked on its own
 . "$ROOT/bench/edge-lib.sh"
 edge_init edge-instructions "${1:-}" valgrind callgrind_annotate
-# The edge process writes its counts as its own user, which cannot enter $W.
-CG=$(mktemp -d /tmp/edge-instructions-counts.XXXXXX)
-EXTRA_DIRS+=("$CG")
-chmod 1777 "$CG"
+edge_writable_dir CG edge-instructions-counts
 URL=https://matrix.test:$EP/_matrix/client/versions
 
 # Instructions the edge process ran in all, from start to exit, with `requests` of one protocol.

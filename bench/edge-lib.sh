@@ -1,5 +1,6 @@
 # bench/edge-lib.sh - what the edge's counting benchmarks share (sourced by
-# bench/edge-instructions.sh and bench/edge-syscalls.sh): the binary to count, a work directory
+# bench/edge-instructions.sh, bench/edge-syscalls.sh, bench/edge-ab.sh and
+# packaging/link-order.sh): the binary to count, a work directory
 # removed at exit with every process started, a test certificate, free ports, a local nginx
 # upstream serving proxy-bench.sh's 488-byte /versions answer, and the edge's configuration in
 # front of it. The caller sets ROOT, then calls `edge_init NAME BINARY TOOL...`.
@@ -59,6 +60,16 @@ listen:
   http: "off"
   https: "127.0.0.1:$EP"
 CONF
+}
+
+# edge_writable_dir VAR NAME: a new directory /tmp/NAME.* in VAR that the edge process, running
+# as its own unprivileged user, can write to (it cannot enter $W); removed at exit.
+edge_writable_dir() {
+    local dir
+    dir=$(mktemp -d "/tmp/$2.XXXXXX")
+    chmod 1777 "$dir"
+    EXTRA_DIRS+=("$dir")
+    printf -v "$1" %s "$dir"
 }
 
 edge_cleanup() {

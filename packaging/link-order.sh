@@ -42,13 +42,10 @@ fi
 # shellcheck disable=SC1091 # bench/edge-lib.sh: checked on its own
 . "$ROOT/bench/edge-lib.sh"
 edge_init link-order "" valgrind nm
-# The edge writes its profile as its own unprivileged user, which cannot enter $W.
-PROFILES=$(mktemp -d /tmp/link-order-profiles.XXXXXX)
-EXTRA_DIRS+=("$PROFILES")
-chmod 1777 "$PROFILES"
+edge_writable_dir PROFILE_DIR link-order-profiles
 URL=https://matrix.test:$EP/_matrix/client/versions
 MATRIXBOX_LOG=warn valgrind --tool=callgrind --demangle=no --trace-children=yes --vgdb=no \
-    --callgrind-out-file="$PROFILES/callgrind.%p" \
+    --callgrind-out-file="$PROFILE_DIR/callgrind.%p" \
     "$BIN" --config "$W/matrixbox.yaml" --state-dir "$W/state" run --skip-preflight > "$W/run.log" 2>&1 &
 RUN=$!
 PIDS+=("$RUN")
@@ -69,10 +66,10 @@ wait "$RUN" || true
 
 # Every function either process ran (callgrind names each once with its number, then the number
 # alone), in the order first seen, the edge's profile first; only those the binary defines.
-edge_profile=$(grep -l '^cmd: .* edge' "$PROFILES"/callgrind.* || true)
-[[ -n $edge_profile ]] || { echo "link-order: no profile of the edge process in $PROFILES" >&2; exit 1; }
+edge_profile=$(grep -l '^cmd: .* edge' "$PROFILE_DIR"/callgrind.* || true)
+[[ -n $edge_profile ]] || { echo "link-order: no profile of the edge process in $PROFILE_DIR" >&2; exit 1; }
 profiles=("$edge_profile")
-for profile in "$PROFILES"/callgrind.*; do [[ $profile == "$edge_profile" ]] || profiles+=("$profile"); done
+for profile in "$PROFILE_DIR"/callgrind.*; do [[ $profile == "$edge_profile" ]] || profiles+=("$profile"); done
 awk 'match($0, /^c?fn=\([0-9]+\) /) { name = substr($0, RLENGTH + 1); if (!seen[name]++) print name }' \
     "${profiles[@]}" > "$W/ran"
 awk 'NR == FNR { defined[$0] = 1; next } defined[$0]' <(functions_of "$BIN") "$W/ran" > "$LIST.tmp"
