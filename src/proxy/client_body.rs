@@ -6,15 +6,18 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use http_body_util::BodyExt;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use tokio::time::Sleep;
 
 /// A client's request body on its way to Synapse: the upload limit enforced, and an error once
 /// no bytes came for a while (the upstream request is then aborted and its connection closed).
-pub struct ClientBody {
+/// `None` for a request without a body (most of them): the request, moved several times on its
+/// way out, then carries one pointer rather than the body's state.
+pub struct ClientBody(Option<Box<Streaming>>);
+
+struct Streaming {
     /// Read before the upstream connection was taken. Boxed: a frame can hold trailers (a
-    /// header map), and the body is moved with every request, most of which have none.
+    /// header map), and most bodies have none.
     first: Option<Box<Frame<Bytes>>>,
     inner: Incoming,
     /// Bytes still allowed.
@@ -38,7 +41,10 @@ pub enum BodyError {
 
 impl ClientBody {
     pub(super) fn new(inner: Incoming, max: u64, stall_after: Duration) -> ClientBody {
-        ClientBody {
+        if hyper::body::Body::is_end_stream(&inner) {
+            return ClientBody(None);
+        }
+        ClientBody(Some(Box::new(Streaming {
             first: None,
             inner,
             left: max,
@@ -46,18 +52,21 @@ impl ClientBody {
             stall_after,
             stall: None,
             armed: false,
-        }
+        })))
     }
 
     /// Waits for the first frame (kept for sending), unless the body is empty.
     pub(super) async fn first_frame(&mut self) -> Result<(), BodyError> {
-        if hyper::body::Body::is_end_stream(self) {
+        let Some(streaming) = self.0.as_deref_mut() else {
             return Ok(());
-        }
-        self.first = self.frame().await.transpose()?.map(Box::new);
+        };
+        let first = std::future::poll_fn(|cx| streaming.poll_next(cx)).await;
+        streaming.first = first.transpose()?.map(Box::new);
         Ok(())
     }
+}
 
+impl Streaming {
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<BodyError> {
         let stall_after = self.stall_after;
         let sleep = self
@@ -74,33 +83,24 @@ impl ClientBody {
             .poll(cx)
             .map(|()| BodyError::Stalled(self.stall_after))
     }
-}
 
-impl hyper::body::Body for ClientBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        if let Some(frame) = this.first.take() {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if let Some(frame) = self.first.take() {
             return Poll::Ready(Some(Ok(*frame)));
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.armed = false;
+                self.armed = false;
                 let len = frame.data_ref().map_or(0, |d| d.remaining() as u64);
-                if len > this.left {
-                    return Poll::Ready(Some(Err(BodyError::TooLarge(this.max))));
+                if len > self.left {
+                    return Poll::Ready(Some(Err(BodyError::TooLarge(self.max))));
                 }
-                this.left -= len;
+                self.left -= len;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyError::Client(e)))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => this.poll_stall(cx).map(|e| Some(Err(e))),
+            Poll::Pending => self.poll_stall(cx).map(|e| Some(Err(e))),
         }
     }
 
@@ -121,5 +121,30 @@ impl hyper::body::Body for ClientBody {
             hint.set_upper(upper + first);
         }
         hint
+    }
+}
+
+impl hyper::body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut().0.as_deref_mut() {
+            Some(streaming) => streaming.poll_next(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_deref().is_none_or(Streaming::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0
+            .as_deref()
+            .map_or_else(|| SizeHint::with_exact(0), Streaming::size_hint)
     }
 }

@@ -19,17 +19,11 @@ use crate::throttle::Throttle;
 use crate::upstream::UpstreamAddr;
 use crate::warn_throttled;
 
-/// Long-poll `/sync` holds a request for up to its `timeout` (clients use 30 s); leave ample room.
-const RESPONSE_HEADERS_TIMEOUT: Duration = Duration::from_secs(330);
 /// Sent with 503 when Synapse's connections are all taken.
 const RETRY_AFTER_SECS: u64 = 2;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-/// Forwarding headers Synapse must not take from a client (it reads X-Forwarded-For, which is
-/// overwritten, but other software behind it may read these).
-static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
-static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Clients decide how often these happen, so their log lines are rate-limited.
 static UPSTREAM_FAILED: Throttle = Throttle::new(5, Duration::from_secs(10));
@@ -159,7 +153,7 @@ impl Upstream {
             }
         };
         parts.version = Version::HTTP_11;
-        remove_hop_by_hop(&mut parts.headers, &[&FORWARDED, &X_REAL_IP]);
+        remove_hop_by_hop(&mut parts.headers, Leg::Request);
         // Overwritten, never appended: a client cannot choose the address Synapse logs and rate-limits.
         parts
             .headers
@@ -169,8 +163,10 @@ impl Upstream {
             .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
 
         let turns = peer.turns(self.limits.requests_per_connection);
-        let (upstream, max_body) = (self.label.clone(), self.max_body);
-        let (wait, stall) = (self.limits.turn_timeout, self.limits.body_idle_timeout);
+        let (upstream, wait) = (self.label.clone(), self.limits.turn_timeout);
+        // Made here, so the future below holds this (one pointer for a request without a body)
+        // rather than the client's body.
+        let mut body = ClientBody::new(body, self.max_body, self.limits.body_idle_timeout);
         // Boxed: allocated per request, it keeps the room hyper reserves in every open
         // connection small.
         Either::Right(Box::pin(async move {
@@ -188,19 +184,14 @@ impl Upstream {
                     },
                 },
             };
-            let mut body = ClientBody::new(body, max_body, stall);
             // No upstream connection is taken for a body that never starts.
             if let Err(e) = body.first_frame().await {
                 return early.answer(body_failure(&e));
             }
-            let sent = tokio::time::timeout(
-                RESPONSE_HEADERS_TIMEOUT,
-                pool.clone().send(Request::from_parts(parts, body)),
-            );
-            match sent.await {
-                Ok(Ok(response)) => {
+            match pool.clone().send(Request::from_parts(parts, body)).await {
+                Ok(response) => {
                     let (mut parts, body) = response.into_parts();
-                    remove_hop_by_hop(&mut parts.headers, &[]);
+                    remove_hop_by_hop(&mut parts.headers, Leg::Response);
                     let body = Streamed {
                         body,
                         pool,
@@ -208,15 +199,10 @@ impl Upstream {
                     };
                     Response::from_parts(parts, Body::Upstream(body))
                 }
-                Ok(Err(e)) => early.answer(match find_body_error(&e) {
+                Err(e) => early.answer(match find_body_error(&e) {
                     Some(body_error) => body_failure(body_error),
                     None => upstream_failure(&upstream, &e),
                 }),
-                Err(_) => early.answer(matrix_error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "M_UNKNOWN",
-                    "the homeserver did not answer in time",
-                )),
             }
         }))
     }
@@ -284,6 +270,13 @@ fn body_failure(error: &BodyError) -> Response<Body> {
 }
 
 fn upstream_failure(upstream: &str, error: &UpstreamError) -> Response<Body> {
+    if let UpstreamError::NoAnswer = error {
+        return matrix_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "M_UNKNOWN",
+            "the homeserver did not answer in time",
+        );
+    }
     if let UpstreamError::Busy(_) = error {
         warn_throttled!(
             UPSTREAM_BUSY,
@@ -322,8 +315,9 @@ fn too_large(max: u64) -> Response<Body> {
     )
 }
 
-/// Headers that describe one connection, never forwarded, in `hop_by_hop_index`'s order.
-static HOP_BY_HOP: [HeaderName; 9] = [
+/// Headers dropped on the way through, in `dropped_index`'s order: first those that describe one
+/// connection (never forwarded either way), then forwarding headers a client must not set.
+static DROPPED: [HeaderName; 11] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -333,12 +327,24 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
 ];
+/// The first `HOP_BY_HOP` of `DROPPED` leave responses too.
+const HOP_BY_HOP: usize = 9;
 
-/// Where `name` is in `HOP_BY_HOP`. Compared as strings: a standard name's string is a table
-/// lookup, and the match is decided mostly by length.
-fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
-    Some(match name.as_str() {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    /// A client's request on its way to Synapse.
+    Request,
+    /// Synapse's response on its way to the client.
+    Response,
+}
+
+/// Where `name` is in `DROPPED`, if `leg` drops it. Compared as strings: a standard name's string
+/// is a table lookup, and the match is decided mostly by length.
+fn dropped_index(name: &HeaderName, leg: Leg) -> Option<usize> {
+    let i = match name.as_str() {
         "connection" => 0,
         "keep-alive" => 1,
         "proxy-authenticate" => 2,
@@ -348,44 +354,49 @@ fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
         "trailer" => 6,
         "transfer-encoding" => 7,
         "upgrade" => 8,
+        "forwarded" => 9,
+        "x-real-ip" => 10,
         _ => return None,
-    })
+    };
+    (i < HOP_BY_HOP || leg == Leg::Request).then_some(i)
 }
 
-/// Removes headers that describe one connection, those the `Connection` header names, and the
-/// `also` ones. One pass over the headers, then a removal for each name found: this runs twice
-/// for every request. Allocates only when `Connection` names other headers.
-fn remove_hop_by_hop(headers: &mut HeaderMap, also: &[&HeaderName]) {
-    // Bit i: HOP_BY_HOP[i] is present; bit HOP_BY_HOP.len() + j: also[j] is.
-    let mut present = 0u32;
-    let mut listed: Vec<HeaderName> = Vec::new();
-    for (name, value) in headers.iter() {
-        if let Some(i) = hop_by_hop_index(name) {
+/// `close` and `keep-alive` name no header to remove (keep-alive goes anyway).
+fn names_no_header(option: &[u8]) -> bool {
+    option.eq_ignore_ascii_case(b"close") || option.eq_ignore_ascii_case(b"keep-alive")
+}
+
+/// Removes the headers `leg` drops and those the `Connection` header names. One pass over the
+/// names, then a removal for each found: this runs twice for every request. Allocates only when
+/// `Connection` names other headers.
+fn remove_hop_by_hop(headers: &mut HeaderMap, leg: Leg) {
+    // Bit i: DROPPED[i] is present.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = dropped_index(name, leg) {
             present |= 1 << i;
-            if i == 0 {
-                let options = value.to_str().unwrap_or_default().split(',').map(str::trim);
-                // `close` and `keep-alive` name no header to remove (keep-alive goes anyway).
-                listed.extend(
-                    options
-                        .filter(|o| {
-                            !o.eq_ignore_ascii_case("close")
-                                && !o.eq_ignore_ascii_case("keep-alive")
-                        })
-                        .filter_map(|o| HeaderName::from_bytes(o.as_bytes()).ok()),
-                );
-            }
-        } else if let Some(j) = also.iter().position(|doomed| *doomed == name) {
-            present |= 1 << (HOP_BY_HOP.len() + j);
         }
     }
-    let known = HOP_BY_HOP.iter().chain(also.iter().copied());
-    for (i, name) in known.enumerate() {
-        if present & (1 << i) != 0 {
+    if present == 0 {
+        return;
+    }
+    if present & 1 != 0 {
+        let listed: Vec<HeaderName> = (headers.get_all(header::CONNECTION).iter())
+            // The usual values, said on their own, are not parsed.
+            .filter(|value| !names_no_header(value.as_bytes()))
+            .flat_map(|value| value.to_str().unwrap_or_default().split(','))
+            .map(str::trim)
+            .filter(|option| !names_no_header(option.as_bytes()))
+            .filter_map(|o| HeaderName::from_bytes(o.as_bytes()).ok())
+            .collect();
+        for name in listed {
             headers.remove(name);
         }
     }
-    for name in listed {
-        headers.remove(name);
+    for (i, name) in DROPPED.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 
@@ -443,7 +454,7 @@ mod tests {
         h.insert("forwarded", HeaderValue::from_static("for=192.0.2.1"));
         h.append("x-real-ip", HeaderValue::from_static("192.0.2.1"));
         h.append("x-real-ip", HeaderValue::from_static("192.0.2.2"));
-        remove_hop_by_hop(&mut h, &[&FORWARDED, &X_REAL_IP]);
+        remove_hop_by_hop(&mut h, Leg::Request);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::AUTHORIZATION));
     }
@@ -460,14 +471,16 @@ mod tests {
         h.insert("x-two", HeaderValue::from_static("2"));
         h.insert("x-three", HeaderValue::from_static("3"));
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
-        remove_hop_by_hop(&mut h, &[]);
+        // Only a client's forwarding headers are dropped.
+        h.insert(header::FORWARDED, HeaderValue::from_static("for=192.0.2.1"));
+        remove_hop_by_hop(&mut h, Leg::Response);
         let mut left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
         left.sort_unstable();
-        assert_eq!(left, ["content-length", "x-three"]);
+        assert_eq!(left, ["content-length", "forwarded", "x-three"]);
 
         // Nothing to remove: the map is left as it was.
         let before = h.clone();
-        remove_hop_by_hop(&mut h, &[]);
+        remove_hop_by_hop(&mut h, Leg::Response);
         assert_eq!(h, before);
     }
 }

@@ -293,7 +293,7 @@ impl Edge {
             |ip| self.admin_allowed(ip),
             peer.ip,
         );
-        let class = route::class(&route, req.method(), req.uri().path());
+        let class = route::class(&route);
         (class, Either::Right(self.answer_https(route, req, peer)))
     }
 
@@ -304,7 +304,7 @@ impl Edge {
         peer: &Peer,
     ) -> impl Future<Output = Response<Body>> + Send + use<> {
         let mut response = match route {
-            route::Route::Upstream => {
+            route::Route::Upstream(_) => {
                 return Either::Right(Either::Left(self.upstream.forward(req, peer)));
             }
             route::Route::WellKnown(kind) => {

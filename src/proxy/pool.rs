@@ -30,6 +30,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How often a request waiting for room looks for a connection that became ready, should it have
 /// missed the announcement (`finished`) of one.
 const WAIT_POLL: Duration = Duration::from_millis(250);
+/// Long-poll `/sync` holds a request for up to its `timeout` (clients use 30 s); leave ample room.
+/// Also bounds opening a connection.
+const RESPONSE_HEADERS_TIMEOUT: Duration = Duration::from_secs(330);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -39,6 +42,8 @@ pub enum UpstreamError {
     Http(#[source] hyper::Error),
     #[error("all {0} connections to the homeserver are busy")]
     Busy(usize),
+    #[error("no answer within {}s", RESPONSE_HEADERS_TIMEOUT.as_secs())]
+    NoAnswer,
 }
 
 pub struct Pool {
@@ -102,7 +107,11 @@ impl Pool {
                 // Boxed: rare, and large enough to double every request's future otherwise.
                 None => Box::pin(self.wait_for_connection()).await?,
             };
-            match conn.sender.try_send_request(req).await {
+            // Timed here rather than around `send`: this future is small, `send`'s holds the
+            // request, and a wrapper would move it once more.
+            let answer =
+                tokio::time::timeout(RESPONSE_HEADERS_TIMEOUT, conn.sender.try_send_request(req));
+            match answer.await.map_err(|_| UpstreamError::NoAnswer)? {
                 Ok(response) => {
                     self.checkin(conn);
                     return Ok(response);
@@ -157,7 +166,9 @@ impl Pool {
                 biased;
                 permit = &mut room => {
                     let permit = permit.expect("the pool's semaphore is never closed");
-                    return Ok((self.connect(permit).await?, false));
+                    let connect = tokio::time::timeout(RESPONSE_HEADERS_TIMEOUT, self.connect(permit));
+                    let timed_out = || UpstreamError::Connect(std::io::ErrorKind::TimedOut.into());
+                    return Ok((connect.await.map_err(|_| timed_out())??, false));
                 }
                 _ = self.finished.notified() => {
                     if let Some(conn) = self.checkout() {
