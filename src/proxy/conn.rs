@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use http::StatusCode;
 use hyper::body::{Frame, SizeHint};
 use hyper::server::conn::{http1, http2};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::Body;
 use super::admit::{Admitted, ConnPolicy, Throttled};
 use super::serve::WARN_EVERY;
+use crate::metrics::{EdgeMetrics, RouteClass};
 
 /// How long open connections may finish their requests after shutdown begins.
 pub(super) const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -124,8 +126,10 @@ pub(super) fn drive<C: Graceful + Unpin>(
                 }
                 // Registered before the state and the flag are read, so a change made by another
                 // task after the read still wakes this one. Every time: a wake-up through the state
-                // uses its registration up.
-                state.waker.register(cx.waker());
+                // uses its registration up. Only for HTTP/2: HTTP/1.1 changes it only in this task.
+                if state.wake {
+                    state.waker.register(cx.waker());
+                }
                 let fresh = !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
                 if fresh {
                     let _ = stop.as_mut().poll(cx);
@@ -200,12 +204,15 @@ pub(super) struct ConnState {
     wake: bool,
     max_cancels: u32,
     cancel_window: Duration,
+    /// Where answered requests are counted: held per connection, so a request costs no
+    /// reference of its own.
+    metrics: Arc<EdgeMetrics>,
 }
 
 const NONE: u64 = u64::MAX;
 
 impl ConnState {
-    pub(super) fn new(policy: &ConnPolicy, h2: bool) -> Arc<ConnState> {
+    pub(super) fn new(policy: &ConnPolicy, h2: bool, metrics: Arc<EdgeMetrics>) -> Arc<ConnState> {
         let epoch = Instant::now();
         Arc::new(ConnState {
             in_flight: AtomicUsize::new(0),
@@ -219,6 +226,7 @@ impl ConnState {
             wake: h2,
             max_cancels: policy.max_cancels,
             cancel_window: policy.cancel_window,
+            metrics,
         })
     }
 
@@ -230,9 +238,23 @@ impl ConnState {
         self.epoch + Duration::from_nanos(nanos)
     }
 
+    /// Adds `delta` to the requests in flight; returns the count before. HTTP/1.1 changes the
+    /// count in one task only, so there a load and a store do, without a locked instruction.
+    fn add_in_flight(&self, delta: isize) -> usize {
+        if self.wake {
+            return match delta {
+                1 => self.in_flight.fetch_add(1, Ordering::SeqCst),
+                _ => self.in_flight.fetch_sub(1, Ordering::SeqCst),
+            };
+        }
+        let before = self.in_flight.load(Ordering::Relaxed);
+        (self.in_flight).store(before.wrapping_add_signed(delta), Ordering::Relaxed);
+        before
+    }
+
     /// A request has arrived; it is in flight until the returned guard is dropped.
     pub(super) fn begin(self: &Arc<ConnState>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.add_in_flight(1);
         if !self.served_any.load(Ordering::Relaxed) {
             self.served_any.store(true, Ordering::Relaxed);
         }
@@ -302,14 +324,27 @@ pub(super) struct InFlight {
     pub(super) answered: bool,
 }
 
+impl InFlight {
+    /// The answer is ready (its body may still be on its way): counted in the metrics.
+    pub(super) fn answer(&mut self, class: RouteClass, status: StatusCode, started: Instant) {
+        self.answered = true;
+        (self.state.metrics).request(class, status.as_u16(), started.elapsed());
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         let state = &self.state;
         // Stored before the count drops, so whoever sees nothing in flight sees this time (or a
         // later one): the idle timeout runs from the last answer.
         let now = state.now();
-        state.idle_since.fetch_max(now, Ordering::SeqCst);
-        let idle = state.in_flight.fetch_sub(1, Ordering::SeqCst) == 1;
+        if state.wake {
+            state.idle_since.fetch_max(now, Ordering::SeqCst);
+        } else {
+            // One task, whose clock only moves on.
+            state.idle_since.store(now, Ordering::Relaxed);
+        }
+        let idle = state.add_in_flight(-1) == 1;
         let mut turned_abusive = false;
         if !self.answered {
             let now = state.at(now);
@@ -453,7 +488,7 @@ mod tests {
     ) -> (Arc<ConnState>, Arc<Mutex<Option<Instant>>>) {
         let connections = Connections::new(policy());
         let admitted = connections.admit("192.0.2.1".parse().unwrap()).unwrap();
-        let state = ConnState::new(&policy(), h2);
+        let state = ConnState::new(&policy(), h2, Arc::default());
         let closed_at = Arc::new(Mutex::new(None));
         let conn = Fake {
             closed_at: closed_at.clone(),

@@ -32,8 +32,6 @@ static BAD_BODY: Throttle = Throttle::new(5, Duration::from_secs(10));
 
 pub struct Upstream {
     address: UpstreamAddr,
-    /// Where Synapse is, as log lines name it (made once: cloned per request).
-    label: Arc<str>,
     /// Sent as Host when a request has none (an HTTP/1.0 client).
     host: HeaderValue,
     /// Everything but long-poll `/sync`, which has its own pool so that waiting syncs and other
@@ -63,7 +61,6 @@ impl Upstream {
                 limits.queue_timeout,
                 limits.write_idle_timeout,
             ),
-            label: address.describe().into(),
             address,
             workers: vec![],
             max_body,
@@ -163,7 +160,7 @@ impl Upstream {
             .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
 
         let turns = peer.turns(self.limits.requests_per_connection);
-        let (upstream, wait) = (self.label.clone(), self.limits.turn_timeout);
+        let wait = self.limits.turn_timeout;
         // Made here, so the future below holds this (one pointer for a request without a body)
         // rather than the client's body.
         let mut body = ClientBody::new(body, self.max_body, self.limits.body_idle_timeout);
@@ -188,7 +185,7 @@ impl Upstream {
             if let Err(e) = body.first_frame().await {
                 return early.answer(body_failure(&e));
             }
-            match pool.clone().send(Request::from_parts(parts, body)).await {
+            match pool.send(Request::from_parts(parts, body)).await {
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     remove_hop_by_hop(&mut parts.headers, Leg::Response);
@@ -201,7 +198,7 @@ impl Upstream {
                 }
                 Err(e) => early.answer(match find_body_error(&e) {
                     Some(body_error) => body_failure(body_error),
-                    None => upstream_failure(&upstream, &e),
+                    None => upstream_failure(&pool.address().describe(), &e),
                 }),
             }
         }))

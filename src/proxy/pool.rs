@@ -8,7 +8,7 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -60,6 +60,8 @@ pub struct Pool {
     wait: Duration,
     /// Announces a response finished, so its connection is (about to be) ready again.
     finished: Notify,
+    /// Requests waiting for a connection: only then is a finished response announced.
+    waiting: AtomicUsize,
 }
 
 impl Pool {
@@ -78,7 +80,13 @@ impl Pool {
             max,
             wait,
             finished: Notify::new(),
+            waiting: AtomicUsize::new(0),
         })
+    }
+
+    /// Where the connections go.
+    pub fn address(&self) -> &UpstreamAddr {
+        &self.address
     }
 
     /// (in use, idle, max) now, for the metrics: open connections hold a permit of `room`; idle
@@ -94,11 +102,15 @@ impl Pool {
     /// Called when a response from this pool has been passed on whole (or dropped): one request
     /// waiting for a connection looks again.
     pub fn response_finished(&self) {
-        self.finished.notify_one();
+        // A waiter that counts itself just after this look finds the connection at its first
+        // look (`WAIT_POLL`'s first tick is at once).
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.finished.notify_one();
+        }
     }
 
     pub async fn send(
-        self: Arc<Self>,
+        self: &Arc<Self>,
         mut req: Request<Body>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         loop {
@@ -156,6 +168,7 @@ impl Pool {
     /// A connection that became ready, or a new one once there is room for it; `Busy` after
     /// `wait`. The flag says whether the connection was reused.
     async fn wait_for_connection(self: &Arc<Self>) -> Result<(Conn, bool), UpstreamError> {
+        let _counted = Waiting::count(&self.waiting);
         // Kept across polls: the semaphore serves waiters in order.
         let room = self.room.clone().acquire_owned();
         let give_up = tokio::time::sleep(self.wait);
@@ -215,6 +228,22 @@ impl Pool {
             reads,
             task,
         })
+    }
+}
+
+/// One request counted in `Pool::waiting` until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Waiting<'_> {
+    fn count(waiting: &AtomicUsize) -> Waiting<'_> {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -239,17 +239,15 @@ fn serve_tls(
         Protocol::Https1
     });
     let write_idle = edge.write_idle_timeout();
-    let state = ConnState::new(admitted.policy(), h2);
-    let context = (edge, Peer::new(peer, h2), state.clone(), metrics);
+    let state = ConnState::new(admitted.policy(), h2, metrics);
+    let context = (edge, Peer::new(peer, h2), state.clone());
     let service = service_fn(move |req| {
-        let (edge, peer, state, metrics) = &context;
+        let (edge, peer, state) = &context;
         let started = Instant::now();
         let mut in_flight = state.begin();
         let (class, answer) = edge.handle_https(req, peer);
-        let metrics = metrics.clone();
         answer.map(move |response| {
-            metrics.request(class, response.status().as_u16(), started.elapsed());
-            in_flight.answered = true;
+            in_flight.answer(class, response.status(), started);
             Ok::<_, Infallible>(response.map(|body| Tracked {
                 body,
                 _in_flight: in_flight,
@@ -299,18 +297,13 @@ pub async fn serve_http(
         let metrics = edge.metrics().clone();
         let open = metrics.connection(Protocol::Http1);
         let (protocols, edge, closing) = (protocols.clone(), edge.current(), closing.clone());
-        let state = ConnState::new(admitted.policy(), false);
+        let state = ConnState::new(admitted.policy(), false, metrics);
         let service_state = state.clone();
         let service = service_fn(move |req| {
             let started = Instant::now();
             let mut in_flight = service_state.begin();
-            in_flight.answered = true;
             let response = edge.handle_http(&req);
-            metrics.request(
-                RouteClass::PlainHttp,
-                response.status().as_u16(),
-                started.elapsed(),
-            );
+            in_flight.answer(RouteClass::PlainHttp, response.status(), started);
             let response = response.map(|body| Tracked {
                 body,
                 _in_flight: in_flight,
