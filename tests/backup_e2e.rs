@@ -113,6 +113,58 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// Starts a session that locks a new table, waits until pg_dump waits for that lock (pg_dump lists
+/// the tables, then locks each), drops the table and commits; it fails if no pg_dump came within
+/// 120 s. pg_dump's lock then fails with `relation ... does not exist`.
+fn drop_a_table_under_pg_dump(mbx: &Instance) -> std::process::Child {
+    mbx.psql("CREATE TABLE vanishing_scratch (x int)");
+    let session = "BEGIN;
+        LOCK TABLE vanishing_scratch IN ACCESS EXCLUSIVE MODE;
+        DO $$ BEGIN
+            FOR i IN 1..1200 LOOP
+                PERFORM pg_stat_clear_snapshot();
+                IF EXISTS (SELECT 1 FROM pg_stat_activity
+                           WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock') THEN
+                    RETURN;
+                END IF;
+                PERFORM pg_sleep(0.1);
+            END LOOP;
+            RAISE EXCEPTION 'pg_dump never waited for the lock';
+        END $$;
+        DROP TABLE vanishing_scratch;
+        COMMIT;";
+    let child = Command::new("docker")
+        .env("DOCKER_HOST", docker_host())
+        .args([
+            "exec",
+            &mbx.objects.postgres(),
+            "psql",
+            "-U",
+            "postgres",
+            "-d",
+            "synapse",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            session,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The lock is held before the backup starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mbx.psql(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+         WHERE c.relname = 'vanishing_scratch' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+    ) != "1"
+    {
+        assert!(Instant::now() < deadline, "the session never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 #[test]
 fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     let mbx = Instance::new();
@@ -170,9 +222,14 @@ fn round_trip_restores_users_encrypted_history_media_and_signing_key() {
     );
 
     // The backup lives outside the state dir, which is wiped with the containers and the config.
+    // While it runs, a table is dropped under pg_dump, as Synapse's background updates drop their
+    // scratch tables: the dump is taken again and the backup is whole.
     let outside = tempfile::tempdir().unwrap();
     let archive = outside.path().join("server.tar.gz");
+    let vanishing = drop_a_table_under_pg_dump(&mbx);
     let created = mbx.run(&["backup", "create", "--output", archive.to_str().unwrap()]);
+    let dropper = vanishing.wait_with_output().unwrap();
+    assert_success(&dropper);
     assert_success(&created);
     eprintln!("{}", describe(&created));
     let said = String::from_utf8_lossy(&created.stdout);

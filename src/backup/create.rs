@@ -6,6 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use tokio::io::AsyncSeekExt;
+
 use super::archive::Writer;
 use super::manifest::{FORMAT, Manifest};
 use super::messages::M;
@@ -73,6 +75,36 @@ pub(crate) fn partial_and_spool(
     Ok((partial, tokio::fs::File::from_std(spool)))
 }
 
+/// The dump into the spool; started again from an empty spool when an object was dropped while
+/// it ran (a race with Synapse's own work, gone on the next try).
+async fn dump_whole(
+    engine: &Engine,
+    container: &str,
+    spool: &mut tokio::fs::File,
+    out: &Path,
+) -> Result<(), BackupError> {
+    let mut attempt = 1;
+    loop {
+        match database::dump(engine, container, spool).await {
+            Err(BackupError::Dump { output, .. })
+                if attempt < database::DUMP_ATTEMPTS && database::dropped_during_dump(&output) =>
+            {
+                tracing::info!(attempt, %output, "an object was dropped during the dump; dumping again");
+                let rewound = async {
+                    spool.set_len(0).await?;
+                    spool.rewind().await
+                };
+                rewound.await.map_err(|source| BackupError::Write {
+                    path: out.to_path_buf(),
+                    source,
+                })?;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 pub async fn create(
     paths: &Paths,
     config: &Config,
@@ -117,7 +149,7 @@ pub async fn create(
     };
     let (partial, mut spool) = partial_and_spool(&dir, &out)?;
     let bar = super::progress(lang.t(M::Dumping, &[]), false);
-    database::dump(engine, &names.postgres, &mut spool).await?;
+    dump_whole(engine, &names.postgres, &mut spool, &out).await?;
     bar.finish_and_clear();
     let spool = spool.into_std().await;
 

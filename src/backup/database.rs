@@ -31,6 +31,21 @@ pub async fn synapse_version(engine: &Engine, container: &str) -> Option<String>
     }
 }
 
+/// How many times `backup create` starts the dump when an object vanishes under it.
+pub const DUMP_ATTEMPTS: u32 = 3;
+
+/// Whether a failed dump met an object dropped while it ran. pg_dump lists the tables, then locks
+/// each one: a table dropped in between fails its lock with `relation ... does not exist` (Synapse's
+/// background updates make and drop scratch tables such as `_temp_populate_user_directory_rooms`),
+/// and other objects fail with `cache lookup failed`. A new dump does not list them.
+pub fn dropped_during_dump(output: &str) -> bool {
+    output.lines().any(|line| {
+        line.contains("ERROR:")
+            && ((line.contains("relation") && line.contains("does not exist"))
+                || line.contains("cache lookup failed"))
+    })
+}
+
 /// `pg_dump -Fc` of Synapse's database into `out`: one consistent snapshot taken while Synapse
 /// keeps writing.
 pub async fn dump(
@@ -196,5 +211,29 @@ fn check(
             code,
             output: out.trim().to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dropped_during_dump;
+
+    #[test]
+    fn a_dump_is_started_again_only_when_an_object_vanished_under_it() {
+        // What pg_dump 15 said when Synapse dropped a scratch table during a test's backup.
+        assert!(dropped_during_dump(
+            "pg_dump: error: query failed: ERROR:  relation \"public._temp_populate_user_directory_rooms\" does not exist\npg_dump: detail: Query was: LOCK TABLE public._temp_populate_user_directory_rooms IN ACCESS SHARE MODE"
+        ));
+        assert!(dropped_during_dump(
+            "pg_dump: error: query failed: ERROR:  cache lookup failed for function 16402"
+        ));
+        for lasting in [
+            "pg_dump: error: connection to server on socket \"/var/run/postgresql/.s.PGSQL.5432\" failed: FATAL:  database \"synapse\" does not exist",
+            "pg_dump: error: query failed: ERROR:  permission denied for table users",
+            "pg_dump: error: could not write to output file: No space left on device",
+            "",
+        ] {
+            assert!(!dropped_during_dump(lasting), "{lasting}");
+        }
     }
 }
