@@ -8,7 +8,8 @@
 # Memory per build: PSS of the edge's process tree idle, and holding 250 idle TLS connections
 # (one request each; edge-bench.sh's memory test) when proxy-bench.sh's pb-client is cached.
 #
-# Usage: bench/edge-ab.sh ROUNDS BINARY...   (DURATION [6] seconds per round)
+# Usage: bench/edge-ab.sh ROUNDS BINARY...   (DURATION [6] seconds per round; ANSWER=64k for
+# edge-bench.sh's 64 KiB media answer instead of the 488-byte one)
 # Needs wrk, taskset, nginx, curl, openssl. Everything listens on 127.0.0.1 and is stopped at exit.
 set -euo pipefail
 
@@ -26,7 +27,11 @@ kill "${PIDS[0]}"
 wait "${PIDS[0]}" 2>/dev/null || true
 taskset -c 0 nginx -p "$W/" -c "$W/up.conf" -g 'daemon off;' &
 PIDS=($!)
-URL=https://127.0.0.1:$EP/_matrix/client/versions
+case ${ANSWER:-488} in
+    488) URL=https://127.0.0.1:$EP/_matrix/client/versions ANSWERS="488-byte answers" ;;
+    64k) URL=https://127.0.0.1:$EP/_matrix/media/v3/download/matrix.test/64k ANSWERS="64 KiB answers" ;;
+    *) echo "edge-ab: ANSWER is 488 or 64k" >&2; exit 2 ;;
+esac
 TICK=$(getconf CLK_TCK)
 PB=$(compgen -G "${PB_CACHE:-$HOME/.cache/proxy-bench}/pb-client-*/target/release/pb-client" | head -1) || PB=""
 
@@ -81,7 +86,7 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-echo "mean of $ROUNDS rounds (h1 keep-alive, 488-byte answers, wrk -c64):"
+echo "mean of $ROUNDS rounds (h1 keep-alive, $ANSWERS, wrk -c64):"
 for bin in "$@"; do
     line=$(awk -v c="${CPU_SUM[$bin]}" -v r="${RPS_SUM[$bin]}" -v n="$ROUNDS" \
         'BEGIN {printf "%7.0f req/s  %6.2f us CPU/req", r / n, c / n}')

@@ -34,6 +34,8 @@ edge_init() {
     # shellcheck disable=SC2016 # a literal pattern
     sed -n '/^cat > "\$WORK\/www\/versions.json"/,/^EOF/p' "$ROOT/bench/proxy-bench.sh" | sed '1d;$d' \
         > "$W/www/versions.json"
+    # And its 64 KiB media answer.
+    { printf '{"chunk":"'; head -c $((65536 - 13)) /dev/zero | tr '\0' 'A'; printf '"}\n'; } > "$W/www/64k.json"
     USER_LINE=""
     [[ $(id -u) == 0 ]] && USER_LINE="user root;"
     UP=$(free_port)
@@ -44,7 +46,8 @@ http {
   access_log off; default_type application/json; keepalive_timeout 300s; keepalive_requests 1000000;
   sendfile on; tcp_nopush on; tcp_nodelay on; $(temp_paths up)
   server { listen 127.0.0.1:$UP; root $W/www;
-           location = /_matrix/client/versions { try_files /versions.json =404; } }
+           location = /_matrix/client/versions { try_files /versions.json =404; }
+           location = /_matrix/media/v3/download/matrix.test/64k { try_files /64k.json =404; } }
 }
 CONF
     nginx -p "$W/" -c "$W/up.conf" -g 'daemon off;' &
