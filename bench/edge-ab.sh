@@ -33,7 +33,7 @@ case ${ANSWER:-488} in
     *) echo "edge-ab: ANSWER is 488 or 64k" >&2; exit 2 ;;
 esac
 TICK=$(getconf CLK_TCK)
-PB=$(compgen -G "${PB_CACHE:-$HOME/.cache/proxy-bench}/pb-client-*/target/release/pb-client" | head -1) || PB=""
+edge_pb_client PB
 
 # start_edge BINARY ROUND: the daemon's pid in DAEMON, the serving process's in SERVING.
 start_edge() {
@@ -94,8 +94,7 @@ for bin in "$@"; do
         start_edge "$bin" mem
         sleep 0.5
         idle=$(pss_tree "$DAEMON")
-        "$PB" hold --addr "127.0.0.1:$EP" --sni matrix.test --host matrix.test \
-            --path /_matrix/client/versions --insecure --conns 250 --hold 3 --timeout 20 > "$W/hold" 2>&1 &
+        edge_hold "$PB" 250 3 20 &
         holder=$!
         for _ in $(seq 300); do grep -q '^READY' "$W/hold" && break; sleep 0.1; done
         sleep 1

@@ -2,8 +2,8 @@
 # bench/edge-instructions.sh, bench/edge-syscalls.sh, bench/edge-ab.sh and
 # packaging/link-order.sh): the binary to count, a work directory
 # removed at exit with every process started, a test certificate, free ports, a local nginx
-# upstream serving proxy-bench.sh's 488-byte /versions answer, and the edge's configuration in
-# front of it. The caller sets ROOT, then calls `edge_init NAME BINARY TOOL...`.
+# upstream serving proxy-bench.sh's 488-byte /versions and 64 KiB media answers, the edge's
+# configuration in front of it, and proxy-bench.sh's cached load client. The caller sets ROOT, then calls `edge_init NAME BINARY TOOL...`.
 # shellcheck shell=bash
 
 # edge_init NAME BINARY TOOL...: BIN (BINARY, or this tree's release build, built now); W, a
@@ -34,7 +34,7 @@ edge_init() {
     # shellcheck disable=SC2016 # a literal pattern
     sed -n '/^cat > "\$WORK\/www\/versions.json"/,/^EOF/p' "$ROOT/bench/proxy-bench.sh" | sed '1d;$d' \
         > "$W/www/versions.json"
-    # And its 64 KiB media answer.
+    # And its 64 KiB media answer, as proxy-bench.sh writes it.
     { printf '{"chunk":"'; head -c $((65536 - 13)) /dev/zero | tr '\0' 'A'; printf '"}\n'; } > "$W/www/64k.json"
     USER_LINE=""
     [[ $(id -u) == 0 ]] && USER_LINE="user root;"
@@ -63,6 +63,21 @@ listen:
   http: "off"
   https: "127.0.0.1:$EP"
 CONF
+}
+
+# edge_pb_client VAR: in VAR, proxy-bench.sh's load client (pb-client) when bench/edge-bench.sh
+# has built it, else nothing.
+edge_pb_client() {
+    local found
+    found=$(compgen -G "${PB_CACHE:-$HOME/.cache/proxy-bench}/pb-client-*/target/release/pb-client" | head -1) || found=""
+    printf -v "$1" %s "$found"
+}
+
+# edge_hold PB CONNS SECONDS TIMEOUT: pb-client PB holds CONNS TLS connections to the edge, one
+# request each, idle for SECONDS (edge-bench.sh's memory test); its output in $W/hold.
+edge_hold() {
+    "$1" hold --addr "127.0.0.1:$EP" --sni matrix.test --host matrix.test \
+        --path /_matrix/client/versions --insecure --conns "$2" --hold "$3" --timeout "$4" > "$W/hold" 2>&1
 }
 
 # edge_writable_dir VAR NAME: a new directory /tmp/NAME.* in VAR that the edge process, running

@@ -65,11 +65,9 @@ done
 # each and holds them. Code only that runs (such as its OCSP status request) would otherwise lie
 # in pages of its own, mapped at the first such connection. Left out, with a warning, when
 # proxy-bench.sh has not built its client.
-PB=$(compgen -G "${PB_CACHE:-$HOME/.cache/proxy-bench}/pb-client-*/target/release/pb-client" | head -1) || PB=""
+edge_pb_client PB
 if [[ -n $PB ]]; then
-    "$PB" hold --addr "127.0.0.1:$EP" --sni matrix.test --host matrix.test \
-        --path /_matrix/client/versions --insecure --conns 50 --hold 1 --timeout 120 > "$W/hold" 2>&1 ||
-        { echo "link-order: pb-client failed: $(tail -3 "$W/hold")" >&2; exit 1; }
+    edge_hold "$PB" 50 1 120 || { echo "link-order: pb-client failed: $(tail -3 "$W/hold")" >&2; exit 1; }
 else
     echo "link-order: proxy-bench.sh's pb-client is not built (run bench/edge-bench.sh once): the profile leaves out its connections" >&2
 fi

@@ -133,25 +133,7 @@ fn drop_a_table_under_pg_dump(mbx: &Instance) -> std::process::Child {
         END $$;
         DROP TABLE vanishing_scratch;
         COMMIT;";
-    let child = Command::new("docker")
-        .env("DOCKER_HOST", docker_host())
-        .args([
-            "exec",
-            &mbx.objects.postgres(),
-            "psql",
-            "-U",
-            "postgres",
-            "-d",
-            "synapse",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            session,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = mbx.psql_spawn(session);
     // The lock is held before the backup starts.
     let deadline = Instant::now() + Duration::from_secs(30);
     while mbx.psql(

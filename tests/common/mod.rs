@@ -73,6 +73,14 @@ pub fn unique_instance() -> String {
     name.trim_end_matches('-').to_string()
 }
 
+/// `docker exec` of `query` in Synapse's database, as the superuser in the PostgreSQL container
+/// `postgres`, answering unaligned tuples only.
+fn psql_args<'a>(postgres: &'a str, query: &'a str) -> [&'a str; 10] {
+    [
+        "exec", postgres, "psql", "-U", "postgres", "-d", "synapse", "-tAX", "-c", query,
+    ]
+}
+
 /// The Docker objects of one instance, removed when dropped (a failing test's too).
 pub struct InstanceObjects {
     pub name: String,
@@ -245,18 +253,19 @@ impl Instance {
     /// `query`'s answer (unaligned, tuples only) in Synapse's database, asked as the superuser
     /// inside this instance's PostgreSQL.
     pub fn psql(&self, query: &str) -> String {
-        docker_ok(&[
-            "exec",
-            &self.objects.postgres(),
-            "psql",
-            "-U",
-            "postgres",
-            "-d",
-            "synapse",
-            "-tAX",
-            "-c",
-            query,
-        ])
+        docker_ok(&psql_args(&self.objects.postgres(), query))
+    }
+
+    /// `psql` started in the background, its output piped: for a session that holds a lock while
+    /// the test acts.
+    pub fn psql_spawn(&self, query: &str) -> Child {
+        Command::new("docker")
+            .env("DOCKER_HOST", docker_host())
+            .args(psql_args(&self.objects.postgres(), query))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker CLI runs")
     }
 
     /// The real client as `user` in the room `#lobby`: `verb` (`send`, `read`) with `flag`
