@@ -3,7 +3,8 @@
 # packaging/link-order.sh): the binary to count, a work directory
 # removed at exit with every process started, a test certificate, free ports, a local nginx
 # upstream serving proxy-bench.sh's 488-byte /versions and 64 KiB media answers, the edge's
-# configuration in front of it, and proxy-bench.sh's cached load client. The caller sets ROOT, then calls `edge_init NAME BINARY TOOL...`.
+# configuration in front of it, and proxy-bench.sh's cached load client. The caller sets ROOT,
+# then calls `edge_init NAME BINARY TOOL...`.
 # shellcheck shell=bash
 
 # edge_init NAME BINARY TOOL...: BIN (BINARY, or this tree's release build, built now); W, a

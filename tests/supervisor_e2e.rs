@@ -171,8 +171,7 @@ impl BrokenImage {
             "FROM {}\nENTRYPOINT [\"sh\", \"-c\", \"echo boom-marker >&2; exit 3\"]\n",
             env("MATRIXBOX_TEST_PG_IMAGE")
         );
-        let mut build = Command::new("docker")
-            .env("DOCKER_HOST", docker_host())
+        let mut build = docker_command()
             .args(["build", "-q", "-t", &tag, "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

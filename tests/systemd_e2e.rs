@@ -238,8 +238,7 @@ impl Machine {
     }
 
     fn sh(&self, script: &str) -> Output {
-        Command::new("docker")
-            .env("DOCKER_HOST", docker_host())
+        docker_command()
             .args(["exec", "-i", &self.name, "sh", "-c", script])
             .stdin(Stdio::null())
             .output()
@@ -257,8 +256,7 @@ impl Machine {
     }
 
     fn write(&self, path: &str, contents: &str) {
-        let mut child = Command::new("docker")
-            .env("DOCKER_HOST", docker_host())
+        let mut child = docker_command()
             .args(["exec", "-i", &self.name, "sh", "-c"])
             .arg(format!("mkdir -p \"$(dirname {path})\" && cat > {path}"))
             .stdin(Stdio::piped())

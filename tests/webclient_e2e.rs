@@ -123,8 +123,7 @@ impl NewerImage {
         .unwrap();
         std::fs::write(context.path().join("version"), "2.0.0-test\n").unwrap();
         let tag = format!("{instance}/element-web:2");
-        let out = Command::new("docker")
-            .env("DOCKER_HOST", docker_host())
+        let out = docker_command()
             .env("DOCKER_BUILDKIT", "0")
             .args(["build", "-q", "-t", &tag])
             .arg(context.path())

@@ -30,10 +30,16 @@ pub fn docker_host() -> String {
     env("MATRIXBOX_TEST_DOCKER_HOST")
 }
 
+/// The docker CLI, pointed at the bench engine.
+pub fn docker_command() -> Command {
+    let mut command = Command::new("docker");
+    command.env("DOCKER_HOST", docker_host());
+    command
+}
+
 /// Runs the docker CLI against the bench engine.
 pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .env("DOCKER_HOST", docker_host())
+    docker_command()
         .args(args)
         .output()
         .expect("docker CLI runs")
@@ -259,8 +265,7 @@ impl Instance {
     /// `psql` started in the background, its output piped: for a session that holds a lock while
     /// the test acts.
     pub fn psql_spawn(&self, query: &str) -> Child {
-        Command::new("docker")
-            .env("DOCKER_HOST", docker_host())
+        docker_command()
             .args(psql_args(&self.objects.postgres(), query))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
